@@ -1,0 +1,144 @@
+"""The ``amphicorn`` command line, mapped one-to-one onto :class:`~amphicorn.Config`.
+
+Each flag also reads an ``AMPHICORN_*`` variable; a flag given on the command line wins.
+Bad flags and bad values exit with status 2 before anything binds; an app that cannot be
+imported exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from amphicorn import __version__
+from amphicorn.config import DEFAULT_HOST, DEFAULT_PORT, LOG_LEVELS, Bind, Config, ConfigError, parse_port
+from amphicorn.importer import AppImportError, AppSpecError, parse_spec
+from amphicorn.server import serve
+from amphicorn.sockets import BindError
+
+ENV_PREFIX = "AMPHICORN_"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="amphicorn",
+        description="Serve a WSGI app from a Rust (tokio + hyper) HTTP server.",
+        epilog="Every option can also be set with an AMPHICORN_<OPTION> environment variable, "
+        "e.g. AMPHICORN_THREADS=16; a flag given on the command line wins.",
+    )
+    parser.add_argument("app", nargs="?", help="the app to serve, as module:attribute (e.g. mysite.wsgi:application)")
+    parser.add_argument(
+        "-b",
+        "--bind",
+        action="append",
+        metavar="HOST:PORT",
+        help="address to listen on; repeat for several (IPv6 as [::1]:8000). "
+        f"Default: {DEFAULT_HOST}:{DEFAULT_PORT}. Env: AMPHICORN_BIND (space or comma separated)",
+    )
+    parser.add_argument("--host", help=f"shorthand for --bind HOST:PORT with --port (default {DEFAULT_HOST})")
+    parser.add_argument("--port", help=f"shorthand for --bind HOST:PORT with --host (default {DEFAULT_PORT})")
+    parser.add_argument("--threads", help="WSGI thread pool size (default: 4 per core, at most 32)")
+    parser.add_argument("--log-level", help=f"one of {', '.join(LOG_LEVELS)} (default info)")
+    parser.add_argument("--version", action="version", version=version_text())
+    return parser
+
+
+def version_text() -> str:
+    return f"amphicorn {__version__} (Python {platform.python_version()}, {platform.system()})"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of ``amphicorn`` and ``python -m amphicorn``."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from_args(args, os.environ)
+    except (ConfigError, AppSpecError) as error:
+        usage_error(parser, str(error))
+    try:
+        serve(config)
+    except AppImportError as error:
+        print(f"amphicorn: error: {error}", file=sys.stderr)
+        sys.exit(1)
+    except BindError as error:
+        print(f"amphicorn: error: {error}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        pass
+
+
+def usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    parser.print_usage(sys.stderr)
+    print(f"amphicorn: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def config_from_args(args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]) -> Config:
+    """Merges flags over ``AMPHICORN_*`` variables over defaults into a validated Config."""
+
+    def setting(flag: str, convert: Callable[[str, str], Any]) -> Any:
+        value = getattr(args, flag.replace("-", "_"))
+        if value is not None:
+            return convert(value, f"--{flag}")
+        variable = ENV_PREFIX + flag.upper().replace("-", "_")
+        if variable in environ:
+            return convert(environ[variable], f"{variable}")
+        return None
+
+    app = args.app or environ.get(ENV_PREFIX + "APP")
+    if not app:
+        raise ConfigError("no app given: pass one like 'mysite.wsgi:application' (or set AMPHICORN_APP)")
+    parse_spec(app)
+    settings: dict[str, Any] = {}
+    threads = setting("threads", _positive_int)
+    if threads is not None:
+        settings["threads"] = threads
+    log_level = setting("log-level", _log_level)
+    if log_level is not None:
+        settings["log_level"] = log_level
+    settings["binds"] = _binds(args, environ)
+    return Config(app=app, **settings).validate()
+
+
+def _binds(args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]) -> list[Bind]:
+    host_port_flags = args.host is not None or args.port is not None
+    if args.bind:
+        if host_port_flags:
+            raise ConfigError("--bind cannot be combined with --host/--port: use one or the other")
+        return [Bind.parse(text, setting="--bind") for text in args.bind]
+    if not host_port_flags and ENV_PREFIX + "BIND" in environ:
+        texts = environ[ENV_PREFIX + "BIND"].replace(",", " ").split()
+        if not texts:
+            raise ConfigError("AMPHICORN_BIND '': expected HOST:PORT")
+        return [Bind.parse(text, setting="AMPHICORN_BIND") for text in texts]
+    host = args.host if args.host is not None else environ.get(ENV_PREFIX + "HOST", DEFAULT_HOST)
+    if args.port is not None:
+        port = parse_port(args.port, f"--port {args.port!r}")
+    elif ENV_PREFIX + "PORT" in environ:
+        port = parse_port(environ[ENV_PREFIX + "PORT"], f"AMPHICORN_PORT {environ[ENV_PREFIX + 'PORT']!r}")
+    else:
+        port = DEFAULT_PORT
+    if not host:
+        raise ConfigError("--host '': expected a host name or address")
+    return [Bind(host.strip("[]"), port)]
+
+
+def _positive_int(text: str, source: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{source} {text!r}: expected a whole number of at least 1")
+    return value
+
+
+def _log_level(text: str, source: str) -> str:
+    level = text.lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"{source} {text!r}: expected one of {', '.join(LOG_LEVELS)}")
+    return level

@@ -1,0 +1,125 @@
+"""The validated server configuration.
+
+Every source (CLI flags, ``AMPHICORN_*`` variables, keyword arguments to :func:`amphicorn.run`)
+ends up in one :class:`Config`, checked once by :meth:`Config.validate` before anything
+binds. A bad value raises :class:`ConfigError` naming the setting and the value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable
+from typing import Any
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+class ConfigError(ValueError):
+    """A setting has a value amphicorn cannot use; the message names both."""
+
+
+def default_threads() -> int:
+    """WSGI pool size: four threads per core, at most 32, as WSGI apps mostly wait on I/O."""
+    return min(32, 4 * (os.cpu_count() or 1))
+
+
+@dataclasses.dataclass(frozen=True)
+class Bind:
+    """A TCP address to listen on; ``host`` may be a name, IPv4 or IPv6 literal."""
+
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str, *, setting: str = "--bind") -> Bind:
+        """Parses ``HOST:PORT``, ``[IPV6]:PORT``, ``:PORT`` (all interfaces) or ``HOST``.
+
+        >>> Bind.parse("[::1]:8000")
+        Bind(host='::1', port=8000)
+        """
+        value = text.strip()
+        if not value:
+            raise ConfigError(f"{setting} {text!r}: expected HOST:PORT")
+        match = re.fullmatch(r"\[([0-9A-Fa-f:.%a-zA-Z]+)\](?::(\d*))?", value)
+        if match:
+            host, port = match.group(1), match.group(2)
+        elif value.count(":") > 1:
+            raise ConfigError(f"{setting} {text!r}: write IPv6 addresses in brackets, e.g. [::1]:8000")
+        elif ":" in value:
+            host, port = value.rsplit(":", 1)
+            host = host or "0.0.0.0"
+        else:
+            host, port = value, None
+        return cls(host, parse_port(port, f"{setting} {text!r}") if port else DEFAULT_PORT)
+
+    def url(self, port: int | None = None) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port if port is None else port}"
+
+
+def parse_port(text: str | int, context: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise ConfigError(f"{context}: port must be a number from 0 to 65535") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{context}: port must be a number from 0 to 65535")
+    return port
+
+
+@dataclasses.dataclass
+class Config:
+    """Everything one server process needs. Build it, then call :meth:`validate`."""
+
+    app: str | Callable[..., Any]
+    binds: list[Bind] = dataclasses.field(default_factory=lambda: [Bind(DEFAULT_HOST, DEFAULT_PORT)])
+    threads: int = dataclasses.field(default_factory=default_threads)
+    log_level: str = "info"
+    #: Requests that may wait for a free WSGI thread; more are refused with 503.
+    queue_size: int = 1024
+    #: Seconds a request may wait in that queue before it gets 503.
+    queue_timeout: float = 30.0
+    #: Request bodies up to this many bytes are read before a WSGI thread is taken.
+    preread_limit: int = 64 * 1024
+    #: tokio worker threads for sockets and HTTP.
+    io_threads: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
+    #: Seconds in-flight requests get to finish after a stop signal.
+    graceful_timeout: float = 30.0
+    #: Directory put first on ``sys.path`` before the app is imported.
+    app_dir: str = "."
+
+    def validate(self) -> Config:
+        """Checks every setting; raises :class:`ConfigError` naming the first bad one."""
+        if isinstance(self.app, str) and not self.app.strip():
+            raise ConfigError("app: expected an app spec like 'module:app'")
+        if not self.binds:
+            raise ConfigError("bind: at least one address is needed")
+        _positive_int("threads", self.threads)
+        _positive_int("queue_size", self.queue_size)
+        _positive_int("io_threads", self.io_threads)
+        _non_negative_int("preread_limit", self.preread_limit)
+        _non_negative_number("queue_timeout", self.queue_timeout)
+        _non_negative_number("graceful_timeout", self.graceful_timeout)
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(f"log_level {self.log_level!r}: expected one of {', '.join(LOG_LEVELS)}")
+        return self
+
+
+def _positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} {value!r}: expected a whole number of at least 1")
+
+
+def _non_negative_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{name} {value!r}: expected a whole number of at least 0")
+
+
+def _non_negative_number(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise ConfigError(f"{name} {value!r}: expected a number of seconds, at least 0")

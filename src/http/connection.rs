@@ -1,0 +1,66 @@
+//! What a request knows about the connection it arrived on, and whether the client is
+//! still there.
+//!
+//! `ConnectionInfo` is built once per accepted socket and shared by every request on it;
+//! `RequestState` is per request and is how the socket side tells the app side that the
+//! client went away (see `PendingResponse` and `ResponseBody`'s `Drop`).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// The two ends of an accepted connection.
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    /// `http` or `https`.
+    pub scheme: &'static str,
+}
+
+/// Per-request flags shared between the tokio side and the app thread.
+#[derive(Debug, Default)]
+pub struct RequestState {
+    disconnected: AtomicBool,
+}
+
+impl RequestState {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn mark_disconnected(&self) {
+        self.disconnected.store(true, Ordering::Release);
+    }
+
+    pub fn is_disconnected(&self) -> bool {
+        self.disconnected.load(Ordering::Acquire)
+    }
+}
+
+/// Held by the service future while the app prepares a response. hyper drops that future
+/// when the client closes the connection before the response head was sent; the drop is how
+/// we learn of it.
+pub struct PendingResponse {
+    state: Arc<RequestState>,
+    armed: bool,
+}
+
+impl PendingResponse {
+    pub fn new(state: Arc<RequestState>) -> Self {
+        Self { state, armed: true }
+    }
+
+    /// The response head is ready: from here on the response body watches the client.
+    pub fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for PendingResponse {
+    fn drop(&mut self) {
+        if self.armed {
+            self.state.mark_disconnected();
+        }
+    }
+}

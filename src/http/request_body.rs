@@ -1,0 +1,181 @@
+//! The request body as an app receives it.
+//!
+//! Small bodies (up to the pre-read limit, 64 KiB by default) are read here, on tokio,
+//! before any app thread is taken, so a slow uploader never pins a WSGI thread. Anything
+//! larger is handed over as a `BodyStream`: a feeder task moves hyper's frames into a
+//! bounded async-channel, which the app side drains with the GIL released. The channel's
+//! bound is the backpressure: when the app stops reading, the feeder stops polling, hyper
+//! stops reading the socket, and TCP flow control slows the client.
+//!
+//! `Expect: 100-continue` requests skip the pre-read: hyper sends `100 Continue` the first
+//! time the body is polled, and the feeder polls only once the app asks for data.
+//!
+//! What the body means to an app (`wsgi.input`, ASGI `http.request`) is the bridges' job.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Incoming};
+use tokio::sync::oneshot;
+
+use super::connection::RequestState;
+
+/// How many frames may wait between hyper and the app.
+const CHANNEL_FRAMES: usize = 4;
+
+/// Why a request body ended early.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    /// The client closed the connection before sending the whole body.
+    Disconnected,
+    /// The body's framing was invalid (a bad chunk size, for instance).
+    Malformed(String),
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Disconnected => f.write_str("the client disconnected before the body was complete"),
+            Self::Malformed(reason) => write!(f, "malformed request body: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+impl From<hyper::Error> for BodyError {
+    fn from(error: hyper::Error) -> Self {
+        if error.is_incomplete_message() || error.is_closed() || error.is_canceled() {
+            Self::Disconnected
+        } else {
+            Self::Malformed(error.to_string())
+        }
+    }
+}
+
+pub type Chunk = Result<Bytes, BodyError>;
+
+/// A request body, either already in memory or still arriving.
+pub enum RequestBody {
+    Complete(Bytes),
+    Streaming(BodyStream),
+}
+
+/// The part of a body that has not arrived yet.
+pub struct BodyStream {
+    /// What the pre-read already collected.
+    pub prefix: Bytes,
+    pub chunks: async_channel::Receiver<Chunk>,
+    /// Present for `Expect: 100-continue`: sending on it (or dropping it) lets the feeder
+    /// start (or stop) polling hyper.
+    pub start: Option<oneshot::Sender<()>>,
+}
+
+/// Reads up to `limit` bytes of `body`, and wraps the rest in a stream.
+pub async fn read_body(
+    mut body: Incoming,
+    limit: usize,
+    expect_continue: bool,
+    state: &Arc<RequestState>,
+) -> Result<RequestBody, BodyError> {
+    if body.is_end_stream() {
+        return Ok(RequestBody::Complete(Bytes::new()));
+    }
+    if expect_continue {
+        let (start, started) = oneshot::channel();
+        let chunks = spawn_feeder(body, Some(started), state.clone());
+        return Ok(RequestBody::Streaming(BodyStream {
+            prefix: Bytes::new(),
+            chunks,
+            start: Some(start),
+        }));
+    }
+    let mut collected = Collected::default();
+    while collected.len <= limit {
+        match body.frame().await {
+            None => return Ok(RequestBody::Complete(collected.into_bytes())),
+            Some(Err(error)) => {
+                let error = BodyError::from(error);
+                if error == BodyError::Disconnected {
+                    state.mark_disconnected();
+                }
+                return Err(error);
+            }
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    collected.push(data);
+                }
+            }
+        }
+        if body.is_end_stream() {
+            return Ok(RequestBody::Complete(collected.into_bytes()));
+        }
+    }
+    let chunks = spawn_feeder(body, None, state.clone());
+    Ok(RequestBody::Streaming(BodyStream {
+        prefix: collected.into_bytes(),
+        chunks,
+        start: None,
+    }))
+}
+
+/// Frames gathered by the pre-read; one frame (the common case) is kept without copying.
+#[derive(Default)]
+struct Collected {
+    frames: Vec<Bytes>,
+    len: usize,
+}
+
+impl Collected {
+    fn push(&mut self, data: Bytes) {
+        self.len += data.len();
+        self.frames.push(data);
+    }
+
+    fn into_bytes(mut self) -> Bytes {
+        if self.frames.len() <= 1 {
+            return self.frames.pop().unwrap_or_default();
+        }
+        let mut joined = BytesMut::with_capacity(self.len);
+        for frame in &self.frames {
+            joined.extend_from_slice(frame);
+        }
+        joined.freeze()
+    }
+}
+
+/// Moves the rest of `body` into a bounded channel from a task of its own.
+fn spawn_feeder(
+    mut body: Incoming,
+    started: Option<oneshot::Receiver<()>>,
+    state: Arc<RequestState>,
+) -> async_channel::Receiver<Chunk> {
+    let (sender, receiver) = async_channel::bounded(CHANNEL_FRAMES);
+    tokio::spawn(async move {
+        if let Some(started) = started {
+            // Dropped unsent: the app finished without reading, so never ask for the body.
+            if started.await.is_err() {
+                return;
+            }
+        }
+        while let Some(frame) = body.frame().await {
+            let chunk = match frame {
+                Ok(frame) => match frame.into_data() {
+                    Ok(data) if !data.is_empty() => Ok(data),
+                    _ => continue,
+                },
+                Err(error) => Err(BodyError::from(error)),
+            };
+            let failed = chunk.is_err();
+            if failed && chunk == Err(BodyError::Disconnected) {
+                state.mark_disconnected();
+            }
+            // A closed channel means the app is done with the body.
+            if sender.send(chunk).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    receiver
+}

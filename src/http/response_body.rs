@@ -1,0 +1,102 @@
+//! The response body handed to hyper: nothing, one buffer, or chunks an app thread pushes
+//! through a bounded async-channel.
+//!
+//! The channel's bound is the download backpressure: a slow client fills it, and the app
+//! thread blocks (with the GIL released) in its next send. When hyper drops an unfinished
+//! body, the client has gone away, and the request's `RequestState` says so.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::Stream;
+use hyper::body::{Body, Frame, SizeHint};
+
+use super::connection::RequestState;
+
+/// Why a response body stopped before its end.
+#[derive(Debug)]
+pub struct Aborted;
+
+impl std::fmt::Display for Aborted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the application failed after the response started")
+    }
+}
+
+impl std::error::Error for Aborted {}
+
+pub type ResponseChunk = Result<Bytes, Aborted>;
+
+pub enum ResponseBody {
+    Empty,
+    Full(Option<Bytes>),
+    Channel {
+        chunks: Pin<Box<async_channel::Receiver<ResponseChunk>>>,
+        state: Arc<RequestState>,
+        finished: bool,
+    },
+}
+
+impl ResponseBody {
+    pub fn full(data: Bytes) -> Self {
+        if data.is_empty() {
+            Self::Empty
+        } else {
+            Self::Full(Some(data))
+        }
+    }
+
+    pub fn channel(chunks: async_channel::Receiver<ResponseChunk>, state: Arc<RequestState>) -> Self {
+        Self::Channel { chunks: Box::pin(chunks), state, finished: false }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = Aborted;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Aborted>>> {
+        match self.get_mut() {
+            Self::Empty => Poll::Ready(None),
+            Self::Full(data) => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
+            Self::Channel { chunks, finished, .. } => match chunks.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
+                Poll::Ready(Some(Err(aborted))) => {
+                    *finished = true;
+                    Poll::Ready(Some(Err(aborted)))
+                }
+                Poll::Ready(None) => {
+                    *finished = true;
+                    Poll::Ready(None)
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Empty => true,
+            Self::Full(data) => data.is_none(),
+            Self::Channel { finished, .. } => *finished,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Empty => SizeHint::with_exact(0),
+            Self::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |data| data.len() as u64)),
+            Self::Channel { .. } => SizeHint::default(),
+        }
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        if let Self::Channel { state, finished: false, .. } = self {
+            state.mark_disconnected();
+        }
+    }
+}

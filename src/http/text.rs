@@ -1,0 +1,84 @@
+//! Byte/text conversions required by the gateway specs.
+//!
+//! PEP 3333 carries HTTP bytes in `str` objects by decoding them as latin-1 ("bytes as
+//! code points"), so every byte survives the trip; `Host` handling follows RFC 9110 §7.2.
+
+/// Decodes bytes as latin-1: byte `0xE9` becomes `'é'` (U+00E9). Never fails.
+pub fn latin1(bytes: &[u8]) -> String {
+    if bytes.is_ascii() {
+        // Valid UTF-8 by construction: all bytes are ASCII.
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
+    bytes.iter().map(|&byte| char::from(byte)).collect()
+}
+
+/// Percent-decodes a request path and decodes the result as latin-1, as `PATH_INFO` wants:
+/// `/caf%C3%A9` becomes `"/caf\u{c3}\u{a9}"`, leaving the app to choose the charset.
+pub fn decode_path(path: &str) -> String {
+    let decoded: Vec<u8> = percent_encoding::percent_decode(path.as_bytes()).collect();
+    latin1(&decoded)
+}
+
+/// Splits a `Host` value into name and port: `example.com:8080` → (`example.com`, `8080`),
+/// `[::1]:8000` → (`::1`, `8000`) (brackets dropped, as `SERVER_NAME` carries an address),
+/// `example.com` → (`example.com`, None).
+pub fn split_host(host: &str) -> (&str, Option<&str>) {
+    if let Some(rest) = host.strip_prefix('[') {
+        return match rest.split_once(']') {
+            Some((address, tail)) => (address, tail.strip_prefix(':').filter(|p| !p.is_empty())),
+            None => (host, None),
+        };
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            (name, Some(port))
+        }
+        Some((name, "")) => (name, None),
+        _ => (host, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latin1_keeps_every_byte() {
+        let all: Vec<u8> = (0..=255).collect();
+        let text = latin1(&all);
+        assert_eq!(text.chars().count(), 256);
+        assert!(text.chars().zip(0u32..).all(|(c, i)| c as u32 == i));
+    }
+
+    #[test]
+    fn decode_path_cases() {
+        let cases = [
+            ("/", "/"),
+            ("/a%20b", "/a b"),
+            ("/caf%C3%A9", "/caf\u{c3}\u{a9}"),
+            ("/%2Fslash", "//slash"),
+            ("/bad%zz", "/bad%zz"),
+            ("/tail%", "/tail%"),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(decode_path(raw), expected, "decoding {raw}");
+        }
+    }
+
+    #[test]
+    fn split_host_cases() {
+        let cases = [
+            ("example.com", ("example.com", None)),
+            ("example.com:8080", ("example.com", Some("8080"))),
+            ("example.com:", ("example.com", None)),
+            ("[::1]:8000", ("::1", Some("8000"))),
+            ("[::1]", ("::1", None)),
+            ("[::1", ("[::1", None)),
+            ("127.0.0.1:80", ("127.0.0.1", Some("80"))),
+            ("weird:port", ("weird:port", None)),
+        ];
+        for (host, expected) in cases {
+            assert_eq!(split_host(host), expected, "splitting {host}");
+        }
+    }
+}

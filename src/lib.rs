@@ -1,0 +1,22 @@
+//! amphicorn's compiled core, imported by the Python package as `amphicorn._amphicorn`.
+//!
+//! This file only registers what Python sees; `server/` runs sockets and connections,
+//! `http/` holds what every interface shares, and `wsgi/` bridges to WSGI apps.
+
+pub mod errors;
+pub mod http;
+pub mod log;
+pub mod server;
+pub mod wsgi;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _amphicorn(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    module.add_class::<server::Server>()?;
+    module.add_class::<wsgi::file_wrapper::FileWrapper>()?;
+    module.add_class::<wsgi::input::InputStream>()?;
+    module.add("ClientDisconnected", module.py().get_type::<errors::ClientDisconnected>())?;
+    Ok(())
+}

@@ -1,0 +1,85 @@
+//! Accept loops and per-connection HTTP/1.1 serving, with graceful shutdown.
+//!
+//! When the stop signal flips, every accept loop ends (closing its listener), hyper is told
+//! to finish each connection's in-flight request and close idle keep-alive connections,
+//! and we wait up to the graceful timeout for the last connection to go.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::service::Service;
+use crate::http::connection::ConnectionInfo;
+
+/// Back-off after a failed `accept()` (out of descriptors, say), so the loop cannot spin.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+pub async fn serve(listeners: Vec<TcpListener>, service: Arc<Service>, stop: watch::Receiver<bool>, graceful_timeout: Duration) {
+    let graceful = Arc::new(GracefulShutdown::new());
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).keep_alive(true).pipeline_flush(true);
+    let builder = Arc::new(builder);
+    let mut accepting = JoinSet::new();
+    for listener in listeners {
+        accepting.spawn(accept_loop(listener, service.clone(), builder.clone(), graceful.clone(), stop.clone()));
+    }
+    while accepting.join_next().await.is_some() {}
+    // Every accept loop has ended and dropped its handle, so this one is the last.
+    let Ok(graceful) = Arc::try_unwrap(graceful) else {
+        return;
+    };
+    // Past the timeout, whatever is left is dropped with the runtime.
+    let _ = tokio::time::timeout(graceful_timeout, graceful.shutdown()).await;
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    service: Arc<Service>,
+    builder: Arc<http1::Builder>,
+    graceful: Arc<GracefulShutdown>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Ok(local) = listener.local_addr() else {
+        return;
+    };
+    loop {
+        let (stream, remote) = tokio::select! {
+            _ = stopped(&mut stop) => return,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(_) => {
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        // Latency matters more than packet count for request/response traffic.
+        let _ = stream.set_nodelay(true);
+        let connection = Arc::new(ConnectionInfo { local, remote, scheme: "http" });
+        let service = service.clone();
+        let handler = service_fn(move |request| {
+            let service = service.clone();
+            let connection = connection.clone();
+            async move { Ok::<_, Infallible>(service.handle(request, connection).await) }
+        });
+        let served = graceful.watch(builder.serve_connection(TokioIo::new(stream), handler));
+        tokio::spawn(async move {
+            // Connection errors (resets, malformed input already answered) end only that connection.
+            let _ = served.await;
+        });
+    }
+}
+
+/// Resolves once the stop flag is set (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not `Send`; drop it before anything else awaits.
+    let _ = stop.wait_for(|stop| *stop).await.map(|_| ());
+}

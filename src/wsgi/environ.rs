@@ -1,0 +1,167 @@
+//! Builds the PEP 3333 environ dict for one request.
+//!
+//! The gateway rules, with examples:
+//! - `SCRIPT_NAME` is the mount prefix and `PATH_INFO` the rest of the path, percent-decoded
+//!   and carried as latin-1 (`/caf%C3%A9` → `'/caf\xc3\xa9'`); `QUERY_STRING` stays raw.
+//! - `CONTENT_TYPE` and `CONTENT_LENGTH` appear only when the request has them.
+//! - Other headers become `HTTP_*`, repeats joined by `, ` (`Cookie` by `; `). Names with
+//!   `_` are dropped, as gunicorn does: `X_Forwarded_For` must not pass for
+//!   `X-Forwarded-For` once both become `HTTP_X_FORWARDED_FOR`.
+//! - `SERVER_NAME`/`SERVER_PORT` come from `Host` (or an absolute request target), else
+//!   from the socket the request arrived on.
+
+use std::sync::Arc;
+
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST};
+use http::{request, HeaderName, Version};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::{intern, IntoPyObjectExt};
+
+use super::file_wrapper::FileWrapper;
+use super::input::{DisconnectProbe, InputStream};
+use crate::http::connection::{ConnectionInfo, RequestState};
+use crate::http::request_body::RequestBody;
+use crate::http::text::{decode_path, latin1, split_host};
+
+static WSGI_ERRORS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// The request as the app will see it.
+pub struct RequestView<'a> {
+    pub head: &'a request::Parts,
+    pub connection: &'a ConnectionInfo,
+    pub script_name: &'a str,
+}
+
+pub fn build<'py>(
+    py: Python<'py>,
+    request: &RequestView<'_>,
+    body: RequestBody,
+    state: &Arc<RequestState>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let head = request.head;
+    let connection = request.connection;
+    let environ = PyDict::new(py);
+    let set = |key: &Bound<'py, PyString>, value: &str| environ.set_item(key, value);
+
+    set(intern!(py, "REQUEST_METHOD"), head.method.as_str())?;
+    set(intern!(py, "SCRIPT_NAME"), request.script_name)?;
+    let path = head.uri.path();
+    let path_info = path.strip_prefix(request.script_name).unwrap_or(path);
+    set(intern!(py, "PATH_INFO"), &decode_path(path_info))?;
+    set(intern!(py, "QUERY_STRING"), &latin1(head.uri.query().unwrap_or("").as_bytes()))?;
+    let raw_uri = head.uri.path_and_query().map_or(path, |target| target.as_str());
+    set(intern!(py, "RAW_URI"), raw_uri)?;
+    set(intern!(py, "SERVER_PROTOCOL"), protocol(head.version))?;
+
+    let host = head
+        .uri
+        .authority()
+        .map(|authority| latin1(authority.as_str().as_bytes()))
+        .or_else(|| head.headers.get(HOST).map(|value| latin1(value.as_bytes())));
+    let local_ip = connection.local.ip().to_string();
+    let local_port = connection.local.port().to_string();
+    let (server_name, server_port) = match host.as_deref().map(split_host) {
+        Some((name, port)) => (name, port.unwrap_or(default_port(connection.scheme))),
+        None => (local_ip.as_str(), local_port.as_str()),
+    };
+    set(intern!(py, "SERVER_NAME"), server_name)?;
+    set(intern!(py, "SERVER_PORT"), server_port)?;
+    set(intern!(py, "REMOTE_ADDR"), &connection.remote.ip().to_string())?;
+    set(intern!(py, "REMOTE_PORT"), &connection.remote.port().to_string())?;
+
+    for name in head.headers.keys() {
+        if name == CONTENT_TYPE {
+            set(intern!(py, "CONTENT_TYPE"), &joined(head, name, ", "))?;
+        } else if name == CONTENT_LENGTH {
+            set(intern!(py, "CONTENT_LENGTH"), &joined(head, name, ", "))?;
+        } else if !name.as_str().contains('_') {
+            let separator = if name == COOKIE { "; " } else { ", " };
+            environ.set_item(cgi_name(name), joined(head, name, separator))?;
+        }
+    }
+
+    environ.set_item(intern!(py, "wsgi.version"), PyTuple::new(py, [1, 0])?)?;
+    set(intern!(py, "wsgi.url_scheme"), connection.scheme)?;
+    let input = InputStream::new(body, state.clone());
+    environ.set_item(intern!(py, "wsgi.input"), Bound::new(py, input)?)?;
+    environ.set_item(intern!(py, "wsgi.errors"), errors_stream(py)?)?;
+    environ.set_item(intern!(py, "wsgi.multithread"), true)?;
+    environ.set_item(intern!(py, "wsgi.multiprocess"), false)?;
+    environ.set_item(intern!(py, "wsgi.run_once"), false)?;
+    environ.set_item(intern!(py, "wsgi.input_terminated"), true)?;
+    environ.set_item(intern!(py, "wsgi.file_wrapper"), py.get_type::<FileWrapper>())?;
+    let probe = DisconnectProbe::new(state.clone()).into_bound_py_any(py)?;
+    environ.set_item(intern!(py, "amphicorn.disconnected"), probe)?;
+    Ok(environ)
+}
+
+fn protocol(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    }
+}
+
+fn default_port(scheme: &str) -> &'static str {
+    if scheme == "https" {
+        "443"
+    } else {
+        "80"
+    }
+}
+
+/// Every value of header `name`, decoded as latin-1 and joined by `separator`.
+fn joined(head: &request::Parts, name: &HeaderName, separator: &str) -> String {
+    let mut values = head.headers.get_all(name).iter();
+    let mut text = values.next().map(|value| latin1(value.as_bytes())).unwrap_or_default();
+    for value in values {
+        text.push_str(separator);
+        text.push_str(&latin1(value.as_bytes()));
+    }
+    text
+}
+
+/// `user-agent` → `HTTP_USER_AGENT` (hyper stores names lower-cased).
+fn cgi_name(name: &HeaderName) -> String {
+    let mut key = String::with_capacity(5 + name.as_str().len());
+    key.push_str("HTTP_");
+    key.extend(name.as_str().chars().map(|c| if c == '-' { '_' } else { c.to_ascii_uppercase() }));
+    key
+}
+
+/// `wsgi.errors`: `sys.stderr`, looked up once.
+fn errors_stream(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    WSGI_ERRORS
+        .get_or_try_init(py, || Ok::<_, PyErr>(py.import("sys")?.getattr("stderr")?.unbind()))
+        .map(|stream| stream.bind(py))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgi_names() {
+        let cases = [
+            ("user-agent", "HTTP_USER_AGENT"),
+            ("x-forwarded-for", "HTTP_X_FORWARDED_FOR"),
+            ("accept", "HTTP_ACCEPT"),
+        ];
+        for (header, expected) in cases {
+            let name = HeaderName::from_static(header);
+            assert_eq!(cgi_name(&name), expected);
+        }
+    }
+
+    #[test]
+    fn protocols() {
+        assert_eq!(protocol(Version::HTTP_10), "HTTP/1.0");
+        assert_eq!(protocol(Version::HTTP_11), "HTTP/1.1");
+        assert_eq!(protocol(Version::HTTP_2), "HTTP/2");
+    }
+}

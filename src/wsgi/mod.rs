@@ -1,0 +1,109 @@
+//! WSGI (PEP 3333): the async half that takes a request from hyper to a pool thread and
+//! brings the response back.
+//!
+//! The flow for one request:
+//! 1. `WsgiApp::handle` (tokio) pre-reads a small body, queues a `Job` on the app's pool
+//!    (waiting at most `queue_timeout` for room, else `503`), and awaits the response head.
+//! 2. A pool thread (`pool.rs`) builds the environ (`environ.rs`), calls the app and walks
+//!    its result (`call.rs`), sending the head and body through `StartResponse`
+//!    (`start_response.rs`); `wsgi.input` is `input.rs`, `wsgi.file_wrapper` is
+//!    `file_wrapper.rs`.
+//!
+//! tokio threads never touch Python: everything Python-side happens on pool threads.
+
+pub mod call;
+pub mod environ;
+pub mod file_wrapper;
+pub mod input;
+pub mod pool;
+pub mod start_response;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{HeaderValue, CONNECTION, EXPECT};
+use http::{request, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use tokio::sync::oneshot;
+
+use crate::http::connection::{ConnectionInfo, PendingResponse, RequestState};
+use crate::http::request_body::{read_body, BodyError, RequestBody};
+use crate::http::response_body::ResponseBody;
+use crate::http::status;
+use pool::{Pool, SubmitError};
+
+/// Per-mount WSGI settings.
+#[derive(Debug, Clone)]
+pub struct WsgiSettings {
+    /// Bodies up to this size are read before a thread is taken.
+    pub preread_limit: usize,
+    /// How long a request may wait for a free thread before it gets `503`.
+    pub queue_timeout: Duration,
+    /// `SCRIPT_NAME` for this mount (empty at the root).
+    pub script_name: String,
+}
+
+/// Everything a pool thread needs to run one request.
+pub struct Job {
+    pub head: request::Parts,
+    pub body: RequestBody,
+    pub connection: Arc<ConnectionInfo>,
+    pub state: Arc<RequestState>,
+    pub respond: oneshot::Sender<Response<ResponseBody>>,
+    pub script_name: Arc<str>,
+}
+
+/// A mounted WSGI app: its pool and settings.
+pub struct WsgiApp {
+    pool: Pool,
+    settings: WsgiSettings,
+    script_name: Arc<str>,
+}
+
+impl WsgiApp {
+    pub fn new(pool: Pool, settings: WsgiSettings) -> Self {
+        let script_name = Arc::from(settings.script_name.as_str());
+        Self { pool, settings, script_name }
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    pub async fn handle(&self, request: Request<Incoming>, connection: Arc<ConnectionInfo>) -> Response<ResponseBody> {
+        let (head, body) = request.into_parts();
+        let state = RequestState::new();
+        let pending = PendingResponse::new(state.clone());
+        let expect_continue = head
+            .headers
+            .get(EXPECT)
+            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let body = match read_body(body, self.settings.preread_limit, expect_continue, &state).await {
+            Ok(body) => body,
+            Err(BodyError::Disconnected) => return status::plain(StatusCode::BAD_REQUEST),
+            Err(BodyError::Malformed(_)) => {
+                let mut response = status::plain(StatusCode::BAD_REQUEST);
+                response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+                return response;
+            }
+        };
+        let (respond, response) = oneshot::channel();
+        let job = Job {
+            head,
+            body,
+            connection,
+            state,
+            respond,
+            script_name: self.script_name.clone(),
+        };
+        match self.pool.submit(job, self.settings.queue_timeout).await {
+            Ok(()) => {}
+            Err(SubmitError::Timeout) => return status::overloaded(1),
+            Err(SubmitError::Closed) => return status::plain(StatusCode::SERVICE_UNAVAILABLE),
+        }
+        let response = response.await;
+        pending.disarm();
+        // The thread always answers; a dropped sender means it died mid-request.
+        response.unwrap_or_else(|_| status::plain(StatusCode::INTERNAL_SERVER_ERROR))
+    }
+}

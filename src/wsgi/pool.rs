@@ -1,0 +1,91 @@
+//! The bounded pool of Python threads a WSGI app runs on, and the bounded queue in front.
+//!
+//! Each thread attaches to the interpreter once, for its whole life, and detaches while it
+//! waits for work: its `threading.local` state (Django's database connections, for one)
+//! lives as long as the thread, as under gunicorn's gthread worker. Jobs arrive through a
+//! bounded async-channel; tokio tasks wait for room asynchronously, never for the GIL.
+
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use pyo3::prelude::*;
+
+use super::{call, Job};
+
+/// Why a job could not be queued.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SubmitError {
+    /// The queue stayed full for the whole queue timeout.
+    Timeout,
+    /// The pool is shutting down.
+    Closed,
+}
+
+pub struct Pool {
+    jobs: async_channel::Sender<Job>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Pool {
+    /// Starts `size` threads running `app`, behind a queue of `queue_size` jobs.
+    pub fn start(py: Python<'_>, app: &Py<PyAny>, size: usize, queue_size: usize, name: &str) -> PyResult<Self> {
+        let (jobs, receiver) = async_channel::bounded::<Job>(queue_size.max(1));
+        let mut threads = Vec::with_capacity(size);
+        for index in 0..size.max(1) {
+            let receiver = receiver.clone();
+            let app = app.clone_ref(py);
+            let thread = std::thread::Builder::new()
+                .name(format!("{name}-{index}"))
+                .spawn(move || Python::attach(|py| work(py, app, receiver)))?;
+            threads.push(thread);
+        }
+        Ok(Self { jobs, threads: Mutex::new(threads) })
+    }
+
+    /// Queues `job`, waiting up to `timeout` for room.
+    pub async fn submit(&self, job: Job, timeout: Duration) -> Result<(), SubmitError> {
+        let job = match self.jobs.try_send(job) {
+            Ok(()) => return Ok(()),
+            Err(async_channel::TrySendError::Closed(_)) => return Err(SubmitError::Closed),
+            Err(async_channel::TrySendError::Full(job)) => job,
+        };
+        match tokio::time::timeout(timeout, self.jobs.send(job)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(SubmitError::Closed),
+            Err(_) => Err(SubmitError::Timeout),
+        }
+    }
+
+    /// Stops taking jobs; threads finish what is queued, then exit.
+    pub fn close(&self) {
+        self.jobs.close();
+    }
+
+    /// Waits up to `timeout` for every thread to exit; returns how many are still running.
+    pub fn join(&self, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        let mut threads = match self.threads.lock() {
+            Ok(threads) => threads,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        while threads.iter().any(|thread| !thread.is_finished()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let (finished, running): (Vec<_>, Vec<_>) = threads.drain(..).partition(|thread| thread.is_finished());
+        for thread in finished {
+            // A panic was already reported by the panic hook; nothing more to do with it.
+            let _ = thread.join();
+        }
+        let still_running = running.len();
+        *threads = running;
+        still_running
+    }
+}
+
+fn work(py: Python<'_>, app: Py<PyAny>, jobs: async_channel::Receiver<Job>) {
+    let app = app.into_bound(py);
+    while let Ok(job) = py.detach(|| jobs.recv_blocking()) {
+        call::run(py, &app, job);
+    }
+}

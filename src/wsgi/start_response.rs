@@ -1,0 +1,283 @@
+//! `start_response` and `write()`: turns what the app says about its response into a hyper
+//! response, and sends it when PEP 3333 says it must go out.
+//!
+//! The head waits until the first non-empty body chunk (or the end of the body), so an app
+//! may call `start_response` lazily inside its generator, and may replace the head with
+//! `exc_info` until then. After that, `exc_info` re-raises. A complete body (a list result,
+//! a single chunk) goes out with `Content-Length`; a streamed one goes through a bounded
+//! channel, and hyper frames it (chunked for HTTP/1.1, close-delimited for HTTP/1.0) unless
+//! the app set `Content-Length`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_LENGTH};
+use http::{HeaderMap, HeaderName, Response, StatusCode};
+use hyper::ext::ReasonPhrase;
+use pyo3::exceptions::{PyAssertionError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+use tokio::sync::oneshot;
+
+use crate::errors::ClientDisconnected;
+use crate::http::connection::RequestState;
+use crate::http::response_body::{Aborted, ResponseBody, ResponseChunk};
+use crate::http::status;
+
+/// How many chunks may wait between the app thread and the socket.
+const CHANNEL_CHUNKS: usize = 4;
+
+/// Status and headers as the app gave them.
+struct Head {
+    status: StatusCode,
+    reason: Option<ReasonPhrase>,
+    headers: HeaderMap,
+}
+
+#[pyclass(module = "amphicorn._amphicorn")]
+pub struct StartResponse {
+    /// Set by `start_response`, taken when the head is sent.
+    head: Option<Head>,
+    called: bool,
+    /// Present until the head is sent.
+    respond: Option<oneshot::Sender<Response<ResponseBody>>>,
+    /// Present while a streamed body is open.
+    chunks: Option<async_channel::Sender<ResponseChunk>>,
+    state: Arc<RequestState>,
+    /// A `HEAD` request: the body is produced by the app but never sent.
+    head_only: bool,
+}
+
+impl StartResponse {
+    pub fn new(respond: oneshot::Sender<Response<ResponseBody>>, state: Arc<RequestState>, head_only: bool) -> Self {
+        Self {
+            head: None,
+            called: false,
+            respond: Some(respond),
+            chunks: None,
+            state,
+            head_only,
+        }
+    }
+
+    pub fn headers_sent(&self) -> bool {
+        self.respond.is_none()
+    }
+
+    /// The `Content-Length` the app set, if any.
+    pub fn declared_length(&self) -> Option<u64> {
+        let value = self.head.as_ref()?.headers.get(CONTENT_LENGTH)?;
+        value.to_str().ok()?.trim().parse().ok()
+    }
+
+    /// The open stream's sender, for bulk senders that run with the GIL released.
+    pub fn chunk_sender(&self) -> Option<async_channel::Sender<ResponseChunk>> {
+        self.chunks.clone()
+    }
+
+    fn send_head(&mut self, body: ResponseBody, content_length: Option<u64>) -> PyResult<()> {
+        let Some(head) = self.head.take() else {
+            return Err(PyAssertionError::new_err(
+                "the application sent a response body without calling start_response()",
+            ));
+        };
+        let Some(respond) = self.respond.take() else {
+            return Err(PyAssertionError::new_err("the response head was already sent"));
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = head.status;
+        *response.headers_mut() = head.headers;
+        if let Some(reason) = head.reason {
+            response.extensions_mut().insert(reason);
+        }
+        if let Some(length) = content_length {
+            response.headers_mut().entry(CONTENT_LENGTH).or_insert(HeaderValue::from(length));
+        }
+        respond.send(response).map_err(|_| self.disconnected())
+    }
+
+    fn disconnected(&self) -> PyErr {
+        self.state.mark_disconnected();
+        ClientDisconnected::new_err("the client closed the connection")
+    }
+
+    /// Sends a body known in full: with `Content-Length` if the head is still unsent.
+    pub fn send_complete(&mut self, py: Python<'_>, data: Bytes) -> PyResult<()> {
+        if self.headers_sent() {
+            return self.send_chunk(py, data);
+        }
+        let length = data.len() as u64;
+        if self.head_only {
+            return self.send_head(ResponseBody::Empty, Some(length));
+        }
+        self.send_head(ResponseBody::full(data), None)
+    }
+
+    /// Opens a streamed body of `length` bytes (unknown when None).
+    pub fn open_stream(&mut self, length: Option<u64>) -> PyResult<()> {
+        if self.head_only {
+            return self.send_head(ResponseBody::Empty, length);
+        }
+        let (sender, receiver) = async_channel::bounded(CHANNEL_CHUNKS);
+        self.send_head(ResponseBody::channel(receiver, self.state.clone()), length)?;
+        self.chunks = Some(sender);
+        Ok(())
+    }
+
+    /// Sends one chunk of a streamed body, opening the stream first if needed; waits for
+    /// room with the GIL released.
+    pub fn send_chunk(&mut self, py: Python<'_>, data: Bytes) -> PyResult<()> {
+        if !self.headers_sent() {
+            self.open_stream(None)?;
+        }
+        let Some(chunks) = self.chunks.as_ref() else {
+            return Ok(()); // HEAD: the body is dropped by design.
+        };
+        let sent = match chunks.try_send(Ok(data)) {
+            Ok(()) => Ok(()),
+            Err(async_channel::TrySendError::Full(chunk)) => py.detach(|| chunks.send_blocking(chunk)).map_err(|_| ()),
+            Err(async_channel::TrySendError::Closed(_)) => Err(()),
+        };
+        sent.map_err(|()| self.disconnected())
+    }
+
+    /// Ends the response normally.
+    pub fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
+        if !self.headers_sent() {
+            if !self.called {
+                return Err(PyAssertionError::new_err(
+                    "the application returned without calling start_response()",
+                ));
+            }
+            self.send_complete(py, Bytes::new())?;
+        }
+        self.chunks = None;
+        Ok(())
+    }
+
+    /// Ends the response after an app error: `500` if nothing was sent yet, otherwise the
+    /// connection is aborted so the client cannot mistake a partial body for a whole one.
+    pub fn fail(&mut self, py: Python<'_>) {
+        if let Some(respond) = self.respond.take() {
+            // A dropped receiver means the client is gone: nobody to tell.
+            let _ = respond.send(status::plain(StatusCode::INTERNAL_SERVER_ERROR));
+        } else if let Some(chunks) = self.chunks.take() {
+            // Fails only if the client is already gone, which is the outcome we want.
+            let _ = py.detach(|| chunks.send_blocking(Err(Aborted)));
+        }
+    }
+
+    fn start(&mut self, status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>, exc_info: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        match exc_info.filter(|info| !info.is_none()) {
+            Some(info) if self.headers_sent() => {
+                // PEP 3333: too late to change the head, so the error propagates.
+                return Err(PyErr::from_value(info.get_item(1)?));
+            }
+            Some(_) => {}
+            None if self.called => {
+                return Err(PyAssertionError::new_err(
+                    "start_response() was called a second time without exc_info",
+                ));
+            }
+            None => {}
+        }
+        let (status, reason) = parse_status(status)?;
+        self.head = Some(Head { status, reason, headers: parse_headers(headers)? });
+        self.called = true;
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl StartResponse {
+    #[pyo3(signature = (status, headers, exc_info = None))]
+    fn __call__<'py>(
+        slf: &Bound<'py, Self>,
+        status: &Bound<'py, PyAny>,
+        headers: &Bound<'py, PyAny>,
+        exc_info: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        slf.borrow_mut().start(status, headers, exc_info)?;
+        slf.getattr(pyo3::intern!(slf.py(), "write"))
+    }
+
+    /// The PEP 3333 `write()` callable: sends `data` at once.
+    fn write(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let data = data
+            .cast::<PyBytes>()
+            .map_err(|_| PyTypeError::new_err(format!("write() takes bytes, not {}", type_name(data))))?;
+        if !self.called {
+            return Err(PyAssertionError::new_err("write() was called before start_response()"));
+        }
+        if data.as_bytes().is_empty() {
+            return Ok(());
+        }
+        self.send_chunk(py, Bytes::copy_from_slice(data.as_bytes()))
+    }
+}
+
+fn type_name(value: &Bound<'_, PyAny>) -> String {
+    value.get_type().name().map(|name| name.to_string()).unwrap_or_else(|_| "?".into())
+}
+
+/// `"404 Not Found"` → 404 and, when the phrase is not the standard one, the phrase.
+fn parse_status(status: &Bound<'_, PyAny>) -> PyResult<(StatusCode, Option<ReasonPhrase>)> {
+    let text = status
+        .cast::<PyString>()
+        .map_err(|_| PyTypeError::new_err(format!("status must be a str, not {}", type_name(status))))?
+        .to_str()?;
+    let invalid = || PyValueError::new_err(format!("invalid status {text:?}: expected e.g. '200 OK'"));
+    let (code, reason) = match text.split_once(' ') {
+        Some((code, reason)) => (code, reason.trim()),
+        None => (text, ""),
+    };
+    if code.len() != 3 || !code.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    let code = StatusCode::from_bytes(code.as_bytes()).map_err(|_| invalid())?;
+    if reason.is_empty() || code.canonical_reason() == Some(reason) {
+        return Ok((code, None));
+    }
+    let reason = ReasonPhrase::try_from(reason.as_bytes()).map_err(|_| invalid())?;
+    Ok((code, Some(reason)))
+}
+
+/// A list of `(name, value)` str pairs → a header map; values are latin-1 as PEP 3333 says.
+fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<HeaderMap> {
+    let mut map = HeaderMap::new();
+    for item in headers.try_iter()? {
+        let item = item?;
+        let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item
+            .extract()
+            .map_err(|_| PyTypeError::new_err(format!("headers must be (name, value) tuples, got {item}")))?;
+        let (Ok(name), Ok(value)) = (name.cast::<PyString>(), value.cast::<PyString>()) else {
+            return Err(PyTypeError::new_err(format!("header names and values must be str, got {item}")));
+        };
+        let name_text = name.to_str()?;
+        let header_name = HeaderName::from_bytes(name_text.as_bytes())
+            .map_err(|_| PyValueError::new_err(format!("invalid header name {name_text:?}")))?;
+        let value_text = value.to_str()?;
+        let header_value = latin1_bytes(value_text)
+            .and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
+            .ok_or_else(|| PyValueError::new_err(format!("invalid value for header {name_text:?}: {value_text:?}")))?;
+        map.append(header_name, header_value);
+    }
+    Ok(map)
+}
+
+/// Encodes as latin-1; None if a character is beyond U+00FF.
+fn latin1_bytes(text: &str) -> Option<Vec<u8>> {
+    text.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::latin1_bytes;
+
+    #[test]
+    fn latin1_encoding() {
+        assert_eq!(latin1_bytes("abc"), Some(b"abc".to_vec()));
+        assert_eq!(latin1_bytes("caf\u{e9}"), Some(vec![b'c', b'a', b'f', 0xe9]));
+        assert_eq!(latin1_bytes("\u{20ac}"), None);
+    }
+}
