@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole test suite, from scratch: a virtualenv with the test dependencies, amphicorn
+# built and installed by maturin (`pip install .`), the lints, the Rust unit tests and the
+# end-to-end pytest suite. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+venv=${VENV:-.venv}
+if [ ! -x "$venv/bin/python" ]; then
+    "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --upgrade pip
+"$venv/bin/python" -m pip install --quiet -r requirements-test.txt
+"$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps .
+
+echo "== lint"
+bash scripts/lint.sh "$venv"
+
+echo "== rust unit tests"
+libdir=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR") or "")')
+PYO3_PYTHON="$venv/bin/python" LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" cargo test --quiet
+
+echo "== end-to-end tests"
+# Run from outside the source tree so `import amphicorn` finds the installed package.
+exec "$venv/bin/python" -m pytest "$@"
