@@ -22,7 +22,10 @@ fn error_logger(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
 pub fn exception(py: Python<'_>, message: &str, error: &PyErr) {
     let logged = error_logger(py).and_then(|logger| {
         let kwargs = PyDict::new(py);
-        kwargs.set_item("exc_info", error.value(py))?;
+        // A (type, value, traceback) triple: on Python < 3.12 the value alone may not carry
+        // its traceback.
+        let exc_info = (error.get_type(py), error.value(py), error.traceback(py));
+        kwargs.set_item("exc_info", exc_info)?;
         logger.call_method("error", (message,), Some(&kwargs)).map(drop)
     });
     if logged.is_err() {

@@ -46,12 +46,32 @@ impl std::error::Error for BodyError {}
 
 impl From<hyper::Error> for BodyError {
     fn from(error: hyper::Error) -> Self {
-        if error.is_incomplete_message() || error.is_closed() || error.is_canceled() {
+        if error.is_incomplete_message() || error.is_closed() || error.is_canceled() || lost_connection(&error) {
             Self::Disconnected
         } else {
             Self::Malformed(error.to_string())
         }
     }
+}
+
+/// True when an I/O error under `error` says the peer went away (as opposed to sending
+/// something invalid, which hyper also reports as an I/O error).
+fn lost_connection(error: &hyper::Error) -> bool {
+    use std::io::ErrorKind;
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                ErrorKind::UnexpectedEof
+                    | ErrorKind::ConnectionReset
+                    | ErrorKind::ConnectionAborted
+                    | ErrorKind::BrokenPipe
+            );
+        }
+        source = cause.source();
+    }
+    false
 }
 
 pub type Chunk = Result<Bytes, BodyError>;
@@ -85,11 +105,7 @@ pub async fn read_body(
     if expect_continue {
         let (start, started) = oneshot::channel();
         let chunks = spawn_feeder(body, Some(started), state.clone());
-        return Ok(RequestBody::Streaming(BodyStream {
-            prefix: Bytes::new(),
-            chunks,
-            start: Some(start),
-        }));
+        return Ok(RequestBody::Streaming(BodyStream { prefix: Bytes::new(), chunks, start: Some(start) }));
     }
     let mut collected = Collected::default();
     while collected.len <= limit {
@@ -113,11 +129,7 @@ pub async fn read_body(
         }
     }
     let chunks = spawn_feeder(body, None, state.clone());
-    Ok(RequestBody::Streaming(BodyStream {
-        prefix: collected.into_bytes(),
-        chunks,
-        start: None,
-    }))
+    Ok(RequestBody::Streaming(BodyStream { prefix: collected.into_bytes(), chunks, start: None }))
 }
 
 /// Frames gathered by the pre-read; one frame (the common case) is kept without copying.

@@ -32,11 +32,7 @@ pub type ResponseChunk = Result<Bytes, Aborted>;
 pub enum ResponseBody {
     Empty,
     Full(Option<Bytes>),
-    Channel {
-        chunks: Pin<Box<async_channel::Receiver<ResponseChunk>>>,
-        state: Arc<RequestState>,
-        finished: bool,
-    },
+    Channel { chunks: Pin<Box<async_channel::Receiver<ResponseChunk>>>, state: Arc<RequestState>, finished: bool },
 }
 
 impl ResponseBody {

@@ -10,17 +10,13 @@ pub fn plain(status: StatusCode) -> Response<ResponseBody> {
     let reason = status.canonical_reason().unwrap_or("Error");
     let mut response = Response::new(ResponseBody::full(bytes::Bytes::from(format!("{reason}\n"))));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     response
 }
 
 /// `503 Service Unavailable` with a `Retry-After`, for a full queue.
 pub fn overloaded(retry_after_seconds: u32) -> Response<ResponseBody> {
     let mut response = plain(StatusCode::SERVICE_UNAVAILABLE);
-    response
-        .headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds));
     response
 }

@@ -30,9 +30,7 @@ pub fn split_host(host: &str) -> (&str, Option<&str>) {
         };
     }
     match host.rsplit_once(':') {
-        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
-            (name, Some(port))
-        }
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => (name, Some(port)),
         Some((name, "")) => (name, None),
         _ => (host, None),
     }

@@ -22,10 +22,17 @@ use crate::http::connection::ConnectionInfo;
 /// Back-off after a failed `accept()` (out of descriptors, say), so the loop cannot spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-pub async fn serve(listeners: Vec<TcpListener>, service: Arc<Service>, stop: watch::Receiver<bool>, graceful_timeout: Duration) {
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    service: Arc<Service>,
+    stop: watch::Receiver<bool>,
+    graceful_timeout: Duration,
+) {
     let graceful = Arc::new(GracefulShutdown::new());
     let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).keep_alive(true).pipeline_flush(true);
+    // No `pipeline_flush`: with it, hyper 1.12 drops the automatic 400 it writes for a
+    // malformed request line instead of flushing it before closing.
+    builder.timer(TokioTimer::new()).keep_alive(true);
     let builder = Arc::new(builder);
     let mut accepting = JoinSet::new();
     for listener in listeners {

@@ -72,7 +72,8 @@ impl Server {
     /// Serves until `stop()` (or a Python exception from a signal handler), then drains:
     /// stops accepting, lets in-flight requests finish for up to `graceful_timeout`.
     fn serve(&self, py: Python<'_>) -> PyResult<()> {
-        let listeners = std::mem::take(&mut *self.listeners.lock().map_err(|_| PyRuntimeError::new_err("server state poisoned"))?);
+        let listeners =
+            std::mem::take(&mut *self.listeners.lock().map_err(|_| PyRuntimeError::new_err("server state poisoned"))?);
         if listeners.is_empty() {
             return Err(PyRuntimeError::new_err("serve() needs at least one listening socket, and runs once"));
         }
@@ -101,7 +102,8 @@ impl Server {
                 interrupted.get_or_insert(error);
                 self.stop.send_replace(true);
             }
-            let finished = py.detach(|| runtime.block_on(async { tokio::time::timeout(SIGNAL_POLL, &mut serving).await.is_ok() }));
+            let finished =
+                py.detach(|| runtime.block_on(async { tokio::time::timeout(SIGNAL_POLL, &mut serving).await.is_ok() }));
             if finished {
                 break;
             }
@@ -124,7 +126,8 @@ impl Server {
 }
 
 fn seconds(value: f64, name: &str) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value).map_err(|_| PyValueError::new_err(format!("{name} must be a non-negative number of seconds, got {value}")))
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| PyValueError::new_err(format!("{name} must be a non-negative number of seconds, got {value}")))
 }
 
 fn listener_from_fd(fd: i32) -> PyResult<TcpListener> {

@@ -63,7 +63,11 @@ fn call_app<'py>(
     sent.and(closed)
 }
 
-fn send_result<'py>(py: Python<'py>, result: &Bound<'py, PyAny>, responder: &Bound<'py, StartResponse>) -> PyResult<()> {
+fn send_result<'py>(
+    py: Python<'py>,
+    result: &Bound<'py, PyAny>,
+    responder: &Bound<'py, StartResponse>,
+) -> PyResult<()> {
     if let Ok(wrapper) = result.cast::<FileWrapper>() {
         let file = wrapper.borrow().regular_file(py);
         if let Some(file) = file {

@@ -147,11 +147,8 @@ mod tests {
 
     #[test]
     fn cgi_names() {
-        let cases = [
-            ("user-agent", "HTTP_USER_AGENT"),
-            ("x-forwarded-for", "HTTP_X_FORWARDED_FOR"),
-            ("accept", "HTTP_ACCEPT"),
-        ];
+        let cases =
+            [("user-agent", "HTTP_USER_AGENT"), ("x-forwarded-for", "HTTP_X_FORWARDED_FOR"), ("accept", "HTTP_ACCEPT")];
         for (header, expected) in cases {
             let name = HeaderName::from_static(header);
             assert_eq!(cgi_name(&name), expected);

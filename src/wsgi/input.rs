@@ -29,18 +29,10 @@ pub struct InputStream {
 impl InputStream {
     pub fn new(body: RequestBody, state: Arc<RequestState>) -> Self {
         match body {
-            RequestBody::Complete(data) => Self {
-                buffer: BytesMut::from(data),
-                chunks: None,
-                start: None,
-                state,
-            },
-            RequestBody::Streaming(stream) => Self {
-                buffer: BytesMut::from(stream.prefix),
-                chunks: Some(stream.chunks),
-                start: stream.start,
-                state,
-            },
+            RequestBody::Complete(data) => Self { buffer: BytesMut::from(data), chunks: None, start: None, state },
+            RequestBody::Streaming(stream) => {
+                Self { buffer: BytesMut::from(stream.prefix), chunks: Some(stream.chunks), start: stream.start, state }
+            }
         }
     }
 

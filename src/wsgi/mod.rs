@@ -74,10 +74,8 @@ impl WsgiApp {
         let (head, body) = request.into_parts();
         let state = RequestState::new();
         let pending = PendingResponse::new(state.clone());
-        let expect_continue = head
-            .headers
-            .get(EXPECT)
-            .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        let expect_continue =
+            head.headers.get(EXPECT).is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
         let body = match read_body(body, self.settings.preread_limit, expect_continue, &state).await {
             Ok(body) => body,
             Err(BodyError::Disconnected) => return status::plain(StatusCode::BAD_REQUEST),
@@ -88,14 +86,7 @@ impl WsgiApp {
             }
         };
         let (respond, response) = oneshot::channel();
-        let job = Job {
-            head,
-            body,
-            connection,
-            state,
-            respond,
-            script_name: self.script_name.clone(),
-        };
+        let job = Job { head, body, connection, state, respond, script_name: self.script_name.clone() };
         match self.pool.submit(job, self.settings.queue_timeout).await {
             Ok(()) => {}
             Err(SubmitError::Timeout) => return status::overloaded(1),

@@ -50,14 +50,7 @@ pub struct StartResponse {
 
 impl StartResponse {
     pub fn new(respond: oneshot::Sender<Response<ResponseBody>>, state: Arc<RequestState>, head_only: bool) -> Self {
-        Self {
-            head: None,
-            called: false,
-            respond: Some(respond),
-            chunks: None,
-            state,
-            head_only,
-        }
+        Self { head: None, called: false, respond: Some(respond), chunks: None, state, head_only }
     }
 
     pub fn headers_sent(&self) -> bool {
@@ -145,9 +138,7 @@ impl StartResponse {
     pub fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
         if !self.headers_sent() {
             if !self.called {
-                return Err(PyAssertionError::new_err(
-                    "the application returned without calling start_response()",
-                ));
+                return Err(PyAssertionError::new_err("the application returned without calling start_response()"));
             }
             self.send_complete(py, Bytes::new())?;
         }
@@ -167,7 +158,12 @@ impl StartResponse {
         }
     }
 
-    fn start(&mut self, status: &Bound<'_, PyAny>, headers: &Bound<'_, PyAny>, exc_info: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn start(
+        &mut self,
+        status: &Bound<'_, PyAny>,
+        headers: &Bound<'_, PyAny>,
+        exc_info: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         match exc_info.filter(|info| !info.is_none()) {
             Some(info) if self.headers_sent() => {
                 // PEP 3333: too late to change the head, so the error propagates.
@@ -175,9 +171,7 @@ impl StartResponse {
             }
             Some(_) => {}
             None if self.called => {
-                return Err(PyAssertionError::new_err(
-                    "start_response() was called a second time without exc_info",
-                ));
+                return Err(PyAssertionError::new_err("start_response() was called a second time without exc_info"));
             }
             None => {}
         }
