@@ -70,5 +70,14 @@ def _is_prefix(missing: str, module_name: str) -> bool:
 
 
 def _with_traceback(message: str, error: BaseException) -> str:
-    details = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    """The message, then the traceback from the app's own first frame on (the frames of
+    this module and of the import machinery say nothing about what went wrong)."""
+    frames = error.__traceback__
+    while frames is not None and _is_machinery(frames.tb_frame.f_code.co_filename):
+        frames = frames.tb_next
+    details = "".join(traceback.format_exception(type(error), error, frames or error.__traceback__))
     return f"{message}: {error!r}\n{details.rstrip()}"
+
+
+def _is_machinery(filename: str) -> bool:
+    return filename == __file__ or filename.startswith("<frozen importlib") or filename == importlib.__file__
