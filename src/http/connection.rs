@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use tokio::sync::Notify;
+
 /// The two ends of an accepted connection.
 #[derive(Debug, Clone)]
 pub struct ConnectionInfo {
@@ -18,10 +20,16 @@ pub struct ConnectionInfo {
     pub scheme: &'static str,
 }
 
-/// Per-request flags shared between the tokio side and the app thread.
+/// Per-request flags shared between the tokio side and the app side.
+///
+/// "Closed" means the exchange is over for the app: the client went away, or the whole
+/// response was handed to hyper. ASGI's `http.disconnect` waits for it.
 #[derive(Debug, Default)]
 pub struct RequestState {
     disconnected: AtomicBool,
+    response_complete: AtomicBool,
+    aborted: AtomicBool,
+    closed: Notify,
 }
 
 impl RequestState {
@@ -31,6 +39,39 @@ impl RequestState {
 
     pub fn mark_disconnected(&self) {
         self.disconnected.store(true, Ordering::Release);
+        self.closed.notify_waiters();
+    }
+
+    pub fn mark_response_complete(&self) {
+        self.response_complete.store(true, Ordering::Release);
+        self.closed.notify_waiters();
+    }
+
+    /// The app failed mid-body: the response must end with an error, not normally.
+    pub fn mark_aborted(&self) {
+        self.aborted.store(true, Ordering::Release);
+    }
+
+    pub fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::Acquire)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.is_disconnected() || self.response_complete.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the client has gone or the response is complete.
+    pub async fn closed(&self) {
+        loop {
+            let notified = self.closed.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a notification between the two is not lost.
+            notified.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     pub fn is_disconnected(&self) -> bool {

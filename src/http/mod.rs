@@ -6,6 +6,7 @@
 
 pub mod connection;
 pub mod request_body;
+pub mod responder;
 pub mod response_body;
 pub mod status;
 pub mod text;

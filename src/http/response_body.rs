@@ -57,7 +57,7 @@ impl Body for ResponseBody {
         match self.get_mut() {
             Self::Empty => Poll::Ready(None),
             Self::Full(data) => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
-            Self::Channel { chunks, finished, .. } => match chunks.as_mut().poll_next(cx) {
+            Self::Channel { chunks, finished, state } => match chunks.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
                 Poll::Ready(Some(Err(aborted))) => {
                     *finished = true;
@@ -65,6 +65,10 @@ impl Body for ResponseBody {
                 }
                 Poll::Ready(None) => {
                     *finished = true;
+                    if state.is_aborted() {
+                        return Poll::Ready(Some(Err(Aborted)));
+                    }
+                    state.mark_response_complete();
                     Poll::Ready(None)
                 }
                 Poll::Pending => Poll::Pending,

@@ -43,7 +43,7 @@ pub fn run(py: Python<'_>, app: &Bound<'_, PyAny>, job: Job) {
         } else {
             log::exception(py, &format!("Exception in WSGI application for {} {target}", head.method), &error);
         }
-        responder.borrow_mut().fail(py);
+        responder.borrow_mut().fail();
     }
 }
 

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_LENGTH};
+use http::header::HeaderValue;
 use http::{HeaderMap, HeaderName, Response, StatusCode};
 use hyper::ext::ReasonPhrase;
 use pyo3::exceptions::{PyAssertionError, PyTypeError, PyValueError};
@@ -21,77 +21,40 @@ use tokio::sync::oneshot;
 
 use crate::errors::ClientDisconnected;
 use crate::http::connection::RequestState;
-use crate::http::response_body::{Aborted, ResponseBody, ResponseChunk};
-use crate::http::status;
-
-/// How many chunks may wait between the app thread and the socket.
-const CHANNEL_CHUNKS: usize = 4;
-
-/// Status and headers as the app gave them.
-struct Head {
-    status: StatusCode,
-    reason: Option<ReasonPhrase>,
-    headers: HeaderMap,
-}
+use crate::http::responder::{Disconnected, Head, Responder, TrySendError};
+use crate::http::response_body::{ResponseBody, ResponseChunk};
 
 #[pyclass(module = "amphicorn._amphicorn")]
 pub struct StartResponse {
     /// Set by `start_response`, taken when the head is sent.
     head: Option<Head>,
     called: bool,
-    /// Present until the head is sent.
-    respond: Option<oneshot::Sender<Response<ResponseBody>>>,
-    /// Present while a streamed body is open.
-    chunks: Option<async_channel::Sender<ResponseChunk>>,
-    state: Arc<RequestState>,
-    /// A `HEAD` request: the body is produced by the app but never sent.
-    head_only: bool,
+    responder: Responder,
 }
 
 impl StartResponse {
     pub fn new(respond: oneshot::Sender<Response<ResponseBody>>, state: Arc<RequestState>, head_only: bool) -> Self {
-        Self { head: None, called: false, respond: Some(respond), chunks: None, state, head_only }
+        Self { head: None, called: false, responder: Responder::new(respond, state, head_only) }
     }
 
     pub fn headers_sent(&self) -> bool {
-        self.respond.is_none()
+        self.responder.head_sent()
     }
 
     /// The `Content-Length` the app set, if any.
     pub fn declared_length(&self) -> Option<u64> {
-        let value = self.head.as_ref()?.headers.get(CONTENT_LENGTH)?;
-        value.to_str().ok()?.trim().parse().ok()
+        self.head.as_ref()?.declared_length()
     }
 
     /// The open stream's sender, for bulk senders that run with the GIL released.
     pub fn chunk_sender(&self) -> Option<async_channel::Sender<ResponseChunk>> {
-        self.chunks.clone()
+        self.responder.chunk_sender().cloned()
     }
 
-    fn send_head(&mut self, body: ResponseBody, content_length: Option<u64>) -> PyResult<()> {
-        let Some(head) = self.head.take() else {
-            return Err(PyAssertionError::new_err(
-                "the application sent a response body without calling start_response()",
-            ));
-        };
-        let Some(respond) = self.respond.take() else {
-            return Err(PyAssertionError::new_err("the response head was already sent"));
-        };
-        let mut response = Response::new(body);
-        *response.status_mut() = head.status;
-        *response.headers_mut() = head.headers;
-        if let Some(reason) = head.reason {
-            response.extensions_mut().insert(reason);
-        }
-        if let Some(length) = content_length {
-            response.headers_mut().entry(CONTENT_LENGTH).or_insert(HeaderValue::from(length));
-        }
-        respond.send(response).map_err(|_| self.disconnected())
-    }
-
-    fn disconnected(&self) -> PyErr {
-        self.state.mark_disconnected();
-        ClientDisconnected::new_err("the client closed the connection")
+    fn take_head(&mut self) -> PyResult<Head> {
+        self.head.take().ok_or_else(|| {
+            PyAssertionError::new_err("the application sent a response body without calling start_response()")
+        })
     }
 
     /// Sends a body known in full: with `Content-Length` if the head is still unsent.
@@ -99,22 +62,14 @@ impl StartResponse {
         if self.headers_sent() {
             return self.send_chunk(py, data);
         }
-        let length = data.len() as u64;
-        if self.head_only {
-            return self.send_head(ResponseBody::Empty, Some(length));
-        }
-        self.send_head(ResponseBody::full(data), None)
+        let head = self.take_head()?;
+        self.responder.send_complete(head, data).map_err(disconnected)
     }
 
     /// Opens a streamed body of `length` bytes (unknown when None).
     pub fn open_stream(&mut self, length: Option<u64>) -> PyResult<()> {
-        if self.head_only {
-            return self.send_head(ResponseBody::Empty, length);
-        }
-        let (sender, receiver) = async_channel::bounded(CHANNEL_CHUNKS);
-        self.send_head(ResponseBody::channel(receiver, self.state.clone()), length)?;
-        self.chunks = Some(sender);
-        Ok(())
+        let head = self.take_head()?;
+        self.responder.open_stream(head, length).map_err(disconnected)
     }
 
     /// Sends one chunk of a streamed body, opening the stream first if needed; waits for
@@ -123,15 +78,20 @@ impl StartResponse {
         if !self.headers_sent() {
             self.open_stream(None)?;
         }
-        let Some(chunks) = self.chunks.as_ref() else {
-            return Ok(()); // HEAD: the body is dropped by design.
-        };
-        let sent = match chunks.try_send(Ok(data)) {
+        match self.responder.try_send(data) {
             Ok(()) => Ok(()),
-            Err(async_channel::TrySendError::Full(chunk)) => py.detach(|| chunks.send_blocking(chunk)).map_err(|_| ()),
-            Err(async_channel::TrySendError::Closed(_)) => Err(()),
-        };
-        sent.map_err(|()| self.disconnected())
+            Err(TrySendError::Full(chunk)) => {
+                let Some(chunks) = self.responder.chunk_sender() else {
+                    return Ok(());
+                };
+                if py.detach(|| chunks.send_blocking(chunk)).is_ok() {
+                    return Ok(());
+                }
+                self.responder.state().mark_disconnected();
+                Err(disconnected(Disconnected))
+            }
+            Err(TrySendError::Disconnected) => Err(disconnected(Disconnected)),
+        }
     }
 
     /// Ends the response normally.
@@ -142,20 +102,14 @@ impl StartResponse {
             }
             self.send_complete(py, Bytes::new())?;
         }
-        self.chunks = None;
+        self.responder.finish();
         Ok(())
     }
 
     /// Ends the response after an app error: `500` if nothing was sent yet, otherwise the
-    /// connection is aborted so the client cannot mistake a partial body for a whole one.
-    pub fn fail(&mut self, py: Python<'_>) {
-        if let Some(respond) = self.respond.take() {
-            // A dropped receiver means the client is gone: nobody to tell.
-            let _ = respond.send(status::plain(StatusCode::INTERNAL_SERVER_ERROR));
-        } else if let Some(chunks) = self.chunks.take() {
-            // Fails only if the client is already gone, which is the outcome we want.
-            let _ = py.detach(|| chunks.send_blocking(Err(Aborted)));
-        }
+    /// connection is aborted.
+    pub fn fail(&mut self) {
+        self.responder.fail();
     }
 
     fn start(
@@ -208,6 +162,10 @@ impl StartResponse {
         }
         self.send_chunk(py, Bytes::copy_from_slice(data.as_bytes()))
     }
+}
+
+fn disconnected(_: Disconnected) -> PyErr {
+    ClientDisconnected::new_err("the client closed the connection")
 }
 
 fn type_name(value: &Bound<'_, PyAny>) -> String {

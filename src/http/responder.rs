@@ -1,0 +1,150 @@
+//! The sending half of one exchange, shared by the WSGI and ASGI bridges: hands hyper the
+//! response head with the right kind of body, then feeds a streamed body.
+//!
+//! A body known in full goes out as one buffer with `Content-Length`. A streamed body goes
+//! through a bounded channel; hyper frames it (chunked on HTTP/1.1, close-delimited on
+//! HTTP/1.0) unless the head carries a `Content-Length`. For `HEAD` the body is dropped here
+//! and the head keeps the length the body would have had, when known.
+//!
+//! Failing after the head went out marks the exchange aborted and closes the channel:
+//! `ResponseBody` then ends with an error, and hyper closes the connection instead of
+//! finishing the message, so the client cannot take a partial body for a whole one.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_LENGTH};
+use http::{HeaderMap, Response, StatusCode};
+use hyper::ext::ReasonPhrase;
+use tokio::sync::oneshot;
+
+use super::connection::RequestState;
+use super::response_body::{ResponseBody, ResponseChunk};
+use super::status;
+
+/// How many chunks may wait between the app and the socket.
+const CHANNEL_CHUNKS: usize = 4;
+
+/// A response head as an app describes it.
+pub struct Head {
+    pub status: StatusCode,
+    /// Set when the app's phrase differs from the standard one for the status.
+    pub reason: Option<ReasonPhrase>,
+    pub headers: HeaderMap,
+}
+
+impl Head {
+    /// The `Content-Length` the app set, if it is a number.
+    pub fn declared_length(&self) -> Option<u64> {
+        self.headers.get(CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+    }
+}
+
+/// The client is gone; nothing more can be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Disconnected;
+
+/// Why a chunk could not be queued without waiting.
+pub enum TrySendError {
+    /// The channel is full: wait on the sender, then send this chunk.
+    Full(ResponseChunk),
+    Disconnected,
+}
+
+pub struct Responder {
+    /// Present until the head is sent.
+    respond: Option<oneshot::Sender<Response<ResponseBody>>>,
+    /// Present while a streamed body is open.
+    chunks: Option<async_channel::Sender<ResponseChunk>>,
+    state: Arc<RequestState>,
+    head_only: bool,
+}
+
+impl Responder {
+    pub fn new(respond: oneshot::Sender<Response<ResponseBody>>, state: Arc<RequestState>, head_only: bool) -> Self {
+        Self { respond: Some(respond), chunks: None, state, head_only }
+    }
+
+    pub fn state(&self) -> &Arc<RequestState> {
+        &self.state
+    }
+
+    pub fn head_sent(&self) -> bool {
+        self.respond.is_none()
+    }
+
+    fn send_head(&mut self, head: Head, body: ResponseBody, content_length: Option<u64>) -> Result<(), Disconnected> {
+        let respond = self.respond.take().ok_or(Disconnected)?;
+        let mut response = Response::new(body);
+        *response.status_mut() = head.status;
+        *response.headers_mut() = head.headers;
+        if let Some(reason) = head.reason {
+            response.extensions_mut().insert(reason);
+        }
+        if let Some(length) = content_length {
+            response.headers_mut().entry(CONTENT_LENGTH).or_insert(HeaderValue::from(length));
+        }
+        respond.send(response).map_err(|_| {
+            self.state.mark_disconnected();
+            Disconnected
+        })
+    }
+
+    /// Sends the head with a body known in full; the exchange is then complete.
+    pub fn send_complete(&mut self, head: Head, data: Bytes) -> Result<(), Disconnected> {
+        let length = data.len() as u64;
+        let body = if self.head_only { ResponseBody::Empty } else { ResponseBody::full(data) };
+        self.send_head(head, body, self.head_only.then_some(length))?;
+        self.state.mark_response_complete();
+        Ok(())
+    }
+
+    /// Sends the head and opens a streamed body of `length` bytes (None: unknown).
+    pub fn open_stream(&mut self, head: Head, length: Option<u64>) -> Result<(), Disconnected> {
+        if self.head_only {
+            self.send_head(head, ResponseBody::Empty, length)?;
+            self.state.mark_response_complete();
+            return Ok(());
+        }
+        let (sender, receiver) = async_channel::bounded(CHANNEL_CHUNKS);
+        self.send_head(head, ResponseBody::channel(receiver, self.state.clone()), length)?;
+        self.chunks = Some(sender);
+        Ok(())
+    }
+
+    /// The open stream's sender, for senders that wait (with the GIL released, or on
+    /// tokio); None after the body ended, and for `HEAD`, where chunks are dropped.
+    pub fn chunk_sender(&self) -> Option<&async_channel::Sender<ResponseChunk>> {
+        self.chunks.as_ref()
+    }
+
+    /// Queues a chunk if there is room.
+    pub fn try_send(&self, data: Bytes) -> Result<(), TrySendError> {
+        let Some(chunks) = self.chunks.as_ref() else {
+            return if self.state.is_disconnected() { Err(TrySendError::Disconnected) } else { Ok(()) };
+        };
+        match chunks.try_send(Ok(data)) {
+            Ok(()) => Ok(()),
+            Err(async_channel::TrySendError::Full(chunk)) => Err(TrySendError::Full(chunk)),
+            Err(async_channel::TrySendError::Closed(_)) => {
+                self.state.mark_disconnected();
+                Err(TrySendError::Disconnected)
+            }
+        }
+    }
+
+    /// Ends a streamed body normally (a no-op once it has ended).
+    pub fn finish(&mut self) {
+        self.chunks = None;
+    }
+
+    /// Ends the exchange after an app error: `500` if the head is unsent, else an abort.
+    pub fn fail(&mut self) {
+        if let Some(respond) = self.respond.take() {
+            // A dropped receiver means the client is gone: nobody to tell.
+            let _ = respond.send(status::plain(StatusCode::INTERNAL_SERVER_ERROR));
+        } else if self.chunks.take().is_some() {
+            self.state.mark_aborted();
+        }
+    }
+}
