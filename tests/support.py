@@ -1,0 +1,300 @@
+"""Helpers shared by the test files: a raw HTTP/1.x client, RSS sampling, file polling.
+
+The raw client exists because httpx hides the wire: chunk framing, ``100 Continue``,
+pipelining, HTTP/1.0 close-delimited bodies, malformed input and half-finished responses.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TESTS_DIR = Path(__file__).resolve().parent
+
+# `Listening on http://127.0.0.1:8000`, `Listening on http://[::1]:8000`
+LISTENING_RE = re.compile(r"Listening on (http://(\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):(\d+))")
+
+
+def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a server or CLI process: ours, minus any AMPHICORN_* setting."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AMPHICORN_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("PYTHONWARNINGS", None)
+    if extra:
+        env.update(extra)
+    return env
+
+
+class ConnectionClosed(Exception):
+    """The peer closed the connection before a full response head arrived."""
+
+
+@dataclass
+class RawResponse:
+    version: str
+    status: int
+    reason: str
+    headers: list[tuple[str, str]]
+    body: bytes = b""
+    chunked: bool = False
+    chunk_sizes: list[int] = field(default_factory=list)
+    complete: bool = True
+
+    def header(self, name: str) -> str | None:
+        """The first value of ``name`` (case-insensitive), or None."""
+        for key, value in self.headers:
+            if key.lower() == name.lower():
+                return value
+        return None
+
+    def header_all(self, name: str) -> list[str]:
+        return [value for key, value in self.headers if key.lower() == name.lower()]
+
+
+def build_request(
+    method: str = "GET",
+    path: str = "/",
+    *,
+    host: str = "127.0.0.1",
+    headers: list[tuple[str, str]] | None = None,
+    body: bytes = b"",
+    version: str = "HTTP/1.1",
+    content_length: bool | None = None,
+) -> bytes:
+    """Bytes of one request; adds ``Host`` and (for a non-empty body) ``Content-Length``."""
+    headers = list(headers or [])
+    names = {name.lower() for name, _ in headers}
+    lines = [f"{method} {path} {version}"]
+    if "host" not in names:
+        lines.append(f"Host: {host}")
+    if content_length is None:
+        content_length = bool(body) and "transfer-encoding" not in names
+    if content_length and "content-length" not in names:
+        lines.append(f"Content-Length: {len(body)}")
+    lines += [f"{name}: {value}" for name, value in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+def chunked(*parts: bytes) -> bytes:
+    """A chunked-encoded body made of ``parts`` (empty parts are skipped) plus the last chunk."""
+    out = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in parts if p)
+    return out + b"0\r\n\r\n"
+
+
+class RawConnection:
+    """A TCP connection with a small HTTP/1.x response parser on top."""
+
+    def __init__(self, host: str, port: int, timeout: float = 10.0) -> None:
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.timeout = timeout
+        self.buffer = b""
+        self.eof = False
+
+    @classmethod
+    def to(cls, server, timeout: float = 10.0) -> RawConnection:
+        return cls(server.host.strip("[]"), server.port, timeout)
+
+    def __enter__(self) -> RawConnection:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def request(self, *args, **kwargs) -> RawResponse:
+        """Send one request built by :func:`build_request` and read its response."""
+        head = kwargs.get("method", args[0] if args else "GET") == "HEAD"
+        self.send(build_request(*args, **kwargs))
+        return self.read_response(head=head)
+
+    def _fill(self, timeout: float | None = None) -> bool:
+        """Read more bytes into the buffer; False at EOF (or a reset)."""
+        if self.eof:
+            return False
+        self.sock.settimeout(self.timeout if timeout is None else timeout)
+        try:
+            data = self.sock.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            data = b""
+        if not data:
+            self.eof = True
+            return False
+        self.buffer += data
+        return True
+
+    def recv_some(self, timeout: float) -> bytes | None:
+        """Whatever arrives within ``timeout`` (b"" at EOF), or None if nothing did."""
+        if self.buffer:
+            data, self.buffer = self.buffer, b""
+            return data
+        try:
+            if not self._fill(timeout):
+                return b""
+        except TimeoutError:
+            return None
+        data, self.buffer = self.buffer, b""
+        return data
+
+    def _read_until(self, marker: bytes) -> bytes | None:
+        while marker not in self.buffer:
+            if not self._fill():
+                return None
+        index = self.buffer.index(marker) + len(marker)
+        data, self.buffer = self.buffer[:index], self.buffer[index:]
+        return data
+
+    def _read_exact(self, n: int) -> bytes | None:
+        while len(self.buffer) < n:
+            if not self._fill():
+                return None
+        data, self.buffer = self.buffer[:n], self.buffer[n:]
+        return data
+
+    def read_head(self) -> RawResponse:
+        raw = self._read_until(b"\r\n\r\n")
+        if raw is None:
+            raise ConnectionClosed(f"connection closed before a response head: {self.buffer!r}")
+        lines = raw[:-4].decode("latin-1").split("\r\n")
+        match = re.match(r"(HTTP/\d\.\d) (\d{3})(?: (.*))?$", lines[0])
+        if not match:
+            raise AssertionError(f"bad status line {lines[0]!r}")
+        headers = []
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers.append((name, value.strip()))
+        return RawResponse(match.group(1), int(match.group(2)), match.group(3) or "", headers)
+
+    def read_response(self, head: bool = False, skip_interim: bool = True) -> RawResponse:
+        """Read one response; a body cut short comes back with ``complete=False``."""
+        response = self.read_head()
+        while skip_interim and 100 <= response.status < 200:
+            response = self.read_head()
+        if head or response.status in (204, 304) or 100 <= response.status < 200:
+            return response
+        encoding = (response.header("transfer-encoding") or "").lower()
+        length = response.header("content-length")
+        if "chunked" in encoding:
+            response.chunked = True
+            parts = []
+            while True:
+                size_line = self._read_until(b"\r\n")
+                if size_line is None:
+                    response.complete = False
+                    break
+                size = int(size_line.split(b";")[0].strip(), 16)
+                if size == 0:
+                    trailer_end = self._read_until(b"\r\n")
+                    while trailer_end not in (None, b"\r\n"):
+                        trailer_end = self._read_until(b"\r\n")
+                    response.complete = trailer_end is not None
+                    break
+                data = self._read_exact(size + 2)
+                if data is None:
+                    parts.append(self.buffer)
+                    self.buffer = b""
+                    response.complete = False
+                    break
+                response.chunk_sizes.append(size)
+                parts.append(data[:-2])
+            response.body = b"".join(parts)
+        elif length is not None:
+            data = self._read_exact(int(length))
+            if data is None:
+                data, self.buffer = self.buffer, b""
+                response.complete = False
+            response.body = data
+        else:
+            while self._fill():
+                pass
+            response.body, self.buffer = self.buffer, b""
+        return response
+
+    def is_closed(self, timeout: float = 3.0) -> bool:
+        """True if the peer closes (EOF or reset) within ``timeout`` with no more data sent."""
+        if self.buffer:
+            return False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if not self._fill(max(0.01, deadline - time.monotonic())):
+                    return True
+            except TimeoutError:
+                return False
+            if self.buffer:
+                return False
+        return False
+
+
+def wait_for_file(path: Path, predicate, timeout: float = 10.0) -> str:
+    """Poll ``path`` until ``predicate(text)``; returns the text (possibly failing the predicate)."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        if path.exists():
+            text = path.read_text()
+            if predicate(text):
+                return text
+        time.sleep(0.02)
+    return path.read_text() if path.exists() else ""
+
+
+def rss_kib(pid: int) -> int:
+    """VmRSS of ``pid`` plus all its descendants, in KiB (0 once the process is gone)."""
+    total = 0
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        if match:
+            total += int(match.group(1))
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                children = Path(f"/proc/{current}/task/{task}/children").read_text().split()
+                pending.extend(int(c) for c in children)
+        except OSError:
+            pass
+    return total
+
+
+class RssSampler:
+    """Samples a process tree's RSS in a thread; ``peak`` is the highest seen, in KiB."""
+
+    def __init__(self, pid: int, interval: float = 0.02) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.start = rss_kib(pid)
+        self.peak = self.start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_kib(self.pid))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_kib(self.pid))
+
+    @property
+    def growth_mib(self) -> float:
+        return (self.peak - self.start) / 1024

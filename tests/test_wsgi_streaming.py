@@ -1,0 +1,202 @@
+"""Streaming with backpressure (1 GiB each way in bounded memory) and the bounded thread pool."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import zlib
+
+import httpx
+from support import RawConnection, RssSampler, build_request
+
+GIB = 1024 * 1024 * 1024
+BLOCK = bytes(range(256)) * 256  # 64 KiB; the same pattern apps.streaming.BLOCK yields
+RSS_LIMIT_MIB = 64
+
+
+def _warm_up(server, path: str) -> None:
+    """One small request first, so the pool's threads and imports are not counted as growth."""
+    with httpx.Client(timeout=10) as client:
+        assert client.get(server.url + path).status_code == 200
+
+
+def test_1gib_upload_streams_in_bounded_memory(serve):
+    server = serve("apps.input:checksum")
+    _warm_up(server, "/")
+    send_block = BLOCK * 16  # 1 MiB per sendall, never the whole GiB in memory
+    total_crc = 0
+    for _ in range(GIB // len(send_block)):
+        total_crc = zlib.crc32(send_block, total_crc)
+
+    started = time.monotonic()
+    with RssSampler(server.pid) as rss, RawConnection.to(server, timeout=60) as conn:
+        conn.send(build_request("POST", "/", headers=[("Content-Length", str(GIB))]))
+        for _ in range(GIB // len(send_block)):
+            conn.send(send_block)
+        response = conn.read_response()
+    elapsed = time.monotonic() - started
+    assert response.status == 200, response.body
+    data = json.loads(response.body)
+    assert data["bytes"] == GIB
+    assert data["crc32"] == total_crc
+    assert data["max_piece"] <= 65536
+    assert rss.growth_mib < RSS_LIMIT_MIB, (
+        f"RSS grew by {rss.growth_mib:.1f} MiB (from {rss.start // 1024} MiB) during a 1 GiB upload"
+    )
+    assert elapsed < 20, f"1 GiB upload took {elapsed:.1f}s"
+
+
+def test_1gib_download_streams_in_bounded_memory(serve):
+    server = serve("apps.streaming:download")
+    _warm_up(server, "/?chunks=1")
+    chunks = GIB // len(BLOCK)
+    started = time.monotonic()
+    with RssSampler(server.pid) as rss, RawConnection.to(server, timeout=60) as conn:
+        conn.send(build_request("GET", f"/?chunks={chunks}"))
+        head = conn.read_head()
+        assert head.status == 200
+        assert "chunked" in (head.header("transfer-encoding") or "")
+        # A slow client: read nothing for 1.5 s. Without backpressure the app would have
+        # produced (and the server buffered) far more than the limit by now.
+        time.sleep(1.5)
+        stalled_growth = rss.growth_mib
+        stream = conn.sock.makefile("rb", buffering=1 << 20)
+        stream_prefix = conn.buffer
+        conn.buffer = b""
+        received = 0
+        crc = 0
+        pending = stream_prefix
+
+        def read_exact(n: int) -> bytes:
+            nonlocal pending
+            if pending:
+                take, pending = pending[:n], pending[n:]
+                if len(take) == n:
+                    return take
+                return take + stream.read(n - len(take))
+            return stream.read(n)
+
+        def read_line() -> bytes:
+            nonlocal pending
+            if pending:
+                index = pending.find(b"\n")
+                if index >= 0:
+                    line, pending = pending[: index + 1], pending[index + 1 :]
+                    return line
+                line, pending = pending, b""
+                return line + stream.readline()
+            return stream.readline()
+
+        while True:
+            size = int(read_line().split(b";")[0], 16)
+            if size == 0:
+                assert read_line() == b"\r\n"
+                break
+            data = read_exact(size)
+            assert len(data) == size, "stream ended early"
+            crc = zlib.crc32(data, crc)
+            received += size
+            assert read_exact(2) == b"\r\n"
+        stream.close()
+    elapsed = time.monotonic() - started
+    expected = 0
+    for _ in range(chunks):
+        expected = zlib.crc32(BLOCK, expected)
+    assert received == GIB
+    assert crc == expected
+    assert stalled_growth < RSS_LIMIT_MIB, f"RSS grew {stalled_growth:.1f} MiB while the client stalled"
+    assert rss.growth_mib < RSS_LIMIT_MIB, f"RSS grew by {rss.growth_mib:.1f} MiB during a 1 GiB download"
+    assert elapsed < 25, f"1 GiB download took {elapsed:.1f}s"
+
+
+def test_chunks_are_sent_as_produced(serve):
+    server = serve("apps.streaming:slow_chunks")
+    with RawConnection.to(server) as conn:
+        started = time.monotonic()
+        conn.send(build_request("GET", "/?delay=1.5"))
+        head = conn.read_head()
+        assert head.status == 200
+        first = b""
+        while b"first;" not in first:
+            data = conn.recv_some(timeout=5)
+            assert data, "no data"
+            first += data
+        first_at = time.monotonic() - started
+    assert first_at < 1.0, f"the first chunk waited {first_at:.2f}s for the second"
+
+
+# --- the thread pool -------------------------------------------------------------------------
+
+
+def test_thread_pool_bounds_concurrency_and_queues_the_rest(serve):
+    server = serve("apps.streaming:concurrency", "--threads", "2")
+    _warm_up(server, "/reset")
+    finished: list[float] = []
+    statuses: list[int] = []
+    lock = threading.Lock()
+    started = time.monotonic()
+
+    def one() -> None:
+        with httpx.Client(timeout=30) as client:
+            response = client.get(server.url + "/sleep?seconds=1")
+        with lock:
+            statuses.append(response.status_code)
+            finished.append(time.monotonic() - started)
+
+    threads = [threading.Thread(target=one) for _ in range(3)]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join()
+    finished.sort()
+    assert statuses == [200, 200, 200]
+    # Two ran at once and finished after ~1 s; the third waited in the queue for a free thread.
+    assert finished[1] < 1.8, finished
+    assert finished[2] >= 1.9, f"the third request did not wait for a thread: {finished}"
+    with httpx.Client(timeout=10) as client:
+        assert client.get(server.url + "/stats").json()["max"] == 2
+
+
+def test_thread_pool_of_one_serialises_requests(serve):
+    server = serve("apps.streaming:concurrency", "--threads", "1")
+    _warm_up(server, "/reset")
+    results: list[int] = []
+
+    def one() -> None:
+        with httpx.Client(timeout=30) as client:
+            results.append(client.get(server.url + "/sleep?seconds=0.5").status_code)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200, 200, 200]
+    assert time.monotonic() - started >= 1.45
+    with httpx.Client(timeout=10) as client:
+        assert client.get(server.url + "/stats").json()["max"] == 1
+
+
+def test_many_threads_run_concurrently(serve):
+    server = serve("apps.streaming:concurrency", "--threads", "8")
+    _warm_up(server, "/reset")
+    results: list[int] = []
+
+    def one() -> None:
+        with httpx.Client(timeout=30) as client:
+            results.append(client.get(server.url + "/sleep?seconds=1").status_code)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=one) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    assert results == [200] * 8
+    assert elapsed < 1.9, f"8 one-second requests on 8 threads took {elapsed:.2f}s"
+    with httpx.Client(timeout=10) as client:
+        assert client.get(server.url + "/stats").json()["max"] == 8
