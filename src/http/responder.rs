@@ -143,8 +143,10 @@ impl Responder {
         if let Some(respond) = self.respond.take() {
             // A dropped receiver means the client is gone: nobody to tell.
             let _ = respond.send(status::plain(StatusCode::INTERNAL_SERVER_ERROR));
-        } else if self.chunks.take().is_some() {
+        } else if let Some(chunks) = self.chunks.take() {
+            // Flag first, then close: the body checks the flag when it sees the close.
             self.state.mark_aborted();
+            drop(chunks);
         }
     }
 }
