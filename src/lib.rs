@@ -1,8 +1,10 @@
 //! amphicorn's compiled core, imported by the Python package as `amphicorn._amphicorn`.
 //!
 //! This file only registers what Python sees; `server/` runs sockets and connections,
-//! `http/` holds what every interface shares, and `wsgi/` bridges to WSGI apps.
+//! `http/` holds what every interface shares, `wsgi/` bridges to WSGI apps and `asgi/`
+//! to ASGI apps.
 
+pub mod asgi;
 pub mod errors;
 pub mod http;
 pub mod log;
@@ -17,6 +19,7 @@ fn _amphicorn(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<server::Server>()?;
     module.add_class::<wsgi::file_wrapper::FileWrapper>()?;
     module.add_class::<wsgi::input::InputStream>()?;
+    module.add_class::<asgi::bridge::LoopBridge>()?;
     module.add("ClientDisconnected", module.py().get_type::<errors::ClientDisconnected>())?;
     Ok(())
 }

@@ -41,3 +41,11 @@ pub fn debug(py: Python<'_>, message: &str) {
         let _ = logger.call_method1("debug", (message,));
     }
 }
+
+/// Logs `message` at ERROR, without a traceback.
+pub fn error(py: Python<'_>, message: &str) {
+    let logged = error_logger(py).and_then(|logger| logger.call_method1("error", (message,)).map(drop));
+    if logged.is_err() {
+        eprintln!("{message}");
+    }
+}

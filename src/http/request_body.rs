@@ -15,6 +15,8 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use http::header::EXPECT;
+use http::HeaderMap;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Incoming};
 use tokio::sync::oneshot;
@@ -92,13 +94,16 @@ pub struct BodyStream {
     pub start: Option<oneshot::Sender<()>>,
 }
 
-/// Reads up to `limit` bytes of `body`, and wraps the rest in a stream.
+/// Reads up to `limit` bytes of `body`, and wraps the rest in a stream. Requests that
+/// carry `Expect: 100-continue` are not pre-read (see the module notes).
 pub async fn read_body(
     mut body: Incoming,
+    headers: &HeaderMap,
     limit: usize,
-    expect_continue: bool,
     state: &Arc<RequestState>,
 ) -> Result<RequestBody, BodyError> {
+    let expect_continue =
+        headers.get(EXPECT).is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     if body.is_end_stream() {
         return Ok(RequestBody::Complete(Bytes::new()));
     }

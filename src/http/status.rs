@@ -1,8 +1,9 @@
 //! Plain-text responses the server writes itself (errors, overload), never touching Python.
 
-use http::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{HeaderValue, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
 
+use super::request_body::BodyError;
 use super::response_body::ResponseBody;
 
 /// A short `text/plain` response naming the status, e.g. `500 Internal Server Error`.
@@ -18,5 +19,15 @@ pub fn plain(status: StatusCode) -> Response<ResponseBody> {
 pub fn overloaded(retry_after_seconds: u32) -> Response<ResponseBody> {
     let mut response = plain(StatusCode::SERVICE_UNAVAILABLE);
     response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+    response
+}
+
+/// The answer to a request whose body could not be read: `400`, closing the connection
+/// when the framing was invalid (nothing after it can be trusted).
+pub fn body_error(error: &BodyError) -> Response<ResponseBody> {
+    let mut response = plain(StatusCode::BAD_REQUEST);
+    if matches!(error, BodyError::Malformed(_)) {
+        response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }

@@ -21,13 +21,12 @@ pub mod start_response;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{HeaderValue, CONNECTION, EXPECT};
 use http::{request, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tokio::sync::oneshot;
 
 use crate::http::connection::{ConnectionInfo, PendingResponse, RequestState};
-use crate::http::request_body::{read_body, BodyError, RequestBody};
+use crate::http::request_body::{read_body, RequestBody};
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
 use pool::{Pool, SubmitError};
@@ -74,16 +73,9 @@ impl WsgiApp {
         let (head, body) = request.into_parts();
         let state = RequestState::new();
         let pending = PendingResponse::new(state.clone());
-        let expect_continue =
-            head.headers.get(EXPECT).is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-        let body = match read_body(body, self.settings.preread_limit, expect_continue, &state).await {
+        let body = match read_body(body, &head.headers, self.settings.preread_limit, &state).await {
             Ok(body) => body,
-            Err(BodyError::Disconnected) => return status::plain(StatusCode::BAD_REQUEST),
-            Err(BodyError::Malformed(_)) => {
-                let mut response = status::plain(StatusCode::BAD_REQUEST);
-                response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
-                return response;
-            }
+            Err(error) => return status::body_error(&error),
         };
         let (respond, response) = oneshot::channel();
         let job = Job { head, body, connection, state, respond, script_name: self.script_name.clone() };

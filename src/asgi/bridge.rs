@@ -1,0 +1,197 @@
+//! The hand-off between tokio and the asyncio event loop that runs ASGI apps.
+//!
+//! tokio never calls into Python. It pushes `LoopEvent`s onto a queue and, if the loop
+//! was not already told, writes one byte to a socketpair whose other end the loop watches
+//! with `add_reader`. The loop thread then runs `LoopBridge.drain()`, which empties the
+//! queue with the GIL held: it starts app tasks and resolves the asyncio futures that
+//! `receive()`/`send()` returned while they waited on Rust.
+//!
+//! Futures are never handed to tokio: they stay in the bridge's table, keyed by a number,
+//! and tokio tasks refer to them by that number. So no Python object is created, touched or
+//! dropped on a tokio thread.
+//!
+//! Wakes are coalesced: one byte per drain, however many events a burst brings.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+
+use super::call;
+use super::receive::Incoming;
+use super::AsgiJob;
+use crate::errors::ClientDisconnected;
+use crate::log;
+
+/// Something the loop thread must do.
+pub enum LoopEvent {
+    /// Start the app for a new request.
+    Start(Box<AsgiJob>),
+    /// Resolve the future registered under this number.
+    Resolve(u64, Resolution),
+}
+
+/// How a waiting future ends.
+pub enum Resolution {
+    /// `receive()` gets this message.
+    Received(Incoming),
+    /// `send()` went through.
+    Sent,
+    /// `send()` failed: the client is gone.
+    SendFailed,
+}
+
+/// The tokio-side handle: push events, spawn waiters.
+pub struct Bridge {
+    queue: Mutex<VecDeque<LoopEvent>>,
+    wake_pending: AtomicBool,
+    waker: UnixStream,
+    next_waiter: AtomicU64,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Bridge {
+    pub fn push(&self, event: LoopEvent) {
+        lock(&self.queue).push_back(event);
+        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+            // WouldBlock means the pipe is full of wakes already: the loop will run.
+            let _ = (&self.waker).write(&[1]);
+        }
+    }
+
+    /// Runs `future` on tokio and resolves waiter `id` with its outcome.
+    pub fn resolve_with<F>(self: &Arc<Self>, id: u64, future: F)
+    where
+        F: std::future::Future<Output = Resolution> + Send + 'static,
+    {
+        let bridge = self.clone();
+        self.runtime.spawn(async move {
+            let resolution = future.await;
+            bridge.push(LoopEvent::Resolve(id, resolution));
+        });
+    }
+
+    pub fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.runtime
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The data (a queue, a table) stays consistent even if a holder panicked.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The loop-side half, given to Python: `loop.add_reader(bridge.fileno(), bridge.drain)`.
+#[pyclass(module = "amphicorn._amphicorn", frozen)]
+pub struct LoopBridge {
+    bridge: Arc<Bridge>,
+    reader: UnixStream,
+    event_loop: Py<PyAny>,
+    app: Py<PyAny>,
+    /// Futures waiting on tokio, by number. Only the loop thread touches it.
+    waiters: Mutex<HashMap<u64, Py<PyAny>>>,
+    state: Py<PyAny>,
+}
+
+impl LoopBridge {
+    pub fn new(
+        runtime: tokio::runtime::Handle,
+        event_loop: Py<PyAny>,
+        app: Py<PyAny>,
+        state: Py<PyAny>,
+    ) -> std::io::Result<Self> {
+        let (reader, waker) = UnixStream::pair()?;
+        reader.set_nonblocking(true)?;
+        waker.set_nonblocking(true)?;
+        let bridge = Arc::new(Bridge {
+            queue: Mutex::new(VecDeque::new()),
+            wake_pending: AtomicBool::new(false),
+            waker,
+            next_waiter: AtomicU64::new(0),
+            runtime,
+        });
+        Ok(Self { bridge, reader, event_loop, app, waiters: Mutex::new(HashMap::new()), state })
+    }
+
+    pub fn handle(&self) -> Arc<Bridge> {
+        self.bridge.clone()
+    }
+
+    pub fn event_loop(&self) -> &Py<PyAny> {
+        &self.event_loop
+    }
+
+    /// A new asyncio future, registered for a later `Resolve`; returns it and its number.
+    pub fn waiter<'py>(&self, py: Python<'py>) -> PyResult<(u64, Bound<'py, PyAny>)> {
+        let future = self.event_loop.bind(py).call_method0(pyo3::intern!(py, "create_future"))?;
+        let id = self.bridge.next_waiter.fetch_add(1, Ordering::Relaxed);
+        lock(&self.waiters).insert(id, future.clone().unbind());
+        Ok((id, future))
+    }
+
+    fn resolve(&self, py: Python<'_>, id: u64, resolution: Resolution) -> PyResult<()> {
+        let Some(future) = lock(&self.waiters).remove(&id) else {
+            return Ok(());
+        };
+        let future = future.bind(py);
+        // The app may have stopped waiting (a timeout cancelled the future).
+        if future.call_method0(pyo3::intern!(py, "done"))?.is_truthy()? {
+            return Ok(());
+        }
+        match resolution {
+            Resolution::Received(message) => {
+                future.call_method1(pyo3::intern!(py, "set_result"), (message.into_dict(py)?,))?;
+            }
+            Resolution::Sent => {
+                future.call_method1(pyo3::intern!(py, "set_result"), (py.None(),))?;
+            }
+            Resolution::SendFailed => {
+                let error = ClientDisconnected::new_err("the client closed the connection");
+                future.call_method1(pyo3::intern!(py, "set_exception"), (error.value(py),))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl LoopBridge {
+    fn fileno(&self) -> i32 {
+        self.reader.as_raw_fd()
+    }
+
+    /// Runs on the loop thread whenever tokio has pushed events.
+    fn drain(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        this.bridge.wake_pending.store(false, Ordering::Release);
+        let mut sink = [0u8; 64];
+        loop {
+            match (&this.reader).read(&mut sink) {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(error) if error.kind() == ErrorKind::WouldBlock => break,
+                Err(error) if error.kind() == ErrorKind::Interrupted => continue,
+                Err(error) => return Err(PyRuntimeError::new_err(format!("ASGI bridge wake-up failed: {error}"))),
+            }
+        }
+        loop {
+            // Take one event at a time: handling one may push more (and must not deadlock).
+            let Some(event) = lock(&this.bridge.queue).pop_front() else {
+                return Ok(());
+            };
+            let handled = match event {
+                LoopEvent::Start(job) => call::start(py, slf, this.app.bind(py), this.state.bind(py), *job),
+                LoopEvent::Resolve(id, resolution) => this.resolve(py, id, resolution),
+            };
+            if let Err(error) = handled {
+                log::exception(py, "ASGI bridge error", &error);
+            }
+        }
+    }
+}

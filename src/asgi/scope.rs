@@ -1,0 +1,86 @@
+//! Builds the ASGI `http` scope for one request (ASGI spec 2.4).
+//!
+//! - `path` is the percent-decoded path read as UTF-8, with the mount prefix in it;
+//!   `root_path` is the prefix; `raw_path` is the path bytes as sent, without the query.
+//! - `headers` is a list of `(name, value)` byte pairs in arrival order, names lower-cased
+//!   (hyper stores them so).
+//! - `state` is a shallow copy of the lifespan state, so a request cannot change what the
+//!   next one sees at the top level (ASGI lifespan "state" extension).
+
+use http::{request, Version};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::{intern, IntoPyObjectExt};
+
+use crate::http::connection::ConnectionInfo;
+
+static ASGI_VERSIONS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+
+pub fn build<'py>(
+    py: Python<'py>,
+    head: &request::Parts,
+    connection: &ConnectionInfo,
+    root_path: &str,
+    state: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let scope = PyDict::new(py);
+    scope.set_item(intern!(py, "type"), intern!(py, "http"))?;
+    scope.set_item(intern!(py, "asgi"), versions(py)?)?;
+    scope.set_item(intern!(py, "http_version"), http_version(head.version))?;
+    scope.set_item(intern!(py, "method"), head.method.as_str())?;
+    scope.set_item(intern!(py, "scheme"), connection.scheme)?;
+    let raw_path = head.uri.path();
+    let decoded: Vec<u8> = percent_encoding::percent_decode(raw_path.as_bytes()).collect();
+    scope.set_item(intern!(py, "path"), String::from_utf8_lossy(&decoded))?;
+    scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, raw_path.as_bytes()))?;
+    scope.set_item(intern!(py, "query_string"), PyBytes::new(py, head.uri.query().unwrap_or("").as_bytes()))?;
+    scope.set_item(intern!(py, "root_path"), root_path)?;
+    let headers = PyList::empty(py);
+    for (name, value) in &head.headers {
+        let pair = PyTuple::new(py, [PyBytes::new(py, name.as_str().as_bytes()), PyBytes::new(py, value.as_bytes())])?;
+        headers.append(pair)?;
+    }
+    scope.set_item(intern!(py, "headers"), headers)?;
+    let client = (connection.remote.ip().to_string(), connection.remote.port());
+    scope.set_item(intern!(py, "client"), client.into_bound_py_any(py)?)?;
+    let server = (connection.local.ip().to_string(), connection.local.port());
+    scope.set_item(intern!(py, "server"), server.into_bound_py_any(py)?)?;
+    if let Some(state) = state {
+        scope.set_item(intern!(py, "state"), state.copy()?)?;
+    }
+    Ok(scope)
+}
+
+fn http_version(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_10 => "1.0",
+        Version::HTTP_2 => "2",
+        Version::HTTP_3 => "3",
+        _ => "1.1",
+    }
+}
+
+/// `{"version": "3.0", "spec_version": "2.4"}`, built once.
+fn versions(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let shared = ASGI_VERSIONS.get_or_try_init(py, || {
+        let versions = PyDict::new(py);
+        versions.set_item("version", "3.0")?;
+        versions.set_item("spec_version", "2.4")?;
+        Ok::<_, PyErr>(versions.unbind())
+    })?;
+    // A copy per scope: an app that edits its scope must not edit every other one.
+    shared.bind(py).copy()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_as_asgi_spells_them() {
+        assert_eq!(http_version(Version::HTTP_10), "1.0");
+        assert_eq!(http_version(Version::HTTP_11), "1.1");
+        assert_eq!(http_version(Version::HTTP_2), "2");
+    }
+}

@@ -1,0 +1,202 @@
+//! ASGI `send()` for `http` scopes: `http.response.start`, then `http.response.body`
+//! messages, checked against the spec's order.
+//!
+//! The head is held until the first body message, so a one-message body goes out with
+//! `Content-Length`; later messages stream through a bounded channel. When the channel has
+//! room, `send()` completes at once; when it is full, `send()` returns a future that a
+//! tokio task resolves once the chunk is queued, which is the download backpressure.
+//! After the client has gone, `send()` raises `ClientDisconnected` (an `OSError`).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::HeaderValue;
+use http::{HeaderMap, HeaderName, Response, StatusCode};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyString};
+use pyo3::{intern, IntoPyObjectExt};
+use tokio::sync::oneshot;
+
+use super::awaitable::Ready;
+use super::bridge::{LoopBridge, Resolution};
+use crate::errors::ClientDisconnected;
+use crate::http::connection::RequestState;
+use crate::http::responder::{Head, Responder, TrySendError};
+use crate::http::response_body::ResponseBody;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for `http.response.start`.
+    Start,
+    /// Head received; body messages may follow.
+    Body,
+    /// The last body message was sent.
+    Done,
+}
+
+impl Phase {
+    fn describe(self) -> &'static str {
+        match self {
+            Self::Start => "before 'http.response.start'",
+            Self::Body => "after 'http.response.start'",
+            Self::Done => "after the response completed",
+        }
+    }
+}
+
+#[pyclass(module = "amphicorn._amphicorn")]
+pub struct HttpSend {
+    phase: Phase,
+    /// Set by `http.response.start`, taken by the first body message.
+    head: Option<Head>,
+    responder: Responder,
+    bridge: Py<LoopBridge>,
+}
+
+impl HttpSend {
+    pub fn new(
+        respond: oneshot::Sender<Response<ResponseBody>>,
+        state: Arc<RequestState>,
+        head_only: bool,
+        bridge: Py<LoopBridge>,
+    ) -> Self {
+        Self { phase: Phase::Start, head: None, responder: Responder::new(respond, state, head_only), bridge }
+    }
+
+    pub fn response_started(&self) -> bool {
+        self.phase != Phase::Start
+    }
+
+    pub fn response_complete(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// Ends the exchange after the app failed or returned early: `500` if nothing was sent,
+    /// otherwise the connection is aborted.
+    pub fn fail(&mut self) {
+        self.phase = Phase::Done;
+        self.responder.fail();
+    }
+
+    fn start(&mut self, message: &Bound<'_, PyDict>) -> PyResult<()> {
+        let py = message.py();
+        let status = message
+            .get_item(intern!(py, "status"))?
+            .ok_or_else(|| PyValueError::new_err("'http.response.start' needs a 'status'"))?;
+        let code: u16 =
+            status.extract().map_err(|_| PyTypeError::new_err(format!("'status' must be an int, got {status}")))?;
+        let status =
+            StatusCode::from_u16(code).map_err(|_| PyValueError::new_err(format!("invalid HTTP status {code}")))?;
+        let headers = match message.get_item(intern!(py, "headers"))? {
+            Some(headers) if !headers.is_none() => parse_headers(&headers)?,
+            _ => HeaderMap::new(),
+        };
+        self.head = Some(Head { status, reason: None, headers });
+        self.phase = Phase::Body;
+        Ok(())
+    }
+
+    fn body<'py>(&mut self, message: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
+        let py = message.py();
+        let data = match message.get_item(intern!(py, "body"))? {
+            Some(body) if !body.is_none() => {
+                let body = body
+                    .cast::<PyBytes>()
+                    .map_err(|_| PyTypeError::new_err(format!("'body' must be bytes, got {}", body.get_type())))?;
+                Bytes::copy_from_slice(body.as_bytes())
+            }
+            _ => Bytes::new(),
+        };
+        let more_body = match message.get_item(intern!(py, "more_body"))? {
+            Some(more) => more.is_truthy()?,
+            None => false,
+        };
+        if let Some(head) = self.head.take() {
+            if !more_body {
+                self.phase = Phase::Done;
+                self.responder.send_complete(head, data).map_err(|_| disconnected())?;
+                return Ready::none(py).into_bound_py_any(py);
+            }
+            self.responder.open_stream(head, None).map_err(|_| disconnected())?;
+        }
+        if !more_body {
+            self.phase = Phase::Done;
+        }
+        let waiting = if data.is_empty() { Ok(()) } else { self.responder.try_send(data) };
+        let awaitable = match waiting {
+            Ok(()) => Ready::none(py).into_bound_py_any(py),
+            Err(TrySendError::Disconnected) => Err(disconnected()),
+            Err(TrySendError::Full(chunk)) => {
+                let chunks = self.responder.chunk_sender().cloned();
+                let bridge = self.bridge.get();
+                let (id, future) = bridge.waiter(py)?;
+                bridge.handle().resolve_with(id, async move {
+                    match chunks {
+                        Some(chunks) if chunks.send(chunk).await.is_ok() => Resolution::Sent,
+                        _ => Resolution::SendFailed,
+                    }
+                });
+                Ok(future)
+            }
+        };
+        if !more_body {
+            self.responder.finish();
+        }
+        awaitable
+    }
+}
+
+#[pymethods]
+impl HttpSend {
+    fn __call__<'py>(&mut self, message: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = message.py();
+        let message = message
+            .cast::<PyDict>()
+            .map_err(|_| PyTypeError::new_err(format!("ASGI messages are dicts, got {}", message.get_type())))?;
+        let kind_value = message
+            .get_item(intern!(py, "type"))?
+            .ok_or_else(|| PyValueError::new_err("ASGI message without a 'type'"))?;
+        let kind = kind_value.cast::<PyString>()?.to_str()?;
+        if self.responder.state().is_disconnected() {
+            return Err(disconnected());
+        }
+        match (self.phase, kind) {
+            (Phase::Start, "http.response.start") => {
+                self.start(message)?;
+                Ready::none(py).into_bound_py_any(py)
+            }
+            (Phase::Body, "http.response.body") => self.body(message),
+            (phase, "http.response.start" | "http.response.body") => {
+                Err(PyRuntimeError::new_err(format!("unexpected ASGI message '{kind}' sent {}", phase.describe())))
+            }
+            (_, other) => {
+                Err(PyRuntimeError::new_err(format!("unknown ASGI message type '{other}' for an http scope")))
+            }
+        }
+    }
+}
+
+fn disconnected() -> PyErr {
+    ClientDisconnected::new_err("the client closed the connection")
+}
+
+/// ASGI headers: an iterable of `[name, value]` byte pairs.
+fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<HeaderMap> {
+    let mut map = HeaderMap::new();
+    for pair in headers.try_iter()? {
+        let pair = pair?;
+        let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = pair
+            .extract()
+            .map_err(|_| PyTypeError::new_err(format!("headers must be [name, value] pairs, got {pair}")))?;
+        let (Ok(name), Ok(value)) = (name.cast::<PyBytes>(), value.cast::<PyBytes>()) else {
+            return Err(PyTypeError::new_err(format!("header names and values must be bytes, got {pair}")));
+        };
+        let header_name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| PyValueError::new_err(format!("invalid header name {name}")))?;
+        let header_value = HeaderValue::from_bytes(value.as_bytes())
+            .map_err(|_| PyValueError::new_err(format!("invalid value for header {name}: {value}")))?;
+        map.append(header_name, header_value);
+    }
+    Ok(map)
+}
