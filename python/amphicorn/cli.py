@@ -15,8 +15,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from amphicorn import __version__
+from amphicorn.asgi import LIFESPAN_MODES, LOOPS, LifespanFailure
 from amphicorn.config import DEFAULT_HOST, DEFAULT_PORT, LOG_LEVELS, Bind, Config, ConfigError, parse_port
 from amphicorn.importer import AppImportError, AppSpecError, parse_spec
+from amphicorn.interfaces import INTERFACES, split_prefix
 from amphicorn.server import serve
 from amphicorn.sockets import BindError
 
@@ -26,7 +28,7 @@ ENV_PREFIX = "AMPHICORN_"
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="amphicorn",
-        description="Serve a WSGI app from a Rust (tokio + hyper) HTTP server.",
+        description="Serve a WSGI or ASGI app from a Rust (tokio + hyper) HTTP server.",
         epilog="Every option can also be set with an AMPHICORN_<OPTION> environment variable, "
         "e.g. AMPHICORN_THREADS=16; a flag given on the command line wins.",
     )
@@ -42,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", help=f"shorthand for --bind HOST:PORT with --port (default {DEFAULT_HOST})")
     parser.add_argument("--port", help=f"shorthand for --bind HOST:PORT with --host (default {DEFAULT_PORT})")
     parser.add_argument("--threads", help="WSGI thread pool size (default: 4 per core, at most 32)")
+    parser.add_argument(
+        "--interface", help="wsgi or asgi (default: detected; an asgi:/wsgi: prefix on APP also sets it)"
+    )
+    parser.add_argument(
+        "--factory", action="store_const", const="true", help="APP names a factory: call it to get the app"
+    )
+    parser.add_argument("--loop", help=f"ASGI event loop: {', '.join(LOOPS)} (default auto: uvloop if installed)")
+    parser.add_argument("--lifespan", help=f"ASGI lifespan: {', '.join(LIFESPAN_MODES)} (default auto)")
     parser.add_argument("--log-level", help=f"one of {', '.join(LOG_LEVELS)} (default info)")
     parser.add_argument("--version", action="version", version=version_text())
     return parser
@@ -64,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     except AppImportError as error:
         print(f"amphicorn: error: {error}", file=sys.stderr)
         sys.exit(1)
+    except LifespanFailure as error:
+        print(f"amphicorn: error: ASGI lifespan startup failed: {error}", file=sys.stderr)
+        sys.exit(3)
     except BindError as error:
         print(f"amphicorn: error: {error}", file=sys.stderr)
         sys.exit(1)
@@ -92,14 +105,19 @@ def config_from_args(args: argparse.Namespace, environ: os._Environ[str] | dict[
     app = args.app or environ.get(ENV_PREFIX + "APP")
     if not app:
         raise ConfigError("no app given: pass one like 'mysite.wsgi:application' (or set AMPHICORN_APP)")
-    parse_spec(app)
+    parse_spec(split_prefix(app)[1])
     settings: dict[str, Any] = {}
     threads = setting("threads", _positive_int)
     if threads is not None:
         settings["threads"] = threads
-    log_level = setting("log-level", _log_level)
-    if log_level is not None:
-        settings["log_level"] = log_level
+    choices_by_flag = {"log-level": LOG_LEVELS, "interface": INTERFACES, "loop": LOOPS, "lifespan": LIFESPAN_MODES}
+    for flag, choices in choices_by_flag.items():
+        value = setting(flag, _choice(choices))
+        if value is not None:
+            settings[flag.replace("-", "_")] = value
+    factory = setting("factory", _boolean)
+    if factory is not None:
+        settings["factory"] = factory
     settings["binds"] = _binds(args, environ)
     return Config(app=app, **settings).validate()
 
@@ -137,8 +155,20 @@ def _positive_int(text: str, source: str) -> int:
     return value
 
 
-def _log_level(text: str, source: str) -> str:
-    level = text.lower()
-    if level not in LOG_LEVELS:
-        raise ConfigError(f"{source} {text!r}: expected one of {', '.join(LOG_LEVELS)}")
-    return level
+def _choice(choices: Sequence[str]) -> Callable[[str, str], str]:
+    def convert(text: str, source: str) -> str:
+        value = text.lower()
+        if value not in choices:
+            raise ConfigError(f"{source} {text!r}: expected one of {', '.join(choices)}")
+        return value
+
+    return convert
+
+
+def _boolean(text: str, source: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{source} {text!r}: expected true or false")

@@ -8,10 +8,14 @@ binds. A bad value raises :class:`ConfigError` naming the setting and the value.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import re
 from collections.abc import Callable
 from typing import Any
+
+from amphicorn.asgi import LIFESPAN_MODES, LOOPS
+from amphicorn.interfaces import INTERFACES
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
@@ -92,6 +96,14 @@ class Config:
     graceful_timeout: float = 30.0
     #: Directory put first on ``sys.path`` before the app is imported.
     app_dir: str = "."
+    #: ``"wsgi"``, ``"asgi"`` or None to detect (an ``asgi:``/``wsgi:`` spec prefix also sets it).
+    interface: str | None = None
+    #: Call the named attribute to get the app.
+    factory: bool = False
+    #: Event loop for ASGI apps: ``auto`` (uvloop if installed), ``asyncio`` or ``uvloop``.
+    loop: str = "auto"
+    #: ASGI lifespan: ``auto``, ``on`` or ``off``.
+    lifespan: str = "auto"
 
     def validate(self) -> Config:
         """Checks every setting; raises :class:`ConfigError` naming the first bad one."""
@@ -105,9 +117,20 @@ class Config:
         _non_negative_int("preread_limit", self.preread_limit)
         _non_negative_number("queue_timeout", self.queue_timeout)
         _non_negative_number("graceful_timeout", self.graceful_timeout)
+        _choice("interface", self.interface, (None, *INTERFACES))
+        _choice("loop", self.loop, LOOPS)
+        _choice("lifespan", self.lifespan, LIFESPAN_MODES)
+        if self.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            raise ConfigError("loop 'uvloop': uvloop is not installed (pip install uvloop)")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"log_level {self.log_level!r}: expected one of {', '.join(LOG_LEVELS)}")
         return self
+
+
+def _choice(name: str, value: object, choices: tuple[object, ...]) -> None:
+    if value not in choices:
+        names = ", ".join(str(choice) for choice in choices if choice is not None)
+        raise ConfigError(f"{name} {value!r}: expected one of {names}")
 
 
 def _positive_int(name: str, value: object) -> None:

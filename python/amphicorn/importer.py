@@ -34,9 +34,11 @@ def parse_spec(spec: str) -> tuple[str, str, bool]:
     return module, attribute, call
 
 
-def import_app(spec: str, app_dir: str = ".") -> Any:
-    """Imports and returns the callable named by ``spec``."""
+def import_app(spec: str, app_dir: str = ".", factory: bool = False) -> Any:
+    """Imports and returns the callable named by ``spec``; with ``factory``, calls what
+    ``spec`` names and returns the result (as ``module:attr()`` does)."""
     module_name, attribute, call = parse_spec(spec)
+    call = call or factory
     if app_dir not in sys.path:
         sys.path.insert(0, app_dir)
     try:

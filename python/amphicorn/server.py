@@ -1,7 +1,8 @@
-"""Runs one server process: logging, app import, bind, serve, graceful stop.
+"""Runs one server process: logging, app import, lifespan, bind, serve, graceful stop.
 
-The order matters: the app is imported before any socket is bound, so an app that cannot
-load fails fast without having claimed the port.
+The order matters: the app is imported (and an ASGI app's lifespan startup has completed)
+before any socket is bound, so an app that cannot start fails fast without having claimed
+the port, and the port never accepts a request the app is not ready for.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from typing import Any
 
 from amphicorn import _amphicorn
 from amphicorn import log as logs
+from amphicorn.asgi import Lifespan, LifespanFailure, LoopThread
 from amphicorn.config import Bind, Config
 from amphicorn.importer import import_app
+from amphicorn.interfaces import detect, split_prefix
 from amphicorn.sockets import format_address, listen
 
 
@@ -28,10 +31,49 @@ def run(app: str | Callable[..., Any], **settings: Any) -> None:
     serve(Config(app=app, **settings).validate())
 
 
+def load_app(config: Config) -> tuple[Callable[..., Any], str]:
+    """Imports the app and settles its interface: the config's, the spec prefix's, or detected."""
+    interface = config.interface
+    app: Any = config.app
+    if isinstance(app, str):
+        prefix, spec = split_prefix(app)
+        interface = interface or prefix
+        app = import_app(spec, config.app_dir, factory=config.factory)
+    elif config.factory:
+        app = app()
+    return app, interface or detect(app)
+
+
 def serve(config: Config) -> None:
     """Serves a validated config; returns after a graceful stop."""
     logs.configure(config.log_level)
-    app = import_app(config.app, config.app_dir) if isinstance(config.app, str) else config.app
+    app, interface = load_app(config)
+    loop_thread: LoopThread | None = None
+    lifespan: Lifespan | None = None
+    if interface == "asgi":
+        loop_thread = LoopThread(config.loop)
+        lifespan = Lifespan(app, config.lifespan)
+        try:
+            loop_thread.run(lifespan.startup())
+        except BaseException:
+            loop_thread.stop()
+            raise
+    try:
+        server = _start(app, interface, config, loop_thread, lifespan)
+        _serve_until_stopped(server)
+    finally:
+        if loop_thread is not None and lifespan is not None:
+            _stop_asgi(loop_thread, lifespan)
+    logs.logger.info("Stopped")
+
+
+def _start(
+    app: Callable[..., Any],
+    interface: str,
+    config: Config,
+    loop_thread: LoopThread | None,
+    lifespan: Lifespan | None,
+) -> _amphicorn.Server:
     sockets: list[socket.socket] = []
     try:
         for bind in config.binds:
@@ -39,12 +81,10 @@ def serve(config: Config) -> None:
         server = _amphicorn.Server(
             app,
             [sock.fileno() for sock in sockets],
-            threads=config.threads,
-            queue_size=config.queue_size,
-            queue_timeout=config.queue_timeout,
-            preread_limit=config.preread_limit,
-            io_threads=config.io_threads,
-            graceful_timeout=config.graceful_timeout,
+            config,
+            interface=interface,
+            event_loop=loop_thread.loop if loop_thread else None,
+            lifespan_state=lifespan.state if lifespan else None,
         )
         for sock in sockets:
             host, port = sock.getsockname()[:2]
@@ -53,8 +93,16 @@ def serve(config: Config) -> None:
         # The server holds duplicates of the descriptors.
         for sock in sockets:
             sock.close()
-    logs.logger.info("Serving WSGI app %s with %d threads", _describe(config.app), config.threads)
+    if loop_thread is not None:
+        bridge = server.asgi_bridge
+        loop_thread.call(loop_thread.loop.add_reader, bridge.fileno(), bridge.drain)
+        logs.logger.info("Serving ASGI app %s on the %s event loop", _describe(config.app), _loop_kind(loop_thread))
+    else:
+        logs.logger.info("Serving WSGI app %s with %d threads", _describe(config.app), config.threads)
+    return server
 
+
+def _serve_until_stopped(server: _amphicorn.Server) -> None:
     def stop(signum: int, _frame: object) -> None:
         logs.logger.info("Received %s, shutting down gracefully", signal.Signals(signum).name)
         server.stop()
@@ -65,7 +113,21 @@ def serve(config: Config) -> None:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    logs.logger.info("Stopped")
+
+
+def _stop_asgi(loop_thread: LoopThread, lifespan: Lifespan) -> None:
+    try:
+        loop_thread.run(lifespan.shutdown(), timeout=30)
+    except LifespanFailure as failure:
+        logs.logger.error("ASGI lifespan shutdown failed: %s", failure)
+    except TimeoutError:
+        logs.logger.error("ASGI lifespan shutdown did not finish within 30 seconds")
+    finally:
+        loop_thread.stop()
+
+
+def _loop_kind(loop_thread: LoopThread) -> str:
+    return "uvloop" if type(loop_thread.loop).__module__.startswith("uvloop") else "asyncio"
 
 
 def _describe(app: object) -> str:

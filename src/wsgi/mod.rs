@@ -54,19 +54,15 @@ pub struct Job {
 
 /// A mounted WSGI app: its pool and settings.
 pub struct WsgiApp {
-    pool: Pool,
+    pool: Arc<Pool>,
     settings: WsgiSettings,
     script_name: Arc<str>,
 }
 
 impl WsgiApp {
-    pub fn new(pool: Pool, settings: WsgiSettings) -> Self {
+    pub fn new(pool: Arc<Pool>, settings: WsgiSettings) -> Self {
         let script_name = Arc::from(settings.script_name.as_str());
         Self { pool, settings, script_name }
-    }
-
-    pub fn pool(&self) -> &Pool {
-        &self.pool
     }
 
     pub async fn handle(&self, request: Request<Incoming>, connection: Arc<ConnectionInfo>) -> Response<ResponseBody> {
