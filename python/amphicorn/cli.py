@@ -16,7 +16,16 @@ from typing import Any, NoReturn
 
 from amphicorn import __version__
 from amphicorn.asgi import LIFESPAN_MODES, LOOPS, LifespanFailure
-from amphicorn.config import DEFAULT_HOST, DEFAULT_PORT, LOG_LEVELS, Bind, Config, ConfigError, parse_port
+from amphicorn.config import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    LOG_LEVELS,
+    WS_MODES,
+    Bind,
+    Config,
+    ConfigError,
+    parse_port,
+)
 from amphicorn.importer import AppImportError, AppSpecError, parse_spec
 from amphicorn.interfaces import INTERFACES, split_prefix
 from amphicorn.server import serve
@@ -52,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--loop", help=f"ASGI event loop: {', '.join(LOOPS)} (default auto: uvloop if installed)")
     parser.add_argument("--lifespan", help=f"ASGI lifespan: {', '.join(LIFESPAN_MODES)} (default auto)")
+    parser.add_argument("--ws", help="ASGI WebSockets: auto or none (default auto)")
+    parser.add_argument("--ws-max-size", help="largest WebSocket message accepted, in bytes (default 16777216)")
     parser.add_argument("--log-level", help=f"one of {', '.join(LOG_LEVELS)} (default info)")
     parser.add_argument("--version", action="version", version=version_text())
     return parser
@@ -107,10 +118,17 @@ def config_from_args(args: argparse.Namespace, environ: os._Environ[str] | dict[
         raise ConfigError("no app given: pass one like 'mysite.wsgi:application' (or set AMPHICORN_APP)")
     parse_spec(split_prefix(app)[1])
     settings: dict[str, Any] = {}
-    threads = setting("threads", _positive_int)
-    if threads is not None:
-        settings["threads"] = threads
-    choices_by_flag = {"log-level": LOG_LEVELS, "interface": INTERFACES, "loop": LOOPS, "lifespan": LIFESPAN_MODES}
+    for flag in ("threads", "ws-max-size"):
+        number = setting(flag, _positive_int)
+        if number is not None:
+            settings[flag.replace("-", "_")] = number
+    choices_by_flag = {
+        "log-level": LOG_LEVELS,
+        "interface": INTERFACES,
+        "loop": LOOPS,
+        "lifespan": LIFESPAN_MODES,
+        "ws": WS_MODES,
+    }
     for flag, choices in choices_by_flag.items():
         value = setting(flag, _choice(choices))
         if value is not None:

@@ -17,6 +17,7 @@ from typing import Any
 from amphicorn.asgi import LIFESPAN_MODES, LOOPS
 from amphicorn.interfaces import INTERFACES
 
+WS_MODES = ("auto", "none")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 DEFAULT_HOST = "127.0.0.1"
@@ -104,6 +105,10 @@ class Config:
     loop: str = "auto"
     #: ASGI lifespan: ``auto``, ``on`` or ``off``.
     lifespan: str = "auto"
+    #: WebSockets for ASGI apps: ``auto`` (on) or ``none`` (upgrade requests reach the app as HTTP).
+    ws: str = "auto"
+    #: Largest WebSocket message accepted from a client, in bytes; larger ones close with 1009.
+    ws_max_size: int = 16 * 1024 * 1024
 
     def validate(self) -> Config:
         """Checks every setting; raises :class:`ConfigError` naming the first bad one."""
@@ -120,6 +125,8 @@ class Config:
         _choice("interface", self.interface, (None, *INTERFACES))
         _choice("loop", self.loop, LOOPS)
         _choice("lifespan", self.lifespan, LIFESPAN_MODES)
+        _choice("ws", self.ws, WS_MODES)
+        _positive_int("ws_max_size", self.ws_max_size)
         if self.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
             raise ConfigError("loop 'uvloop': uvloop is not installed (pip install uvloop)")
         if self.log_level not in LOG_LEVELS:

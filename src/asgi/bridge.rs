@@ -23,7 +23,7 @@ use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
 use super::call;
-use super::receive::Incoming;
+use super::messages::Incoming;
 use super::AsgiJob;
 use crate::errors::ClientDisconnected;
 use crate::log;

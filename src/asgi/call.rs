@@ -11,9 +11,11 @@ use pyo3::{intern, IntoPyObjectExt};
 
 use super::bridge::LoopBridge;
 use super::receive::HttpReceive;
-use super::scope;
+use super::scope::{self, ScopeKind};
 use super::send::HttpSend;
-use super::AsgiJob;
+use super::websocket::receive::WebSocketReceive;
+use super::websocket::send::WebSocketSend;
+use super::{AsgiJob, Exchange};
 use crate::errors::ClientDisconnected;
 use crate::log;
 
@@ -24,44 +26,96 @@ pub fn start(
     lifespan_state: &Bound<'_, PyAny>,
     job: AsgiJob,
 ) -> PyResult<()> {
-    let AsgiJob { head, body, connection, state, respond, root_path } = job;
+    let AsgiJob { head, exchange, connection, state, respond, root_path } = job;
     if state.is_disconnected() {
         return Ok(()); // The client left before the app was called: nobody to answer.
     }
     let target = format!("{} {}", head.method, head.uri.path_and_query().map_or("/", |target| target.as_str()));
-    let send =
-        Bound::new(py, HttpSend::new(respond, state.clone(), head.method == Method::HEAD, bridge.clone().unbind()))?;
-    let started =
-        scope::build(py, &head, &connection, &root_path, lifespan_state.cast::<PyDict>().ok()).and_then(|scope| {
-            let receive = HttpReceive::new(body, state, bridge.clone().unbind());
-            let coroutine = app.call1((scope, receive, &send))?;
-            let task = bridge.get().event_loop().bind(py).call_method1(intern!(py, "create_task"), (coroutine,))?;
-            let done = TaskDone { send: send.clone().unbind(), target: target.clone() };
-            task.call_method1(intern!(py, "add_done_callback"), (done.into_bound_py_any(py)?,))?;
-            Ok(())
-        });
-    if let Err(error) = started {
+    let lifespan_state = lifespan_state.cast::<PyDict>().ok();
+    let handle = bridge.clone().unbind();
+    let (send, started) = match exchange {
+        Exchange::Http(body) => {
+            let send = Bound::new(py, HttpSend::new(respond, state.clone(), head.method == Method::HEAD, handle))?;
+            let started =
+                scope::build(py, ScopeKind::Http, &head, &connection, &root_path, lifespan_state).and_then(|scope| {
+                    let receive = HttpReceive::new(body, state, bridge.clone().unbind());
+                    app.call1((scope, receive, &send))
+                });
+            (Sender::Http(send.unbind()), started)
+        }
+        Exchange::WebSocket(session) => {
+            let send = Bound::new(py, WebSocketSend::new(&session, respond, state, handle))?;
+            let kind = ScopeKind::WebSocket { subprotocols: &session.subprotocols };
+            let started = scope::build(py, kind, &head, &connection, &root_path, lifespan_state).and_then(|scope| {
+                let receive = WebSocketReceive::new(session.incoming.clone(), bridge.clone().unbind());
+                app.call1((scope, receive, &send))
+            });
+            (Sender::WebSocket(send.unbind()), started)
+        }
+    };
+    let scheduled = started.and_then(|coroutine| {
+        let task = bridge.get().event_loop().bind(py).call_method1(intern!(py, "create_task"), (coroutine,))?;
+        let done = TaskDone { send: send.clone_ref(py), target: target.clone() };
+        task.call_method1(intern!(py, "add_done_callback"), (done.into_bound_py_any(py)?,)).map(drop)
+    });
+    if let Err(error) = scheduled {
         log::exception(py, &format!("Exception in ASGI application for {target}"), &error);
-        send.borrow_mut().fail();
+        send.fail(py);
     }
     Ok(())
+}
+
+/// The `send` of either scope kind, as the done-callback needs it.
+enum Sender {
+    Http(Py<HttpSend>),
+    WebSocket(Py<WebSocketSend>),
+}
+
+impl Sender {
+    fn clone_ref(&self, py: Python<'_>) -> Self {
+        match self {
+            Self::Http(send) => Self::Http(send.clone_ref(py)),
+            Self::WebSocket(send) => Self::WebSocket(send.clone_ref(py)),
+        }
+    }
+
+    fn fail(&self, py: Python<'_>) {
+        match self {
+            Self::Http(send) => send.borrow_mut(py).fail(),
+            Self::WebSocket(send) => send.borrow_mut(py).fail(),
+        }
+    }
+
+    /// Whether the response (or handshake answer) has started, and whether it is complete.
+    fn progress(&self, py: Python<'_>) -> (bool, bool) {
+        match self {
+            Self::Http(send) => {
+                let send = send.borrow(py);
+                (send.response_started(), send.response_complete())
+            }
+            Self::WebSocket(send) => {
+                let send = send.borrow(py);
+                (send.response_started(), send.response_complete())
+            }
+        }
+    }
 }
 
 /// The app task's done-callback: logs failures and makes sure the client gets an answer.
 #[pyclass(module = "amphicorn._amphicorn")]
 pub struct TaskDone {
-    send: Py<HttpSend>,
+    send: Sender,
     target: String,
 }
 
 #[pymethods]
 impl TaskDone {
     fn __call__(&self, py: Python<'_>, task: &Bound<'_, PyAny>) -> PyResult<()> {
-        let mut send = self.send.borrow_mut(py);
+        let (started, complete) = self.send.progress(py);
         if task.call_method0(intern!(py, "cancelled"))?.is_truthy()? {
-            if !send.response_complete() {
+            if !complete {
                 log::debug(py, &format!("ASGI task for {} was cancelled", self.target));
-                send.fail();
+                self.send.fail(py);
             }
             return Ok(());
         }
@@ -73,13 +127,18 @@ impl TaskDone {
             } else {
                 log::exception(py, &format!("Exception in ASGI application for {}", self.target), &error);
             }
-            send.fail();
+            self.send.fail(py);
             return Ok(());
         }
-        if !send.response_complete() {
-            let what = if send.response_started() { "completing" } else { "starting" };
-            log::error(py, &format!("ASGI application returned without {what} the response to {}", self.target));
-            send.fail();
+        match (&self.send, started, complete) {
+            (_, _, true) => {}
+            // An open WebSocket the app stopped serving: the pump closes it with 1000.
+            (Sender::WebSocket(_), true, false) => {}
+            (_, started, false) => {
+                let what = if started { "completing" } else { "starting" };
+                log::error(py, &format!("ASGI application returned without {what} the response to {}", self.target));
+                self.send.fail(py);
+            }
         }
         Ok(())
     }

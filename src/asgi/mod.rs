@@ -13,9 +13,11 @@
 pub mod awaitable;
 pub mod bridge;
 pub mod call;
+pub mod messages;
 pub mod receive;
 pub mod scope;
 pub mod send;
+pub mod websocket;
 
 use std::sync::Arc;
 
@@ -27,6 +29,7 @@ use crate::http::connection::{ConnectionInfo, PendingResponse, RequestState};
 use crate::http::request_body::{read_body, RequestBody};
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
+use crate::http::websocket::is_upgrade_request;
 use bridge::{Bridge, LoopEvent};
 
 /// Per-mount ASGI settings.
@@ -36,16 +39,24 @@ pub struct AsgiSettings {
     pub preread_limit: usize,
     /// `root_path` for this mount (empty at the root).
     pub root_path: String,
+    /// WebSocket support; None sends upgrade requests to the app as plain HTTP.
+    pub websocket: Option<websocket::WebSocketSettings>,
 }
 
 /// Everything the loop thread needs to run one request.
 pub struct AsgiJob {
     pub head: request::Parts,
-    pub body: RequestBody,
+    pub exchange: Exchange,
     pub connection: Arc<ConnectionInfo>,
     pub state: Arc<RequestState>,
     pub respond: oneshot::Sender<Response<ResponseBody>>,
     pub root_path: Arc<str>,
+}
+
+/// What kind of scope a job opens.
+pub enum Exchange {
+    Http(RequestBody),
+    WebSocket(websocket::Session),
 }
 
 /// A mounted ASGI app: the bridge to its loop, and its settings.
@@ -53,14 +64,26 @@ pub struct AsgiApp {
     bridge: Arc<Bridge>,
     preread_limit: usize,
     root_path: Arc<str>,
+    websocket: Option<websocket::WebSocketSettings>,
 }
 
 impl AsgiApp {
     pub fn new(bridge: Arc<Bridge>, settings: AsgiSettings) -> Self {
-        Self { bridge, preread_limit: settings.preread_limit, root_path: Arc::from(settings.root_path.as_str()) }
+        Self {
+            bridge,
+            preread_limit: settings.preread_limit,
+            root_path: Arc::from(settings.root_path.as_str()),
+            websocket: settings.websocket,
+        }
     }
 
     pub async fn handle(&self, request: Request<Incoming>, connection: Arc<ConnectionInfo>) -> Response<ResponseBody> {
+        if let Some(settings) = &self.websocket {
+            if is_upgrade_request(request.method(), request.version(), request.headers()) {
+                let root_path = self.root_path.clone();
+                return websocket::handle(&self.bridge, settings, request, connection, root_path).await;
+            }
+        }
         let (head, body) = request.into_parts();
         let state = RequestState::new();
         let pending = PendingResponse::new(state.clone());
@@ -69,7 +92,8 @@ impl AsgiApp {
             Err(error) => return status::body_error(&error),
         };
         let (respond, response) = oneshot::channel();
-        let job = AsgiJob { head, body, connection, state, respond, root_path: self.root_path.clone() };
+        let exchange = Exchange::Http(body);
+        let job = AsgiJob { head, exchange, connection, state, respond, root_path: self.root_path.clone() };
         self.bridge.push(LoopEvent::Start(Box::new(job)));
         let response = response.await;
         pending.disarm();

@@ -12,45 +12,14 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
-use pyo3::{intern, IntoPyObjectExt};
+use pyo3::IntoPyObjectExt;
 use tokio::sync::oneshot;
 
 use super::awaitable::Ready;
 use super::bridge::{LoopBridge, Resolution};
+use super::messages::Incoming;
 use crate::http::connection::RequestState;
 use crate::http::request_body::{Chunk, RequestBody};
-
-/// A message for `receive()`, built in Rust and turned into a dict on the loop thread.
-pub enum Incoming {
-    Body { data: Bytes, more_body: bool },
-    Disconnect,
-}
-
-impl Incoming {
-    pub fn into_dict(self, py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
-        let message = PyDict::new(py);
-        match self {
-            Self::Body { data, more_body } => {
-                message.set_item(intern!(py, "type"), intern!(py, "http.request"))?;
-                message.set_item(intern!(py, "body"), PyBytes::new(py, &data))?;
-                message.set_item(intern!(py, "more_body"), more_body)?;
-            }
-            Self::Disconnect => {
-                message.set_item(intern!(py, "type"), intern!(py, "http.disconnect"))?;
-            }
-        }
-        Ok(message)
-    }
-
-    fn from_chunk(chunk: Option<Chunk>) -> Self {
-        match chunk {
-            Some(Ok(data)) => Self::Body { data, more_body: true },
-            Some(Err(_)) => Self::Disconnect,
-            None => Self::Body { data: Bytes::new(), more_body: false },
-        }
-    }
-}
 
 enum Source {
     /// The whole body, not yet delivered.
@@ -126,7 +95,7 @@ impl HttpReceive {
                 }
                 match chunks.try_recv() {
                     Ok(chunk) => {
-                        let message = Incoming::from_chunk(Some(chunk));
+                        let message = from_chunk(Some(chunk));
                         if matches!(message, Incoming::Disconnect) {
                             self.source = Source::Delivered;
                         }
@@ -134,13 +103,13 @@ impl HttpReceive {
                     }
                     Err(async_channel::TryRecvError::Closed) => {
                         self.source = Source::Delivered;
-                        Self::ready(py, Incoming::from_chunk(None))
+                        Self::ready(py, from_chunk(None))
                     }
                     Err(async_channel::TryRecvError::Empty) => {
                         let chunks = chunks.clone();
                         let ended = ended.clone();
                         self.wait(py, async move {
-                            let message = Incoming::from_chunk(chunks.recv().await.ok());
+                            let message = from_chunk(chunks.recv().await.ok());
                             if !matches!(message, Incoming::Body { more_body: true, .. }) {
                                 ended.store(true, Ordering::Release);
                             }
@@ -160,5 +129,13 @@ impl HttpReceive {
                 })
             }
         }
+    }
+}
+
+fn from_chunk(chunk: Option<Chunk>) -> Incoming {
+    match chunk {
+        Some(Ok(data)) => Incoming::Body { data, more_body: true },
+        Some(Err(_)) => Incoming::Disconnect,
+        None => Incoming::Body { data: Bytes::new(), more_body: false },
     }
 }

@@ -1,4 +1,4 @@
-//! Builds the ASGI `http` scope for one request (ASGI spec 2.4).
+//! Builds the ASGI `http` and `websocket` scopes for one request (ASGI spec 2.4).
 //!
 //! - `path` is the percent-decoded path read as UTF-8, with the mount prefix in it;
 //!   `root_path` is the prefix; `raw_path` is the path bytes as sent, without the query.
@@ -17,19 +17,39 @@ use crate::http::connection::ConnectionInfo;
 
 static ASGI_VERSIONS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 
+/// Which scope to build; a WebSocket scope carries the offered subprotocols.
+pub enum ScopeKind<'a> {
+    Http,
+    WebSocket { subprotocols: &'a [String] },
+}
+
 pub fn build<'py>(
     py: Python<'py>,
+    kind: ScopeKind<'_>,
     head: &request::Parts,
     connection: &ConnectionInfo,
     root_path: &str,
     state: Option<&Bound<'py, PyDict>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let scope = PyDict::new(py);
-    scope.set_item(intern!(py, "type"), intern!(py, "http"))?;
+    let extensions = PyDict::new(py);
+    match kind {
+        ScopeKind::Http => {
+            scope.set_item(intern!(py, "type"), intern!(py, "http"))?;
+            scope.set_item(intern!(py, "method"), head.method.as_str())?;
+            scope.set_item(intern!(py, "scheme"), connection.scheme)?;
+        }
+        ScopeKind::WebSocket { subprotocols } => {
+            scope.set_item(intern!(py, "type"), intern!(py, "websocket"))?;
+            let scheme = if connection.scheme == "https" { "wss" } else { "ws" };
+            scope.set_item(intern!(py, "scheme"), scheme)?;
+            scope.set_item(intern!(py, "subprotocols"), PyList::new(py, subprotocols)?)?;
+            extensions.set_item(intern!(py, "websocket.http.response"), PyDict::new(py))?;
+        }
+    }
+    scope.set_item(intern!(py, "extensions"), extensions)?;
     scope.set_item(intern!(py, "asgi"), versions(py)?)?;
     scope.set_item(intern!(py, "http_version"), http_version(head.version))?;
-    scope.set_item(intern!(py, "method"), head.method.as_str())?;
-    scope.set_item(intern!(py, "scheme"), connection.scheme)?;
     let raw_path = head.uri.path();
     let decoded: Vec<u8> = percent_encoding::percent_decode(raw_path.as_bytes()).collect();
     scope.set_item(intern!(py, "path"), String::from_utf8_lossy(&decoded))?;

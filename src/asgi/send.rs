@@ -48,9 +48,7 @@ impl Phase {
 #[pyclass(module = "amphicorn._amphicorn")]
 pub struct HttpSend {
     phase: Phase,
-    /// Set by `http.response.start`, taken by the first body message.
-    head: Option<Head>,
-    responder: Responder,
+    writer: ResponseWriter,
     bridge: Py<LoopBridge>,
 }
 
@@ -61,7 +59,7 @@ impl HttpSend {
         head_only: bool,
         bridge: Py<LoopBridge>,
     ) -> Self {
-        Self { phase: Phase::Start, head: None, responder: Responder::new(respond, state, head_only), bridge }
+        Self { phase: Phase::Start, writer: ResponseWriter::new(Responder::new(respond, state, head_only)), bridge }
     }
 
     pub fn response_started(&self) -> bool {
@@ -76,14 +74,29 @@ impl HttpSend {
     /// otherwise the connection is aborted.
     pub fn fail(&mut self) {
         self.phase = Phase::Done;
-        self.responder.fail();
+        self.writer.responder.fail();
+    }
+}
+
+/// An HTTP response as ASGI messages build it: `*.response.start`, then body messages.
+/// Serves `http` scopes and the WebSocket denial response alike.
+pub struct ResponseWriter {
+    /// Set by the start message, taken by the first body message.
+    head: Option<Head>,
+    pub responder: Responder,
+}
+
+impl ResponseWriter {
+    pub fn new(responder: Responder) -> Self {
+        Self { head: None, responder }
     }
 
-    fn start(&mut self, message: &Bound<'_, PyDict>) -> PyResult<()> {
+    /// Takes `status` and `headers` from a start message.
+    pub fn start(&mut self, message: &Bound<'_, PyDict>) -> PyResult<()> {
         let py = message.py();
         let status = message
             .get_item(intern!(py, "status"))?
-            .ok_or_else(|| PyValueError::new_err("'http.response.start' needs a 'status'"))?;
+            .ok_or_else(|| PyValueError::new_err("a response start message needs a 'status'"))?;
         let code: u16 =
             status.extract().map_err(|_| PyTypeError::new_err(format!("'status' must be an int, got {status}")))?;
         let status =
@@ -93,11 +106,15 @@ impl HttpSend {
             _ => HeaderMap::new(),
         };
         self.head = Some(Head { status, reason: None, headers });
-        self.phase = Phase::Body;
         Ok(())
     }
 
-    fn body<'py>(&mut self, message: &Bound<'py, PyDict>) -> PyResult<Bound<'py, PyAny>> {
+    /// Sends a body message; returns the awaitable for `send()` and whether it was the last.
+    pub fn body<'py>(
+        &mut self,
+        message: &Bound<'py, PyDict>,
+        bridge: &Py<LoopBridge>,
+    ) -> PyResult<(Bound<'py, PyAny>, bool)> {
         let py = message.py();
         let data = match message.get_item(intern!(py, "body"))? {
             Some(body) if !body.is_none() => {
@@ -114,14 +131,10 @@ impl HttpSend {
         };
         if let Some(head) = self.head.take() {
             if !more_body {
-                self.phase = Phase::Done;
                 self.responder.send_complete(head, data).map_err(|_| disconnected())?;
-                return Ready::none(py).into_bound_py_any(py);
+                return Ok((Ready::none(py).into_bound_py_any(py)?, true));
             }
             self.responder.open_stream(head, None).map_err(|_| disconnected())?;
-        }
-        if !more_body {
-            self.phase = Phase::Done;
         }
         let waiting = if data.is_empty() { Ok(()) } else { self.responder.try_send(data) };
         let awaitable = match waiting {
@@ -129,7 +142,7 @@ impl HttpSend {
             Err(TrySendError::Disconnected) => Err(disconnected()),
             Err(TrySendError::Full(chunk)) => {
                 let chunks = self.responder.chunk_sender().cloned();
-                let bridge = self.bridge.get();
+                let bridge = bridge.get();
                 let (id, future) = bridge.waiter(py)?;
                 bridge.handle().resolve_with(id, async move {
                     match chunks {
@@ -143,7 +156,7 @@ impl HttpSend {
         if !more_body {
             self.responder.finish();
         }
-        awaitable
+        Ok((awaitable?, !more_body))
     }
 }
 
@@ -158,15 +171,22 @@ impl HttpSend {
             .get_item(intern!(py, "type"))?
             .ok_or_else(|| PyValueError::new_err("ASGI message without a 'type'"))?;
         let kind = kind_value.cast::<PyString>()?.to_str()?;
-        if self.responder.state().is_disconnected() {
+        if self.writer.responder.state().is_disconnected() {
             return Err(disconnected());
         }
         match (self.phase, kind) {
             (Phase::Start, "http.response.start") => {
-                self.start(message)?;
+                self.writer.start(message)?;
+                self.phase = Phase::Body;
                 Ready::none(py).into_bound_py_any(py)
             }
-            (Phase::Body, "http.response.body") => self.body(message),
+            (Phase::Body, "http.response.body") => {
+                let (awaitable, last) = self.writer.body(message, &self.bridge)?;
+                if last {
+                    self.phase = Phase::Done;
+                }
+                Ok(awaitable)
+            }
             (phase, "http.response.start" | "http.response.body") => {
                 Err(PyRuntimeError::new_err(format!("unexpected ASGI message '{kind}' sent {}", phase.describe())))
             }
@@ -177,12 +197,12 @@ impl HttpSend {
     }
 }
 
-fn disconnected() -> PyErr {
+pub fn disconnected() -> PyErr {
     ClientDisconnected::new_err("the client closed the connection")
 }
 
 /// ASGI headers: an iterable of `[name, value]` byte pairs.
-fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<HeaderMap> {
+pub fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<HeaderMap> {
     let mut map = HeaderMap::new();
     for pair in headers.try_iter()? {
         let pair = pair?;

@@ -10,3 +10,4 @@ pub mod responder;
 pub mod response_body;
 pub mod status;
 pub mod text;
+pub mod websocket;

@@ -1,8 +1,11 @@
-//! Accept loops and per-connection HTTP/1.1 serving, with graceful shutdown.
+//! Accept loops and per-connection HTTP/1.1 serving (with upgrades, for WebSockets), and
+//! graceful shutdown.
 //!
-//! When the stop signal flips, every accept loop ends (closing its listener), hyper is told
-//! to finish each connection's in-flight request and close idle keep-alive connections,
-//! and we wait up to the graceful timeout for the last connection to go.
+//! When the stop flag flips, every accept loop ends (closing its listener), each
+//! connection is told to finish its in-flight request and close (idle keep-alive
+//! connections close at once), and we wait up to the graceful timeout for the last one.
+//! Each connection task holds a receiver of `drained`; when the last is dropped,
+//! `drained.closed()` resolves.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -11,7 +14,6 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -28,31 +30,29 @@ pub async fn serve(
     stop: watch::Receiver<bool>,
     graceful_timeout: Duration,
 ) {
-    let graceful = Arc::new(GracefulShutdown::new());
     let mut builder = http1::Builder::new();
     // No `pipeline_flush`: with it, hyper 1.12 drops the automatic 400 it writes for a
     // malformed request line instead of flushing it before closing.
     builder.timer(TokioTimer::new()).keep_alive(true);
     let builder = Arc::new(builder);
+    let (drained, connection_token) = watch::channel(());
     let mut accepting = JoinSet::new();
     for listener in listeners {
-        accepting.spawn(accept_loop(listener, service.clone(), builder.clone(), graceful.clone(), stop.clone()));
+        let accept = accept_loop(listener, service.clone(), builder.clone(), stop.clone(), connection_token.clone());
+        accepting.spawn(accept);
     }
+    drop(connection_token);
     while accepting.join_next().await.is_some() {}
-    // Every accept loop has ended and dropped its handle, so this one is the last.
-    let Ok(graceful) = Arc::try_unwrap(graceful) else {
-        return;
-    };
     // Past the timeout, whatever is left is dropped with the runtime.
-    let _ = tokio::time::timeout(graceful_timeout, graceful.shutdown()).await;
+    let _ = tokio::time::timeout(graceful_timeout, drained.closed()).await;
 }
 
 async fn accept_loop(
     listener: TcpListener,
     service: Arc<Service>,
     builder: Arc<http1::Builder>,
-    graceful: Arc<GracefulShutdown>,
     mut stop: watch::Receiver<bool>,
+    connection_token: watch::Receiver<()>,
 ) {
     let Ok(local) = listener.local_addr() else {
         return;
@@ -77,10 +77,20 @@ async fn accept_loop(
             let connection = connection.clone();
             async move { Ok::<_, Infallible>(service.handle(request, connection).await) }
         });
-        let served = graceful.watch(builder.serve_connection(TokioIo::new(stream), handler));
+        let served = builder.serve_connection(TokioIo::new(stream), handler).with_upgrades();
+        let mut stop = stop.clone();
+        let token = connection_token.clone();
         tokio::spawn(async move {
+            tokio::pin!(served);
             // Connection errors (resets, malformed input already answered) end only that connection.
-            let _ = served.await;
+            tokio::select! {
+                _ = served.as_mut() => {}
+                _ = stopped(&mut stop) => {
+                    served.as_mut().graceful_shutdown();
+                    let _ = served.await;
+                }
+            }
+            drop(token);
         });
     }
 }

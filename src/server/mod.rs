@@ -21,6 +21,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::watch;
 
 use crate::asgi::bridge::LoopBridge;
+use crate::asgi::websocket::WebSocketSettings;
 use crate::asgi::{AsgiApp, AsgiSettings};
 use crate::wsgi::pool::Pool;
 use crate::wsgi::{WsgiApp, WsgiSettings};
@@ -44,6 +45,11 @@ pub struct Settings {
     io_threads: usize,
     #[pyo3(attribute)]
     graceful_timeout: f64,
+    /// `auto` or `none`.
+    #[pyo3(attribute)]
+    ws: String,
+    #[pyo3(attribute)]
+    ws_max_size: usize,
 }
 
 /// The app and what runs it, before `serve()` starts it.
@@ -101,7 +107,12 @@ impl Server {
                 let bridge = LoopBridge::new(runtime.handle().clone(), event_loop, app, state)?;
                 Executor::Asgi {
                     bridge: Py::new(py, bridge)?,
-                    settings: AsgiSettings { preread_limit: settings.preread_limit, root_path: String::new() },
+                    settings: AsgiSettings {
+                        preread_limit: settings.preread_limit,
+                        root_path: String::new(),
+                        websocket: (settings.ws != "none")
+                            .then_some(WebSocketSettings { max_message_size: settings.ws_max_size }),
+                    },
                 }
             }
             other => return Err(PyValueError::new_err(format!("interface must be 'wsgi' or 'asgi', got {other:?}"))),
@@ -138,7 +149,9 @@ impl Server {
                 let pool = std::sync::Arc::new(Pool::start(py, app, *threads, *queue_size, "amphicorn-wsgi")?);
                 (App::Wsgi(WsgiApp::new(pool.clone(), settings.clone())), Some(pool))
             }
-            Executor::Asgi { bridge, settings } => (App::Asgi(AsgiApp::new(bridge.get().handle(), settings.clone())), None),
+            Executor::Asgi { bridge, settings } => {
+                (App::Asgi(AsgiApp::new(bridge.get().handle(), settings.clone())), None)
+            }
         };
         let service = std::sync::Arc::new(Service::new(app));
         let mut serving = {
@@ -158,7 +171,8 @@ impl Server {
                 interrupted.get_or_insert(error);
                 self.stop.send_replace(true);
             }
-            let finished = py.detach(|| runtime.block_on(async { tokio::time::timeout(SIGNAL_POLL, &mut serving).await.is_ok() }));
+            let finished =
+                py.detach(|| runtime.block_on(async { tokio::time::timeout(SIGNAL_POLL, &mut serving).await.is_ok() }));
             if finished {
                 break;
             }

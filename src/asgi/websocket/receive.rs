@@ -1,0 +1,62 @@
+//! ASGI `receive()` for `websocket` scopes: `websocket.connect` first, then the client's
+//! messages as `websocket.receive`, and `websocket.disconnect` (with the close code) last;
+//! after that, every call returns the same `websocket.disconnect` again.
+
+use pyo3::prelude::*;
+use pyo3::IntoPyObjectExt;
+
+use crate::asgi::awaitable::Ready;
+use crate::asgi::bridge::{LoopBridge, Resolution};
+use crate::asgi::messages::Incoming;
+
+#[pyclass(module = "amphicorn._amphicorn")]
+pub struct WebSocketReceive {
+    connect_sent: bool,
+    incoming: async_channel::Receiver<Incoming>,
+    /// The close code and reason, once the disconnect was delivered.
+    closed: Option<(u16, String)>,
+    bridge: Py<LoopBridge>,
+}
+
+impl WebSocketReceive {
+    pub fn new(incoming: async_channel::Receiver<Incoming>, bridge: Py<LoopBridge>) -> Self {
+        Self { connect_sent: false, incoming, closed: None, bridge }
+    }
+}
+
+#[pymethods]
+impl WebSocketReceive {
+    fn __call__<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let message = if !self.connect_sent {
+            self.connect_sent = true;
+            Incoming::WebSocketConnect
+        } else if let Some((code, reason)) = &self.closed {
+            Incoming::WebSocketDisconnect { code: *code, reason: reason.clone() }
+        } else {
+            match self.incoming.try_recv() {
+                Ok(message) => message,
+                // The connection never opened (or its reader is gone) without saying why.
+                Err(async_channel::TryRecvError::Closed) => {
+                    Incoming::WebSocketDisconnect { code: 1006, reason: String::new() }
+                }
+                Err(async_channel::TryRecvError::Empty) => {
+                    let bridge = self.bridge.get();
+                    let (id, future) = bridge.waiter(py)?;
+                    let incoming = self.incoming.clone();
+                    bridge.handle().resolve_with(id, async move {
+                        let message = incoming
+                            .recv()
+                            .await
+                            .unwrap_or(Incoming::WebSocketDisconnect { code: 1006, reason: String::new() });
+                        Resolution::Received(message)
+                    });
+                    return Ok(future);
+                }
+            }
+        };
+        if let Incoming::WebSocketDisconnect { code, reason } = &message {
+            self.closed = Some((*code, reason.clone()));
+        }
+        Ready::new(message.into_dict(py)?.into_any().unbind()).into_bound_py_any(py)
+    }
+}
