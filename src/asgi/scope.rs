@@ -38,6 +38,7 @@ pub fn build<'py>(
             scope.set_item(intern!(py, "type"), intern!(py, "http"))?;
             scope.set_item(intern!(py, "method"), head.method.as_str())?;
             scope.set_item(intern!(py, "scheme"), connection.scheme)?;
+            extensions.set_item(intern!(py, "http.response.pathsend"), PyDict::new(py))?;
         }
         ScopeKind::WebSocket { subprotocols } => {
             scope.set_item(intern!(py, "type"), intern!(py, "websocket"))?;

@@ -158,6 +158,56 @@ impl ResponseWriter {
         }
         Ok((awaitable?, !more_body))
     }
+
+    /// `http.response.pathsend`: the file at `path` is the whole body, read and sent by a
+    /// tokio task; the head gets the file's length unless the app set one.
+    pub fn pathsend(&mut self, message: &Bound<'_, PyDict>, bridge: &Py<LoopBridge>) -> PyResult<()> {
+        let py = message.py();
+        let path = message
+            .get_item(intern!(py, "path"))?
+            .ok_or_else(|| PyValueError::new_err("'http.response.pathsend' needs a 'path'"))?;
+        let path: std::path::PathBuf = path.extract()?;
+        let file = std::fs::File::open(&path)?;
+        let length = file.metadata()?.len();
+        let head = self.head.take().ok_or_else(|| PyRuntimeError::new_err("pathsend before response start"))?;
+        let length = head.declared_length().map_or(length, |declared| declared.min(length));
+        self.responder.open_stream(head, Some(length)).map_err(|_| disconnected())?;
+        if let Some(chunks) = self.responder.chunk_sender().cloned() {
+            let state = self.responder.state().clone();
+            bridge.get().handle().runtime().spawn(send_file(tokio::fs::File::from_std(file), length, chunks, state));
+        }
+        self.responder.finish();
+        Ok(())
+    }
+}
+
+/// Reads `length` bytes of `file` into the body channel; a read error aborts the response.
+async fn send_file(
+    mut file: tokio::fs::File,
+    mut left: u64,
+    chunks: async_channel::Sender<crate::http::response_body::ResponseChunk>,
+    state: Arc<RequestState>,
+) {
+    use tokio::io::AsyncReadExt;
+    const BLOCK: usize = 256 * 1024;
+    while left > 0 {
+        let mut block = bytes::BytesMut::with_capacity(BLOCK.min(usize::try_from(left).unwrap_or(BLOCK)));
+        match file.read_buf(&mut block).await {
+            Ok(read) if read > 0 => {
+                let read = (read as u64).min(left);
+                block.truncate(read as usize);
+                left -= read;
+                if chunks.send(Ok(block.freeze())).await.is_err() {
+                    return; // The client is gone.
+                }
+            }
+            _ => {
+                // Short file or read error: the promised length cannot be met.
+                state.mark_aborted();
+                return;
+            }
+        }
+    }
 }
 
 #[pymethods]
@@ -187,7 +237,12 @@ impl HttpSend {
                 }
                 Ok(awaitable)
             }
-            (phase, "http.response.start" | "http.response.body") => {
+            (Phase::Body, "http.response.pathsend") => {
+                self.phase = Phase::Done;
+                self.writer.pathsend(message, &self.bridge)?;
+                Ready::none(py).into_bound_py_any(py)
+            }
+            (phase, "http.response.start" | "http.response.body" | "http.response.pathsend") => {
                 Err(PyRuntimeError::new_err(format!("unexpected ASGI message '{kind}' sent {}", phase.describe())))
             }
             (_, other) => {
