@@ -58,7 +58,7 @@ pub struct Bridge {
 impl Bridge {
     pub fn push(&self, event: LoopEvent) {
         lock(&self.queue).push_back(event);
-        if !self.wake_pending.swap(true, Ordering::AcqRel) {
+        if !self.wake_pending.swap(true, Ordering::SeqCst) {
             // WouldBlock means the pipe is full of wakes already: the loop will run.
             let _ = (&self.waker).write(&[1]);
         }
@@ -169,7 +169,6 @@ impl LoopBridge {
     fn drain(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        this.bridge.wake_pending.store(false, Ordering::Release);
         let mut sink = [0u8; 64];
         loop {
             match (&this.reader).read(&mut sink) {
@@ -180,6 +179,10 @@ impl LoopBridge {
                 Err(error) => return Err(PyRuntimeError::new_err(format!("ASGI bridge wake-up failed: {error}"))),
             }
         }
+        // Only now, with the wake bytes consumed, may the next push write a new one: had we
+        // cleared the flag first, a byte written meanwhile would be swallowed above, and an
+        // event pushed after this drain would find the flag set and wake nobody.
+        this.bridge.wake_pending.store(false, Ordering::SeqCst);
         loop {
             // Take one event at a time: handling one may push more (and must not deadlock).
             let Some(event) = lock(&this.bridge.queue).pop_front() else {
