@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python=${PYTHON:-python3}
-venv=${VENV:-.venv}
+venv=$(realpath -m "${VENV:-.venv}")
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi
