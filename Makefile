@@ -1,5 +1,5 @@
 # One entry point per chore; each is a script in scripts/ so CI and people run the same thing.
-.PHONY: build-dev format lint test all
+.PHONY: build-dev format lint test all bench bench-quick
 
 build-dev:  ## build and install amphicorn into the current Python, editable
 	pip install -e .
@@ -14,3 +14,9 @@ test:
 	bash scripts/test.sh
 
 all: format test
+
+bench:  ## the benchmark suite (bench/README.md); results in bench/results/
+	bash bench/run.sh
+
+bench-quick:  ## the same, ~1 s per server and scenario, results in /tmp
+	bash bench/run.sh --quick --out /tmp/amphicorn-bench-quick

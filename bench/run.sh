@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# amphicorn's benchmark, in one command (`make bench`): amphicorn side by side with granian,
+# uvicorn, gunicorn, uvicorn+a2wsgi and a bare hyper hello-world, one worker each, under wrk.
+#
+#   bash bench/run.sh                      # full run: 10 s per server and scenario (~8 min)
+#   bash bench/run.sh --quick              # ~1 s each (what tests/test_bench_quick.py runs)
+#   bash bench/run.sh --only wsgi-hello --servers amphicorn,granian --duration 5
+#
+# Steps, each skipped when already done:
+#   1. bench/.venv with the pinned peers of bench/requirements.txt (re-installed when it changes);
+#   2. amphicorn built from this repository (maturin, release) into that venv -- unless
+#      AMPHICORN_PYTHON names a Python that already has the amphicorn to measure;
+#   3. wrk (apt-get install wrk when missing and running as root);
+#   4. the hyper ceiling server, bench/hyper-hello (cargo build --release);
+#   5. bench/bench.py with every argument given here (see `bench/bench.py --help`).
+# Results go to bench/results/ (results.md, results.json, results.png; wrk output in raw/).
+set -euo pipefail
+bench=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$bench")
+venv="$bench/.venv"
+python=${PYTHON:-python3}
+
+say() { echo "== bench: $*" >&2; }
+
+# 1. The venv and the peers.
+if [ ! -x "$venv/bin/python" ]; then
+    say "creating $venv"
+    "$python" -m venv "$venv"
+fi
+stamp="$venv/.bench-requirements"
+if ! cmp -s "$bench/requirements.txt" "$stamp"; then
+    say "installing the peers (bench/requirements.txt)"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$bench/requirements.txt"
+    cp "$bench/requirements.txt" "$stamp"
+fi
+
+# 2. amphicorn from this checkout, rebuilt every time so the run measures the code as it is.
+if [ -n "${AMPHICORN_PYTHON:-}" ]; then
+    say "measuring the amphicorn of $AMPHICORN_PYTHON"
+    "$AMPHICORN_PYTHON" -c 'import amphicorn' || { echo "bench: $AMPHICORN_PYTHON cannot import amphicorn" >&2; exit 2; }
+else
+    say "building amphicorn from $repo (release) into $venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps "$repo"
+fi
+
+# 3. wrk.
+if ! command -v wrk >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "installing wrk (apt-get)"
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+    else
+        echo "bench: wrk is not installed and this is not root with apt-get; install it (e.g. 'sudo apt-get install wrk') and run again" >&2
+        exit 2
+    fi
+fi
+
+# 4. The ceiling: a bare tokio + hyper hello-world.
+say "building bench/hyper-hello (cargo, release)"
+cargo build --quiet --release --manifest-path "$bench/hyper-hello/Cargo.toml"
+
+# 5. The benchmark itself.
+say "running bench/bench.py $*"
+exec "$venv/bin/python" "$bench/bench.py" "$@"
