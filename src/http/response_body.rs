@@ -32,7 +32,13 @@ pub type ResponseChunk = Result<Bytes, Aborted>;
 pub enum ResponseBody {
     Empty,
     Full(Option<Bytes>),
-    Channel { chunks: Pin<Box<async_channel::Receiver<ResponseChunk>>>, state: Arc<RequestState>, finished: bool },
+    Channel {
+        chunks: Pin<Box<async_channel::Receiver<ResponseChunk>>>,
+        state: Arc<RequestState>,
+        finished: bool,
+        /// An abort was seen and one `Pending` returned, so hyper flushed what came before.
+        abort_deferred: bool,
+    },
 }
 
 impl ResponseBody {
@@ -45,7 +51,7 @@ impl ResponseBody {
     }
 
     pub fn channel(chunks: async_channel::Receiver<ResponseChunk>, state: Arc<RequestState>) -> Self {
-        Self::Channel { chunks: Box::pin(chunks), state, finished: false }
+        Self::Channel { chunks: Box::pin(chunks), state, finished: false, abort_deferred: false }
     }
 }
 
@@ -57,11 +63,18 @@ impl Body for ResponseBody {
         match self.get_mut() {
             Self::Empty => Poll::Ready(None),
             Self::Full(data) => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
-            Self::Channel { chunks, finished, state } => match chunks.as_mut().poll_next(cx) {
+            Self::Channel { chunks, finished, state, abort_deferred } => match chunks.as_mut().poll_next(cx) {
                 Poll::Ready(Some(Ok(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
                 Poll::Ready(Some(Err(aborted))) => {
                     *finished = true;
                     Poll::Ready(Some(Err(aborted)))
+                }
+                Poll::Ready(None) if state.is_aborted() && !*abort_deferred => {
+                    // hyper drops unflushed bytes when a body fails: yield once so it writes
+                    // what the app already sent, then fail on the next poll.
+                    *abort_deferred = true;
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
                 }
                 Poll::Ready(None) => {
                     *finished = true;
