@@ -17,6 +17,7 @@ use pyo3::prelude::*;
 fn _amphicorn(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_class::<server::Server>()?;
+    module.add_function(wrap_pyfunction!(server::mounts::check_mount_point, module)?)?;
     module.add_class::<wsgi::file_wrapper::FileWrapper>()?;
     module.add_class::<wsgi::input::InputStream>()?;
     module.add_class::<asgi::bridge::LoopBridge>()?;

@@ -24,6 +24,7 @@ from amphicorn.config import (
     Bind,
     Config,
     ConfigError,
+    MountConfig,
     parse_port,
 )
 from amphicorn.importer import AppImportError, AppSpecError, parse_spec
@@ -49,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="address to listen on; repeat for several (IPv6 as [::1]:8000). "
         f"Default: {DEFAULT_HOST}:{DEFAULT_PORT}. Env: AMPHICORN_BIND (space or comma separated)",
+    )
+    parser.add_argument(
+        "--mount",
+        action="append",
+        metavar="PREFIX=APP",
+        help="serve APP at PREFIX (repeatable): /legacy=wsgi:mysite.wsgi:application, api.example.com/v2=api:app. "
+        "Env: AMPHICORN_MOUNT (space separated)",
     )
     parser.add_argument("--host", help=f"shorthand for --bind HOST:PORT with --port (default {DEFAULT_HOST})")
     parser.add_argument("--port", help=f"shorthand for --bind HOST:PORT with --host (default {DEFAULT_PORT})")
@@ -114,10 +122,18 @@ def config_from_args(args: argparse.Namespace, environ: os._Environ[str] | dict[
         return None
 
     app = args.app or environ.get(ENV_PREFIX + "APP")
-    if not app:
-        raise ConfigError("no app given: pass one like 'mysite.wsgi:application' (or set AMPHICORN_APP)")
-    parse_spec(split_prefix(app)[1])
-    settings: dict[str, Any] = {}
+    if args.mount:
+        mounts = [MountConfig.parse(text) for text in args.mount]
+    else:
+        mounts = [
+            MountConfig.parse(text, setting="AMPHICORN_MOUNT") for text in environ.get("AMPHICORN_MOUNT", "").split()
+        ]
+    if not app and not mounts:
+        raise ConfigError("no app given: pass one like 'mysite.wsgi:application', or --mount PREFIX=APP")
+    for spec in [app, *(mount.app for mount in mounts)]:
+        if isinstance(spec, str):
+            parse_spec(split_prefix(spec)[1])
+    settings: dict[str, Any] = {"mounts": mounts}
     for flag in ("threads", "ws-max-size"):
         number = setting(flag, _positive_int)
         if number is not None:
@@ -137,7 +153,7 @@ def config_from_args(args: argparse.Namespace, environ: os._Environ[str] | dict[
     if factory is not None:
         settings["factory"] = factory
     settings["binds"] = _binds(args, environ)
-    return Config(app=app, **settings).validate()
+    return Config(app=app or None, **settings).validate()
 
 
 def _binds(args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]) -> list[Bind]:

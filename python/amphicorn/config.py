@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from amphicorn._amphicorn import check_mount_point
 from amphicorn.asgi import LIFESPAN_MODES, LOOPS
 from amphicorn.interfaces import INTERFACES
 
@@ -78,10 +79,36 @@ def parse_port(text: str | int, context: str) -> int:
 
 
 @dataclasses.dataclass
+class MountConfig:
+    """One app mounted at a path prefix, optionally host-qualified (``api.example.com/v2``).
+
+    Settings left as None take the server-wide value.
+    """
+
+    point: str
+    app: str | Callable[..., Any]
+    interface: str | None = None
+    threads: int | None = None
+    queue_size: int | None = None
+    queue_timeout: float | None = None
+
+    @classmethod
+    def parse(cls, text: str, *, setting: str = "--mount") -> MountConfig:
+        """``PREFIX=APP``, e.g. ``/legacy=wsgi:mysite.wsgi:application``."""
+        point, separator, app = text.partition("=")
+        if not separator or not point.strip() or not app.strip():
+            raise ConfigError(f"{setting} {text!r}: expected PREFIX=APP, e.g. /api=myapi.main:app")
+        return cls(point.strip(), app.strip())
+
+
+@dataclasses.dataclass
 class Config:
     """Everything one server process needs. Build it, then call :meth:`validate`."""
 
-    app: str | Callable[..., Any]
+    #: The app at ``/``; may be None when ``mounts`` are given.
+    app: str | Callable[..., Any] | None = None
+    #: More apps, each at its own prefix.
+    mounts: list[MountConfig] = dataclasses.field(default_factory=list)
     binds: list[Bind] = dataclasses.field(default_factory=lambda: [Bind(DEFAULT_HOST, DEFAULT_PORT)])
     threads: int = dataclasses.field(default_factory=default_threads)
     log_level: str = "info"
@@ -110,10 +137,34 @@ class Config:
     #: Largest WebSocket message accepted from a client, in bytes; larger ones close with 1009.
     ws_max_size: int = 16 * 1024 * 1024
 
+    def all_mounts(self) -> list[MountConfig]:
+        """The mounts in order, the positional app first (at ``/``)."""
+        root = [MountConfig("/", self.app, self.interface)] if self.app is not None else []
+        return root + self.mounts
+
     def validate(self) -> Config:
         """Checks every setting; raises :class:`ConfigError` naming the first bad one."""
         if isinstance(self.app, str) and not self.app.strip():
             raise ConfigError("app: expected an app spec like 'module:app'")
+        mounts = self.all_mounts()
+        if not mounts:
+            raise ConfigError("no app given: pass one like 'mysite.wsgi:application', or --mount PREFIX=APP")
+        seen: dict[str, str] = {}
+        for mount in mounts:
+            try:
+                where = check_mount_point(mount.point)
+            except ValueError as error:
+                raise ConfigError(f"mount {mount.point!r}: {error}") from None
+            if where in seen:
+                raise ConfigError(f"mount {mount.point!r}: {where} is already mounted ({seen[where]})")
+            seen[where] = str(mount.app)
+            _choice("mount interface", mount.interface, (None, *INTERFACES))
+            if mount.threads is not None:
+                _positive_int(f"threads of mount {where}", mount.threads)
+            if mount.queue_size is not None:
+                _positive_int(f"queue_size of mount {where}", mount.queue_size)
+            if mount.queue_timeout is not None:
+                _non_negative_number(f"queue_timeout of mount {where}", mount.queue_timeout)
         if not self.binds:
             raise ConfigError("bind: at least one address is needed")
         _positive_int("threads", self.threads)

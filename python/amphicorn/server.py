@@ -1,12 +1,14 @@
 """Runs one server process: logging, app import, lifespan, bind, serve, graceful stop.
 
-The order matters: the app is imported (and an ASGI app's lifespan startup has completed)
-before any socket is bound, so an app that cannot start fails fast without having claimed
-the port, and the port never accepts a request the app is not ready for.
+The order matters: every app is imported (and every ASGI app's lifespan startup has
+completed, in mount order) before any socket is bound, so an app that cannot start fails
+fast without having claimed the port, and the port never accepts a request the apps are not
+ready for. Lifespan shutdown runs in reverse mount order after the last request.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import socket
 from collections.abc import Callable
@@ -15,76 +17,99 @@ from typing import Any
 from amphicorn import _amphicorn
 from amphicorn import log as logs
 from amphicorn.asgi import Lifespan, LifespanFailure, LoopThread
-from amphicorn.config import Bind, Config
+from amphicorn.config import Bind, Config, MountConfig
 from amphicorn.importer import import_app
 from amphicorn.interfaces import detect, split_prefix
 from amphicorn.sockets import format_address, listen
 
 
-def run(app: str | Callable[..., Any], **settings: Any) -> None:
+def run(app: str | Callable[..., Any] | None = None, **settings: Any) -> None:
     """Serves ``app`` (a callable or an app spec such as ``"mysite.wsgi:application"``)
     until SIGINT or SIGTERM. Takes the :class:`~amphicorn.Config` fields as keyword
-    arguments; ``bind`` may be a string or a list of ``HOST:PORT`` strings."""
+    arguments; ``bind`` may be a string or a list of ``HOST:PORT`` strings, and ``mounts``
+    a mapping of prefix to app."""
     binds = settings.pop("bind", None)
     if binds is not None:
         settings["binds"] = [Bind.parse(text) for text in ([binds] if isinstance(binds, str) else binds)]
+    mounts = settings.pop("mounts", None)
+    if isinstance(mounts, dict):
+        settings["mounts"] = [MountConfig(point, target) for point, target in mounts.items()]
+    elif mounts is not None:
+        settings["mounts"] = list(mounts)
     serve(Config(app=app, **settings).validate())
 
 
-def load_app(config: Config) -> tuple[Callable[..., Any], str]:
-    """Imports the app and settles its interface: the config's, the spec prefix's, or detected."""
-    interface = config.interface
-    app: Any = config.app
+@dataclasses.dataclass
+class Mount:
+    """A loaded mount, as the Rust core reads it (by attribute)."""
+
+    point: str
+    app: Callable[..., Any]
+    interface: str
+    threads: int
+    queue_size: int
+    queue_timeout: float
+    description: str
+    lifespan_state: dict[str, Any] | None = None
+
+
+def load_mount(mount: MountConfig, config: Config) -> Mount:
+    """Imports a mount's app and settles its interface: the mount's, the spec prefix's, or detected."""
+    interface = mount.interface
+    app: Any = mount.app
     if isinstance(app, str):
         prefix, spec = split_prefix(app)
         interface = interface or prefix
         app = import_app(spec, config.app_dir, factory=config.factory)
     elif config.factory:
         app = app()
-    return app, interface or detect(app)
+    return Mount(
+        point=mount.point,
+        app=app,
+        interface=interface or config.interface or detect(app),
+        threads=mount.threads or config.threads,
+        queue_size=mount.queue_size or config.queue_size,
+        queue_timeout=config.queue_timeout if mount.queue_timeout is None else mount.queue_timeout,
+        description=mount.app if isinstance(mount.app, str) else getattr(app, "__qualname__", repr(app)),
+    )
 
 
 def serve(config: Config) -> None:
     """Serves a validated config; returns after a graceful stop."""
     logs.configure(config.log_level)
-    app, interface = load_app(config)
-    loop_thread: LoopThread | None = None
-    lifespan: Lifespan | None = None
-    if interface == "asgi":
-        loop_thread = LoopThread(config.loop)
-        lifespan = Lifespan(app, config.lifespan)
-        try:
-            loop_thread.run(lifespan.startup())
-        except BaseException:
-            loop_thread.stop()
-            raise
+    mounts = [load_mount(mount, config) for mount in config.all_mounts()]
+    asgi_mounts = [mount for mount in mounts if mount.interface == "asgi"]
+    loop_thread = LoopThread(config.loop) if asgi_mounts else None
+    started: list[tuple[Mount, Lifespan]] = []
     try:
-        server = _start(app, interface, config, loop_thread, lifespan)
+        if loop_thread is not None:
+            for mount in asgi_mounts:
+                lifespan = Lifespan(mount.app, config.lifespan)
+                mount.lifespan_state = lifespan.state
+                try:
+                    loop_thread.run(lifespan.startup())
+                except LifespanFailure as failure:
+                    raise LifespanFailure(f"mount {mount.point} ({mount.description}): {failure}") from None
+                started.append((mount, lifespan))
+        server = _start(mounts, config, loop_thread)
         _serve_until_stopped(server)
     finally:
-        if loop_thread is not None and lifespan is not None:
-            _stop_asgi(loop_thread, lifespan)
+        if loop_thread is not None:
+            _shutdown_lifespans(loop_thread, started)
+            loop_thread.stop()
     logs.logger.info("Stopped")
 
 
-def _start(
-    app: Callable[..., Any],
-    interface: str,
-    config: Config,
-    loop_thread: LoopThread | None,
-    lifespan: Lifespan | None,
-) -> _amphicorn.Server:
+def _start(mounts: list[Mount], config: Config, loop_thread: LoopThread | None) -> _amphicorn.Server:
     sockets: list[socket.socket] = []
     try:
         for bind in config.binds:
             sockets.extend(listen(bind))
         server = _amphicorn.Server(
-            app,
+            mounts,
             [sock.fileno() for sock in sockets],
             config,
-            interface=interface,
             event_loop=loop_thread.loop if loop_thread else None,
-            lifespan_state=lifespan.state if lifespan else None,
         )
         for sock in sockets:
             host, port = sock.getsockname()[:2]
@@ -94,11 +119,15 @@ def _start(
         for sock in sockets:
             sock.close()
     if loop_thread is not None:
-        bridge = server.asgi_bridge
-        loop_thread.call(loop_thread.loop.add_reader, bridge.fileno(), bridge.drain)
-        logs.logger.info("Serving ASGI app %s on the %s event loop", _describe(config.app), _loop_kind(loop_thread))
-    else:
-        logs.logger.info("Serving WSGI app %s with %d threads", _describe(config.app), config.threads)
+        for bridge in server.asgi_bridges:
+            loop_thread.call(loop_thread.loop.add_reader, bridge.fileno(), bridge.drain)
+    for mount in mounts:
+        if mount.interface == "asgi":
+            assert loop_thread is not None
+            how = f"on the {_loop_kind(loop_thread)} event loop"
+        else:
+            how = f"with {mount.threads} threads"
+        logs.logger.info("Serving %s app %s at %s %s", mount.interface.upper(), mount.description, mount.point, how)
     return server
 
 
@@ -115,20 +144,15 @@ def _serve_until_stopped(server: _amphicorn.Server) -> None:
             signal.signal(signum, handler)
 
 
-def _stop_asgi(loop_thread: LoopThread, lifespan: Lifespan) -> None:
-    try:
-        loop_thread.run(lifespan.shutdown(), timeout=30)
-    except LifespanFailure as failure:
-        logs.logger.error("ASGI lifespan shutdown failed: %s", failure)
-    except TimeoutError:
-        logs.logger.error("ASGI lifespan shutdown did not finish within 30 seconds")
-    finally:
-        loop_thread.stop()
+def _shutdown_lifespans(loop_thread: LoopThread, started: list[tuple[Mount, Lifespan]]) -> None:
+    for mount, lifespan in reversed(started):
+        try:
+            loop_thread.run(lifespan.shutdown(), timeout=30)
+        except LifespanFailure as failure:
+            logs.logger.error("ASGI lifespan shutdown of mount %s failed: %s", mount.point, failure)
+        except TimeoutError:
+            logs.logger.error("ASGI lifespan shutdown of mount %s did not finish within 30 seconds", mount.point)
 
 
 def _loop_kind(loop_thread: LoopThread) -> str:
     return "uvloop" if type(loop_thread.loop).__module__.startswith("uvloop") else "asyncio"
-
-
-def _describe(app: object) -> str:
-    return app if isinstance(app, str) else getattr(app, "__qualname__", repr(app))

@@ -1,18 +1,19 @@
-//! The `Server` Python class: owns the tokio runtime, the listeners and the app's
-//! executor (a WSGI thread pool, or the bridge to an ASGI event loop), and runs until told
-//! to stop.
+//! The `Server` Python class: owns the tokio runtime, the listeners and the mounts (each a
+//! WSGI thread pool or a bridge to the ASGI event loop), and runs until told to stop.
 //!
 //! Python binds the sockets (so bind errors and socket options stay policy) and passes their
-//! descriptors in; for ASGI it also runs the event loop thread and registers
-//! `server.asgi_bridge` with it. `serve()` blocks the calling thread with the GIL released,
+//! descriptors in; for ASGI mounts it also runs the event loop thread and registers each of
+//! `server.asgi_bridges` with it. `serve()` blocks the calling thread with the GIL released,
 //! waking every 100 ms to let Python run its signal handlers, which call `stop()`.
 
 mod listen;
+pub mod mounts;
+pub mod router;
 mod service;
 
 use std::net::TcpListener;
 use std::os::fd::{BorrowedFd, OwnedFd};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -21,119 +22,71 @@ use tokio::runtime::Runtime;
 use tokio::sync::watch;
 
 use crate::asgi::bridge::LoopBridge;
-use crate::asgi::websocket::WebSocketSettings;
-use crate::asgi::{AsgiApp, AsgiSettings};
-use crate::wsgi::pool::Pool;
-use crate::wsgi::{WsgiApp, WsgiSettings};
-use service::{App, Service};
+use mounts::{seconds, MountSpec, Prepared, SharedSettings};
+use router::{MountPoint, Router};
+use service::Service;
 
 /// How often `serve()` lets Python check for signals.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
 
-/// The settings the core reads from the Python `Config` object, by attribute.
+/// Process-wide settings, read by attribute from the Python `Config`.
 #[derive(FromPyObject)]
-pub struct Settings {
-    #[pyo3(attribute)]
-    threads: usize,
-    #[pyo3(attribute)]
-    queue_size: usize,
-    #[pyo3(attribute)]
-    queue_timeout: f64,
-    #[pyo3(attribute)]
-    preread_limit: usize,
+pub struct ServerSettings {
     #[pyo3(attribute)]
     io_threads: usize,
     #[pyo3(attribute)]
     graceful_timeout: f64,
-    /// `auto` or `none`.
-    #[pyo3(attribute)]
-    ws: String,
-    #[pyo3(attribute)]
-    ws_max_size: usize,
-}
-
-/// The app and what runs it, before `serve()` starts it.
-enum Executor {
-    Wsgi { app: Py<PyAny>, threads: usize, queue_size: usize, settings: WsgiSettings },
-    Asgi { bridge: Py<LoopBridge>, settings: AsgiSettings },
 }
 
 #[pyclass(module = "amphicorn._amphicorn")]
 pub struct Server {
     listeners: Mutex<Vec<TcpListener>>,
     runtime: Mutex<Option<Runtime>>,
-    executor: Executor,
+    mounts: Vec<(MountPoint, Prepared)>,
     graceful_timeout: Duration,
     stop: watch::Sender<bool>,
 }
 
 #[pymethods]
 impl Server {
-    /// `fds` are listening sockets; the server dups them, so the caller may close its own.
-    /// `interface` is `"wsgi"` or `"asgi"`; ASGI needs the `event_loop` that will run the
-    /// app and the lifespan `state` dict to copy into each scope.
+    /// `mounts` are `amphicorn.server.Mount` objects; `fds` are listening sockets (the server
+    /// dups them, so the caller may close its own); `config` is the validated `Config`;
+    /// ASGI mounts need the `event_loop` that runs them.
     #[new]
-    #[pyo3(signature = (app, fds, settings, *, interface, event_loop = None, lifespan_state = None))]
+    #[pyo3(signature = (mounts, fds, config, *, event_loop = None))]
     fn new(
         py: Python<'_>,
-        app: Py<PyAny>,
+        mounts: Vec<MountSpec>,
         fds: Vec<i32>,
-        settings: Settings,
-        interface: &str,
+        config: &Bound<'_, PyAny>,
         event_loop: Option<Py<PyAny>>,
-        lifespan_state: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
+        let settings: ServerSettings = config.extract()?;
+        let shared: SharedSettings = config.extract()?;
         let listeners = fds.into_iter().map(listener_from_fd).collect::<PyResult<Vec<_>>>()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(settings.io_threads.max(1))
             .thread_name("amphicorn-io")
             .enable_all()
             .build()?;
-        let executor = match interface {
-            "wsgi" => Executor::Wsgi {
-                app,
-                threads: settings.threads,
-                queue_size: settings.queue_size,
-                settings: WsgiSettings {
-                    preread_limit: settings.preread_limit,
-                    queue_timeout: seconds(settings.queue_timeout, "queue_timeout")?,
-                    script_name: String::new(),
-                },
-            },
-            "asgi" => {
-                let event_loop =
-                    event_loop.ok_or_else(|| PyValueError::new_err("an ASGI app needs the event loop that runs it"))?;
-                let state = lifespan_state.unwrap_or_else(|| py.None());
-                let bridge = LoopBridge::new(runtime.handle().clone(), event_loop, app, state)?;
-                Executor::Asgi {
-                    bridge: Py::new(py, bridge)?,
-                    settings: AsgiSettings {
-                        preread_limit: settings.preread_limit,
-                        root_path: String::new(),
-                        websocket: (settings.ws != "none")
-                            .then_some(WebSocketSettings { max_message_size: settings.ws_max_size }),
-                    },
-                }
-            }
-            other => return Err(PyValueError::new_err(format!("interface must be 'wsgi' or 'asgi', got {other:?}"))),
-        };
+        let mounts = mounts
+            .into_iter()
+            .map(|spec| Prepared::new(py, spec, &shared, runtime.handle(), event_loop.as_ref()))
+            .collect::<PyResult<Vec<_>>>()?;
         Ok(Self {
             listeners: Mutex::new(listeners),
             runtime: Mutex::new(Some(runtime)),
-            executor,
+            mounts,
             graceful_timeout: seconds(settings.graceful_timeout, "graceful_timeout")?,
             stop: watch::channel(false).0,
         })
     }
 
-    /// For ASGI: the loop-side end of the bridge, to register with
+    /// The loop-side ends of the ASGI mounts' bridges, in mount order: register each with
     /// `loop.add_reader(bridge.fileno(), bridge.drain)` on the loop's thread.
     #[getter]
-    fn asgi_bridge(&self, py: Python<'_>) -> Option<Py<LoopBridge>> {
-        match &self.executor {
-            Executor::Asgi { bridge, .. } => Some(bridge.clone_ref(py)),
-            Executor::Wsgi { .. } => None,
-        }
+    fn asgi_bridges(&self, py: Python<'_>) -> Vec<Py<LoopBridge>> {
+        self.mounts.iter().filter_map(|(_, mount)| mount.bridge()).map(|bridge| bridge.clone_ref(py)).collect()
     }
 
     /// Serves until `stop()` (or a Python exception from a signal handler), then drains:
@@ -144,16 +97,15 @@ impl Server {
         let (Some(runtime), false) = (runtime, listeners.is_empty()) else {
             return Err(PyRuntimeError::new_err("serve() needs at least one listening socket, and runs once"));
         };
-        let (app, pool) = match &self.executor {
-            Executor::Wsgi { app, threads, queue_size, settings } => {
-                let pool = std::sync::Arc::new(Pool::start(py, app, *threads, *queue_size, "amphicorn-wsgi")?);
-                (App::Wsgi(WsgiApp::new(pool.clone(), settings.clone())), Some(pool))
-            }
-            Executor::Asgi { bridge, settings } => {
-                (App::Asgi(AsgiApp::new(bridge.get().handle(), settings.clone())), None)
-            }
-        };
-        let service = std::sync::Arc::new(Service::new(app));
+        let mut pools = Vec::new();
+        let mut apps = Vec::with_capacity(self.mounts.len());
+        for (point, mount) in &self.mounts {
+            let (app, pool) = mount.start(py, point)?;
+            pools.extend(pool);
+            apps.push((point.clone(), app));
+        }
+        let router = Router::new(apps).map_err(|error| PyValueError::new_err(error.to_string()))?;
+        let service = Arc::new(Service::new(router));
         let mut serving = {
             let _entered = runtime.enter();
             let listeners = listeners
@@ -177,13 +129,13 @@ impl Server {
                 break;
             }
         }
-        if let Some(pool) = pool {
+        for pool in &pools {
             pool.close();
-            let graceful_timeout = self.graceful_timeout;
-            let stuck = py.detach(|| pool.join(graceful_timeout));
-            if stuck > 0 {
-                crate::log::debug(py, &format!("{stuck} WSGI threads were still busy at shutdown"));
-            }
+        }
+        let graceful_timeout = self.graceful_timeout;
+        let stuck: usize = py.detach(|| pools.iter().map(|pool| pool.join(graceful_timeout)).sum());
+        if stuck > 0 {
+            crate::log::debug(py, &format!("{stuck} WSGI threads were still busy at shutdown"));
         }
         py.detach(|| runtime.shutdown_timeout(Duration::from_secs(1)));
         interrupted.map_or(Ok(()), Err)
@@ -198,11 +150,6 @@ impl Server {
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Plain data behind the lock: still consistent if a holder panicked.
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn seconds(value: f64, name: &str) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| PyValueError::new_err(format!("{name} must be a non-negative number of seconds, got {value}")))
 }
 
 fn listener_from_fd(fd: i32) -> PyResult<TcpListener> {
