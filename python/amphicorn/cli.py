@@ -1,6 +1,7 @@
 """The ``amphicorn`` command line, mapped one-to-one onto :class:`~amphicorn.Config`.
 
-Each flag also reads an ``AMPHICORN_*`` variable; a flag given on the command line wins.
+Each flag also reads a key of the config file and an ``AMPHICORN_*`` variable: the flag wins
+over the file, which wins over the variable.
 Bad flags and bad values exit with status 2 before anything binds; an app that cannot be
 imported exits with status 1.
 """
@@ -11,10 +12,10 @@ import argparse
 import os
 import platform
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
-from amphicorn import __version__
+from amphicorn import __version__, config_file
 from amphicorn.asgi import LIFESPAN_MODES, LOOPS, LifespanFailure
 from amphicorn.config import (
     DEFAULT_HOST,
@@ -57,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PREFIX=APP",
         help="serve APP at PREFIX (repeatable): /legacy=wsgi:mysite.wsgi:application, api.example.com/v2=api:app. "
         "Env: AMPHICORN_MOUNT (space separated)",
+    )
+    parser.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        help="TOML settings file (keys are the long flag names; [[mount]] tables for apps). "
+        "Default: [tool.amphicorn] in ./pyproject.toml, if present. Env: AMPHICORN_CONFIG",
     )
     parser.add_argument("--host", help=f"shorthand for --bind HOST:PORT with --port (default {DEFAULT_HOST})")
     parser.add_argument("--port", help=f"shorthand for --bind HOST:PORT with --host (default {DEFAULT_PORT})")
@@ -109,25 +117,25 @@ def usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
     sys.exit(2)
 
 
-def config_from_args(args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]) -> Config:
-    """Merges flags over ``AMPHICORN_*`` variables over defaults into a validated Config."""
+def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Config:
+    """Merges flags over the config file over ``AMPHICORN_*`` variables over defaults, into a
+    validated Config (the file overrides the environment, as a checked-in file describes the
+    deployment more precisely than a process environment shared with other tools)."""
+    file = config_file.load(args.config or environ.get(ENV_PREFIX + "CONFIG"))
 
-    def setting(flag: str, convert: Callable[[str, str], Any]) -> Any:
+    def setting(flag: str, convert: Callable[[object, str], Any]) -> Any:
         value = getattr(args, flag.replace("-", "_"))
         if value is not None:
             return convert(value, f"--{flag}")
+        if file is not None and file.get(flag) is not None:
+            return convert(file.get(flag), file.label(flag))
         variable = ENV_PREFIX + flag.upper().replace("-", "_")
         if variable in environ:
-            return convert(environ[variable], f"{variable}")
+            return convert(environ[variable], variable)
         return None
 
-    app = args.app or environ.get(ENV_PREFIX + "APP")
-    if args.mount:
-        mounts = [MountConfig.parse(text) for text in args.mount]
-    else:
-        mounts = [
-            MountConfig.parse(text, setting="AMPHICORN_MOUNT") for text in environ.get("AMPHICORN_MOUNT", "").split()
-        ]
+    app = setting("app", _text)
+    mounts = _mounts(args, file, environ)
     if not app and not mounts:
         raise ConfigError("no app given: pass one like 'mysite.wsgi:application', or --mount PREFIX=APP")
     for spec in [app, *(mount.app for mount in mounts)]:
@@ -152,57 +160,119 @@ def config_from_args(args: argparse.Namespace, environ: os._Environ[str] | dict[
     factory = setting("factory", _boolean)
     if factory is not None:
         settings["factory"] = factory
-    settings["binds"] = _binds(args, environ)
+    settings["binds"] = _binds(args, file, environ)
     return Config(app=app or None, **settings).validate()
 
 
-def _binds(args: argparse.Namespace, environ: os._Environ[str] | dict[str, str]) -> list[Bind]:
-    host_port_flags = args.host is not None or args.port is not None
-    if args.bind:
-        if host_port_flags:
-            raise ConfigError("--bind cannot be combined with --host/--port: use one or the other")
-        return [Bind.parse(text, setting="--bind") for text in args.bind]
-    if not host_port_flags and ENV_PREFIX + "BIND" in environ:
-        texts = environ[ENV_PREFIX + "BIND"].replace(",", " ").split()
-        if not texts:
-            raise ConfigError("AMPHICORN_BIND '': expected HOST:PORT")
-        return [Bind.parse(text, setting="AMPHICORN_BIND") for text in texts]
-    host = args.host if args.host is not None else environ.get(ENV_PREFIX + "HOST", DEFAULT_HOST)
-    if args.port is not None:
-        port = parse_port(args.port, f"--port {args.port!r}")
-    elif ENV_PREFIX + "PORT" in environ:
-        port = parse_port(environ[ENV_PREFIX + "PORT"], f"AMPHICORN_PORT {environ[ENV_PREFIX + 'PORT']!r}")
-    else:
-        port = DEFAULT_PORT
-    if not host:
-        raise ConfigError("--host '': expected a host name or address")
-    return [Bind(host.strip("[]"), port)]
+def _mounts(
+    args: argparse.Namespace, file: config_file.FileSettings | None, environ: Mapping[str, str]
+) -> list[MountConfig]:
+    if args.mount:
+        return [MountConfig.parse(text) for text in args.mount]
+    if file is not None and file.get("mount"):
+        mounts = []
+        for index, entry in enumerate(file.get("mount"), 1):
+            label = file.label(f"mount #{index}")
+            mounts.append(
+                MountConfig(
+                    point=entry["prefix"],
+                    app=entry["app"],
+                    interface=_choice(INTERFACES)(entry["interface"], f"{label} interface")
+                    if "interface" in entry
+                    else None,
+                    threads=_positive_int(entry["threads"], f"{label} threads") if "threads" in entry else None,
+                    queue_size=_positive_int(entry["queue-size"], f"{label} queue-size")
+                    if "queue-size" in entry
+                    else None,
+                    queue_timeout=_seconds(entry["queue-timeout"], f"{label} queue-timeout")
+                    if "queue-timeout" in entry
+                    else None,
+                )
+            )
+        return mounts
+    texts = environ.get(ENV_PREFIX + "MOUNT", "").split()
+    return [MountConfig.parse(text, setting="AMPHICORN_MOUNT") for text in texts]
 
 
-def _positive_int(text: str, source: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ConfigError(f"{source} {text!r}: expected a whole number of at least 1")
+def _binds(args: argparse.Namespace, file: config_file.FileSettings | None, environ: Mapping[str, str]) -> list[Bind]:
+    """``--bind`` (or ``--host``/``--port``) from the first source that has any of them."""
+    if args.bind and (args.host is not None or args.port is not None):
+        raise ConfigError("--bind cannot be combined with --host/--port: use one or the other")
+    sources: list[tuple[Any, Any, Any, Callable[[str], str]]] = [
+        (args.bind, args.host, args.port, lambda key: f"--{key}")
+    ]
+    if file is not None:
+        sources.append((file.get("bind"), file.get("host"), file.get("port"), file.label))
+    sources.append(
+        (
+            environ.get(ENV_PREFIX + "BIND"),
+            environ.get(ENV_PREFIX + "HOST"),
+            environ.get(ENV_PREFIX + "PORT"),
+            lambda key: ENV_PREFIX + key.upper(),
+        )
+    )
+    for bind, host, port, label in sources:
+        if bind is not None:
+            texts = bind if isinstance(bind, list) else str(bind).replace(",", " ").split()
+            if not texts or not all(isinstance(text, str) for text in texts):
+                raise ConfigError(f"{label('bind')} {bind!r}: expected HOST:PORT")
+            return [Bind.parse(text, setting=label("bind")) for text in texts]
+        if host is not None or port is not None:
+            host = str(host if host is not None else DEFAULT_HOST)
+            if not host:
+                raise ConfigError(f"{label('host')} '': expected a host name or address")
+            number = parse_port(port, f"{label('port')} {port!r}") if port is not None else DEFAULT_PORT
+            return [Bind(host.strip("[]"), number)]
+    return [Bind(DEFAULT_HOST, DEFAULT_PORT)]
+
+
+def _text(value: object, source: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{source} {value!r}: expected a non-empty string")
     return value
 
 
-def _choice(choices: Sequence[str]) -> Callable[[str, str], str]:
-    def convert(text: str, source: str) -> str:
-        value = text.lower()
-        if value not in choices:
-            raise ConfigError(f"{source} {text!r}: expected one of {', '.join(choices)}")
-        return value
+def _seconds(value: object, source: str) -> float:
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if isinstance(value, bool) or not 0 <= seconds < float("inf"):
+        raise ConfigError(f"{source} {value!r}: expected a number of seconds, at least 0")
+    return seconds
+
+
+def _positive_int(value: object, source: str) -> int:
+    if isinstance(value, bool):
+        number = 0
+    elif isinstance(value, int):
+        number = value
+    else:
+        try:
+            number = int(str(value))
+        except ValueError:
+            number = 0
+    if number < 1:
+        raise ConfigError(f"{source} {value!r}: expected a whole number of at least 1")
+    return number
+
+
+def _choice(choices: Sequence[str]) -> Callable[[object, str], str]:
+    def convert(value: object, source: str) -> str:
+        text = value.lower() if isinstance(value, str) else None
+        if text not in choices:
+            raise ConfigError(f"{source} {value!r}: expected one of {', '.join(choices)}")
+        return text
 
     return convert
 
 
-def _boolean(text: str, source: str) -> bool:
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
+def _boolean(value: object, source: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
         return True
-    if value in ("0", "false", "no", "off", ""):
+    if text in ("0", "false", "no", "off", ""):
         return False
-    raise ConfigError(f"{source} {text!r}: expected true or false")
+    raise ConfigError(f"{source} {value!r}: expected true or false")
