@@ -85,7 +85,18 @@ impl Pool {
 
 fn work(py: Python<'_>, app: Py<PyAny>, jobs: async_channel::Receiver<Job>) {
     let app = app.into_bound(py);
-    while let Ok(job) = py.detach(|| jobs.recv_blocking()) {
+    loop {
+        // A queued job is taken without letting go of the GIL: handing the GIL to another
+        // thread for every request costs more than the request itself for small views.
+        // Only an empty queue makes the thread detach and sleep.
+        let job = match jobs.try_recv() {
+            Ok(job) => job,
+            Err(async_channel::TryRecvError::Empty) => match py.detach(|| jobs.recv_blocking()) {
+                Ok(job) => job,
+                Err(_) => return,
+            },
+            Err(async_channel::TryRecvError::Closed) => return,
+        };
         call::run(py, &app, job);
     }
 }
