@@ -8,10 +8,11 @@ ready for. Lifespan shutdown runs in reverse mount order after the last request.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from amphicorn import _amphicorn
@@ -77,6 +78,7 @@ def load_mount(mount: MountConfig, config: Config) -> Mount:
 def serve(config: Config) -> None:
     """Serves a validated config; returns after a graceful stop."""
     logs.configure(config.log_level)
+    stopper = _Stopper()
     mounts = [load_mount(mount, config) for mount in config.all_mounts()]
     asgi_mounts = [mount for mount in mounts if mount.interface == "asgi"]
     loop_thread = LoopThread(config.loop) if asgi_mounts else None
@@ -91,8 +93,10 @@ def serve(config: Config) -> None:
                 except LifespanFailure as failure:
                     raise LifespanFailure(f"mount {mount.point} ({mount.description}): {failure}") from None
                 started.append((mount, lifespan))
-        server = _start(mounts, config, loop_thread)
-        _serve_until_stopped(server)
+        with stopper.handling_signals():
+            server = _start(mounts, config, loop_thread)
+            stopper.attach(server)
+            server.serve()
     finally:
         if loop_thread is not None:
             _shutdown_lifespans(loop_thread, started)
@@ -131,17 +135,33 @@ def _start(mounts: list[Mount], config: Config, loop_thread: LoopThread | None) 
     return server
 
 
-def _serve_until_stopped(server: _amphicorn.Server) -> None:
-    def stop(signum: int, _frame: object) -> None:
-        logs.logger.info("Received %s, shutting down gracefully", signal.Signals(signum).name)
-        server.stop()
+class _Stopper:
+    """SIGINT/SIGTERM handling, installed before the port is bound: a signal that arrives
+    between "Listening on" and the start of serving still stops the server gracefully."""
 
-    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        server.serve()
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    def __init__(self) -> None:
+        self._server: _amphicorn.Server | None = None
+        self._requested = False
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        logs.logger.info("Received %s, shutting down gracefully", signal.Signals(signum).name)
+        self._requested = True
+        if self._server is not None:
+            self._server.stop()
+
+    def attach(self, server: _amphicorn.Server) -> None:
+        self._server = server
+        if self._requested:
+            server.stop()
+
+    @contextlib.contextmanager
+    def handling_signals(self) -> Iterator[None]:
+        previous = {signum: signal.signal(signum, self._handle) for signum in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def _shutdown_lifespans(loop_thread: LoopThread, started: list[tuple[Mount, Lifespan]]) -> None:
