@@ -187,6 +187,8 @@ def _mounts(
                     queue_timeout=_seconds(entry["queue-timeout"], f"{label} queue-timeout")
                     if "queue-timeout" in entry
                     else None,
+                    name=_text(entry["name"], f"{label} name") if "name" in entry else None,
+                    fallback=_text(entry["fallback"], f"{label} fallback") if "fallback" in entry else None,
                 )
             )
         return mounts
@@ -213,7 +215,7 @@ def _binds(args: argparse.Namespace, file: config_file.FileSettings | None, envi
     )
     for bind, host, port, label in sources:
         if bind is not None:
-            texts = bind if isinstance(bind, list) else str(bind).replace(",", " ").split()
+            texts = bind if isinstance(bind, list) else bind.replace(",", " ").split() if isinstance(bind, str) else []
             if not texts or not all(isinstance(text, str) for text in texts):
                 raise ConfigError(f"{label('bind')} {bind!r}: expected HOST:PORT")
             return [Bind.parse(text, setting=label("bind")) for text in texts]

@@ -91,6 +91,10 @@ class MountConfig:
     threads: int | None = None
     queue_size: int | None = None
     queue_timeout: float | None = None
+    #: A name for other mounts' ``fallback`` to refer to (the prefix also works).
+    name: str | None = None
+    #: The mount (name or prefix) that answers when this one says 404.
+    fallback: str | None = None
 
     @classmethod
     def parse(cls, text: str, *, setting: str = "--mount") -> MountConfig:
@@ -142,6 +146,17 @@ class Config:
         root = [MountConfig("/", self.app, self.interface)] if self.app is not None else []
         return root + self.mounts
 
+    def resolve_fallback(self, mount: MountConfig) -> MountConfig | None:
+        """The mount that ``mount.fallback`` names, by name or by prefix."""
+        if mount.fallback is None:
+            return None
+        for other in self.all_mounts():
+            if mount.fallback in (other.name, other.point) or (
+                _normalized(mount.fallback) is not None and _normalized(mount.fallback) == _normalized(other.point)
+            ):
+                return other
+        return None
+
     def validate(self) -> Config:
         """Checks every setting; raises :class:`ConfigError` naming the first bad one."""
         if isinstance(self.app, str) and not self.app.strip():
@@ -165,6 +180,14 @@ class Config:
                 _positive_int(f"queue_size of mount {where}", mount.queue_size)
             if mount.queue_timeout is not None:
                 _non_negative_number(f"queue_timeout of mount {where}", mount.queue_timeout)
+        for mount in mounts:
+            if mount.fallback is not None:
+                target = self.resolve_fallback(mount)
+                if target is None or target is mount:
+                    raise ConfigError(
+                        f"fallback {mount.fallback!r} of mount {mount.point!r}: "
+                        "expected the name or prefix of another mount"
+                    )
         if not self.binds:
             raise ConfigError("bind: at least one address is needed")
         _positive_int("threads", self.threads)
@@ -183,6 +206,13 @@ class Config:
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"log_level {self.log_level!r}: expected one of {', '.join(LOG_LEVELS)}")
         return self
+
+
+def _normalized(point: str | None) -> str | None:
+    try:
+        return check_mount_point(point) if point else None
+    except ValueError:
+        return None
 
 
 def _choice(name: str, value: object, choices: tuple[object, ...]) -> None:

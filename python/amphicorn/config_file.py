@@ -15,6 +15,7 @@ describes one app::
     [[mount]]
     prefix = "/api"
     app = "api.main:app"
+    fallback = "/"          # what FastAPI answers with 404, Django gets to answer
 
 Unknown keys are errors that name the file and the key.
 """
@@ -50,7 +51,7 @@ KEYS = frozenset(
         "mount",
     }
 )
-MOUNT_KEYS = frozenset({"prefix", "app", "interface", "threads", "queue-size", "queue-timeout"})
+MOUNT_KEYS = frozenset({"prefix", "app", "name", "interface", "threads", "queue-size", "queue-timeout", "fallback"})
 
 
 class FileSettings:

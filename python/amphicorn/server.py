@@ -52,6 +52,8 @@ class Mount:
     queue_timeout: float
     description: str
     lifespan_state: dict[str, Any] | None = None
+    #: The prefix of the mount that answers when this one says 404.
+    fallback: str | None = None
 
 
 def load_mount(mount: MountConfig, config: Config) -> Mount:
@@ -72,6 +74,7 @@ def load_mount(mount: MountConfig, config: Config) -> Mount:
         queue_size=mount.queue_size or config.queue_size,
         queue_timeout=config.queue_timeout if mount.queue_timeout is None else mount.queue_timeout,
         description=mount.app if isinstance(mount.app, str) else getattr(app, "__qualname__", repr(app)),
+        fallback=fallback.point if (fallback := config.resolve_fallback(mount)) is not None else None,
     )
 
 
@@ -132,6 +135,8 @@ def _start(mounts: list[Mount], config: Config, loop_thread: LoopThread | None) 
         else:
             how = f"with {mount.threads} threads"
         logs.logger.info("Serving %s app %s at %s %s", mount.interface.upper(), mount.description, mount.point, how)
+        if mount.fallback is not None:
+            logs.logger.info("Requests to %s that it answers with 404 go on to %s", mount.point, mount.fallback)
     return server
 
 

@@ -2,7 +2,7 @@
 //! brings the response back.
 //!
 //! The flow for one request:
-//! 1. `AsgiApp::handle` (tokio) pre-reads a small body, pushes a `Start` event to the
+//! 1. `AsgiApp::dispatch` (tokio; the service has pre-read a small body) pushes a `Start` event to the
 //!    loop through the bridge (`bridge.rs`), and awaits the response head.
 //! 2. On the loop thread, `call.rs` builds the scope (`scope.rs`), the `receive`
 //!    (`receive.rs`) and `send` (`send.rs`) callables, and runs the app as a task.
@@ -22,11 +22,11 @@ pub mod websocket;
 use std::sync::Arc;
 
 use http::{request, Request, Response, StatusCode};
-use hyper::body::Incoming;
+use hyper::body::Incoming as IncomingBody;
 use tokio::sync::oneshot;
 
-use crate::http::connection::{ConnectionInfo, PendingResponse, RequestState};
-use crate::http::request_body::{read_body, RequestBody};
+use crate::http::connection::{ConnectionInfo, RequestState};
+use crate::http::request_body::RequestBody;
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
 use crate::http::websocket::is_upgrade_request;
@@ -35,8 +35,6 @@ use bridge::{Bridge, LoopEvent};
 /// Per-mount ASGI settings.
 #[derive(Debug, Clone)]
 pub struct AsgiSettings {
-    /// Bodies up to this size are read before the app is called.
-    pub preread_limit: usize,
     /// `root_path` for this mount (empty at the root).
     pub root_path: String,
     /// WebSocket support; None sends upgrade requests to the app as plain HTTP.
@@ -62,42 +60,45 @@ pub enum Exchange {
 /// A mounted ASGI app: the bridge to its loop, and its settings.
 pub struct AsgiApp {
     bridge: Arc<Bridge>,
-    preread_limit: usize,
     root_path: Arc<str>,
     websocket: Option<websocket::WebSocketSettings>,
 }
 
 impl AsgiApp {
     pub fn new(bridge: Arc<Bridge>, settings: AsgiSettings) -> Self {
-        Self {
-            bridge,
-            preread_limit: settings.preread_limit,
-            root_path: Arc::from(settings.root_path.as_str()),
-            websocket: settings.websocket,
-        }
+        Self { bridge, root_path: Arc::from(settings.root_path.as_str()), websocket: settings.websocket }
     }
 
-    pub async fn handle(&self, request: Request<Incoming>, connection: Arc<ConnectionInfo>) -> Response<ResponseBody> {
-        if let Some(settings) = &self.websocket {
-            if is_upgrade_request(request.method(), request.version(), request.headers()) {
-                let root_path = self.root_path.clone();
-                return websocket::handle(&self.bridge, settings, request, connection, root_path).await;
-            }
-        }
-        let (head, body) = request.into_parts();
-        let state = RequestState::new();
-        let pending = PendingResponse::new(state.clone());
-        let body = match read_body(body, &head.headers, self.preread_limit, &state).await {
-            Ok(body) => body,
-            Err(error) => return status::body_error(&error),
+    /// Whether this mount takes `request` as a WebSocket (rather than plain HTTP).
+    pub fn takes_websocket<B>(&self, request: &Request<B>) -> bool {
+        self.websocket.is_some() && is_upgrade_request(request.method(), request.version(), request.headers())
+    }
+
+    /// Serves a WebSocket upgrade request (see `takes_websocket`).
+    pub async fn handle_websocket(
+        &self,
+        request: Request<IncomingBody>,
+        connection: Arc<ConnectionInfo>,
+    ) -> Response<ResponseBody> {
+        let Some(settings) = &self.websocket else {
+            return status::plain(StatusCode::BAD_REQUEST);
         };
+        websocket::handle(&self.bridge, settings, request, connection, self.root_path.clone()).await
+    }
+
+    /// Runs one request whose body the service has prepared; `state` is the request's.
+    pub async fn dispatch(
+        &self,
+        head: request::Parts,
+        body: RequestBody,
+        connection: Arc<ConnectionInfo>,
+        state: Arc<RequestState>,
+    ) -> Response<ResponseBody> {
         let (respond, response) = oneshot::channel();
         let exchange = Exchange::Http(body);
         let job = AsgiJob { head, exchange, connection, state, respond, root_path: self.root_path.clone() };
         self.bridge.push(LoopEvent::Start(Box::new(job)));
-        let response = response.await;
-        pending.disarm();
         // The loop always answers; a dropped sender means the loop is gone.
-        response.unwrap_or_else(|_| status::plain(StatusCode::SERVICE_UNAVAILABLE))
+        response.await.unwrap_or_else(|_| status::plain(StatusCode::SERVICE_UNAVAILABLE))
     }
 }

@@ -43,6 +43,7 @@ pub struct Server {
     listeners: Mutex<Vec<TcpListener>>,
     runtime: Mutex<Option<Runtime>>,
     mounts: Vec<(MountPoint, Prepared)>,
+    preread_limit: usize,
     graceful_timeout: Duration,
     stop: watch::Sender<bool>,
 }
@@ -73,9 +74,19 @@ impl Server {
             .into_iter()
             .map(|spec| Prepared::new(py, spec, &shared, runtime.handle(), event_loop.as_ref()))
             .collect::<PyResult<Vec<_>>>()?;
+        for (point, mount) in &mounts {
+            if let Some(fallback) = mount.fallback() {
+                if fallback == point || !mounts.iter().any(|(other, _)| other == fallback) {
+                    return Err(PyValueError::new_err(format!(
+                        "mount {point}: its fallback {fallback} is not another mount"
+                    )));
+                }
+            }
+        }
         Ok(Self {
             listeners: Mutex::new(listeners),
             runtime: Mutex::new(Some(runtime)),
+            preread_limit: shared.preread_limit,
             mounts,
             graceful_timeout: seconds(settings.graceful_timeout, "graceful_timeout")?,
             stop: watch::channel(false).0,
@@ -105,7 +116,7 @@ impl Server {
             apps.push((point.clone(), app));
         }
         let router = Router::new(apps).map_err(|error| PyValueError::new_err(error.to_string()))?;
-        let service = Arc::new(Service::new(router));
+        let service = Arc::new(Service::new(router, self.preread_limit));
         let mut serving = {
             let _entered = runtime.enter();
             let listeners = listeners

@@ -11,7 +11,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use super::router::MountPoint;
-use super::service::App;
+use super::service::{App, Mounted};
 use crate::asgi::bridge::LoopBridge;
 use crate::asgi::websocket::WebSocketSettings;
 use crate::asgi::{AsgiApp, AsgiSettings};
@@ -35,13 +35,16 @@ pub struct MountSpec {
     queue_timeout: f64,
     #[pyo3(attribute)]
     lifespan_state: Py<PyAny>,
+    /// The address of the mount that answers when this one says 404.
+    #[pyo3(attribute)]
+    fallback: Option<String>,
 }
 
 /// Settings every mount shares, read by attribute from the Python `Config`.
 #[derive(FromPyObject)]
 pub struct SharedSettings {
     #[pyo3(attribute)]
-    preread_limit: usize,
+    pub preread_limit: usize,
     /// `auto` or `none`.
     #[pyo3(attribute)]
     ws: String,
@@ -49,8 +52,13 @@ pub struct SharedSettings {
     ws_max_size: usize,
 }
 
-/// A mount between `Server()` and `serve()`.
-pub enum Prepared {
+/// A mount between `Server()` and `serve()`, and the mount it falls back to.
+pub struct Prepared {
+    executor: Executor,
+    fallback: Option<MountPoint>,
+}
+
+enum Executor {
     Wsgi { app: Py<PyAny>, threads: usize, queue_size: usize, settings: WsgiSettings },
     Asgi { bridge: Py<LoopBridge>, settings: AsgiSettings },
 }
@@ -64,13 +72,17 @@ impl Prepared {
         event_loop: Option<&Py<PyAny>>,
     ) -> PyResult<(MountPoint, Self)> {
         let point = MountPoint::parse(&spec.point).map_err(|error| PyValueError::new_err(error.to_string()))?;
-        let prepared = match spec.interface.as_str() {
-            "wsgi" => Self::Wsgi {
+        let fallback = spec
+            .fallback
+            .map(|text| MountPoint::parse(&text))
+            .transpose()
+            .map_err(|error| PyValueError::new_err(format!("fallback of mount {point}: {error}")))?;
+        let executor = match spec.interface.as_str() {
+            "wsgi" => Executor::Wsgi {
                 app: spec.app,
                 threads: spec.threads,
                 queue_size: spec.queue_size,
                 settings: WsgiSettings {
-                    preread_limit: shared.preread_limit,
                     queue_timeout: seconds(spec.queue_timeout, "queue_timeout")?,
                     script_name: point.prefix.clone(),
                 },
@@ -79,10 +91,9 @@ impl Prepared {
                 let event_loop = event_loop
                     .ok_or_else(|| PyValueError::new_err("ASGI mounts need the event loop that runs them"))?;
                 let bridge = LoopBridge::new(runtime.clone(), event_loop.clone_ref(py), spec.app, spec.lifespan_state)?;
-                Self::Asgi {
+                Executor::Asgi {
                     bridge: Py::new(py, bridge)?,
                     settings: AsgiSettings {
-                        preread_limit: shared.preread_limit,
                         root_path: point.prefix.clone(),
                         websocket: (shared.ws != "none")
                             .then_some(WebSocketSettings { max_message_size: shared.ws_max_size }),
@@ -91,28 +102,33 @@ impl Prepared {
             }
             other => return Err(PyValueError::new_err(format!("interface must be 'wsgi' or 'asgi', got {other:?}"))),
         };
-        Ok((point, prepared))
+        Ok((point, Self { executor, fallback }))
     }
 
     pub fn bridge(&self) -> Option<&Py<LoopBridge>> {
-        match self {
-            Self::Asgi { bridge, .. } => Some(bridge),
-            Self::Wsgi { .. } => None,
+        match &self.executor {
+            Executor::Asgi { bridge, .. } => Some(bridge),
+            Executor::Wsgi { .. } => None,
         }
     }
 
+    pub fn fallback(&self) -> Option<&MountPoint> {
+        self.fallback.as_ref()
+    }
+
     /// Starts what serves the mount: the pool's threads, for WSGI.
-    pub fn start(&self, py: Python<'_>, point: &MountPoint) -> PyResult<(App, Option<Arc<Pool>>)> {
-        match self {
-            Self::Wsgi { app, threads, queue_size, settings } => {
+    pub fn start(&self, py: Python<'_>, point: &MountPoint) -> PyResult<(Mounted, Option<Arc<Pool>>)> {
+        let (app, pool) = match &self.executor {
+            Executor::Wsgi { app, threads, queue_size, settings } => {
                 let name = format!("amphicorn-wsgi{}", point.prefix.replace('/', "-"));
                 let pool = Arc::new(Pool::start(py, app, *threads, *queue_size, &name)?);
-                Ok((App::Wsgi(WsgiApp::new(pool.clone(), settings.clone())), Some(pool)))
+                (App::Wsgi(WsgiApp::new(pool.clone(), settings.clone())), Some(pool))
             }
-            Self::Asgi { bridge, settings } => {
-                Ok((App::Asgi(AsgiApp::new(bridge.get().handle(), settings.clone())), None))
+            Executor::Asgi { bridge, settings } => {
+                (App::Asgi(AsgiApp::new(bridge.get().handle(), settings.clone())), None)
             }
-        }
+        };
+        Ok((Mounted { app, fallback: self.fallback.clone() }, pool))
     }
 }
 

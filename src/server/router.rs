@@ -111,8 +111,9 @@ impl<T> Router<T> {
         for_host(host)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&MountPoint, &T)> {
-        self.mounts.iter().map(|(point, target)| (point, target))
+    /// The mount at exactly `point`.
+    pub fn get(&self, point: &MountPoint) -> Option<&T> {
+        self.mounts.iter().find(|(mounted, _)| mounted == point).map(|(_, target)| target)
     }
 }
 

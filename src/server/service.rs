@@ -1,15 +1,22 @@
-//! The per-request entry point hyper calls: routes the request through the mount table and
-//! runs the mount's app; a path no mount covers gets `404`.
+//! The per-request entry point hyper calls: routes the request through the mount table,
+//! pre-reads a small body, and runs the mount's app; a path no mount covers gets `404`.
+//!
+//! Migration fallback: a mount may name another one to answer in its place when it says
+//! `404`. That needs the request again, so it applies only when the whole body is in
+//! memory (no body, or one within the pre-read limit); the client then sees only the
+//! fallback's answer. For example, with `/` (Django) as the fallback of `/api` (FastAPI),
+//! `GET /api/reports` goes to Django as long as FastAPI has no such route.
 
 use std::sync::Arc;
 
 use http::header::HOST;
-use http::{Request, Response, StatusCode};
+use http::{request, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use super::router::Router;
+use super::router::{MountPoint, Router};
 use crate::asgi::AsgiApp;
-use crate::http::connection::ConnectionInfo;
+use crate::http::connection::{ConnectionInfo, PendingResponse, RequestState};
+use crate::http::request_body::{read_body, RequestBody};
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
 use crate::wsgi::WsgiApp;
@@ -19,13 +26,36 @@ pub enum App {
     Asgi(AsgiApp),
 }
 
+impl App {
+    async fn dispatch(
+        &self,
+        head: request::Parts,
+        body: RequestBody,
+        connection: Arc<ConnectionInfo>,
+        state: Arc<RequestState>,
+    ) -> Response<ResponseBody> {
+        match self {
+            Self::Wsgi(app) => app.dispatch(head, body, connection, state).await,
+            Self::Asgi(app) => app.dispatch(head, body, connection, state).await,
+        }
+    }
+}
+
+/// A mount's app and the mount that answers in its place when it says `404`.
+pub struct Mounted {
+    pub app: App,
+    pub fallback: Option<MountPoint>,
+}
+
 pub struct Service {
-    router: Router<App>,
+    router: Router<Mounted>,
+    /// Bodies up to this size are read before any app runs.
+    preread_limit: usize,
 }
 
 impl Service {
-    pub fn new(router: Router<App>) -> Self {
-        Self { router }
+    pub fn new(router: Router<Mounted>, preread_limit: usize) -> Self {
+        Self { router, preread_limit }
     }
 
     pub async fn handle(&self, request: Request<Incoming>, connection: Arc<ConnectionInfo>) -> Response<ResponseBody> {
@@ -33,10 +63,50 @@ impl Service {
             Some(authority) => Some(authority.as_str()),
             None => request.headers().get(HOST).and_then(|value| value.to_str().ok()),
         };
-        match self.router.route(host, request.uri().path()) {
-            Some((_, App::Wsgi(app))) => app.handle(request, connection).await,
-            Some((_, App::Asgi(app))) => app.handle(request, connection).await,
-            None => status::plain(StatusCode::NOT_FOUND),
+        let Some((_, mounted)) = self.router.route(host, request.uri().path()) else {
+            return status::plain(StatusCode::NOT_FOUND);
+        };
+        if let App::Asgi(app) = &mounted.app {
+            if app.takes_websocket(&request) {
+                return app.handle_websocket(request, connection).await;
+            }
+        }
+        let (head, body) = request.into_parts();
+        let state = RequestState::new();
+        let pending = PendingResponse::new(state.clone());
+        let body = match read_body(body, &head.headers, self.preread_limit, &state).await {
+            Ok(body) => body,
+            Err(error) => return status::body_error(&error),
+        };
+        let fallback = match (&mounted.fallback, &body) {
+            (Some(point), RequestBody::Complete(data)) => {
+                self.router.get(point).map(|fallback| (fallback, copy_head(&head), data.clone()))
+            }
+            _ => None,
+        };
+        let response = mounted.app.dispatch(head, body, connection.clone(), state).await;
+        pending.disarm();
+        match fallback {
+            Some((fallback, head, data)) if response.status() == StatusCode::NOT_FOUND => {
+                // Dropping the first answer tells its app the client has gone.
+                drop(response);
+                let state = RequestState::new();
+                let pending = PendingResponse::new(state.clone());
+                let response = fallback.app.dispatch(head, RequestBody::Complete(data), connection, state).await;
+                pending.disarm();
+                response
+            }
+            _ => response,
         }
     }
+}
+
+/// The request line and headers again, for a second app (extensions stay with the first).
+fn copy_head(head: &request::Parts) -> request::Parts {
+    let (mut copy, ()) = Request::new(()).into_parts();
+    copy.method = head.method.clone();
+    copy.uri = head.uri.clone();
+    copy.version = head.version;
+    copy.headers = head.headers.clone();
+    copy
 }

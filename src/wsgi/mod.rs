@@ -2,7 +2,7 @@
 //! brings the response back.
 //!
 //! The flow for one request:
-//! 1. `WsgiApp::handle` (tokio) pre-reads a small body, queues a `Job` on the app's pool
+//! 1. `WsgiApp::dispatch` (tokio; the service has pre-read a small body) queues a `Job` on the app's pool
 //!    (waiting at most `queue_timeout` for room, else `503`), and awaits the response head.
 //! 2. A pool thread (`pool.rs`) builds the environ (`environ.rs`), calls the app and walks
 //!    its result (`call.rs`), sending the head and body through `StartResponse`
@@ -21,12 +21,11 @@ pub mod start_response;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{request, Request, Response, StatusCode};
-use hyper::body::Incoming;
+use http::{request, Response, StatusCode};
 use tokio::sync::oneshot;
 
-use crate::http::connection::{ConnectionInfo, PendingResponse, RequestState};
-use crate::http::request_body::{read_body, RequestBody};
+use crate::http::connection::{ConnectionInfo, RequestState};
+use crate::http::request_body::RequestBody;
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
 use pool::{Pool, SubmitError};
@@ -34,8 +33,6 @@ use pool::{Pool, SubmitError};
 /// Per-mount WSGI settings.
 #[derive(Debug, Clone)]
 pub struct WsgiSettings {
-    /// Bodies up to this size are read before a thread is taken.
-    pub preread_limit: usize,
     /// How long a request may wait for a free thread before it gets `503`.
     pub queue_timeout: Duration,
     /// `SCRIPT_NAME` for this mount (empty at the root).
@@ -65,14 +62,14 @@ impl WsgiApp {
         Self { pool, settings, script_name }
     }
 
-    pub async fn handle(&self, request: Request<Incoming>, connection: Arc<ConnectionInfo>) -> Response<ResponseBody> {
-        let (head, body) = request.into_parts();
-        let state = RequestState::new();
-        let pending = PendingResponse::new(state.clone());
-        let body = match read_body(body, &head.headers, self.settings.preread_limit, &state).await {
-            Ok(body) => body,
-            Err(error) => return status::body_error(&error),
-        };
+    /// Runs one request whose body the service has prepared; `state` is the request's.
+    pub async fn dispatch(
+        &self,
+        head: request::Parts,
+        body: RequestBody,
+        connection: Arc<ConnectionInfo>,
+        state: Arc<RequestState>,
+    ) -> Response<ResponseBody> {
         let (respond, response) = oneshot::channel();
         let job = Job { head, body, connection, state, respond, script_name: self.script_name.clone() };
         match self.pool.submit(job, self.settings.queue_timeout).await {
@@ -80,9 +77,7 @@ impl WsgiApp {
             Err(SubmitError::Timeout) => return status::overloaded(1),
             Err(SubmitError::Closed) => return status::plain(StatusCode::SERVICE_UNAVAILABLE),
         }
-        let response = response.await;
-        pending.disarm();
         // The thread always answers; a dropped sender means it died mid-request.
-        response.unwrap_or_else(|_| status::plain(StatusCode::INTERNAL_SERVER_ERROR))
+        response.await.unwrap_or_else(|_| status::plain(StatusCode::INTERNAL_SERVER_ERROR))
     }
 }
