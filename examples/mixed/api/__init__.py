@@ -1,0 +1,1 @@
+"""The new FastAPI service of the mixed example, served as ASGI at ``/api``."""

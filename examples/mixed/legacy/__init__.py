@@ -1,0 +1,1 @@
+"""The "legacy" Django project of the mixed example, served as WSGI at ``/``."""
