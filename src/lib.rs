@@ -5,6 +5,7 @@
 //! to ASGI apps.
 
 pub mod asgi;
+pub mod buffers;
 pub mod errors;
 pub mod http;
 pub mod log;

@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 
 use super::awaitable::Ready;
 use super::bridge::{LoopBridge, Resolution};
+use crate::buffers::shared_bytes;
 use crate::errors::ClientDisconnected;
 use crate::http::connection::RequestState;
 use crate::http::responder::{Head, Responder, TrySendError};
@@ -121,7 +122,7 @@ impl ResponseWriter {
                 let body = body
                     .cast::<PyBytes>()
                     .map_err(|_| PyTypeError::new_err(format!("'body' must be bytes, got {}", body.get_type())))?;
-                Bytes::copy_from_slice(body.as_bytes())
+                shared_bytes(body)
             }
             _ => Bytes::new(),
         };
@@ -214,13 +215,8 @@ async fn send_file(
 impl HttpSend {
     fn __call__<'py>(&mut self, message: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = message.py();
-        let message = message
-            .cast::<PyDict>()
-            .map_err(|_| PyTypeError::new_err(format!("ASGI messages are dicts, got {}", message.get_type())))?;
-        let kind_value = message
-            .get_item(intern!(py, "type"))?
-            .ok_or_else(|| PyValueError::new_err("ASGI message without a 'type'"))?;
-        let kind = kind_value.cast::<PyString>()?.to_str()?;
+        let (message, kind_value) = message_and_type(message)?;
+        let kind = kind_value.to_str()?;
         if self.writer.responder.state().is_disconnected() {
             return Err(disconnected());
         }
@@ -250,6 +246,21 @@ impl HttpSend {
             }
         }
     }
+}
+
+/// An ASGI message: the dict, and its `type`.
+pub fn message_and_type<'a, 'py>(
+    message: &'a Bound<'py, PyAny>,
+) -> PyResult<(&'a Bound<'py, PyDict>, Bound<'py, PyString>)> {
+    let message = message
+        .cast::<PyDict>()
+        .map_err(|_| PyTypeError::new_err(format!("ASGI messages are dicts, got {}", message.get_type())))?;
+    let kind = message
+        .get_item(intern!(message.py(), "type"))?
+        .ok_or_else(|| PyValueError::new_err("ASGI message without a 'type'"))?;
+    let kind =
+        kind.cast_into::<PyString>().map_err(|_| PyTypeError::new_err("an ASGI message 'type' must be a str"))?;
+    Ok((message, kind))
 }
 
 pub fn disconnected() -> PyErr {

@@ -18,6 +18,7 @@ use super::environ::{self, RequestView};
 use super::file_wrapper::{FileWrapper, RegularFile};
 use super::start_response::StartResponse;
 use super::Job;
+use crate::buffers::shared_bytes;
 use crate::errors::ClientDisconnected;
 use crate::http::response_body::ResponseChunk;
 use crate::log;
@@ -75,12 +76,19 @@ fn send_result<'py>(
         }
     }
     if result.is_instance_of::<PyList>() || result.is_instance_of::<PyTuple>() {
-        let mut body = Vec::new();
-        for item in result.try_iter()? {
-            body.extend_from_slice(chunk_bytes(&item?)?.as_bytes());
-        }
+        let items = result.try_iter()?.collect::<PyResult<Vec<_>>>()?;
+        let body = match items.as_slice() {
+            [single] => shared_bytes(chunk_bytes(single)?),
+            many => {
+                let mut body = Vec::new();
+                for item in many {
+                    body.extend_from_slice(chunk_bytes(item)?.as_bytes());
+                }
+                Bytes::from(body)
+            }
+        };
         let mut responder = responder.borrow_mut();
-        responder.send_complete(py, Bytes::from(body))?;
+        responder.send_complete(py, body)?;
         return responder.finish(py);
     }
     for item in result.try_iter()? {
@@ -88,7 +96,7 @@ fn send_result<'py>(
         let item = item?;
         let chunk = chunk_bytes(&item)?;
         if !chunk.as_bytes().is_empty() {
-            responder.borrow_mut().send_chunk(py, Bytes::copy_from_slice(chunk.as_bytes()))?;
+            responder.borrow_mut().send_chunk(py, shared_bytes(chunk))?;
         }
     }
     responder.borrow_mut().finish(py)

@@ -18,7 +18,9 @@ use crate::http::request_body::{BodyError, Chunk, RequestBody};
 
 #[pyclass(module = "amphicorn._amphicorn")]
 pub struct InputStream {
-    buffer: BytesMut,
+    /// Received, not yet read. Usually one chunk as hyper delivered it (no copy); joined
+    /// with the next only when a read needs more than it holds.
+    buffer: Bytes,
     /// `None` once the body has ended.
     chunks: Option<async_channel::Receiver<Chunk>>,
     /// For `Expect: 100-continue`: the first read lets the body start flowing.
@@ -29,9 +31,9 @@ pub struct InputStream {
 impl InputStream {
     pub fn new(body: RequestBody, state: Arc<RequestState>) -> Self {
         match body {
-            RequestBody::Complete(data) => Self { buffer: BytesMut::from(data), chunks: None, start: None, state },
+            RequestBody::Complete(data) => Self { buffer: data, chunks: None, start: None, state },
             RequestBody::Streaming(stream) => {
-                Self { buffer: BytesMut::from(stream.prefix), chunks: Some(stream.chunks), start: stream.start, state }
+                Self { buffer: stream.prefix, chunks: Some(stream.chunks), start: stream.start, state }
             }
         }
     }
@@ -52,7 +54,14 @@ impl InputStream {
         };
         match next {
             Ok(Ok(data)) => {
-                self.buffer.extend_from_slice(&data);
+                self.buffer = if self.buffer.is_empty() {
+                    data
+                } else {
+                    let mut joined = BytesMut::with_capacity(self.buffer.len() + data.len());
+                    joined.extend_from_slice(&self.buffer);
+                    joined.extend_from_slice(&data);
+                    joined.freeze()
+                };
                 Ok(true)
             }
             Ok(Err(error)) => {
@@ -74,7 +83,7 @@ impl InputStream {
         let wanted = usize::try_from(size).unwrap_or(usize::MAX);
         while self.buffer.len() < wanted && self.fill(py)? {}
         let length = wanted.min(self.buffer.len());
-        Ok(self.buffer.split_to(length).freeze())
+        Ok(self.buffer.split_to(length))
     }
 
     /// Takes one line, ending after `\n`, of at most `limit` bytes (no limit when negative).
@@ -84,12 +93,12 @@ impl InputStream {
         loop {
             if let Some(position) = self.buffer[searched..].iter().position(|&byte| byte == b'\n') {
                 let end = (searched + position + 1).min(limit);
-                return Ok(self.buffer.split_to(end).freeze());
+                return Ok(self.buffer.split_to(end));
             }
             searched = self.buffer.len();
             if self.buffer.len() >= limit || !self.fill(py)? {
                 let end = limit.min(self.buffer.len());
-                return Ok(self.buffer.split_to(end).freeze());
+                return Ok(self.buffer.split_to(end));
             }
         }
     }

@@ -23,7 +23,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::{close_message, Session};
 use crate::asgi::awaitable::Ready;
 use crate::asgi::bridge::{LoopBridge, Resolution};
-use crate::asgi::send::{disconnected, parse_headers, ResponseWriter};
+use crate::asgi::send::{disconnected, message_and_type, parse_headers, ResponseWriter};
 use crate::http::connection::RequestState;
 use crate::http::responder::{Head, Responder};
 use crate::http::response_body::ResponseBody;
@@ -147,13 +147,8 @@ impl WebSocketSend {
 impl WebSocketSend {
     fn __call__<'py>(&mut self, message: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let py = message.py();
-        let message = message
-            .cast::<PyDict>()
-            .map_err(|_| PyTypeError::new_err(format!("ASGI messages are dicts, got {}", message.get_type())))?;
-        let kind_value = message
-            .get_item(intern!(py, "type"))?
-            .ok_or_else(|| PyValueError::new_err("ASGI message without a 'type'"))?;
-        let kind = kind_value.cast::<PyString>()?.to_str()?;
+        let (message, kind_value) = message_and_type(message)?;
+        let kind = kind_value.to_str()?;
         if self.writer.responder.state().is_disconnected() {
             return Err(disconnected());
         }
