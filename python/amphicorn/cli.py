@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lifespan", help=f"ASGI lifespan: {', '.join(LIFESPAN_MODES)} (default auto)")
     parser.add_argument("--ws", help="ASGI WebSockets: auto or none (default auto)")
     parser.add_argument("--ws-max-size", help="largest WebSocket message accepted, in bytes (default 16777216)")
+    parser.add_argument("--max-body-size", help="largest request body in bytes; larger ones get 413 (default: none)")
+    parser.add_argument(
+        "--limit-concurrency", help="most requests in one mount's app at once; more get 503 at once (default: none)"
+    )
     parser.add_argument("--log-level", help=f"one of {', '.join(LOG_LEVELS)} (default info)")
     parser.add_argument("--version", action="version", version=version_text())
     return parser
@@ -142,7 +146,7 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Co
         if isinstance(spec, str):
             parse_spec(split_prefix(spec)[1])
     settings: dict[str, Any] = {"mounts": mounts}
-    for flag in ("threads", "ws-max-size"):
+    for flag in ("threads", "ws-max-size", "limit-concurrency"):
         number = setting(flag, _positive_int)
         if number is not None:
             settings[flag.replace("-", "_")] = number
@@ -157,6 +161,9 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Co
         value = setting(flag, _choice(choices))
         if value is not None:
             settings[flag.replace("-", "_")] = value
+    max_body_size = setting("max-body-size", _non_negative_int)
+    if max_body_size is not None:
+        settings["max_body_size"] = max_body_size
     factory = setting("factory", _boolean)
     if factory is not None:
         settings["factory"] = factory
@@ -189,6 +196,12 @@ def _mounts(
                     else None,
                     name=_text(entry["name"], f"{label} name") if "name" in entry else None,
                     fallback=_text(entry["fallback"], f"{label} fallback") if "fallback" in entry else None,
+                    max_body_size=_non_negative_int(entry["max-body-size"], f"{label} max-body-size")
+                    if "max-body-size" in entry
+                    else None,
+                    limit_concurrency=_positive_int(entry["limit-concurrency"], f"{label} limit-concurrency")
+                    if "limit-concurrency" in entry
+                    else None,
                 )
             )
         return mounts
@@ -256,6 +269,21 @@ def _positive_int(value: object, source: str) -> int:
             number = 0
     if number < 1:
         raise ConfigError(f"{source} {value!r}: expected a whole number of at least 1")
+    return number
+
+
+def _non_negative_int(value: object, source: str) -> int:
+    if isinstance(value, bool):
+        number = -1
+    elif isinstance(value, int):
+        number = value
+    else:
+        try:
+            number = int(str(value))
+        except ValueError:
+            number = -1
+    if number < 0:
+        raise ConfigError(f"{source} {value!r}: expected a whole number of at least 0")
     return number
 
 

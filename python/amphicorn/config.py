@@ -95,6 +95,8 @@ class MountConfig:
     name: str | None = None
     #: The mount (name or prefix) that answers when this one says 404.
     fallback: str | None = None
+    max_body_size: int | None = None
+    limit_concurrency: int | None = None
 
     @classmethod
     def parse(cls, text: str, *, setting: str = "--mount") -> MountConfig:
@@ -138,6 +140,10 @@ class Config:
     lifespan: str = "auto"
     #: WebSockets for ASGI apps: ``auto`` (on) or ``none`` (upgrade requests reach the app as HTTP).
     ws: str = "auto"
+    #: Largest request body, in bytes (None: no limit); larger ones get 413.
+    max_body_size: int | None = None
+    #: Most requests in one mount's app at once (None: no limit); more get 503 at once.
+    limit_concurrency: int | None = None
     #: Largest WebSocket message accepted from a client, in bytes; larger ones close with 1009.
     ws_max_size: int = 16 * 1024 * 1024
 
@@ -180,6 +186,10 @@ class Config:
                 _positive_int(f"queue_size of mount {where}", mount.queue_size)
             if mount.queue_timeout is not None:
                 _non_negative_number(f"queue_timeout of mount {where}", mount.queue_timeout)
+            if mount.max_body_size is not None:
+                _non_negative_int(f"max_body_size of mount {where}", mount.max_body_size)
+            if mount.limit_concurrency is not None:
+                _positive_int(f"limit_concurrency of mount {where}", mount.limit_concurrency)
         for mount in mounts:
             if mount.fallback is not None:
                 target = self.resolve_fallback(mount)
@@ -200,6 +210,10 @@ class Config:
         _choice("loop", self.loop, LOOPS)
         _choice("lifespan", self.lifespan, LIFESPAN_MODES)
         _choice("ws", self.ws, WS_MODES)
+        if self.max_body_size is not None:
+            _non_negative_int("max_body_size", self.max_body_size)
+        if self.limit_concurrency is not None:
+            _positive_int("limit_concurrency", self.limit_concurrency)
         _positive_int("ws_max_size", self.ws_max_size)
         if self.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
             raise ConfigError("loop 'uvloop': uvloop is not installed (pip install uvloop)")

@@ -48,10 +48,25 @@ KEYS = frozenset(
         "lifespan",
         "ws",
         "ws-max-size",
+        "max-body-size",
+        "limit-concurrency",
         "mount",
     }
 )
-MOUNT_KEYS = frozenset({"prefix", "app", "name", "interface", "threads", "queue-size", "queue-timeout", "fallback"})
+MOUNT_KEYS = frozenset(
+    {
+        "prefix",
+        "app",
+        "name",
+        "interface",
+        "threads",
+        "queue-size",
+        "queue-timeout",
+        "fallback",
+        "max-body-size",
+        "limit-concurrency",
+    }
+)
 
 
 class FileSettings:

@@ -54,6 +54,8 @@ class Mount:
     lifespan_state: dict[str, Any] | None = None
     #: The prefix of the mount that answers when this one says 404.
     fallback: str | None = None
+    max_body_size: int | None = None
+    limit_concurrency: int | None = None
 
 
 def load_mount(mount: MountConfig, config: Config) -> Mount:
@@ -75,6 +77,8 @@ def load_mount(mount: MountConfig, config: Config) -> Mount:
         queue_timeout=config.queue_timeout if mount.queue_timeout is None else mount.queue_timeout,
         description=mount.app if isinstance(mount.app, str) else getattr(app, "__qualname__", repr(app)),
         fallback=fallback.point if (fallback := config.resolve_fallback(mount)) is not None else None,
+        max_body_size=config.max_body_size if mount.max_body_size is None else mount.max_body_size,
+        limit_concurrency=mount.limit_concurrency or config.limit_concurrency,
     )
 
 

@@ -217,7 +217,9 @@ impl HttpSend {
         let py = message.py();
         let (message, kind_value) = message_and_type(message)?;
         let kind = kind_value.to_str()?;
-        if self.writer.responder.state().is_disconnected() {
+        let state = self.writer.responder.state();
+        if state.is_disconnected() || state.is_body_too_large() {
+            // Too large: the app's error ends the exchange, and `fail()` answers 413.
             return Err(disconnected());
         }
         match (self.phase, kind) {

@@ -29,6 +29,7 @@ pub struct RequestState {
     disconnected: AtomicBool,
     response_complete: AtomicBool,
     aborted: AtomicBool,
+    body_too_large: AtomicBool,
     closed: Notify,
 }
 
@@ -50,6 +51,15 @@ impl RequestState {
     /// The app failed mid-body: the response must end with an error, not normally.
     pub fn mark_aborted(&self) {
         self.aborted.store(true, Ordering::Release);
+    }
+
+    /// The body grew past the mount's limit while the app was reading it.
+    pub fn mark_body_too_large(&self) {
+        self.body_too_large.store(true, Ordering::Release);
+    }
+
+    pub fn is_body_too_large(&self) -> bool {
+        self.body_too_large.load(Ordering::Acquire)
     }
 
     pub fn is_aborted(&self) -> bool {

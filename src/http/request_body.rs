@@ -33,6 +33,8 @@ pub enum BodyError {
     Disconnected,
     /// The body's framing was invalid (a bad chunk size, for instance).
     Malformed(String),
+    /// The body is larger than the mount allows.
+    TooLarge(u64),
 }
 
 impl std::fmt::Display for BodyError {
@@ -40,6 +42,7 @@ impl std::fmt::Display for BodyError {
         match self {
             Self::Disconnected => f.write_str("the client disconnected before the body was complete"),
             Self::Malformed(reason) => write!(f, "malformed request body: {reason}"),
+            Self::TooLarge(limit) => write!(f, "the request body is larger than {limit} bytes"),
         }
     }
 }
@@ -96,20 +99,29 @@ pub struct BodyStream {
 
 /// Reads up to `limit` bytes of `body`, and wraps the rest in a stream. Requests that
 /// carry `Expect: 100-continue` are not pre-read (see the module notes).
+///
+/// `max_size` bounds the whole body: a `Content-Length` above it fails at once (before any
+/// app runs, and before `100 Continue`), a chunked body as soon as it grows past it.
 pub async fn read_body(
     mut body: Incoming,
     headers: &HeaderMap,
     limit: usize,
+    max_size: Option<u64>,
     state: &Arc<RequestState>,
 ) -> Result<RequestBody, BodyError> {
     let expect_continue =
         headers.get(EXPECT).is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if let (Some(max_size), Some(length)) = (max_size, body.size_hint().exact()) {
+        if length > max_size {
+            return Err(BodyError::TooLarge(max_size));
+        }
+    }
     if body.is_end_stream() {
         return Ok(RequestBody::Complete(Bytes::new()));
     }
     if expect_continue {
         let (start, started) = oneshot::channel();
-        let chunks = spawn_feeder(body, Some(started), state.clone());
+        let chunks = spawn_feeder(body, 0, max_size, Some(started), state.clone());
         return Ok(RequestBody::Streaming(BodyStream { prefix: Bytes::new(), chunks, start: Some(start) }));
     }
     let mut collected = Collected::default();
@@ -127,13 +139,16 @@ pub async fn read_body(
                 if let Ok(data) = frame.into_data() {
                     collected.push(data);
                 }
+                if max_size.is_some_and(|max_size| collected.len as u64 > max_size) {
+                    return Err(BodyError::TooLarge(max_size.unwrap_or_default()));
+                }
             }
         }
         if body.is_end_stream() {
             return Ok(RequestBody::Complete(collected.into_bytes()));
         }
     }
-    let chunks = spawn_feeder(body, None, state.clone());
+    let chunks = spawn_feeder(body, collected.len as u64, max_size, None, state.clone());
     Ok(RequestBody::Streaming(BodyStream { prefix: collected.into_bytes(), chunks, start: None }))
 }
 
@@ -165,6 +180,8 @@ impl Collected {
 /// Moves the rest of `body` into a bounded channel from a task of its own.
 fn spawn_feeder(
     mut body: Incoming,
+    mut received: u64,
+    max_size: Option<u64>,
     started: Option<oneshot::Receiver<()>>,
     state: Arc<RequestState>,
 ) -> async_channel::Receiver<Chunk> {
@@ -179,14 +196,22 @@ fn spawn_feeder(
         while let Some(frame) = body.frame().await {
             let chunk = match frame {
                 Ok(frame) => match frame.into_data() {
-                    Ok(data) if !data.is_empty() => Ok(data),
+                    Ok(data) if !data.is_empty() => {
+                        received += data.len() as u64;
+                        match max_size {
+                            Some(max_size) if received > max_size => Err(BodyError::TooLarge(max_size)),
+                            _ => Ok(data),
+                        }
+                    }
                     _ => continue,
                 },
                 Err(error) => Err(BodyError::from(error)),
             };
             let failed = chunk.is_err();
-            if failed && chunk == Err(BodyError::Disconnected) {
-                state.mark_disconnected();
+            match &chunk {
+                Err(BodyError::Disconnected) => state.mark_disconnected(),
+                Err(BodyError::TooLarge(_)) => state.mark_body_too_large(),
+                _ => {}
             }
             // A closed channel means the app is done with the body.
             if sender.send(chunk).await.is_err() || failed {

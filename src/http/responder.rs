@@ -138,11 +138,17 @@ impl Responder {
         self.chunks = None;
     }
 
-    /// Ends the exchange after an app error: `500` if the head is unsent, else an abort.
+    /// Ends the exchange after an app error: `500` if the head is unsent (`413` when the
+    /// error came from a body over the mount's limit), else an abort.
     pub fn fail(&mut self) {
         if let Some(respond) = self.respond.take() {
+            let code = if self.state.is_body_too_large() {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            };
             // A dropped receiver means the client is gone: nobody to tell.
-            let _ = respond.send(status::plain(StatusCode::INTERNAL_SERVER_ERROR));
+            let _ = respond.send(status::plain(code));
         } else if let Some(chunks) = self.chunks.take() {
             // Flag first, then close: the body checks the flag when it sees the close.
             self.state.mark_aborted();

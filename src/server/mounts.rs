@@ -38,6 +38,10 @@ pub struct MountSpec {
     /// The address of the mount that answers when this one says 404.
     #[pyo3(attribute)]
     fallback: Option<String>,
+    #[pyo3(attribute)]
+    max_body_size: Option<u64>,
+    #[pyo3(attribute)]
+    limit_concurrency: Option<usize>,
 }
 
 /// Settings every mount shares, read by attribute from the Python `Config`.
@@ -56,6 +60,16 @@ pub struct SharedSettings {
 pub struct Prepared {
     executor: Executor,
     fallback: Option<MountPoint>,
+    limits: Limits,
+}
+
+/// What a mount lets in.
+#[derive(Clone)]
+pub struct Limits {
+    /// Larger request bodies get `413`.
+    pub max_body_size: Option<u64>,
+    /// At most this many requests in the app at once; more get `503` at once.
+    pub concurrency: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 enum Executor {
@@ -102,7 +116,11 @@ impl Prepared {
             }
             other => return Err(PyValueError::new_err(format!("interface must be 'wsgi' or 'asgi', got {other:?}"))),
         };
-        Ok((point, Self { executor, fallback }))
+        let limits = Limits {
+            max_body_size: spec.max_body_size,
+            concurrency: spec.limit_concurrency.map(|limit| Arc::new(tokio::sync::Semaphore::new(limit))),
+        };
+        Ok((point, Self { executor, fallback, limits }))
     }
 
     pub fn bridge(&self) -> Option<&Py<LoopBridge>> {
@@ -128,7 +146,7 @@ impl Prepared {
                 (App::Asgi(AsgiApp::new(bridge.get().handle(), settings.clone())), None)
             }
         };
-        Ok((Mounted { app, fallback: self.fallback.clone() }, pool))
+        Ok((Mounted { app, fallback: self.fallback.clone(), limits: self.limits.clone() }, pool))
     }
 }
 

@@ -13,6 +13,7 @@ use http::header::HOST;
 use http::{request, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+use super::mounts::Limits;
 use super::router::{MountPoint, Router};
 use crate::asgi::AsgiApp;
 use crate::http::connection::{ConnectionInfo, PendingResponse, RequestState};
@@ -45,6 +46,7 @@ impl App {
 pub struct Mounted {
     pub app: App,
     pub fallback: Option<MountPoint>,
+    pub limits: Limits,
 }
 
 pub struct Service {
@@ -66,6 +68,14 @@ impl Service {
         let Some((_, mounted)) = self.router.route(host, request.uri().path()) else {
             return status::plain(StatusCode::NOT_FOUND);
         };
+        // Held until the response head is out: a full mount answers 503 before any Python runs.
+        let _permit = match &mounted.limits.concurrency {
+            Some(slots) => match slots.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => return status::overloaded(1),
+            },
+            None => None,
+        };
         if let App::Asgi(app) = &mounted.app {
             if app.takes_websocket(&request) {
                 return app.handle_websocket(request, connection).await;
@@ -74,7 +84,8 @@ impl Service {
         let (head, body) = request.into_parts();
         let state = RequestState::new();
         let pending = PendingResponse::new(state.clone());
-        let body = match read_body(body, &head.headers, self.preread_limit, &state).await {
+        let max_body_size = mounted.limits.max_body_size;
+        let body = match read_body(body, &head.headers, self.preread_limit, max_body_size, &state).await {
             Ok(body) => body,
             Err(error) => return status::body_error(&error),
         };
