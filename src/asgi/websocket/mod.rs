@@ -110,15 +110,19 @@ async fn pump(
     let mut reader_done = false;
     loop {
         let message = tokio::select! {
-            message = outgoing.recv() => message,
-            message = control_receiver.recv() => message,
+            // In this order: the reader queues its close frame (1009) before it ends, so
+            // that frame must go out before the reader's end is noticed.
+            // A closed control channel (the reader ended without a close of its own)
+            // disables its branch.
+            biased;
+            Ok(message) = control_receiver.recv() => message,
+            // All senders gone: the app finished without closing, so close normally.
+            message = outgoing.recv() => message.unwrap_or_else(|_| close_message(CloseCode::Normal, "")),
             _ = &mut reader => {
                 reader_done = true;
                 break;
             }
         };
-        // All senders gone: the app finished without closing, so close normally.
-        let message = message.unwrap_or_else(|_| close_message(CloseCode::Normal, ""));
         let closing = matches!(message, Message::Close(_));
         if sink.send(message).await.is_err() {
             state.mark_disconnected();
