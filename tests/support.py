@@ -9,8 +9,11 @@ from __future__ import annotations
 import os
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -298,3 +301,58 @@ class RssSampler:
     @property
     def growth_mib(self) -> float:
         return (self.peak - self.start) / 1024
+
+
+def read_chunked_crc(conn: RawConnection) -> tuple[int, int]:
+    """Reads a chunked body off ``conn`` (after its head) without holding it in memory;
+    returns (bytes received, CRC-32 of them). Fails if the framing is wrong."""
+    stream = conn.sock.makefile("rb", buffering=1 << 20)
+    pending = conn.buffer
+    conn.buffer = b""
+
+    def read_exact(n: int) -> bytes:
+        nonlocal pending
+        if pending:
+            take, pending = pending[:n], pending[n:]
+            return take if len(take) == n else take + stream.read(n - len(take))
+        return stream.read(n)
+
+    def read_line() -> bytes:
+        nonlocal pending
+        if pending:
+            index = pending.find(b"\n")
+            if index >= 0:
+                line, pending = pending[: index + 1], pending[index + 1 :]
+                return line
+            line, pending = pending, b""
+            return line + stream.readline()
+        return stream.readline()
+
+    received = 0
+    crc = 0
+    while True:
+        size = int(read_line().split(b";")[0], 16)
+        if size == 0:
+            assert read_line() == b"\r\n"
+            break
+        data = read_exact(size)
+        assert len(data) == size, "stream ended early"
+        crc = zlib.crc32(data, crc)
+        received += size
+        assert read_exact(2) == b"\r\n"
+    stream.close()
+    return received, crc
+
+
+def manage_django(env: dict[str, str], *args: str) -> None:
+    """Runs ``tests/django_project/manage.py *args`` with ``env``; fails the test if it fails."""
+    proc = subprocess.run(
+        [sys.executable, "django_project/manage.py", *args],
+        cwd=TESTS_DIR,
+        env=server_env(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, f"manage.py {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"

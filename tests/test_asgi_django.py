@@ -4,29 +4,14 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from conftest import start_server
-from support import TESTS_DIR, RawConnection, server_env
+from support import RawConnection, manage_django
 
 APP = "asgi:django_project.asgi:application"
-
-
-def _manage(env: dict[str, str], *args: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, "django_project/manage.py", *args],
-        cwd=TESTS_DIR,
-        env=server_env(env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, f"manage.py {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +24,7 @@ def django_env(tmp_path_factory):
         "AMPHICORN_TEST_DOWNLOAD": str(download),
         "DJANGO_SETTINGS_MODULE": "django_project.settings",
     }
-    _manage(env, "migrate", "--noinput")
+    manage_django(env, "migrate", "--noinput")
     return env
 
 

@@ -4,30 +4,15 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
-from support import TESTS_DIR, RawConnection, server_env
+from support import RawConnection, manage_django
 
 APP = "django_project.wsgi:application"
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "correct horse battery staple"
-
-
-def _manage(env: dict[str, str], *args: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, "django_project/manage.py", *args],
-        cwd=TESTS_DIR,
-        env=server_env(env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, f"manage.py {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
 
 
 @pytest.fixture(scope="session")
@@ -41,8 +26,8 @@ def django_env(tmp_path_factory):
         "AMPHICORN_TEST_DOWNLOAD": str(download),
         "DJANGO_SETTINGS_MODULE": "django_project.settings",
     }
-    _manage(env, "migrate", "--noinput")
-    _manage(
+    manage_django(env, "migrate", "--noinput")
+    manage_django(
         {**env, "DJANGO_SUPERUSER_PASSWORD": ADMIN_PASSWORD},
         "createsuperuser",
         "--noinput",

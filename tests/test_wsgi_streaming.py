@@ -8,7 +8,7 @@ import time
 import zlib
 
 import httpx
-from support import RawConnection, RssSampler, build_request
+from support import RawConnection, RssSampler, build_request, read_chunked_crc
 
 GIB = 1024 * 1024 * 1024
 BLOCK = bytes(range(256)) * 256  # 64 KiB; the same pattern apps.streaming.BLOCK yields
@@ -61,44 +61,7 @@ def test_1gib_download_streams_in_bounded_memory(serve):
         # produced (and the server buffered) far more than the limit by now.
         time.sleep(1.5)
         stalled_growth = rss.growth_mib
-        stream = conn.sock.makefile("rb", buffering=1 << 20)
-        stream_prefix = conn.buffer
-        conn.buffer = b""
-        received = 0
-        crc = 0
-        pending = stream_prefix
-
-        def read_exact(n: int) -> bytes:
-            nonlocal pending
-            if pending:
-                take, pending = pending[:n], pending[n:]
-                if len(take) == n:
-                    return take
-                return take + stream.read(n - len(take))
-            return stream.read(n)
-
-        def read_line() -> bytes:
-            nonlocal pending
-            if pending:
-                index = pending.find(b"\n")
-                if index >= 0:
-                    line, pending = pending[: index + 1], pending[index + 1 :]
-                    return line
-                line, pending = pending, b""
-                return line + stream.readline()
-            return stream.readline()
-
-        while True:
-            size = int(read_line().split(b";")[0], 16)
-            if size == 0:
-                assert read_line() == b"\r\n"
-                break
-            data = read_exact(size)
-            assert len(data) == size, "stream ended early"
-            crc = zlib.crc32(data, crc)
-            received += size
-            assert read_exact(2) == b"\r\n"
-        stream.close()
+        received, crc = read_chunked_crc(conn)
     elapsed = time.monotonic() - started
     expected = 0
     for _ in range(chunks):
