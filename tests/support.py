@@ -356,3 +356,36 @@ def manage_django(env: dict[str, str], *args: str) -> None:
         check=False,
     )
     assert proc.returncode == 0, f"manage.py {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+
+
+GIB = 1024 * 1024 * 1024
+#: 64 KiB; the pattern the streaming test apps (apps.streaming, asgi_apps.raw) send.
+BLOCK = bytes(range(256)) * 256
+#: How much a 1 GiB transfer may grow the server's RSS.
+RSS_LIMIT_MIB = 64
+
+
+def check_bounded_download(server) -> None:
+    """GETs ``/?chunks=N`` (1 GiB of ``BLOCK``s, chunked) from an app that streams it, as a
+    client that first stalls for 1.5 s: checks every byte and that RSS stays bounded."""
+    chunks = GIB // len(BLOCK)
+    started = time.monotonic()
+    with RssSampler(server.pid) as rss, RawConnection.to(server, timeout=60) as conn:
+        conn.send(build_request("GET", f"/?chunks={chunks}"))
+        head = conn.read_head()
+        assert head.status == 200
+        assert "chunked" in (head.header("transfer-encoding") or "")
+        # A slow client: read nothing for 1.5 s. Without backpressure the app would have
+        # produced (and the server buffered) far more than the limit by now.
+        time.sleep(1.5)
+        stalled_growth = rss.growth_mib
+        received, crc = read_chunked_crc(conn)
+    elapsed = time.monotonic() - started
+    expected = 0
+    for _ in range(chunks):
+        expected = zlib.crc32(BLOCK, expected)
+    assert received == GIB
+    assert crc == expected
+    assert stalled_growth < RSS_LIMIT_MIB, f"RSS grew {stalled_growth:.1f} MiB while the client stalled"
+    assert rss.growth_mib < RSS_LIMIT_MIB, f"RSS grew by {rss.growth_mib:.1f} MiB during a 1 GiB download"
+    assert elapsed < 25, f"1 GiB download took {elapsed:.1f}s"
