@@ -10,6 +10,7 @@ pub mod errors;
 pub mod http;
 pub mod log;
 pub mod server;
+pub mod sync;
 pub mod wsgi;
 
 use pyo3::prelude::*;

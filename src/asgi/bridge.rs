@@ -17,7 +17,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -27,6 +27,7 @@ use super::messages::Incoming;
 use super::AsgiJob;
 use crate::errors::ClientDisconnected;
 use crate::log;
+use crate::sync::lock;
 
 /// Something the loop thread must do.
 pub enum LoopEvent {
@@ -79,11 +80,6 @@ impl Bridge {
     pub fn runtime(&self) -> &tokio::runtime::Handle {
         &self.runtime
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The data (a queue, a table) stays consistent even if a holder panicked.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The loop-side half, given to Python: `loop.add_reader(bridge.fileno(), bridge.drain)`.

@@ -13,7 +13,7 @@ mod service;
 
 use std::net::TcpListener;
 use std::os::fd::{BorrowedFd, OwnedFd};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -22,6 +22,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::watch;
 
 use crate::asgi::bridge::LoopBridge;
+use crate::sync::lock;
 use mounts::{seconds, MountSpec, Prepared, SharedSettings};
 use router::{MountPoint, Router};
 use service::Service;
@@ -156,11 +157,6 @@ impl Server {
     fn stop(&self) {
         self.stop.send_replace(true);
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Plain data behind the lock: still consistent if a holder panicked.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn listener_from_fd(fd: i32) -> PyResult<TcpListener> {

@@ -19,7 +19,7 @@ use super::file_wrapper::{FileWrapper, RegularFile};
 use super::start_response::StartResponse;
 use super::Job;
 use crate::buffers::shared_bytes;
-use crate::errors::ClientDisconnected;
+use crate::errors::{type_name, ClientDisconnected};
 use crate::http::response_body::ResponseChunk;
 use crate::log;
 
@@ -103,10 +103,8 @@ fn send_result<'py>(
 }
 
 fn chunk_bytes<'a, 'py>(item: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyBytes>> {
-    item.cast::<PyBytes>().map_err(|_| {
-        let kind = item.get_type().name().map(|name| name.to_string()).unwrap_or_default();
-        PyTypeError::new_err(format!("the application must yield bytes, not {kind}"))
-    })
+    item.cast::<PyBytes>()
+        .map_err(|_| PyTypeError::new_err(format!("the application must yield bytes, not {}", type_name(item))))
 }
 
 /// Streams a regular file from its current position, honouring an app-set `Content-Length`.

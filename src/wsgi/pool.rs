@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use pyo3::prelude::*;
 
 use super::{call, Job};
+use crate::sync::lock;
 
 /// Why a job could not be queued.
 #[derive(Debug, PartialEq, Eq)]
@@ -65,10 +66,7 @@ impl Pool {
     /// Waits up to `timeout` for every thread to exit; returns how many are still running.
     pub fn join(&self, timeout: Duration) -> usize {
         let deadline = Instant::now() + timeout;
-        let mut threads = match self.threads.lock() {
-            Ok(threads) => threads,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut threads = lock(&self.threads);
         while threads.iter().any(|thread| !thread.is_finished()) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }

@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 use tokio::sync::oneshot;
 
-use crate::errors::ClientDisconnected;
+use crate::errors::{type_name, ClientDisconnected};
 use crate::http::connection::RequestState;
 use crate::http::responder::{Disconnected, Head, Responder, TrySendError};
 use crate::http::response_body::{ResponseBody, ResponseChunk};
@@ -166,10 +166,6 @@ impl StartResponse {
 
 fn disconnected(_: Disconnected) -> PyErr {
     ClientDisconnected::new_err("the client closed the connection")
-}
-
-fn type_name(value: &Bound<'_, PyAny>) -> String {
-    value.get_type().name().map(|name| name.to_string()).unwrap_or_else(|_| "?".into())
 }
 
 /// `"404 Not Found"` → 404 and, when the phrase is not the standard one, the phrase.
