@@ -22,6 +22,7 @@ fn _amphicorn(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(server::mounts::check_mount_point, module)?)?;
     module.add_class::<wsgi::file_wrapper::FileWrapper>()?;
     module.add_class::<wsgi::input::InputStream>()?;
+    module.add_class::<wsgi::middleware::WsgiBridge>()?;
     module.add_class::<asgi::bridge::LoopBridge>()?;
     module.add("ClientDisconnected", module.py().get_type::<errors::ClientDisconnected>())?;
     Ok(())

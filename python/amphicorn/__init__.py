@@ -8,6 +8,16 @@ threads, ASGI apps on an asyncio loop, each mounted at its own path prefix. Use 
 from amphicorn._amphicorn import ClientDisconnected, FileWrapper
 from amphicorn._amphicorn import __version__ as __version__
 from amphicorn.config import Config, ConfigError, MountConfig
+from amphicorn.middleware import WSGIMiddleware
 from amphicorn.server import run
 
-__all__ = ["ClientDisconnected", "Config", "ConfigError", "FileWrapper", "MountConfig", "__version__", "run"]
+__all__ = [
+    "ClientDisconnected",
+    "Config",
+    "ConfigError",
+    "FileWrapper",
+    "MountConfig",
+    "WSGIMiddleware",
+    "__version__",
+    "run",
+]

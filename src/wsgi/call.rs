@@ -12,7 +12,7 @@ use http::Method;
 use pyo3::exceptions::PyTypeError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyCFunction, PyDict, PyList, PyTuple};
 
 use super::environ::{self, RequestView};
 use super::file_wrapper::{FileWrapper, RegularFile};
@@ -27,7 +27,7 @@ use crate::log;
 const FILE_BLOCK: usize = 256 * 1024;
 
 pub fn run(py: Python<'_>, app: &Bound<'_, PyAny>, job: Job) {
-    let Job { head, body, connection, state, respond, script_name } = job;
+    let Job { head, body, origin, state, respond, script_name, context } = job;
     if state.is_disconnected() {
         return; // The client left while the request was queued: nobody to answer.
     }
@@ -35,8 +35,11 @@ pub fn run(py: Python<'_>, app: &Bound<'_, PyAny>, job: Job) {
         Ok(responder) => responder,
         Err(error) => return log::exception(py, "could not create start_response", &error),
     };
-    let view = RequestView { head: &head, connection: &connection, script_name: &script_name };
-    let outcome = environ::build(py, &view, body, &state).and_then(|environ| call_app(py, app, environ, &responder));
+    let view = RequestView { head: &head, origin: &origin, script_name: &script_name };
+    let outcome = environ::build(py, &view, body, &state).and_then(|environ| match &context {
+        None => call_app(py, app, environ, &responder),
+        Some(context) => call_in_context(context.bind(py), app, environ, &responder),
+    });
     if let Err(error) = outcome {
         let target = head.uri.path_and_query().map_or("/", |target| target.as_str());
         if state.is_disconnected() && error.is_instance_of::<ClientDisconnected>(py) {
@@ -51,7 +54,7 @@ pub fn run(py: Python<'_>, app: &Bound<'_, PyAny>, job: Job) {
 fn call_app<'py>(
     py: Python<'py>,
     app: &Bound<'py, PyAny>,
-    environ: Bound<'py, pyo3::types::PyDict>,
+    environ: Bound<'py, PyDict>,
     responder: &Bound<'py, StartResponse>,
 ) -> PyResult<()> {
     let result = app.call1((environ, responder))?;
@@ -62,6 +65,24 @@ fn call_app<'py>(
         Ok(())
     };
     sent.and(closed)
+}
+
+/// Calls the app, walks its result and closes it, all inside `context.run()`, so the
+/// context variables of the ASGI task that called `WSGIMiddleware` are visible to the app
+/// (and to its generator, which runs here too).
+fn call_in_context<'py>(
+    context: &Bound<'py, PyAny>,
+    app: &Bound<'py, PyAny>,
+    environ: Bound<'py, PyDict>,
+    responder: &Bound<'py, StartResponse>,
+) -> PyResult<()> {
+    let py = context.py();
+    let (app, environ, responder) = (app.clone().unbind(), environ.unbind(), responder.clone().unbind());
+    let call = PyCFunction::new_closure(py, None, None, move |args, _| {
+        let py = args.py();
+        call_app(py, app.bind(py), environ.bind(py).clone(), responder.bind(py))
+    })?;
+    context.call_method1(intern!(py, "run"), (call,)).map(drop)
 }
 
 fn send_result<'py>(

@@ -30,8 +30,57 @@ static WSGI_ERRORS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 /// The request as the app will see it.
 pub struct RequestView<'a> {
     pub head: &'a request::Parts,
-    pub connection: &'a ConnectionInfo,
+    pub origin: &'a Origin,
     pub script_name: &'a str,
+}
+
+/// Where a request came from and arrived: a connection amphicorn accepted, or the scope of
+/// an ASGI server in front of `WSGIMiddleware`.
+pub enum Origin {
+    Socket(Arc<ConnectionInfo>),
+    Scope(ScopeOrigin),
+}
+
+/// The addresses an ASGI scope gives (`client`, `server`, `scheme`); either may be absent.
+pub struct ScopeOrigin {
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    pub server: Option<(String, Option<u16>)>,
+    pub client: Option<(String, u16)>,
+}
+
+/// The environ's address keys, as text.
+struct Addresses<'a> {
+    scheme: &'a str,
+    server_name: String,
+    server_port: String,
+    remote: Option<(String, String)>,
+}
+
+impl Origin {
+    fn addresses(&self) -> Addresses<'_> {
+        match self {
+            Self::Socket(connection) => Addresses {
+                scheme: connection.scheme,
+                server_name: connection.local.ip().to_string(),
+                server_port: connection.local.port().to_string(),
+                remote: Some((connection.remote.ip().to_string(), connection.remote.port().to_string())),
+            },
+            Self::Scope(scope) => {
+                // Without a server address (a Unix socket, say), the conventional defaults.
+                let (name, port) = match &scope.server {
+                    Some((name, Some(port))) => (name.clone(), port.to_string()),
+                    _ => ("localhost".to_owned(), default_port(scope.scheme).to_owned()),
+                };
+                Addresses {
+                    scheme: scope.scheme,
+                    server_name: name,
+                    server_port: port,
+                    remote: scope.client.as_ref().map(|(host, port)| (host.clone(), port.to_string())),
+                }
+            }
+        }
+    }
 }
 
 pub fn build<'py>(
@@ -41,7 +90,7 @@ pub fn build<'py>(
     state: &Arc<RequestState>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let head = request.head;
-    let connection = request.connection;
+    let addresses = request.origin.addresses();
     let environ = PyDict::new(py);
     let set = |key: &Bound<'py, PyString>, value: &str| environ.set_item(key, value);
 
@@ -60,16 +109,16 @@ pub fn build<'py>(
         .authority()
         .map(|authority| latin1(authority.as_str().as_bytes()))
         .or_else(|| head.headers.get(HOST).map(|value| latin1(value.as_bytes())));
-    let local_ip = connection.local.ip().to_string();
-    let local_port = connection.local.port().to_string();
     let (server_name, server_port) = match host.as_deref().map(split_host) {
-        Some((name, port)) => (name, port.unwrap_or(default_port(connection.scheme))),
-        None => (local_ip.as_str(), local_port.as_str()),
+        Some((name, port)) => (name, port.unwrap_or(default_port(addresses.scheme))),
+        None => (addresses.server_name.as_str(), addresses.server_port.as_str()),
     };
     set(intern!(py, "SERVER_NAME"), server_name)?;
     set(intern!(py, "SERVER_PORT"), server_port)?;
-    set(intern!(py, "REMOTE_ADDR"), &connection.remote.ip().to_string())?;
-    set(intern!(py, "REMOTE_PORT"), &connection.remote.port().to_string())?;
+    if let Some((address, port)) = &addresses.remote {
+        set(intern!(py, "REMOTE_ADDR"), address)?;
+        set(intern!(py, "REMOTE_PORT"), port)?;
+    }
 
     for name in head.headers.keys() {
         if name == CONTENT_TYPE {
@@ -83,7 +132,7 @@ pub fn build<'py>(
     }
 
     environ.set_item(intern!(py, "wsgi.version"), PyTuple::new(py, [1, 0])?)?;
-    set(intern!(py, "wsgi.url_scheme"), connection.scheme)?;
+    set(intern!(py, "wsgi.url_scheme"), addresses.scheme)?;
     let input = InputStream::new(body, state.clone());
     environ.set_item(intern!(py, "wsgi.input"), Bound::new(py, input)?)?;
     environ.set_item(intern!(py, "wsgi.errors"), errors_stream(py)?)?;

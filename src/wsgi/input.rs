@@ -73,6 +73,10 @@ impl InputStream {
             }
             Err(_) => {
                 self.chunks = None;
+                // A body that stops because its client left is not a complete body.
+                if self.state.is_disconnected() {
+                    return Err(ClientDisconnected::new_err(BodyError::Disconnected.to_string()));
+                }
                 Ok(false)
             }
         }

@@ -15,6 +15,7 @@ pub mod call;
 pub mod environ;
 pub mod file_wrapper;
 pub mod input;
+pub mod middleware;
 pub mod pool;
 pub mod start_response;
 
@@ -22,12 +23,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{request, Response, StatusCode};
+use pyo3::prelude::*;
 use tokio::sync::oneshot;
 
 use crate::http::connection::{ConnectionInfo, RequestState};
 use crate::http::request_body::RequestBody;
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
+use environ::Origin;
 use pool::{Pool, SubmitError};
 
 /// Per-mount WSGI settings.
@@ -43,10 +46,12 @@ pub struct WsgiSettings {
 pub struct Job {
     pub head: request::Parts,
     pub body: RequestBody,
-    pub connection: Arc<ConnectionInfo>,
+    pub origin: Origin,
     pub state: Arc<RequestState>,
     pub respond: oneshot::Sender<Response<ResponseBody>>,
     pub script_name: Arc<str>,
+    /// The `contextvars.Context` to run the app in (`WSGIMiddleware` passes its caller's).
+    pub context: Option<Py<PyAny>>,
 }
 
 /// A mounted WSGI app: its pool and settings.
@@ -71,7 +76,8 @@ impl WsgiApp {
         state: Arc<RequestState>,
     ) -> Response<ResponseBody> {
         let (respond, response) = oneshot::channel();
-        let job = Job { head, body, connection, state, respond, script_name: self.script_name.clone() };
+        let origin = Origin::Socket(connection);
+        let job = Job { head, body, origin, state, respond, script_name: self.script_name.clone(), context: None };
         match self.pool.submit(job, self.settings.queue_timeout).await {
             Ok(()) => {}
             Err(SubmitError::Timeout) => return status::overloaded(1),

@@ -5,6 +5,7 @@
 //! lives as long as the thread, as under gunicorn's gthread worker. Jobs arrive through a
 //! bounded async-channel; tokio tasks wait for room asynchronously, never for the GIL.
 
+use std::future::Future;
 use std::sync::Mutex;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -56,6 +57,13 @@ impl Pool {
             Ok(Err(_)) => Err(SubmitError::Closed),
             Err(_) => Err(SubmitError::Timeout),
         }
+    }
+
+    /// Queues `job`, waiting (without a deadline) for room: for callers that keep their
+    /// own time, such as `WSGIMiddleware` on an asyncio loop. The future owns what it needs.
+    pub fn enqueue(&self, job: Job) -> impl Future<Output = Result<(), SubmitError>> + Send + 'static {
+        let jobs = self.jobs.clone();
+        async move { jobs.send(job).await.map_err(|_| SubmitError::Closed) }
     }
 
     /// Stops taking jobs; threads finish what is queued, then exit.
