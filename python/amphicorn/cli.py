@@ -83,6 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--limit-concurrency", help="most requests in one mount's app at once; more get 503 at once (default: none)"
     )
+    limits = parser.add_argument_group("limits and timeouts")
+    limits.add_argument("--timeout-keep-alive", help="seconds an idle keep-alive connection stays open (default 5)")
+    limits.add_argument(
+        "--timeout-request-headers",
+        help="seconds a client has to send a request's line and headers; slower ones get 408 (default 10)",
+    )
+    limits.add_argument(
+        "--timeout-request-body",
+        help="seconds a client may pause while sending a request body; longer gets 408 (default 60)",
+    )
+    limits.add_argument(
+        "--max-header-size", help="bytes a request line and headers may take; more gets 431 (default 65536)"
+    )
+    limits.add_argument("--backlog", help="connections the kernel queues before they are accepted (default 2048)")
     parser.add_argument("--log-level", help=f"one of {', '.join(LOG_LEVELS)} (default info)")
     parser.add_argument("--version", action="version", version=version_text())
     return parser
@@ -146,7 +160,7 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Co
         if isinstance(spec, str):
             parse_spec(split_prefix(spec)[1])
     settings: dict[str, Any] = {"mounts": mounts}
-    for flag in ("threads", "ws-max-size", "limit-concurrency"):
+    for flag in ("threads", "ws-max-size", "limit-concurrency", "max-header-size", "backlog"):
         number = setting(flag, _positive_int)
         if number is not None:
             settings[flag.replace("-", "_")] = number
@@ -161,6 +175,10 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Co
         value = setting(flag, _choice(choices))
         if value is not None:
             settings[flag.replace("-", "_")] = value
+    for flag in ("timeout-keep-alive", "timeout-request-headers", "timeout-request-body"):
+        seconds = setting(flag, _positive_seconds)
+        if seconds is not None:
+            settings[flag.replace("-", "_")] = seconds
     max_body_size = setting("max-body-size", _non_negative_int)
     if max_body_size is not None:
         settings["max_body_size"] = max_body_size
@@ -201,6 +219,11 @@ def _mounts(
                     else None,
                     limit_concurrency=_positive_int(entry["limit-concurrency"], f"{label} limit-concurrency")
                     if "limit-concurrency" in entry
+                    else None,
+                    timeout_request_body=_positive_seconds(
+                        entry["timeout-request-body"], f"{label} timeout-request-body"
+                    )
+                    if "timeout-request-body" in entry
                     else None,
                 )
             )
@@ -254,6 +277,13 @@ def _seconds(value: object, source: str) -> float:
         seconds = -1.0
     if isinstance(value, bool) or not 0 <= seconds < float("inf"):
         raise ConfigError(f"{source} {value!r}: expected a number of seconds, at least 0")
+    return seconds
+
+
+def _positive_seconds(value: object, source: str) -> float:
+    seconds = _seconds(value, source)
+    if seconds == 0:
+        raise ConfigError(f"{source} {value!r}: expected a number of seconds, more than 0")
     return seconds
 
 

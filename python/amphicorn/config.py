@@ -23,6 +23,8 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+#: hyper needs room for at least this much request head.
+MIN_HEADER_SIZE = 8192
 
 
 class ConfigError(ValueError):
@@ -97,6 +99,8 @@ class MountConfig:
     fallback: str | None = None
     max_body_size: int | None = None
     limit_concurrency: int | None = None
+    #: Seconds the client may pause while sending a body, before 408.
+    timeout_request_body: float | None = None
 
     @classmethod
     def parse(cls, text: str, *, setting: str = "--mount") -> MountConfig:
@@ -147,6 +151,18 @@ class Config:
     #: Largest WebSocket message accepted from a client, in bytes; larger ones close with 1009.
     ws_max_size: int = 16 * 1024 * 1024
 
+    # Limits and timeouts of connections (see src/server/timeouts.rs).
+    #: Seconds an idle keep-alive connection stays open after a response.
+    timeout_keep_alive: float = 5.0
+    #: Seconds a client has to send a whole request head (line and headers), else 408.
+    timeout_request_headers: float = 10.0
+    #: Seconds a client may pause while sending a request body, else 408 (per mount too).
+    timeout_request_body: float = 60.0
+    #: Bytes a request line and headers may take together, else 431 (at least 8192).
+    max_header_size: int = 64 * 1024
+    #: Connections the kernel queues before amphicorn accepts them.
+    backlog: int = 2048
+
     def all_mounts(self) -> list[MountConfig]:
         """The mounts in order, the positional app first (at ``/``)."""
         root = [MountConfig("/", self.app, self.interface)] if self.app is not None else []
@@ -190,6 +206,8 @@ class Config:
                 _non_negative_int(f"max_body_size of mount {where}", mount.max_body_size)
             if mount.limit_concurrency is not None:
                 _positive_int(f"limit_concurrency of mount {where}", mount.limit_concurrency)
+            if mount.timeout_request_body is not None:
+                _positive_number(f"timeout_request_body of mount {where}", mount.timeout_request_body)
         for mount in mounts:
             if mount.fallback is not None:
                 target = self.resolve_fallback(mount)
@@ -215,6 +233,12 @@ class Config:
         if self.limit_concurrency is not None:
             _positive_int("limit_concurrency", self.limit_concurrency)
         _positive_int("ws_max_size", self.ws_max_size)
+        for name in ("timeout_keep_alive", "timeout_request_headers", "timeout_request_body"):
+            _positive_number(name, getattr(self, name))
+        _positive_int("backlog", self.backlog)
+        size = self.max_header_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < MIN_HEADER_SIZE:
+            raise ConfigError(f"max_header_size {size!r}: expected a number of bytes, at least {MIN_HEADER_SIZE}")
         if self.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
             raise ConfigError("loop 'uvloop': uvloop is not installed (pip install uvloop)")
         if self.log_level not in LOG_LEVELS:
@@ -243,6 +267,11 @@ def _positive_int(name: str, value: object) -> None:
 def _non_negative_int(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"{name} {value!r}: expected a whole number of at least 0")
+
+
+def _positive_number(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ConfigError(f"{name} {value!r}: expected a number of seconds, more than 0")
 
 
 def _non_negative_number(name: str, value: object) -> None:

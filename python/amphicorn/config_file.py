@@ -51,6 +51,12 @@ KEYS = frozenset(
         "max-body-size",
         "limit-concurrency",
         "mount",
+        # Limits and timeouts.
+        "timeout-keep-alive",
+        "timeout-request-headers",
+        "timeout-request-body",
+        "max-header-size",
+        "backlog",
     }
 )
 MOUNT_KEYS = frozenset(
@@ -65,6 +71,7 @@ MOUNT_KEYS = frozenset(
         "fallback",
         "max-body-size",
         "limit-concurrency",
+        "timeout-request-body",
     }
 )
 

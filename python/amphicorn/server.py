@@ -56,6 +56,7 @@ class Mount:
     fallback: str | None = None
     max_body_size: int | None = None
     limit_concurrency: int | None = None
+    timeout_request_body: float | None = None
 
 
 def load_mount(mount: MountConfig, config: Config) -> Mount:
@@ -79,6 +80,7 @@ def load_mount(mount: MountConfig, config: Config) -> Mount:
         fallback=fallback.point if (fallback := config.resolve_fallback(mount)) is not None else None,
         max_body_size=config.max_body_size if mount.max_body_size is None else mount.max_body_size,
         limit_concurrency=mount.limit_concurrency or config.limit_concurrency,
+        timeout_request_body=mount.timeout_request_body or config.timeout_request_body,
     )
 
 
@@ -115,7 +117,7 @@ def _start(mounts: list[Mount], config: Config, loop_thread: LoopThread | None) 
     sockets: list[socket.socket] = []
     try:
         for bind in config.binds:
-            sockets.extend(listen(bind))
+            sockets.extend(listen(bind, config.backlog))
         server = _amphicorn.Server(
             mounts,
             [sock.fileno() for sock in sockets],

@@ -10,14 +10,12 @@ import socket
 
 from amphicorn.config import Bind
 
-BACKLOG = 2048
-
 
 class BindError(OSError):
     """An address could not be bound; the message names it."""
 
 
-def listen(bind: Bind) -> list[socket.socket]:
+def listen(bind: Bind, backlog: int) -> list[socket.socket]:
     """Binds every address ``bind.host`` resolves to (a name like ``localhost`` may give
     both 127.0.0.1 and ::1), all on one port: with port 0, the first socket's port."""
     try:
@@ -42,7 +40,7 @@ def listen(bind: Bind) -> list[socket.socket]:
                 sock.bind((address[0], port, *address[2:]))
             except OSError as error:
                 raise BindError(f"cannot bind {format_address(address[0], port)}: {error.strerror}") from None
-            sock.listen(BACKLOG)
+            sock.listen(backlog)
             port = sock.getsockname()[1]
     except BaseException:
         for sock in sockets:

@@ -218,8 +218,9 @@ impl HttpSend {
         let (message, kind_value) = message_and_type(message)?;
         let kind = kind_value.to_str()?;
         let state = self.writer.responder.state();
-        if state.is_disconnected() || state.is_body_too_large() {
-            // Too large: the app's error ends the exchange, and `fail()` answers 413.
+        if state.is_disconnected() || state.body_failure_status().is_some() {
+            // A body over the limits: the app's error ends the exchange, and `fail()` answers
+            // 413 or 408.
             return Err(disconnected());
         }
         match (self.phase, kind) {

@@ -6,10 +6,16 @@
 //! client went away (see `PendingResponse` and `ResponseBody`'s `Drop`).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 
+use http::StatusCode;
 use tokio::sync::Notify;
+
+use super::request_body::BodyError;
+
+const BODY_TOO_LARGE: u8 = 1;
+const BODY_TIMED_OUT: u8 = 2;
 
 /// The two ends of an accepted connection.
 #[derive(Debug, Clone)]
@@ -29,7 +35,8 @@ pub struct RequestState {
     disconnected: AtomicBool,
     response_complete: AtomicBool,
     aborted: AtomicBool,
-    body_too_large: AtomicBool,
+    /// `BODY_TOO_LARGE`, `BODY_TIMED_OUT` or 0.
+    body_failure: AtomicU8,
     closed: Notify,
 }
 
@@ -53,13 +60,24 @@ impl RequestState {
         self.aborted.store(true, Ordering::Release);
     }
 
-    /// The body grew past the mount's limit while the app was reading it.
-    pub fn mark_body_too_large(&self) {
-        self.body_too_large.store(true, Ordering::Release);
+    /// The body failed the mount's limits while the app was reading it (too large, or the
+    /// client stopped sending): if the app then fails, the answer says which.
+    pub fn mark_body_failed(&self, error: &BodyError) {
+        let failure = match error {
+            BodyError::TooLarge(_) => BODY_TOO_LARGE,
+            BodyError::TimedOut => BODY_TIMED_OUT,
+            _ => return,
+        };
+        self.body_failure.store(failure, Ordering::Release);
     }
 
-    pub fn is_body_too_large(&self) -> bool {
-        self.body_too_large.load(Ordering::Acquire)
+    /// The status for an app that failed after its body did: `413` or `408`.
+    pub fn body_failure_status(&self) -> Option<StatusCode> {
+        match self.body_failure.load(Ordering::Acquire) {
+            BODY_TOO_LARGE => Some(StatusCode::PAYLOAD_TOO_LARGE),
+            BODY_TIMED_OUT => Some(StatusCode::REQUEST_TIMEOUT),
+            _ => None,
+        }
     }
 
     pub fn is_aborted(&self) -> bool {

@@ -13,12 +13,13 @@
 //! What the body means to an app (`wsgi.input`, ASGI `http.request`) is the bridges' job.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::header::EXPECT;
 use http::HeaderMap;
 use http_body_util::BodyExt;
-use hyper::body::{Body, Incoming};
+use hyper::body::{Body, Frame, Incoming};
 use tokio::sync::oneshot;
 
 use super::connection::RequestState;
@@ -35,6 +36,31 @@ pub enum BodyError {
     Malformed(String),
     /// The body is larger than the mount allows.
     TooLarge(u64),
+    /// The client sent nothing for longer than the body timeout.
+    TimedOut,
+}
+
+/// What a mount accepts of a request body.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BodyLimits {
+    /// Larger bodies fail with `TooLarge` (None: no limit).
+    pub max_size: Option<u64>,
+    /// A body that stalls this long between two reads fails with `TimedOut` (None: never).
+    pub idle_timeout: Option<Duration>,
+}
+
+impl BodyLimits {
+    /// The next frame of `body`, or `TimedOut` if none comes within the idle timeout.
+    async fn next_frame(&self, body: &mut Incoming) -> Option<Result<Frame<Bytes>, BodyError>> {
+        let frame = match self.idle_timeout {
+            None => body.frame().await,
+            Some(timeout) => match tokio::time::timeout(timeout, body.frame()).await {
+                Ok(frame) => frame,
+                Err(_) => return Some(Err(BodyError::TimedOut)),
+            },
+        };
+        frame.map(|frame| frame.map_err(BodyError::from))
+    }
 }
 
 impl std::fmt::Display for BodyError {
@@ -43,6 +69,7 @@ impl std::fmt::Display for BodyError {
             Self::Disconnected => f.write_str("the client disconnected before the body was complete"),
             Self::Malformed(reason) => write!(f, "malformed request body: {reason}"),
             Self::TooLarge(limit) => write!(f, "the request body is larger than {limit} bytes"),
+            Self::TimedOut => f.write_str("the client stopped sending the request body"),
         }
     }
 }
@@ -106,9 +133,10 @@ pub async fn read_body(
     mut body: Incoming,
     headers: &HeaderMap,
     limit: usize,
-    max_size: Option<u64>,
+    limits: BodyLimits,
     state: &Arc<RequestState>,
 ) -> Result<RequestBody, BodyError> {
+    let max_size = limits.max_size;
     let expect_continue =
         headers.get(EXPECT).is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     if let (Some(max_size), Some(length)) = (max_size, body.size_hint().exact()) {
@@ -121,15 +149,14 @@ pub async fn read_body(
     }
     if expect_continue {
         let (start, started) = oneshot::channel();
-        let chunks = spawn_feeder(body, 0, max_size, Some(started), state.clone());
+        let chunks = spawn_feeder(body, 0, limits, Some(started), state.clone());
         return Ok(RequestBody::Streaming(BodyStream { prefix: Bytes::new(), chunks, start: Some(start) }));
     }
     let mut collected = Collected::default();
     while collected.len <= limit {
-        match body.frame().await {
+        match limits.next_frame(&mut body).await {
             None => return Ok(RequestBody::Complete(collected.into_bytes())),
             Some(Err(error)) => {
-                let error = BodyError::from(error);
                 if error == BodyError::Disconnected {
                     state.mark_disconnected();
                 }
@@ -148,7 +175,7 @@ pub async fn read_body(
             return Ok(RequestBody::Complete(collected.into_bytes()));
         }
     }
-    let chunks = spawn_feeder(body, collected.len as u64, max_size, None, state.clone());
+    let chunks = spawn_feeder(body, collected.len as u64, limits, None, state.clone());
     Ok(RequestBody::Streaming(BodyStream { prefix: collected.into_bytes(), chunks, start: None }))
 }
 
@@ -181,7 +208,7 @@ impl Collected {
 fn spawn_feeder(
     mut body: Incoming,
     mut received: u64,
-    max_size: Option<u64>,
+    limits: BodyLimits,
     started: Option<oneshot::Receiver<()>>,
     state: Arc<RequestState>,
 ) -> async_channel::Receiver<Chunk> {
@@ -193,24 +220,24 @@ fn spawn_feeder(
                 return;
             }
         }
-        while let Some(frame) = body.frame().await {
+        while let Some(frame) = limits.next_frame(&mut body).await {
             let chunk = match frame {
                 Ok(frame) => match frame.into_data() {
                     Ok(data) if !data.is_empty() => {
                         received += data.len() as u64;
-                        match max_size {
+                        match limits.max_size {
                             Some(max_size) if received > max_size => Err(BodyError::TooLarge(max_size)),
                             _ => Ok(data),
                         }
                     }
                     _ => continue,
                 },
-                Err(error) => Err(BodyError::from(error)),
+                Err(error) => Err(error),
             };
             let failed = chunk.is_err();
             match &chunk {
                 Err(BodyError::Disconnected) => state.mark_disconnected(),
-                Err(BodyError::TooLarge(_)) => state.mark_body_too_large(),
+                Err(error @ (BodyError::TooLarge(_) | BodyError::TimedOut)) => state.mark_body_failed(error),
                 _ => {}
             }
             // A closed channel means the app is done with the body.

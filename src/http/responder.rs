@@ -138,15 +138,11 @@ impl Responder {
         self.chunks = None;
     }
 
-    /// Ends the exchange after an app error: `500` if the head is unsent (`413` when the
-    /// error came from a body over the mount's limit), else an abort.
+    /// Ends the exchange after an app error: `500` if the head is unsent (`413` or `408` when
+    /// the error came from a body over the mount's limits), else an abort.
     pub fn fail(&mut self) {
         if let Some(respond) = self.respond.take() {
-            let code = if self.state.is_body_too_large() {
-                StatusCode::PAYLOAD_TOO_LARGE
-            } else {
-                StatusCode::INTERNAL_SERVER_ERROR
-            };
+            let code = self.state.body_failure_status().unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             // A dropped receiver means the client is gone: nobody to tell.
             let _ = respond.send(status::plain(code));
         } else if let Some(chunks) = self.chunks.take() {

@@ -22,17 +22,25 @@ pub fn overloaded(retry_after_seconds: u32) -> Response<ResponseBody> {
     response
 }
 
+/// `400` and a closed connection, for a request whose framing cannot be trusted.
+pub fn bad_framing() -> Response<ResponseBody> {
+    let mut response = plain(StatusCode::BAD_REQUEST);
+    response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 /// The answer to a request whose body could not be read: `413` when it is too large,
 /// else `400`; the connection closes when the framing was invalid (nothing after it can be
 /// trusted) or a too-large body is still arriving.
 pub fn body_error(error: &BodyError) -> Response<ResponseBody> {
     let status = match error {
         BodyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        BodyError::TimedOut => StatusCode::REQUEST_TIMEOUT,
         _ => StatusCode::BAD_REQUEST,
     };
     let mut response = plain(status);
     // After a 413 the rest of the body is still on the wire: close rather than drain it.
-    if matches!(error, BodyError::Malformed(_) | BodyError::TooLarge(_)) {
+    if matches!(error, BodyError::Malformed(_) | BodyError::TooLarge(_) | BodyError::TimedOut) {
         response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
     }
     response

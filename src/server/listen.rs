@@ -11,6 +11,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::StatusCode;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -19,41 +20,62 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::service::Service;
+use super::timeouts::{Activity, ConnectionTimeouts, TimedIo, TrackedBody};
 use crate::http::connection::ConnectionInfo;
 
 /// Back-off after a failed `accept()` (out of descriptors, say), so the loop cannot spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// How connections are served.
+#[derive(Debug, Clone, Copy)]
+pub struct ListenSettings {
+    /// How long in-flight requests get after a stop.
+    pub graceful_timeout: Duration,
+    pub timeouts: ConnectionTimeouts,
+    /// The most a request line and headers may take; more gets `431`.
+    pub max_header_size: usize,
+}
+
+/// hyper refuses read buffers smaller than this.
+const MIN_HEADER_BUFFER: usize = 8192;
+
 pub async fn serve(
     listeners: Vec<TcpListener>,
     service: Arc<Service>,
     stop: watch::Receiver<bool>,
-    graceful_timeout: Duration,
+    settings: ListenSettings,
 ) {
     let mut builder = http1::Builder::new();
     // No `pipeline_flush`: with it, hyper 1.12 drops the automatic 400 it writes for a
     // malformed request line instead of flushing it before closing.
-    builder.timer(TokioTimer::new()).keep_alive(true);
+    builder.timer(TokioTimer::new()).keep_alive(true).max_buf_size(settings.max_header_size.max(MIN_HEADER_BUFFER));
     let builder = Arc::new(builder);
     let (drained, connection_token) = watch::channel(());
     let mut accepting = JoinSet::new();
     for listener in listeners {
-        let accept = accept_loop(listener, service.clone(), builder.clone(), stop.clone(), connection_token.clone());
-        accepting.spawn(accept);
+        let context = AcceptContext {
+            service: service.clone(),
+            builder: builder.clone(),
+            timeouts: settings.timeouts,
+            connection_token: connection_token.clone(),
+        };
+        accepting.spawn(accept_loop(listener, context, stop.clone()));
     }
     drop(connection_token);
     while accepting.join_next().await.is_some() {}
     // Past the timeout, whatever is left is dropped with the runtime.
-    let _ = tokio::time::timeout(graceful_timeout, drained.closed()).await;
+    let _ = tokio::time::timeout(settings.graceful_timeout, drained.closed()).await;
 }
 
-async fn accept_loop(
-    listener: TcpListener,
+/// What every accept loop shares.
+struct AcceptContext {
     service: Arc<Service>,
     builder: Arc<http1::Builder>,
-    mut stop: watch::Receiver<bool>,
+    timeouts: ConnectionTimeouts,
     connection_token: watch::Receiver<()>,
-) {
+}
+
+async fn accept_loop(listener: TcpListener, context: AcceptContext, mut stop: watch::Receiver<bool>) {
     let Ok(local) = listener.local_addr() else {
         return;
     };
@@ -71,15 +93,25 @@ async fn accept_loop(
         // Latency matters more than packet count for request/response traffic.
         let _ = stream.set_nodelay(true);
         let connection = Arc::new(ConnectionInfo { local, remote, scheme: "http" });
-        let service = service.clone();
+        let activity = Arc::new(Activity::default());
+        let io = TokioIo::new(TimedIo::new(stream, activity.clone(), context.timeouts));
+        let service = context.service.clone();
         let handler = service_fn(move |request| {
             let service = service.clone();
             let connection = connection.clone();
-            async move { Ok::<_, Infallible>(service.handle(request, connection).await) }
+            let activity = activity.clone();
+            async move {
+                let guard = activity.begin();
+                let response = service.handle(request, connection).await;
+                if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                    activity.mark_upgraded();
+                }
+                Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, guard)))
+            }
         });
-        let served = builder.serve_connection(TokioIo::new(stream), handler).with_upgrades();
+        let served = context.builder.serve_connection(io, handler).with_upgrades();
         let mut stop = stop.clone();
-        let token = connection_token.clone();
+        let token = context.connection_token.clone();
         tokio::spawn(async move {
             tokio::pin!(served);
             // Connection errors (resets, malformed input already answered) end only that connection.

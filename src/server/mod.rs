@@ -10,6 +10,7 @@ mod listen;
 pub mod mounts;
 pub mod router;
 mod service;
+mod timeouts;
 
 use std::net::TcpListener;
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -23,9 +24,11 @@ use tokio::sync::watch;
 
 use crate::asgi::bridge::LoopBridge;
 use crate::sync::lock;
+use listen::ListenSettings;
 use mounts::{seconds, MountSpec, Prepared, SharedSettings};
 use router::{MountPoint, Router};
 use service::Service;
+use timeouts::ConnectionTimeouts;
 
 /// How often `serve()` lets Python check for signals.
 const SIGNAL_POLL: Duration = Duration::from_millis(100);
@@ -37,6 +40,26 @@ pub struct ServerSettings {
     io_threads: usize,
     #[pyo3(attribute)]
     graceful_timeout: f64,
+    #[pyo3(attribute)]
+    timeout_request_headers: Option<f64>,
+    #[pyo3(attribute)]
+    timeout_keep_alive: Option<f64>,
+    #[pyo3(attribute)]
+    max_header_size: usize,
+}
+
+impl ServerSettings {
+    fn listen_settings(&self) -> PyResult<ListenSettings> {
+        let optional = |value: Option<f64>, name| value.map(|value| seconds(value, name)).transpose();
+        Ok(ListenSettings {
+            graceful_timeout: seconds(self.graceful_timeout, "graceful_timeout")?,
+            timeouts: ConnectionTimeouts {
+                header: optional(self.timeout_request_headers, "timeout_request_headers")?,
+                keep_alive: optional(self.timeout_keep_alive, "timeout_keep_alive")?,
+            },
+            max_header_size: self.max_header_size,
+        })
+    }
 }
 
 #[pyclass(module = "amphicorn._amphicorn")]
@@ -45,7 +68,7 @@ pub struct Server {
     runtime: Mutex<Option<Runtime>>,
     mounts: Vec<(MountPoint, Prepared)>,
     preread_limit: usize,
-    graceful_timeout: Duration,
+    listen: ListenSettings,
     stop: watch::Sender<bool>,
 }
 
@@ -89,7 +112,7 @@ impl Server {
             runtime: Mutex::new(Some(runtime)),
             preread_limit: shared.preread_limit,
             mounts,
-            graceful_timeout: seconds(settings.graceful_timeout, "graceful_timeout")?,
+            listen: settings.listen_settings()?,
             stop: watch::channel(false).0,
         })
     }
@@ -127,7 +150,7 @@ impl Server {
                     tokio::net::TcpListener::from_std(listener)
                 })
                 .collect::<std::io::Result<Vec<_>>>()?;
-            runtime.spawn(listen::serve(listeners, service, self.stop.subscribe(), self.graceful_timeout))
+            runtime.spawn(listen::serve(listeners, service, self.stop.subscribe(), self.listen))
         };
         let mut interrupted = None;
         loop {
@@ -144,7 +167,7 @@ impl Server {
         for pool in &pools {
             pool.close();
         }
-        let graceful_timeout = self.graceful_timeout;
+        let graceful_timeout = self.listen.graceful_timeout;
         let stuck: usize = py.detach(|| pools.iter().map(|pool| pool.join(graceful_timeout)).sum());
         if stuck > 0 {
             crate::log::debug(py, &format!("{stuck} WSGI threads were still busy at shutdown"));

@@ -15,6 +15,7 @@ use super::service::{App, Mounted};
 use crate::asgi::bridge::LoopBridge;
 use crate::asgi::websocket::WebSocketSettings;
 use crate::asgi::{AsgiApp, AsgiSettings};
+use crate::http::request_body::BodyLimits;
 use crate::wsgi::pool::Pool;
 use crate::wsgi::{WsgiApp, WsgiSettings};
 
@@ -42,6 +43,8 @@ pub struct MountSpec {
     max_body_size: Option<u64>,
     #[pyo3(attribute)]
     limit_concurrency: Option<usize>,
+    #[pyo3(attribute)]
+    timeout_request_body: Option<f64>,
 }
 
 /// Settings every mount shares, read by attribute from the Python `Config`.
@@ -66,8 +69,8 @@ pub struct Prepared {
 /// What a mount lets in.
 #[derive(Clone)]
 pub struct Limits {
-    /// Larger request bodies get `413`.
-    pub max_body_size: Option<u64>,
+    /// Larger request bodies get `413`, stalled ones `408`.
+    pub body: BodyLimits,
     /// At most this many requests in the app at once; more get `503` at once.
     pub concurrency: Option<Arc<tokio::sync::Semaphore>>,
 }
@@ -117,7 +120,13 @@ impl Prepared {
             other => return Err(PyValueError::new_err(format!("interface must be 'wsgi' or 'asgi', got {other:?}"))),
         };
         let limits = Limits {
-            max_body_size: spec.max_body_size,
+            body: BodyLimits {
+                max_size: spec.max_body_size,
+                idle_timeout: spec
+                    .timeout_request_body
+                    .map(|value| seconds(value, "timeout_request_body"))
+                    .transpose()?,
+            },
             concurrency: spec.limit_concurrency.map(|limit| Arc::new(tokio::sync::Semaphore::new(limit))),
         };
         Ok((point, Self { executor, fallback, limits }))

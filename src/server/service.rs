@@ -17,6 +17,7 @@ use super::mounts::Limits;
 use super::router::{MountPoint, Router};
 use crate::asgi::AsgiApp;
 use crate::http::connection::{ConnectionInfo, PendingResponse, RequestState};
+use crate::http::framing;
 use crate::http::request_body::{read_body, RequestBody};
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
@@ -61,6 +62,9 @@ impl Service {
     }
 
     pub async fn handle(&self, request: Request<Incoming>, connection: Arc<ConnectionInfo>) -> Response<ResponseBody> {
+        if framing::check(&request).is_err() {
+            return status::bad_framing();
+        }
         let host = match request.uri().authority() {
             Some(authority) => Some(authority.as_str()),
             None => request.headers().get(HOST).and_then(|value| value.to_str().ok()),
@@ -84,8 +88,7 @@ impl Service {
         let (head, body) = request.into_parts();
         let state = RequestState::new();
         let pending = PendingResponse::new(state.clone());
-        let max_body_size = mounted.limits.max_body_size;
-        let body = match read_body(body, &head.headers, self.preread_limit, max_body_size, &state).await {
+        let body = match read_body(body, &head.headers, self.preread_limit, mounted.limits.body, &state).await {
             Ok(body) => body,
             Err(error) => return status::body_error(&error),
         };

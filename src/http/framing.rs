@@ -1,0 +1,113 @@
+//! Request framing checks hyper leaves to us: the ones that stop request smuggling and the
+//! `Host` rules of RFC 9112.
+//!
+//! hyper already refuses differing duplicate `Content-Length`s, lists and signs in it,
+//! obs-fold, bad chunk sizes, a final transfer coding other than `chunked`, and
+//! `Transfer-Encoding` on HTTP/1.0. What it lets through, and we refuse with `400` and a
+//! closed connection (nothing after an ambiguous message can be trusted):
+//!
+//! - `Content-Length` together with `Transfer-Encoding`: RFC 9112 §6.1 lets a server
+//!   prefer the latter, but a proxy in front may have preferred the former, and the two
+//!   then disagree on where the next request starts;
+//! - `chunked` applied more than once (`Transfer-Encoding: chunked, chunked`, or the header
+//!   twice), which §7 forbids;
+//! - an HTTP/1.1 request without `Host`, or with more than one (§3.2).
+
+use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::{Request, Version};
+
+/// Why a request head cannot be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FramingError {
+    LengthAndTransferEncoding,
+    ChunkedTwice,
+    MissingHost,
+    SeveralHosts,
+}
+
+impl std::fmt::Display for FramingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::LengthAndTransferEncoding => "Content-Length and Transfer-Encoding together",
+            Self::ChunkedTwice => "chunked transfer coding applied more than once",
+            Self::MissingHost => "HTTP/1.1 request without Host",
+            Self::SeveralHosts => "more than one Host",
+        })
+    }
+}
+
+pub fn check<B>(request: &Request<B>) -> Result<(), FramingError> {
+    let headers = request.headers();
+    if headers.contains_key(TRANSFER_ENCODING) {
+        if headers.contains_key(CONTENT_LENGTH) {
+            return Err(FramingError::LengthAndTransferEncoding);
+        }
+        let chunked = headers
+            .get_all(TRANSFER_ENCODING)
+            .iter()
+            .flat_map(|value| value.as_bytes().split(|&byte| byte == b','))
+            .filter(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+            .count();
+        if chunked > 1 {
+            return Err(FramingError::ChunkedTwice);
+        }
+    }
+    let mut hosts = headers.get_all(HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (_, Some(_)) => Err(FramingError::SeveralHosts),
+        // An absolute request target carries the host itself.
+        (None, None) if request.version() == Version::HTTP_11 && request.uri().authority().is_none() => {
+            Err(FramingError::MissingHost)
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(version: Version, target: &str, headers: &[(&str, &str)]) -> Request<()> {
+        let mut request = Request::builder().version(version).uri(target);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.body(()).unwrap_or_else(|error| panic!("bad test case: {error}"))
+    }
+
+    /// HTTP version, request target, headers, expected verdict.
+    type Case<'a> = (Version, &'a str, &'a [(&'a str, &'a str)], Result<(), FramingError>);
+
+    #[test]
+    fn table() {
+        use FramingError::*;
+        let v11 = Version::HTTP_11;
+        let cases: &[Case<'_>] = &[
+            (v11, "/", &[("host", "x")], Ok(())),
+            (v11, "/", &[("host", "x"), ("content-length", "4")], Ok(())),
+            (v11, "/", &[("host", "x"), ("transfer-encoding", "chunked")], Ok(())),
+            (v11, "/", &[("host", "x"), ("transfer-encoding", "gzip, chunked")], Ok(())),
+            (
+                v11,
+                "/",
+                &[("host", "x"), ("transfer-encoding", "chunked"), ("content-length", "4")],
+                Err(LengthAndTransferEncoding),
+            ),
+            (v11, "/", &[("host", "x"), ("transfer-encoding", "chunked, Chunked")], Err(ChunkedTwice)),
+            (
+                v11,
+                "/",
+                &[("host", "x"), ("transfer-encoding", "chunked"), ("transfer-encoding", "chunked")],
+                Err(ChunkedTwice),
+            ),
+            (v11, "/", &[], Err(MissingHost)),
+            (v11, "http://example.com/", &[], Ok(())),
+            (Version::HTTP_10, "/", &[], Ok(())),
+            (v11, "/", &[("host", "a"), ("host", "b")], Err(SeveralHosts)),
+            (Version::HTTP_10, "/", &[("host", "a"), ("host", "a")], Err(SeveralHosts)),
+        ];
+        for (version, target, headers, expected) in cases {
+            assert_eq!(check(&request(*version, target, headers)), *expected, "{target} {headers:?}");
+        }
+    }
+}
