@@ -9,6 +9,7 @@ imported exits with status 1.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import platform
 import sys
@@ -97,6 +98,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-header-size", help="bytes a request line and headers may take; more gets 431 (default 65536)"
     )
     limits.add_argument("--backlog", help="connections the kernel queues before they are accepted (default 2048)")
+    proxies = parser.add_argument_group("proxies in front")
+    proxies.add_argument(
+        "--proxy-headers",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="take the client address, scheme and host from Forwarded/X-Forwarded-* headers of trusted peers "
+        "(default on)",
+    )
+    proxies.add_argument(
+        "--forwarded-allow-ips",
+        metavar="IPS",
+        help="comma-separated trusted proxy addresses or networks, or * (default 127.0.0.1,::1; "
+        "also read from FORWARDED_ALLOW_IPS, as uvicorn and gunicorn do)",
+    )
+    proxies.add_argument(
+        "--proxy-protocol",
+        action="store_const",
+        const="true",
+        help="trusted peers start each connection with a PROXY protocol v1/v2 header (default off)",
+    )
     parser.add_argument("--log-level", help=f"one of {', '.join(LOG_LEVELS)} (default info)")
     parser.add_argument("--version", action="version", version=version_text())
     return parser
@@ -182,6 +203,15 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Co
     max_body_size = setting("max-body-size", _non_negative_int)
     if max_body_size is not None:
         settings["max_body_size"] = max_body_size
+    for flag in ("proxy-headers", "proxy-protocol"):
+        enabled = setting(flag, _boolean)
+        if enabled is not None:
+            settings[flag.replace("-", "_")] = enabled
+    allowed = setting("forwarded-allow-ips", _address_list)
+    if allowed is None and "FORWARDED_ALLOW_IPS" in environ:
+        allowed = _address_list(environ["FORWARDED_ALLOW_IPS"], "FORWARDED_ALLOW_IPS")
+    if allowed is not None:
+        settings["forwarded_allow_ips"] = allowed
     factory = setting("factory", _boolean)
     if factory is not None:
         settings["factory"] = factory
@@ -325,6 +355,25 @@ def _choice(choices: Sequence[str]) -> Callable[[object, str], str]:
         return text
 
     return convert
+
+
+def _address_list(value: object, source: str) -> list[str]:
+    """``10.0.0.1, 10.1.0.0/16`` (or a TOML list) → entries, each checked."""
+    entries = value if isinstance(value, list) else str(value).split(",")
+    checked = []
+    for entry in entries:
+        text = str(entry).strip()
+        if not text:
+            continue
+        if text != "*":
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"{source} {text!r}: expected an IP address, a network like 10.0.0.0/8, or *"
+                ) from None
+        checked.append(text)
+    return checked
 
 
 def _boolean(value: object, source: str) -> bool:

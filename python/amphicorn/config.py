@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import ipaddress
 import os
 import re
 from collections.abc import Callable
@@ -163,6 +164,14 @@ class Config:
     #: Connections the kernel queues before amphicorn accepts them.
     backlog: int = 2048
 
+    # Proxies in front (see src/server/proxy.rs and proxy_protocol.rs).
+    #: Believe Forwarded / X-Forwarded-For/-Proto/-Host from the trusted peers.
+    proxy_headers: bool = True
+    #: The trusted peers: addresses, networks (10.0.0.0/8) or ``*``.
+    forwarded_allow_ips: list[str] = dataclasses.field(default_factory=lambda: ["127.0.0.1", "::1"])
+    #: Trusted peers open each connection with a PROXY protocol (v1 or v2) header.
+    proxy_protocol: bool = False
+
     def all_mounts(self) -> list[MountConfig]:
         """The mounts in order, the positional app first (at ``/``)."""
         root = [MountConfig("/", self.app, self.interface)] if self.app is not None else []
@@ -236,6 +245,14 @@ class Config:
         for name in ("timeout_keep_alive", "timeout_request_headers", "timeout_request_body"):
             _positive_number(name, getattr(self, name))
         _positive_int("backlog", self.backlog)
+        for entry in self.forwarded_allow_ips:
+            if entry.strip() != "*":
+                try:
+                    ipaddress.ip_network(entry.strip(), strict=False)
+                except ValueError:
+                    raise ConfigError(
+                        f"forwarded_allow_ips {entry!r}: expected an IP address, a network like 10.0.0.0/8, or *"
+                    ) from None
         size = self.max_header_size
         if isinstance(size, bool) or not isinstance(size, int) or size < MIN_HEADER_SIZE:
             raise ConfigError(f"max_header_size {size!r}: expected a number of bytes, at least {MIN_HEADER_SIZE}")

@@ -57,6 +57,10 @@ KEYS = frozenset(
         "timeout-request-body",
         "max-header-size",
         "backlog",
+        # Proxies.
+        "proxy-headers",
+        "forwarded-allow-ips",
+        "proxy-protocol",
     }
 )
 MOUNT_KEYS = frozenset(

@@ -4,8 +4,12 @@
 //! When the stop flag flips, every accept loop ends (closing its listener), each
 //! connection is told to finish its in-flight request and close (idle keep-alive
 //! connections close at once), and we wait up to the graceful timeout for the last one.
-//! Each connection task holds a receiver of `drained`; when the last is dropped,
-//! `drained.closed()` resolves.
+//! Each connection task holds the shared `AcceptContext`, which holds a receiver of
+//! `drained`; when the last is dropped, `drained.closed()` resolves.
+//!
+//! Each connection's socket is wrapped twice: `Prefixed` (bytes read ahead with a PROXY
+//! protocol header, `proxy_protocol.rs`) and `TimedIo` (head and keep-alive timeouts,
+//! `timeouts.rs`).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -15,10 +19,12 @@ use http::StatusCode;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::proxy::TrustedPeers;
+use super::proxy_protocol::{self, Prefixed};
 use super::service::Service;
 use super::timeouts::{Activity, ConnectionTimeouts, TimedIo, TrackedBody};
 use crate::http::connection::ConnectionInfo;
@@ -27,14 +33,19 @@ use crate::http::connection::ConnectionInfo;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// How connections are served.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ListenSettings {
     /// How long in-flight requests get after a stop.
     pub graceful_timeout: Duration,
     pub timeouts: ConnectionTimeouts,
     /// The most a request line and headers may take; more gets `431`.
     pub max_header_size: usize,
+    /// Trusted peers start their connections with a PROXY protocol header.
+    pub proxy_protocol: Option<TrustedPeers>,
 }
+
+/// How long a trusted peer has to send its PROXY header when there is no header timeout.
+const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// hyper refuses read buffers smaller than this.
 const MIN_HEADER_BUFFER: usize = 8192;
@@ -49,33 +60,36 @@ pub async fn serve(
     // No `pipeline_flush`: with it, hyper 1.12 drops the automatic 400 it writes for a
     // malformed request line instead of flushing it before closing.
     builder.timer(TokioTimer::new()).keep_alive(true).max_buf_size(settings.max_header_size.max(MIN_HEADER_BUFFER));
-    let builder = Arc::new(builder);
     let (drained, connection_token) = watch::channel(());
+    let context = Arc::new(AcceptContext {
+        service,
+        builder: Arc::new(builder),
+        timeouts: settings.timeouts,
+        proxy_protocol: settings.proxy_protocol,
+        _connection_token: connection_token,
+    });
     let mut accepting = JoinSet::new();
     for listener in listeners {
-        let context = AcceptContext {
-            service: service.clone(),
-            builder: builder.clone(),
-            timeouts: settings.timeouts,
-            connection_token: connection_token.clone(),
-        };
-        accepting.spawn(accept_loop(listener, context, stop.clone()));
+        accepting.spawn(accept_loop(listener, context.clone(), stop.clone()));
     }
-    drop(connection_token);
+    // Every connection task holds the context: `drained` closes when the last one ends.
+    drop(context);
     while accepting.join_next().await.is_some() {}
     // Past the timeout, whatever is left is dropped with the runtime.
     let _ = tokio::time::timeout(settings.graceful_timeout, drained.closed()).await;
 }
 
-/// What every accept loop shares.
+/// What every accept loop and connection shares.
 struct AcceptContext {
     service: Arc<Service>,
     builder: Arc<http1::Builder>,
     timeouts: ConnectionTimeouts,
-    connection_token: watch::Receiver<()>,
+    proxy_protocol: Option<TrustedPeers>,
+    /// Held while any connection is open, for the drain at shutdown.
+    _connection_token: watch::Receiver<()>,
 }
 
-async fn accept_loop(listener: TcpListener, context: AcceptContext, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(listener: TcpListener, context: Arc<AcceptContext>, mut stop: watch::Receiver<bool>) {
     let Ok(local) = listener.local_addr() else {
         return;
     };
@@ -92,38 +106,58 @@ async fn accept_loop(listener: TcpListener, context: AcceptContext, mut stop: wa
         };
         // Latency matters more than packet count for request/response traffic.
         let _ = stream.set_nodelay(true);
-        let connection = Arc::new(ConnectionInfo { local, remote, scheme: "http" });
-        let activity = Arc::new(Activity::default());
-        let io = TokioIo::new(TimedIo::new(stream, activity.clone(), context.timeouts));
-        let service = context.service.clone();
-        let handler = service_fn(move |request| {
-            let service = service.clone();
-            let connection = connection.clone();
-            let activity = activity.clone();
-            async move {
-                let guard = activity.begin();
-                let response = service.handle(request, connection).await;
-                if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-                    activity.mark_upgraded();
-                }
-                Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, guard)))
+        let connection = ConnectionInfo { local, remote, scheme: "http" };
+        tokio::spawn(serve_connection(stream, connection, context.clone(), stop.clone()));
+    }
+}
+
+/// Serves one connection until it closes, or until a stop lets its in-flight request finish.
+async fn serve_connection(
+    stream: TcpStream,
+    mut connection: ConnectionInfo,
+    context: Arc<AcceptContext>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let stream = match &context.proxy_protocol {
+        Some(trusted) if trusted.contains(connection.remote.ip()) => {
+            let timeout = context.timeouts.header.unwrap_or(PROXY_HEADER_TIMEOUT);
+            let Ok((stream, addresses)) = proxy_protocol::read_header(stream, timeout).await else {
+                return; // Nothing trustworthy to serve: close.
+            };
+            if let Some((remote, local)) = addresses {
+                connection.remote = remote;
+                connection.local = local;
             }
-        });
-        let served = context.builder.serve_connection(io, handler).with_upgrades();
-        let mut stop = stop.clone();
-        let token = context.connection_token.clone();
-        tokio::spawn(async move {
-            tokio::pin!(served);
-            // Connection errors (resets, malformed input already answered) end only that connection.
-            tokio::select! {
-                _ = served.as_mut() => {}
-                _ = stopped(&mut stop) => {
-                    served.as_mut().graceful_shutdown();
-                    let _ = served.await;
-                }
+            stream
+        }
+        _ => Prefixed::new(stream),
+    };
+    let connection = Arc::new(connection);
+    let activity = Arc::new(Activity::default());
+    let io = TokioIo::new(TimedIo::new(stream, activity.clone(), context.timeouts));
+    let service = context.service.clone();
+    let handler = service_fn(move |request| {
+        let service = service.clone();
+        let connection = connection.clone();
+        let activity = activity.clone();
+        async move {
+            let guard = activity.begin();
+            let response = service.handle(request, connection).await;
+            if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                activity.mark_upgraded();
             }
-            drop(token);
-        });
+            Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, guard)))
+        }
+    });
+    let served = context.builder.serve_connection(io, handler).with_upgrades();
+    tokio::pin!(served);
+    // Connection errors (resets, malformed input already answered) end only that connection.
+    tokio::select! {
+        _ = served.as_mut() => {}
+        _ = stopped(&mut stop) => {
+            served.as_mut().graceful_shutdown();
+            let _ = served.await;
+        }
     }
 }
 

@@ -8,6 +8,8 @@
 
 mod listen;
 pub mod mounts;
+mod proxy;
+mod proxy_protocol;
 pub mod router;
 mod service;
 mod timeouts;
@@ -26,6 +28,7 @@ use crate::asgi::bridge::LoopBridge;
 use crate::sync::lock;
 use listen::ListenSettings;
 use mounts::{seconds, MountSpec, Prepared, SharedSettings};
+use proxy::TrustedPeers;
 use router::{MountPoint, Router};
 use service::Service;
 use timeouts::ConnectionTimeouts;
@@ -46,6 +49,12 @@ pub struct ServerSettings {
     timeout_keep_alive: Option<f64>,
     #[pyo3(attribute)]
     max_header_size: usize,
+    #[pyo3(attribute)]
+    proxy_headers: bool,
+    #[pyo3(attribute)]
+    proxy_protocol: bool,
+    #[pyo3(attribute)]
+    forwarded_allow_ips: Vec<String>,
 }
 
 impl ServerSettings {
@@ -58,7 +67,13 @@ impl ServerSettings {
                 keep_alive: optional(self.timeout_keep_alive, "timeout_keep_alive")?,
             },
             max_header_size: self.max_header_size,
+            proxy_protocol: self.proxy_protocol.then(|| self.trusted_peers()).transpose()?,
         })
+    }
+
+    fn trusted_peers(&self) -> PyResult<TrustedPeers> {
+        TrustedPeers::parse(&self.forwarded_allow_ips)
+            .map_err(|error| PyValueError::new_err(format!("forwarded_allow_ips: {error}")))
     }
 }
 
@@ -69,6 +84,7 @@ pub struct Server {
     mounts: Vec<(MountPoint, Prepared)>,
     preread_limit: usize,
     listen: ListenSettings,
+    proxy_headers: Option<TrustedPeers>,
     stop: watch::Sender<bool>,
 }
 
@@ -113,6 +129,7 @@ impl Server {
             preread_limit: shared.preread_limit,
             mounts,
             listen: settings.listen_settings()?,
+            proxy_headers: settings.proxy_headers.then(|| settings.trusted_peers()).transpose()?,
             stop: watch::channel(false).0,
         })
     }
@@ -140,7 +157,7 @@ impl Server {
             apps.push((point.clone(), app));
         }
         let router = Router::new(apps).map_err(|error| PyValueError::new_err(error.to_string()))?;
-        let service = Arc::new(Service::new(router, self.preread_limit));
+        let service = Arc::new(Service::new(router, self.preread_limit, self.proxy_headers.clone()));
         let mut serving = {
             let _entered = runtime.enter();
             let listeners = listeners
@@ -150,7 +167,7 @@ impl Server {
                     tokio::net::TcpListener::from_std(listener)
                 })
                 .collect::<std::io::Result<Vec<_>>>()?;
-            runtime.spawn(listen::serve(listeners, service, self.stop.subscribe(), self.listen))
+            runtime.spawn(listen::serve(listeners, service, self.stop.subscribe(), self.listen.clone()))
         };
         let mut interrupted = None;
         loop {

@@ -1,6 +1,10 @@
 //! The per-request entry point hyper calls: routes the request through the mount table,
 //! pre-reads a small body, and runs the mount's app; a path no mount covers gets `404`.
 //!
+//! Before routing, the request's framing is checked (`http/framing.rs`) and, from a trusted
+//! proxy, its forwarding headers applied (`proxy.rs`), so host-qualified mounts see the
+//! host the client asked for.
+//!
 //! Migration fallback: a mount may name another one to answer in its place when it says
 //! `404`. That needs the request again, so it applies only when the whole body is in
 //! memory (no body, or one within the pre-read limit); the client then sees only the
@@ -14,6 +18,7 @@ use http::{request, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::mounts::Limits;
+use super::proxy::{self, TrustedPeers};
 use super::router::{MountPoint, Router};
 use crate::asgi::AsgiApp;
 use crate::http::connection::{ConnectionInfo, PendingResponse, RequestState};
@@ -54,17 +59,29 @@ pub struct Service {
     router: Router<Mounted>,
     /// Bodies up to this size are read before any app runs.
     preread_limit: usize,
+    /// The peers whose proxy headers are believed (None: nobody's).
+    proxy_headers: Option<TrustedPeers>,
 }
 
 impl Service {
-    pub fn new(router: Router<Mounted>, preread_limit: usize) -> Self {
-        Self { router, preread_limit }
+    pub fn new(router: Router<Mounted>, preread_limit: usize, proxy_headers: Option<TrustedPeers>) -> Self {
+        Self { router, preread_limit, proxy_headers }
     }
 
-    pub async fn handle(&self, request: Request<Incoming>, connection: Arc<ConnectionInfo>) -> Response<ResponseBody> {
+    pub async fn handle(
+        &self,
+        mut request: Request<Incoming>,
+        connection: Arc<ConnectionInfo>,
+    ) -> Response<ResponseBody> {
         if framing::check(&request).is_err() {
             return status::bad_framing();
         }
+        let connection = match &self.proxy_headers {
+            Some(trusted) if trusted.contains(connection.remote.ip()) => {
+                forwarded_connection(&mut request, connection, trusted)
+            }
+            _ => connection,
+        };
         let host = match request.uri().authority() {
             Some(authority) => Some(authority.as_str()),
             None => request.headers().get(HOST).and_then(|value| value.to_str().ok()),
@@ -113,6 +130,26 @@ impl Service {
             _ => response,
         }
     }
+}
+
+/// The connection as a trusted proxy describes it; a forwarded host becomes the `Host`.
+fn forwarded_connection(
+    request: &mut Request<Incoming>,
+    connection: Arc<ConnectionInfo>,
+    trusted: &TrustedPeers,
+) -> Arc<ConnectionInfo> {
+    let forwarded = proxy::read(request.headers(), trusted);
+    if let Some(host) = forwarded.host {
+        proxy::replace_host(request.headers_mut(), host);
+    }
+    if forwarded.client.is_none() && forwarded.scheme.is_none() {
+        return connection;
+    }
+    Arc::new(ConnectionInfo {
+        local: connection.local,
+        remote: forwarded.client.unwrap_or(connection.remote),
+        scheme: forwarded.scheme.unwrap_or(connection.scheme),
+    })
 }
 
 /// The request line and headers again, for a second app (extensions stay with the first).

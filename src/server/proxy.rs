@@ -1,0 +1,256 @@
+//! Proxy headers: who the client is and which scheme and host it used, when amphicorn runs
+//! behind a proxy that says so in `Forwarded` (RFC 7239) or `X-Forwarded-For/-Proto/-Host`.
+//!
+//! Only a peer in the trusted list (`--forwarded-allow-ips`) is believed; anyone else's
+//! headers are passed to the app untouched and change nothing. The client is found by walking
+//! the chain of addresses from the right (the hop nearest to us) past every trusted proxy:
+//! with `X-Forwarded-For: 203.0.113.7, 10.0.0.2` from trusted `10.0.0.3`, and `10.0.0.0/8`
+//! trusted, the client is `203.0.113.7`; if the chain is all proxies, its leftmost entry. A
+//! spoofed entry the client put in front of the chain is never reached.
+//!
+//! `Forwarded` wins over the `X-Forwarded-*` headers when both are present; its element for
+//! the chosen hop also gives `proto` and `host`. The scheme becomes `http` or `https` (other
+//! values are ignored); a forwarded host replaces the request's `Host`. Applying the result
+//! to a request is `service.rs`'s job; the PROXY protocol is `proxy_protocol.rs`.
+
+use std::net::{IpAddr, SocketAddr};
+
+use http::header::HOST;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use ipnet::IpNet;
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+
+/// The peers whose word is taken: addresses and networks, or everyone (`*`).
+#[derive(Debug, Clone, Default)]
+pub struct TrustedPeers {
+    everyone: bool,
+    networks: Vec<IpNet>,
+}
+
+impl TrustedPeers {
+    /// Parses `127.0.0.1`, `10.0.0.0/8`, `::1`, `*`; the error names the bad entry.
+    pub fn parse<S: AsRef<str>>(entries: &[S]) -> Result<Self, String> {
+        let mut trusted = Self::default();
+        for entry in entries {
+            let entry = entry.as_ref().trim();
+            if entry == "*" {
+                trusted.everyone = true;
+            } else if let Ok(network) = entry.parse::<IpNet>() {
+                trusted.networks.push(network);
+            } else if let Ok(address) = entry.parse::<IpAddr>() {
+                trusted.networks.push(IpNet::from(address));
+            } else {
+                return Err(format!("{entry:?} is not an IP address, a network like 10.0.0.0/8, or *"));
+            }
+        }
+        Ok(trusted)
+    }
+
+    pub fn contains(&self, address: IpAddr) -> bool {
+        let address = address.to_canonical(); // An IPv4 peer on an IPv6 socket: ::ffff:10.0.0.1.
+        self.everyone || self.networks.iter().any(|network| network.contains(&address))
+    }
+}
+
+/// What the proxy headers say about the original request.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Forwarded {
+    pub client: Option<SocketAddr>,
+    pub scheme: Option<&'static str>,
+    pub host: Option<HeaderValue>,
+}
+
+/// Reads the forwarding headers a trusted peer sent (the caller checks the peer).
+pub fn read(headers: &HeaderMap, trusted: &TrustedPeers) -> Forwarded {
+    if headers.contains_key(&FORWARDED) {
+        let elements = forwarded_elements(headers);
+        let Some(chosen) = choose(&elements, |element| element.client, trusted) else {
+            return Forwarded::default();
+        };
+        return Forwarded {
+            client: chosen.client,
+            scheme: chosen.proto.as_deref().and_then(scheme),
+            host: chosen.host.as_deref().and_then(|host| HeaderValue::from_str(host).ok()),
+        };
+    }
+    let chain: Vec<Option<SocketAddr>> = list(headers, &X_FORWARDED_FOR).map(|entry| node(&entry)).collect();
+    Forwarded {
+        client: choose(&chain, |client| *client, trusted).copied().flatten(),
+        scheme: list(headers, &X_FORWARDED_PROTO).last().as_deref().and_then(scheme),
+        host: list(headers, &X_FORWARDED_HOST).last().and_then(|host| HeaderValue::from_str(&host).ok()),
+    }
+}
+
+/// Sets the request's `Host` to a forwarded one.
+pub fn replace_host(headers: &mut HeaderMap, host: HeaderValue) {
+    headers.insert(HOST, host);
+}
+
+/// The hop the client is: the rightmost one not in `trusted`, or the leftmost of all-proxy
+/// chains. An entry that is not an address (`unknown`, an obfuscated name) ends the walk.
+fn choose<'a, T>(chain: &'a [T], address: impl Fn(&T) -> Option<SocketAddr>, trusted: &TrustedPeers) -> Option<&'a T> {
+    for entry in chain.iter().rev() {
+        match address(entry) {
+            Some(client) if trusted.contains(client.ip()) => continue,
+            _ => return Some(entry),
+        }
+    }
+    chain.first()
+}
+
+/// The comma-separated entries of every line of `name`, trimmed.
+fn list<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl DoubleEndedIterator<Item = String> + 'a {
+    let values: Vec<&'a HeaderValue> = headers.get_all(name).iter().collect();
+    values
+        .into_iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|entry| entry.trim().to_owned())
+        .filter(|entry| !entry.is_empty())
+}
+
+/// `203.0.113.7`, `203.0.113.7:4711`, `[2001:db8::1]:4711`, `2001:db8::1` → an address
+/// (port 0 when none is given, as there is no way to know it).
+fn node(text: &str) -> Option<SocketAddr> {
+    let text = text.trim().trim_matches('"');
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        return Some(address);
+    }
+    let bare = text.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')).unwrap_or(text);
+    bare.parse::<IpAddr>().ok().map(|address| SocketAddr::new(address, 0))
+}
+
+fn scheme(proto: &str) -> Option<&'static str> {
+    match proto.trim().to_ascii_lowercase().as_str() {
+        "http" | "ws" => Some("http"),
+        "https" | "wss" => Some("https"),
+        _ => None,
+    }
+}
+
+/// One hop of a `Forwarded` header.
+#[derive(Debug, Default)]
+struct Element {
+    client: Option<SocketAddr>,
+    proto: Option<String>,
+    host: Option<String>,
+}
+
+/// `for=192.0.2.60;proto=https, for="[2001:db8::1]:4711";host=example.com` → two elements.
+/// Quoted values may hold `,` and `;`.
+fn forwarded_elements(headers: &HeaderMap) -> Vec<Element> {
+    let mut elements = Vec::new();
+    for value in headers.get_all(&FORWARDED).iter().filter_map(|value| value.to_str().ok()) {
+        for element in split_outside_quotes(value, ',') {
+            let mut parsed = Element::default();
+            for pair in split_outside_quotes(element, ';') {
+                let Some((key, value)) = pair.split_once('=') else {
+                    continue;
+                };
+                let value = value.trim().trim_matches('"');
+                match key.trim().to_ascii_lowercase().as_str() {
+                    "for" => parsed.client = node(value),
+                    "proto" => parsed.proto = Some(value.to_owned()),
+                    "host" => parsed.host = Some(value.to_owned()),
+                    _ => {}
+                }
+            }
+            elements.push(parsed);
+        }
+    }
+    elements
+}
+
+fn split_outside_quotes(text: &str, separator: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (index, character) in text.char_indices() {
+        if character == '"' {
+            quoted = !quoted;
+        } else if character == separator && !quoted {
+            parts.push(&text[start..index]);
+            start = index + 1;
+        }
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            let value = HeaderValue::from_str(value).unwrap_or_else(|error| panic!("bad test header: {error}"));
+            map.append(HeaderName::from_bytes(name.as_bytes()).unwrap_or(HOST), value);
+        }
+        map
+    }
+
+    fn trusted(entries: &[&str]) -> TrustedPeers {
+        TrustedPeers::parse(entries).unwrap_or_else(|error| panic!("{error}"))
+    }
+
+    fn client(text: &str) -> Option<SocketAddr> {
+        node(text)
+    }
+
+    #[test]
+    fn trusted_peers() {
+        let peers = trusted(&["127.0.0.1", "10.0.0.0/8", "::1"]);
+        assert!(peers.contains("10.1.2.3".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))));
+        assert!(peers.contains(IpAddr::from([127, 0, 0, 1])));
+        assert!(peers.contains("::ffff:10.0.0.1".parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))));
+        assert!(!peers.contains(IpAddr::from([192, 168, 0, 1])));
+        assert!(trusted(&["*"]).contains(IpAddr::from([192, 168, 0, 1])));
+        assert!(TrustedPeers::parse(&["10.0.0.0/33"]).is_err());
+        assert!(TrustedPeers::parse(&["proxy.local"]).is_err());
+    }
+
+    /// Request headers, then the client, scheme and host expected from them.
+    type Case<'a> = (&'a [(&'a str, &'a str)], Option<&'a str>, Option<&'a str>, Option<&'a str>);
+
+    #[test]
+    fn x_forwarded_headers() {
+        let peers = trusted(&["10.0.0.0/8"]);
+        let cases: &[Case<'_>] = &[
+            (&[("x-forwarded-for", "203.0.113.7")], Some("203.0.113.7:0"), None, None),
+            (&[("x-forwarded-for", "1.1.1.1, 203.0.113.7, 10.0.0.2")], Some("203.0.113.7:0"), None, None),
+            (&[("x-forwarded-for", "1.1.1.1"), ("x-forwarded-for", "10.0.0.2")], Some("1.1.1.1:0"), None, None),
+            (&[("x-forwarded-for", "10.0.0.5, 10.0.0.2")], Some("10.0.0.5:0"), None, None),
+            (&[("x-forwarded-for", "[2001:db8::1]:4711")], Some("[2001:db8::1]:4711"), None, None),
+            (&[("x-forwarded-for", "unknown")], None, None, None),
+            (&[("x-forwarded-proto", "https")], None, Some("https"), None),
+            (&[("x-forwarded-proto", "gopher")], None, None, None),
+            (&[("x-forwarded-host", "example.com")], None, None, Some("example.com")),
+        ];
+        for (pairs, expected_client, expected_scheme, expected_host) in cases {
+            let forwarded = read(&headers(pairs), &peers);
+            assert_eq!(forwarded.client, expected_client.and_then(client), "{pairs:?}");
+            assert_eq!(forwarded.scheme, *expected_scheme, "{pairs:?}");
+            assert_eq!(forwarded.host.as_ref().and_then(|host| host.to_str().ok()), *expected_host, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn forwarded_header() {
+        let peers = trusted(&["10.0.0.0/8"]);
+        let value = r#"for=198.51.100.17;proto=https;host="shop.example", for="[2001:db8::17]:4711";proto=http, for=10.0.0.2;proto=http"#;
+        let forwarded = read(&headers(&[("forwarded", value), ("x-forwarded-for", "1.2.3.4")]), &peers);
+        assert_eq!(forwarded.client, client("[2001:db8::17]:4711"));
+        assert_eq!(forwarded.scheme, Some("http"));
+        assert_eq!(forwarded.host, None);
+        let forwarded = read(&headers(&[("forwarded", r#"for=198.51.100.17;proto=https;host="a,b""#)]), &peers);
+        assert_eq!(forwarded.client, client("198.51.100.17"));
+        assert_eq!(forwarded.scheme, Some("https"));
+        assert_eq!(forwarded.host, Some(HeaderValue::from_static("a,b")));
+        let obfuscated = read(&headers(&[("forwarded", "for=_hidden, for=10.0.0.3")]), &peers);
+        assert_eq!(obfuscated.client, None);
+    }
+}

@@ -1,0 +1,171 @@
+//! The PROXY protocol (HAProxy's, versions 1 and 2): a balancer in front states the client's
+//! and its own address in a header before the HTTP bytes, so a TCP proxy (no HTTP headers to
+//! add) can still tell us who the client is.
+//!
+//! Only peers in the trusted list must (and may) send it; from them, a connection without a
+//! valid header is closed. The header is parsed by the `ppp` crate; what arrived after it is
+//! served first by `Prefixed`, so hyper sees the HTTP bytes as if they came first. `LOCAL`
+//! (a balancer's health check) and `UNKNOWN` headers keep the socket's own addresses.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use ppp::{v1, v2, HeaderResult, PartialResult};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+
+/// The largest header worth waiting for (v2 allows 16 + 65535 bytes; no balancer sends that).
+const MAX_HEADER: usize = 4096;
+
+/// A stream with some bytes already read from it, served before the rest.
+pub struct Prefixed<T> {
+    prefix: Bytes,
+    inner: T,
+}
+
+impl<T> Prefixed<T> {
+    pub fn new(inner: T) -> Self {
+        Self { prefix: Bytes::new(), inner }
+    }
+}
+
+/// The client and server addresses a PROXY header gives (None: keep the socket's).
+pub type Addresses = Option<(SocketAddr, SocketAddr)>;
+
+/// Reads the PROXY header at the start of `stream` within `timeout`.
+pub async fn read_header<T: AsyncRead + Unpin>(
+    mut stream: T,
+    timeout: Duration,
+) -> io::Result<(Prefixed<T>, Addresses)> {
+    let mut buffer = BytesMut::with_capacity(256);
+    let read = async {
+        loop {
+            if stream.read_buf(&mut buffer).await? == 0 {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed in the PROXY header"));
+            }
+            let parsed = HeaderResult::parse(&buffer);
+            if parsed.is_incomplete() && buffer.len() < MAX_HEADER {
+                continue;
+            }
+            return header_addresses(parsed).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidData, "a trusted peer sent no valid PROXY protocol header")
+            });
+        }
+    };
+    let (length, addresses) = tokio::time::timeout(timeout, read)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no PROXY protocol header in time"))??;
+    buffer.advance(length);
+    Ok((Prefixed { prefix: buffer.freeze(), inner: stream }, addresses))
+}
+
+/// The header's length and addresses, if it is complete and valid.
+fn header_addresses(parsed: HeaderResult<'_>) -> Option<(usize, Addresses)> {
+    match parsed {
+        HeaderResult::V1(Ok(header)) => {
+            let addresses = match header.addresses {
+                v1::Addresses::Tcp4(ip) => Some((
+                    SocketAddr::from((ip.source_address, ip.source_port)),
+                    SocketAddr::from((ip.destination_address, ip.destination_port)),
+                )),
+                v1::Addresses::Tcp6(ip) => Some((
+                    SocketAddr::from((ip.source_address, ip.source_port)),
+                    SocketAddr::from((ip.destination_address, ip.destination_port)),
+                )),
+                v1::Addresses::Unknown => None,
+            };
+            Some((header.header.len(), addresses))
+        }
+        HeaderResult::V2(Ok(header)) => {
+            let addresses = match (header.command, header.addresses) {
+                (v2::Command::Proxy, v2::Addresses::IPv4(ip)) => Some((
+                    SocketAddr::from((ip.source_address, ip.source_port)),
+                    SocketAddr::from((ip.destination_address, ip.destination_port)),
+                )),
+                (v2::Command::Proxy, v2::Addresses::IPv6(ip)) => Some((
+                    SocketAddr::from((ip.source_address, ip.source_port)),
+                    SocketAddr::from((ip.destination_address, ip.destination_port)),
+                )),
+                _ => None,
+            };
+            Some((header.len(), addresses))
+        }
+        _ => None,
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Prefixed<T> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let take = self.prefix.len().min(buf.remaining());
+            let chunk = self.prefix.split_to(take);
+            buf.put_slice(&chunk);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Prefixed<T> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, data)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addresses(header: &[u8]) -> Option<(usize, Addresses)> {
+        header_addresses(HeaderResult::parse(header))
+    }
+
+    #[test]
+    fn version_1() {
+        let header = b"PROXY TCP4 203.0.113.7 10.0.0.1 51234 443\r\nGET / HTTP/1.1\r\n";
+        let client: SocketAddr = SocketAddr::from(([203, 0, 113, 7], 51234));
+        let server: SocketAddr = SocketAddr::from(([10, 0, 0, 1], 443));
+        assert_eq!(addresses(header), Some((43, Some((client, server)))));
+        assert_eq!(addresses(b"PROXY UNKNOWN\r\nGET"), Some((15, None)));
+        assert_eq!(addresses(b"GET / HTTP/1.1\r\n\r\n"), None);
+        assert!(HeaderResult::parse(b"PROXY TCP4 203.0.113.7").is_incomplete());
+    }
+
+    #[test]
+    fn version_2() {
+        let mut header = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+        header.extend([0x21, 0x11, 0, 12, 203, 0, 113, 7, 10, 0, 0, 1, 0xC8, 0x22, 1, 187]);
+        let length = header.len();
+        header.extend(b"GET / HTTP/1.1\r\n");
+        let client = SocketAddr::from(([203, 0, 113, 7], 51234));
+        let server = SocketAddr::from(([10, 0, 0, 1], 443));
+        assert_eq!(addresses(&header), Some((length, Some((client, server)))));
+        // LOCAL (a health check): the socket's own addresses stand.
+        let mut local = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+        local.extend([0x20, 0x00, 0, 0]);
+        assert_eq!(addresses(&local), Some((16, None)));
+    }
+}
