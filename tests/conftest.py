@@ -4,8 +4,9 @@ Every test here is black-box: it starts ``python -m amphicorn APP ...`` in a sub
 ``cwd=tests/`` (so ``apps.basic:hello`` and ``django_project.wsgi:application`` import), waits
 for the ``Listening on http://HOST:PORT`` line on stderr, and talks to it over real sockets.
 
-- ``serve(app, *args, env=None, bind="127.0.0.1:0", listeners=1)`` starts a server and returns a
-  :class:`Server` (``.url``, ``.urls``, ``.port``, ``.pid``, ``.proc``, ``.stderr()``); it can be
+- ``serve(app, *args, env=None, bind="127.0.0.1:0", listeners=1, capture_stdout=False)`` starts a
+  server and returns a :class:`Server` (``.url``, ``.urls``, ``.port``, ``.pid``, ``.proc``,
+  ``.stderr()``, ``.stdout_lines(n)``); it can be
   called several times per test, and every server is stopped at teardown (SIGTERM, then SIGKILL
   after 5 s).
 - ``run_cli(*args, timeout=30, env=None)`` runs the CLI to completion (for ``--help``,
@@ -80,9 +81,16 @@ class StderrCollector:
 class Server:
     """One running amphicorn process."""
 
-    def __init__(self, proc: subprocess.Popen, collector: StderrCollector, urls: list[str]):
+    def __init__(
+        self,
+        proc: subprocess.Popen,
+        collector: StderrCollector,
+        urls: list[str],
+        stdout: StderrCollector | None = None,
+    ):
         self.proc = proc
         self._collector = collector
+        self._stdout = stdout
         self.urls = urls
         self.url = urls[0]
         self.port = int(urls[0].rsplit(":", 1)[1])
@@ -92,6 +100,12 @@ class Server:
     def stderr(self) -> str:
         """Everything the server wrote to stderr so far."""
         return self._collector.text()
+
+    def stdout_lines(self, count: int, timeout: float = 5.0) -> list[str]:
+        """The first ``count`` lines of stdout (needs ``capture_stdout=True``), waiting for them."""
+        assert self._stdout is not None, "start the server with capture_stdout=True"
+        self._stdout.wait_for(lambda text: text.count("\n") >= count, timeout)
+        return self._stdout.text().splitlines()[:count]
 
     def wait_for_stderr(self, needle: str, timeout: float = 5.0) -> bool:
         """Wait until ``needle`` appears in stderr (log lines may trail the response)."""
@@ -107,8 +121,9 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self._collector.join(5)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
+        for stream in (self.proc.stderr, self.proc.stdout):
+            if stream is not None:
+                stream.close()
         return self.proc.returncode
 
 
@@ -118,6 +133,7 @@ def start_server(
     env: dict[str, str] | None = None,
     bind: str | None = "127.0.0.1:0",
     listeners: int = 1,
+    capture_stdout: bool = False,
 ) -> Server:
     """Start ``python -m amphicorn app [-b bind] *args`` and wait for ``listeners`` sockets."""
     cmd = [sys.executable, "-m", "amphicorn", app]
@@ -129,10 +145,11 @@ def start_server(
         cwd=TESTS_DIR,
         env=server_env(env),
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE if capture_stdout else subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     collector = StderrCollector(proc.stderr)
+    stdout = StderrCollector(proc.stdout) if capture_stdout else None
     ok = collector.wait_for(lambda text: len(LISTENING_RE.findall(text)) >= listeners, STARTUP_TIMEOUT)
     if not ok:
         server = Server(proc, collector, ["http://127.0.0.1:0"])
@@ -142,7 +159,7 @@ def start_server(
             f"{STARTUP_TIMEOUT}s (exit code {code}); stderr:\n{collector.text()}"
         )
     urls = [m[0] for m in LISTENING_RE.findall(collector.text())]
-    return Server(proc, collector, urls)
+    return Server(proc, collector, urls, stdout)
 
 
 @pytest.fixture

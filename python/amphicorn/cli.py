@@ -17,10 +17,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from amphicorn import __version__, config_file
+from amphicorn._amphicorn import DEFAULT_ACCESS_LOG_FORMAT
 from amphicorn.asgi import LIFESPAN_MODES, LOOPS, LifespanFailure
 from amphicorn.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
+    LOG_FORMATS,
     LOG_LEVELS,
     WS_MODES,
     Bind,
@@ -31,6 +33,7 @@ from amphicorn.config import (
 )
 from amphicorn.importer import AppImportError, AppSpecError, parse_spec
 from amphicorn.interfaces import INTERFACES, split_prefix
+from amphicorn.log import LogConfigError
 from amphicorn.server import serve
 from amphicorn.sockets import BindError
 
@@ -118,7 +121,24 @@ def build_parser() -> argparse.ArgumentParser:
         const="true",
         help="trusted peers start each connection with a PROXY protocol v1/v2 header (default off)",
     )
-    parser.add_argument("--log-level", help=f"one of {', '.join(LOG_LEVELS)} (default info)")
+    log_options = parser.add_argument_group("logging")
+    log_options.add_argument("--log-level", help=f"one of {', '.join(LOG_LEVELS)} (default info)")
+    log_options.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="write one line per request to stdout, from Rust (default off)",
+    )
+    log_options.add_argument(
+        "--access-log-format",
+        metavar="FORMAT",
+        help="gunicorn-style atoms: h t r m U q H s B b f a T M D L p mount {header}i "
+        f"(default '{DEFAULT_ACCESS_LOG_FORMAT}')",
+    )
+    log_options.add_argument("--log-format", help="text or json (default text)")
+    log_options.add_argument(
+        "--log-config", metavar="FILE", help="logging configuration: dictConfig .json/.yaml, or fileConfig .ini"
+    )
     parser.add_argument("--version", action="version", version=version_text())
     return parser
 
@@ -140,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     except AppImportError as error:
         print(f"amphicorn: error: {error}", file=sys.stderr)
         sys.exit(1)
+    except LogConfigError as error:
+        usage_error(parser, str(error))
     except LifespanFailure as error:
         print(f"amphicorn: error: ASGI lifespan startup failed: {error}", file=sys.stderr)
         sys.exit(3)
@@ -191,6 +213,7 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Co
         "loop": LOOPS,
         "lifespan": LIFESPAN_MODES,
         "ws": WS_MODES,
+        "log-format": LOG_FORMATS,
     }
     for flag, choices in choices_by_flag.items():
         value = setting(flag, _choice(choices))
@@ -203,7 +226,11 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Co
     max_body_size = setting("max-body-size", _non_negative_int)
     if max_body_size is not None:
         settings["max_body_size"] = max_body_size
-    for flag in ("proxy-headers", "proxy-protocol"):
+    for flag in ("access-log-format", "log-config"):
+        text = setting(flag, _text)
+        if text is not None:
+            settings[flag.replace("-", "_")] = text
+    for flag in ("proxy-headers", "proxy-protocol", "access-log"):
         enabled = setting(flag, _boolean)
         if enabled is not None:
             settings[flag.replace("-", "_")] = enabled

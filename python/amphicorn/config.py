@@ -15,11 +15,12 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from amphicorn._amphicorn import check_mount_point
+from amphicorn._amphicorn import DEFAULT_ACCESS_LOG_FORMAT, check_access_log_format, check_mount_point
 from amphicorn.asgi import LIFESPAN_MODES, LOOPS
 from amphicorn.interfaces import INTERFACES
 
 WS_MODES = ("auto", "none")
+LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 DEFAULT_HOST = "127.0.0.1"
@@ -172,6 +173,16 @@ class Config:
     #: Trusted peers open each connection with a PROXY protocol (v1 or v2) header.
     proxy_protocol: bool = False
 
+    # Logging (see log.py, and src/server/access_log.rs for the access log).
+    #: Write one access-log line per request to stdout, from Rust.
+    access_log: bool = False
+    #: gunicorn-style atoms: ``%(h)s %(t)s "%(r)s" %(s)s %(b)s %(L)s %(mount)s ...``.
+    access_log_format: str = DEFAULT_ACCESS_LOG_FORMAT
+    #: ``text`` or ``json`` (one JSON object per line, for the access and the error log).
+    log_format: str = "text"
+    #: A logging configuration file (dictConfig JSON or YAML, or fileConfig ini), as uvicorn.
+    log_config: str | None = None
+
     def all_mounts(self) -> list[MountConfig]:
         """The mounts in order, the positional app first (at ``/``)."""
         root = [MountConfig("/", self.app, self.interface)] if self.app is not None else []
@@ -253,6 +264,13 @@ class Config:
                     raise ConfigError(
                         f"forwarded_allow_ips {entry!r}: expected an IP address, a network like 10.0.0.0/8, or *"
                     ) from None
+        try:
+            check_access_log_format(self.access_log_format)
+        except ValueError as error:
+            raise ConfigError(f"access_log_format {self.access_log_format!r}: {error}") from None
+        _choice("log_format", self.log_format, LOG_FORMATS)
+        if self.log_config is not None and not os.path.isfile(self.log_config):
+            raise ConfigError(f"log_config {self.log_config!r}: no such file")
         size = self.max_header_size
         if isinstance(size, bool) or not isinstance(size, int) or size < MIN_HEADER_SIZE:
             raise ConfigError(f"max_header_size {size!r}: expected a number of bytes, at least {MIN_HEADER_SIZE}")

@@ -61,6 +61,11 @@ KEYS = frozenset(
         "proxy-headers",
         "forwarded-allow-ips",
         "proxy-protocol",
+        # Logging.
+        "access-log",
+        "access-log-format",
+        "log-format",
+        "log-config",
     }
 )
 MOUNT_KEYS = frozenset(

@@ -86,7 +86,7 @@ def load_mount(mount: MountConfig, config: Config) -> Mount:
 
 def serve(config: Config) -> None:
     """Serves a validated config; returns after a graceful stop."""
-    logs.configure(config.log_level)
+    logs.configure(config.log_level, config.log_format, config.log_config)
     stopper = _Stopper()
     mounts = [load_mount(mount, config) for mount in config.all_mounts()]
     asgi_mounts = [mount for mount in mounts if mount.interface == "asgi"]

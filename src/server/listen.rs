@@ -23,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::access_log::{AccessLog, Entry, Note};
 use super::proxy::TrustedPeers;
 use super::proxy_protocol::{self, Prefixed};
 use super::service::Service;
@@ -42,6 +43,7 @@ pub struct ListenSettings {
     pub max_header_size: usize,
     /// Trusted peers start their connections with a PROXY protocol header.
     pub proxy_protocol: Option<TrustedPeers>,
+    pub access_log: Option<Arc<AccessLog>>,
 }
 
 /// How long a trusted peer has to send its PROXY header when there is no header timeout.
@@ -66,6 +68,7 @@ pub async fn serve(
         builder: Arc::new(builder),
         timeouts: settings.timeouts,
         proxy_protocol: settings.proxy_protocol,
+        access_log: settings.access_log,
         _connection_token: connection_token,
     });
     let mut accepting = JoinSet::new();
@@ -85,6 +88,7 @@ struct AcceptContext {
     builder: Arc<http1::Builder>,
     timeouts: ConnectionTimeouts,
     proxy_protocol: Option<TrustedPeers>,
+    access_log: Option<Arc<AccessLog>>,
     /// Held while any connection is open, for the drain at shutdown.
     _connection_token: watch::Receiver<()>,
 }
@@ -136,17 +140,22 @@ async fn serve_connection(
     let activity = Arc::new(Activity::default());
     let io = TokioIo::new(TimedIo::new(stream, activity.clone(), context.timeouts));
     let service = context.service.clone();
+    let access_log = context.access_log.clone();
     let handler = service_fn(move |request| {
         let service = service.clone();
         let connection = connection.clone();
         let activity = activity.clone();
+        let mut entry = access_log.as_ref().map(|log| Entry::start(log, &request, connection.remote));
         async move {
             let guard = activity.begin();
             let response = service.handle(request, connection).await;
             if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                 activity.mark_upgraded();
             }
-            Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, guard)))
+            if let Some(entry) = entry.as_mut() {
+                entry.respond(response.status(), response.extensions().get::<Note>());
+            }
+            Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, guard, entry)))
         }
     });
     let served = context.builder.serve_connection(io, handler).with_upgrades();

@@ -6,6 +6,7 @@
 //! `server.asgi_bridges` with it. `serve()` blocks the calling thread with the GIL released,
 //! waking every 100 ms to let Python run its signal handlers, which call `stop()`.
 
+pub mod access_log;
 mod listen;
 pub mod mounts;
 mod proxy;
@@ -26,6 +27,7 @@ use tokio::sync::watch;
 
 use crate::asgi::bridge::LoopBridge;
 use crate::sync::lock;
+use access_log::AccessLog;
 use listen::ListenSettings;
 use mounts::{seconds, MountSpec, Prepared, SharedSettings};
 use proxy::TrustedPeers;
@@ -55,6 +57,13 @@ pub struct ServerSettings {
     proxy_protocol: bool,
     #[pyo3(attribute)]
     forwarded_allow_ips: Vec<String>,
+    #[pyo3(attribute)]
+    access_log: bool,
+    #[pyo3(attribute)]
+    access_log_format: String,
+    /// `text` or `json`.
+    #[pyo3(attribute)]
+    log_format: String,
 }
 
 impl ServerSettings {
@@ -68,7 +77,14 @@ impl ServerSettings {
             },
             max_header_size: self.max_header_size,
             proxy_protocol: self.proxy_protocol.then(|| self.trusted_peers()).transpose()?,
+            access_log: self.access_log.then(|| self.access_log()).transpose()?,
         })
+    }
+
+    fn access_log(&self) -> PyResult<Arc<AccessLog>> {
+        let format = access_log::Format::parse(&self.access_log_format, self.log_format == "json")
+            .map_err(|error| PyValueError::new_err(format!("access_log_format: {error}")))?;
+        Ok(AccessLog::start(format)?)
     }
 
     fn trusted_peers(&self) -> PyResult<TrustedPeers> {
@@ -157,7 +173,8 @@ impl Server {
             apps.push((point.clone(), app));
         }
         let router = Router::new(apps).map_err(|error| PyValueError::new_err(error.to_string()))?;
-        let service = Arc::new(Service::new(router, self.preread_limit, self.proxy_headers.clone()));
+        let notes = self.listen.access_log.is_some();
+        let service = Arc::new(Service::new(router, self.preread_limit, self.proxy_headers.clone(), notes));
         let mut serving = {
             let _entered = runtime.enter();
             let listeners = listeners
@@ -197,6 +214,12 @@ impl Server {
     fn stop(&self) {
         self.stop.send_replace(true);
     }
+}
+
+/// Checks an `--access-log-format`; the error names the atom it does not know.
+#[pyfunction]
+pub fn check_access_log_format(format: &str) -> PyResult<()> {
+    access_log::Format::parse(format, false).map(drop).map_err(PyValueError::new_err)
 }
 
 fn listener_from_fd(fd: i32) -> PyResult<TcpListener> {

@@ -155,7 +155,8 @@ impl Prepared {
                 (App::Asgi(AsgiApp::new(bridge.get().handle(), settings.clone())), None)
             }
         };
-        Ok((Mounted { app, fallback: self.fallback.clone(), limits: self.limits.clone() }, pool))
+        let label = Arc::from(point.to_string());
+        Ok((Mounted { app, label, fallback: self.fallback.clone(), limits: self.limits.clone() }, pool))
     }
 }
 

@@ -17,6 +17,7 @@ use http::header::HOST;
 use http::{request, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+use super::access_log::Note;
 use super::mounts::Limits;
 use super::proxy::{self, TrustedPeers};
 use super::router::{MountPoint, Router};
@@ -51,6 +52,8 @@ impl App {
 /// A mount's app and the mount that answers in its place when it says `404`.
 pub struct Mounted {
     pub app: App,
+    /// The mount point as the access log shows it.
+    pub label: Arc<str>,
     pub fallback: Option<MountPoint>,
     pub limits: Limits,
 }
@@ -61,11 +64,18 @@ pub struct Service {
     preread_limit: usize,
     /// The peers whose proxy headers are believed (None: nobody's).
     proxy_headers: Option<TrustedPeers>,
+    /// Put an access-log `Note` on each response.
+    notes: bool,
 }
 
 impl Service {
-    pub fn new(router: Router<Mounted>, preread_limit: usize, proxy_headers: Option<TrustedPeers>) -> Self {
-        Self { router, preread_limit, proxy_headers }
+    pub fn new(
+        router: Router<Mounted>,
+        preread_limit: usize,
+        proxy_headers: Option<TrustedPeers>,
+        notes: bool,
+    ) -> Self {
+        Self { router, preread_limit, proxy_headers, notes }
     }
 
     pub async fn handle(
@@ -82,6 +92,23 @@ impl Service {
             }
             _ => connection,
         };
+        let client = connection.remote;
+        let mut mount = None;
+        let mut response = self.dispatch(request, connection, &mut mount).await;
+        if self.notes {
+            response.extensions_mut().insert(Note { mount, client });
+        }
+        response
+    }
+
+    /// Routes the request and runs the app; `mount` is set to the label of the mount that
+    /// answered.
+    async fn dispatch(
+        &self,
+        request: Request<Incoming>,
+        connection: Arc<ConnectionInfo>,
+        mount: &mut Option<Arc<str>>,
+    ) -> Response<ResponseBody> {
         let host = match request.uri().authority() {
             Some(authority) => Some(authority.as_str()),
             None => request.headers().get(HOST).and_then(|value| value.to_str().ok()),
@@ -89,6 +116,7 @@ impl Service {
         let Some((_, mounted)) = self.router.route(host, request.uri().path()) else {
             return status::plain(StatusCode::NOT_FOUND);
         };
+        *mount = Some(mounted.label.clone());
         // Held until the response head is out: a full mount answers 503 before any Python runs.
         let _permit = match &mounted.limits.concurrency {
             Some(slots) => match slots.clone().try_acquire_owned() {
@@ -121,6 +149,7 @@ impl Service {
             Some((fallback, head, data)) if response.status() == StatusCode::NOT_FOUND => {
                 // Dropping the first answer tells its app the client has gone.
                 drop(response);
+                *mount = Some(fallback.label.clone());
                 let state = RequestState::new();
                 let pending = PendingResponse::new(state.clone());
                 let response = fallback.app.dispatch(head, RequestBody::Complete(data), connection, state).await;

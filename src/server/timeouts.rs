@@ -17,6 +17,8 @@
 //! `request_body.rs`'s timeout, and the app takes the time it takes. An upgraded connection
 //! (WebSocket) is never timed out here.
 //!
+//! `TrackedBody` carries the request's guard (and access-log entry) to the end of its body.
+//!
 //! Writing the 408 directly is safe because hyper is then parsing a head: nothing of its
 //! own is in the write buffer, and it gets an I/O error back, for which it writes nothing.
 
@@ -34,6 +36,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use super::access_log::Entry;
 use crate::http::response_body::{Aborted, ResponseBody};
 
 const REQUEST_TIMEOUT: &[u8] =
@@ -213,15 +216,17 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
     }
 }
 
-/// A response body that holds its request's `RequestGuard` until hyper is done with it.
+/// A response body that holds its request's `RequestGuard` (and access-log entry, which
+/// counts the bytes) until hyper is done with it.
 pub struct TrackedBody {
     body: ResponseBody,
+    entry: Option<Entry>,
     _guard: RequestGuard,
 }
 
 impl TrackedBody {
-    pub fn new(body: ResponseBody, guard: RequestGuard) -> Self {
-        Self { body, _guard: guard }
+    pub fn new(body: ResponseBody, guard: RequestGuard, entry: Option<Entry>) -> Self {
+        Self { body, entry, _guard: guard }
     }
 }
 
@@ -230,7 +235,12 @@ impl Body for TrackedBody {
     type Error = Aborted;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Aborted>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
+        let this = &mut *self;
+        let frame = Pin::new(&mut this.body).poll_frame(cx);
+        if let (Poll::Ready(Some(Ok(frame))), Some(entry)) = (&frame, this.entry.as_mut()) {
+            entry.add_bytes(frame.data_ref().map_or(0, Bytes::len));
+        }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {

@@ -1,0 +1,141 @@
+"""The access log, written by Rust to stdout: every atom, JSON lines, mounts, 499 for clients
+that leave early; and the Python-side log options (--log-format json, --log-config)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from support import RawConnection, build_request
+
+CLF = re.compile(
+    r'^(?P<client>\S+) - - \[(?P<time>\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000)\] "(?P<request>[^"]*)" '
+    r'(?P<status>\d{3}) (?P<bytes>\d+|-) "(?P<referer>[^"]*)" "(?P<agent>[^"]*)" (?P<seconds>\d+\.\d{6})$'
+)
+
+
+@pytest.mark.parametrize("app", ["apps.basic:hello", "asgi:asgi_apps.raw:response"])
+def test_default_format_is_gunicorns_with_the_duration(serve, app):
+    server = serve(app, "--access-log", capture_stdout=True)
+    headers = {"User-Agent": "access-test/1.0", "Referer": "http://example.com/from"}
+    response = httpx.get(f"{server.url}/some/path?x=1&y=%C3%A9", headers=headers)
+    assert response.status_code == 200
+    [line] = server.stdout_lines(1)
+    match = CLF.match(line)
+    assert match, line
+    assert match["client"] == "127.0.0.1"
+    assert match["request"] == "GET /some/path?x=1&y=%C3%A9 HTTP/1.1"
+    assert match["status"] == "200"
+    assert int(match["bytes"]) == len(response.content)
+    assert match["referer"] == "http://example.com/from"
+    assert match["agent"] == "access-test/1.0"
+    assert float(match["seconds"]) < 5
+
+
+def test_custom_atoms_and_mounts(serve):
+    fmt = "%(m)s|%(U)s|%(q)s|%(H)s|%(s)s|%(B)s|%(b)s|%(mount)s|%({X-Request-Id}i)s|%(p)s|%(D)s|%(M)s|%(T)s"
+    server = serve(
+        "apps.basic:hello",
+        "--mount",
+        "/api=asgi:asgi_apps.raw:response",
+        "--access-log",
+        "--access-log-format",
+        fmt,
+        capture_stdout=True,
+    )
+    httpx.get(f"{server.url}/page?a=b", headers={"X-Request-Id": "req-42"})
+    httpx.head(f"{server.url}/api/x")
+    first, second = server.stdout_lines(2)
+    method, path, query, protocol, status, body, dash, mount, request_id, pid, micros, millis, seconds = first.split(
+        "|"
+    )
+    assert (method, path, query, protocol, status, body, dash) == ("GET", "/page", "a=b", "HTTP/1.1", "200", "13", "13")
+    assert (mount, request_id, pid) == ("/", "req-42", str(server.pid))
+    assert int(micros) >= int(millis) >= int(seconds) >= 0
+    fields = second.split("|")
+    assert (fields[0], fields[5], fields[6], fields[7], fields[8]) == ("HEAD", "0", "-", "/api", "-")
+
+
+def test_json_lines(serve):
+    server = serve("apps.basic:hello", "--access-log", "--log-format", "json", capture_stdout=True)
+    httpx.post(f"{server.url}/form?q=1", content=b"x" * 10, headers={"User-Agent": 'quote"agent'})
+    [line] = server.stdout_lines(1)
+    entry = json.loads(line)
+    assert entry["method"] == "POST"
+    assert entry["path"] == "/form"
+    assert entry["query"] == "q=1"
+    assert entry["status"] == 200
+    assert entry["bytes"] == 13
+    assert entry["user_agent"] == 'quote"agent'
+    assert entry["mount"] == "/"
+    assert entry["duration_ms"] >= 0
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["time"])
+    # The error log is JSON too, one object per line on stderr.
+    startup = [json.loads(text) for text in server.stderr().splitlines() if text.startswith("{")]
+    assert any("Listening on" in record["message"] for record in startup)
+    assert all(record["logger"] == "amphicorn.error" for record in startup)
+
+
+def test_statuses_404_and_client_gone_499(serve):
+    server = serve("--mount=/slow=asgi:asgi_apps.raw:sleepy", "--access-log", capture_stdout=True)
+    assert httpx.get(f"{server.url}/nowhere").status_code == 404
+    with RawConnection.to(server) as conn:
+        conn.send(build_request("GET", "/slow?seconds=2"))
+        time.sleep(0.3)
+    first, second = server.stdout_lines(2, timeout=10)
+    assert '"GET /nowhere HTTP/1.1" 404 ' in first
+    assert '"GET /slow?seconds=2 HTTP/1.1" 499 - ' in second
+
+
+def test_no_access_log_by_default(serve):
+    server = serve("apps.basic:hello", capture_stdout=True)
+    httpx.get(f"{server.url}/")
+    time.sleep(0.3)
+    assert server.stdout_lines(1, timeout=0.5) == []
+
+
+def test_a_log_config_file_takes_over(serve, tmp_path: Path):
+    log_file = tmp_path / "amphicorn.log"
+    config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "CUSTOM %(levelname)s %(message)s"}},
+        "handlers": {
+            "file": {"class": "logging.FileHandler", "filename": str(log_file), "formatter": "plain"},
+            "stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "plain"},
+        },
+        "loggers": {"amphicorn": {"handlers": ["file", "stderr"], "level": "INFO", "propagate": False}},
+    }
+    path = tmp_path / "logging.json"
+    path.write_text(json.dumps(config))
+    server = serve("apps.basic:hello", "--log-config", str(path))
+    assert "CUSTOM INFO Listening on http://127.0.0.1:" in server.stderr()
+    assert "[INFO]" not in server.stderr()  # Not amphicorn's own format.
+    assert f"CUSTOM INFO Listening on {server.url}" in log_file.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--access-log-format", "%(nope)s"], "%(nope)s"),
+        (["--log-format", "xml"], "--log-format"),
+        (["--log-config", "/no/such/logging.json"], "/no/such/logging.json"),
+    ],
+)
+def test_bad_log_settings_exit_2(run_cli, args, needle):
+    result = run_cli("apps.basic:hello", *args)
+    assert result.returncode == 2, result
+    assert needle in result.stderr
+    assert "Listening on" not in result.stderr
+
+
+def test_a_broken_log_config_exits_2_naming_it(run_cli, tmp_path: Path):
+    path = tmp_path / "broken.json"
+    path.write_text('{"version": 1, "handlers": {"h": {"class": "no.such.Handler"}}}')
+    result = run_cli("apps.basic:hello", "--log-config", str(path))
+    assert result.returncode == 2, result
+    assert str(path) in result.stderr
