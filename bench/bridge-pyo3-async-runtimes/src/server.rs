@@ -32,22 +32,29 @@ const PREREAD_LIMIT: u64 = 64 * 1024;
 struct App {
     app: Py<PyAny>,
     locals: TaskLocals,
+    /// Call the app from a `spawn_blocking` thread rather than from the tokio worker.
+    call_in_blocking: bool,
 }
 
-/// `serve(app, event_loop, host, port, io_threads)`: serves `app` until the process ends.
-/// `event_loop` must already run in another thread.
+/// `serve(app, event_loop, bind, io_threads, call_in_blocking, max_blocking_threads)`:
+/// serves `app` until the process ends. `event_loop` must already run in another thread.
+/// `max_blocking_threads` bounds tokio's blocking pool, where pyo3-async-runtimes resolves
+/// every asyncio future (see `__main__.py` for why the benchmark bounds it).
 #[pyfunction]
+#[pyo3(signature = (app, event_loop, bind, io_threads, call_in_blocking = false, max_blocking_threads = 512))]
 pub fn serve(
     py: Python<'_>,
     app: Py<PyAny>,
     event_loop: Bound<'_, PyAny>,
-    host: String,
-    port: u16,
+    bind: String,
     io_threads: usize,
+    call_in_blocking: bool,
+    max_blocking_threads: usize,
 ) -> PyResult<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(io_threads.max(1))
         .thread_name("bridge-io")
+        .max_blocking_threads(max_blocking_threads.max(1))
         .enable_all()
         .build()?;
     // pyo3-async-runtimes spawns the futures of `future_into_py` on the runtime it was given:
@@ -55,9 +62,8 @@ pub fn serve(
     let runtime: &'static tokio::runtime::Runtime = Box::leak(Box::new(runtime));
     pyo3_async_runtimes::tokio::init_with_runtime(runtime)
         .map_err(|()| PyRuntimeError::new_err("the pyo3-async-runtimes tokio runtime was already set"))?;
-    let shared = Arc::new(App { app, locals: TaskLocals::new(event_loop) });
-    let address: SocketAddr =
-        format!("{host}:{port}").parse().map_err(|error| PyRuntimeError::new_err(format!("bad address: {error}")))?;
+    let shared = Arc::new(App { app, locals: TaskLocals::new(event_loop), call_in_blocking });
+    let address: SocketAddr = bind.parse().map_err(|error| PyRuntimeError::new_err(format!("bad address: {error}")))?;
     py.detach(|| runtime.block_on(accept_loop(address, shared)))
 }
 
@@ -100,16 +106,31 @@ async fn handle(
     let (respond, response) = oneshot::channel();
     let (finished, finished_watch) = watch::channel(false);
     let state = SendState::new(respond, finished);
-    // The idiomatic pyo3-async-runtimes request path: attach to Python on this tokio thread,
-    // call the app, and hand its coroutine to the loop with `into_future_with_locals`.
-    let started = Python::attach(|py| -> PyResult<_> {
-        let scope = scope::build(py, &head, remote, local)?;
-        let receive = HttpReceive::new(body, finished_watch, app.locals.clone());
-        let send = HttpSend::new(state.clone(), app.locals.clone());
-        let coroutine = app.app.bind(py).call1((scope, receive, send))?;
-        pyo3_async_runtimes::into_future_with_locals(&app.locals, coroutine)
-    });
     let target = head.uri.path_and_query().map_or_else(|| "/".to_owned(), ToString::to_string);
+    // The idiomatic pyo3-async-runtimes request path: attach to Python on this tokio thread
+    // (or, with `call_in_blocking`, on a blocking-pool thread, so a tokio worker never waits
+    // for the GIL), call the app, and hand its coroutine to the loop with
+    // `into_future_with_locals`.
+    let call = {
+        let (app, state) = (app.clone(), state.clone());
+        move || {
+            Python::attach(|py| -> PyResult<_> {
+                let scope = scope::build(py, &head, remote, local)?;
+                let receive = HttpReceive::new(body, finished_watch, app.locals.clone());
+                let send = HttpSend::new(state, app.locals.clone());
+                let coroutine = app.app.bind(py).call1((scope, receive, send))?;
+                pyo3_async_runtimes::into_future_with_locals(&app.locals, coroutine)
+            })
+        }
+    };
+    let started = if app.call_in_blocking {
+        match tokio::task::spawn_blocking(call).await {
+            Ok(started) => started,
+            Err(_) => return internal_error(),
+        }
+    } else {
+        call()
+    };
     match started {
         Ok(running) => {
             let state = state.clone();
