@@ -35,6 +35,7 @@ import argparse
 import contextlib
 import datetime as dt
 import http.client
+import importlib.util
 import json
 import math
 import os
@@ -55,6 +56,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 APPS_DIR = BENCH_DIR / "apps"
 WRK_DIR = BENCH_DIR / "wrk"
 HYPER_HELLO = BENCH_DIR / "hyper-hello" / "target" / "release" / "hyper-hello"
+BRIDGE_DIR = BENCH_DIR / "bridge-pyo3-async-runtimes"
+BRIDGE_MODULE = "pyo3_async_runtimes_server"
 HOST = "127.0.0.1"
 
 WSGI_THREADS = 8
@@ -225,6 +228,14 @@ def _gunicorn(scenario: Scenario, c: Ctx) -> list[list[str]] | None:
     ]
 
 
+def _pyo3_async_runtimes(scenario: Scenario, c: Ctx) -> list[list[str]] | None:
+    """amphicorn's stack with pyo3-async-runtimes as the asyncio bridge (bench/bridge-pyo3-async-runtimes)."""
+    if scenario.kind != "asgi":
+        return None
+    port = ["--host", HOST, "--port", str(c.port), "--io-threads", str(c.io_threads)]
+    return [[c.python, "-m", BRIDGE_MODULE, "asgi_app:app", *port]]
+
+
 def _hyper(scenario: Scenario, c: Ctx) -> list[list[str]] | None:
     if scenario.name not in ("wsgi-hello", "asgi-hello"):
         return None
@@ -234,6 +245,7 @@ def _hyper(scenario: Scenario, c: Ctx) -> list[list[str]] | None:
 # Table order. The baseline of every ratio is granian (granian+a2wsgi for the mixed scenario).
 SERVERS = {
     "amphicorn": _amphicorn,
+    "pyo3-async-runtimes": _pyo3_async_runtimes,
     "granian": _granian,
     "granian+a2wsgi": _granian_a2wsgi,
     "uvicorn": _uvicorn,
@@ -243,6 +255,11 @@ SERVERS = {
 }
 BASELINE = {"mixed": "granian+a2wsgi"}
 MIXED_SECOND_BASELINE = "uvicorn+a2wsgi"
+# Left out of --quick unless --servers names them: the pyo3-async-runtimes peer is a crate of
+# its own, and compiling it from cold (pyo3, tokio, hyper, fat LTO: 1.5-3 min on 2 shared
+# cores) would double what tests/test_bench_quick.py takes in CI; run.sh builds it only when
+# it will run (see there).
+NOT_IN_QUICK = ("pyo3-async-runtimes",)
 
 
 # --------------------------------------------------------------------------- processes
@@ -616,6 +633,14 @@ def _dist_version(name: str) -> str:
         return "not installed"
 
 
+def _lock_version(lock: Path, crate: str) -> str:
+    """The version of `crate` in a Cargo.lock, or "unknown"."""
+    if not lock.exists():
+        return "unknown"
+    found = re.search(rf'name = "{re.escape(crate)}"\nversion = "([^"]+)"', lock.read_text())
+    return found.group(1) if found else "unknown"
+
+
 def _loadavg() -> str:
     try:
         with open("/proc/loadavg") as f:
@@ -655,11 +680,7 @@ def machine_info(args, ctx: Ctx) -> dict:
             if line.startswith("MemTotal:"):
                 mem = f"{int(line.split()[1]) / 2**20:.1f} GiB"
                 break
-    hyper_version = "unknown"
-    lock = BENCH_DIR / "hyper-hello" / "Cargo.lock"
-    if lock.exists():
-        found = re.search(r'name = "hyper"\nversion = "([^"]+)"', lock.read_text())
-        hyper_version = found.group(1) if found else "unknown"
+    hyper_version = _lock_version(BENCH_DIR / "hyper-hello" / "Cargo.lock", "hyper")
     amphicorn_version = _cmd_version([ctx.amphicorn_python, "-m", "amphicorn", "--version"])
     source = _cmd_version(["git", "-C", str(BENCH_DIR.parent), "describe", "--always", "--dirty"])
     amphicorn_version = f"{amphicorn_version.removeprefix('amphicorn ')} from commit {source}"
@@ -681,6 +702,7 @@ def machine_info(args, ctx: Ctx) -> dict:
             "a2wsgi": _dist_version("a2wsgi"),
             "starlette": _dist_version("starlette"),
             "hyper-hello": f"hyper {hyper_version}, " + _cmd_version(["rustc", "--version"]),
+            "pyo3-async-runtimes": _lock_version(BRIDGE_DIR / "Cargo.lock", "pyo3-async-runtimes"),
             "wrk": _cmd_version(["wrk", "--version"]).split(" Copyright")[0].removeprefix("wrk "),
         },
     }
@@ -790,6 +812,7 @@ def render_markdown(report: dict) -> str:
                     cells.append(_ratio(route["rps"], second_route["rps"] if second_route else None))
                 lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    lines += render_bridges(rows)
     lines += render_targets(rows)
     failed = [r for r in rows if r["status"] == "failed"]
     if failed:
@@ -801,6 +824,35 @@ def render_markdown(report: dict) -> str:
 
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")[:300]
+
+
+def render_bridges(rows: list[dict]) -> list[str]:
+    """amphicorn's hand-written asyncio bridge against pyo3-async-runtimes (issue 3), where
+    both ran: same server stack, same app, same run."""
+    lines = []
+    for name, scenario in SCENARIOS.items():
+        ours = _route_of(_baseline_row(rows, name, "amphicorn"), "")
+        theirs = _route_of(_baseline_row(rows, name, "pyo3-async-runtimes"), "")
+        if scenario.kind != "asgi" or ours is None or theirs is None:
+            continue
+        lines.append(
+            f"| {name} | {_fmt_rps(ours['rps'])} | {ours['latency_ms']['p50']:.2f} / {ours['latency_ms']['p99']:.2f} "
+            f"| {_fmt_rps(theirs['rps'])} | {theirs['latency_ms']['p50']:.2f} / {theirs['latency_ms']['p99']:.2f} "
+            f"| {_ratio(ours['rps'], theirs['rps'])} |"
+        )
+    if not lines:
+        return []
+    return [
+        "## ASGI bridges (issue 3)",
+        "",
+        "amphicorn (hand-written bridge) against the same stack with pyo3-async-runtimes as the bridge "
+        "(bench/bridge-pyo3-async-runtimes).",
+        "",
+        "| scenario | amphicorn req/s | p50 / p99 ms | pyo3-async-runtimes req/s | p50 / p99 ms | amphicorn ÷ it |",
+        "|---|---:|---:|---:|---:|---:|",
+        *lines,
+        "",
+    ]
 
 
 def render_targets(rows: list[dict]) -> list[str]:
@@ -877,6 +929,7 @@ def render_png(report: dict, path: Path) -> str | None:
         "uvicorn+a2wsgi": "#98df8a",
         "gunicorn": "#9467bd",
         "hyper-hello": "#7f7f7f",
+        "pyo3-async-runtimes": "#ff7f0e",
     }
     fig, ax = plt.subplots(figsize=(15, 6.5))
     width = 0.8 / max(
@@ -997,7 +1050,7 @@ def main(argv: list[str] | None = None) -> int:
     raw.mkdir(parents=True, exist_ok=True)
     io_threads = os.cpu_count() or 1
     scenarios = [SCENARIOS[n] for n in (args.only or SCENARIOS)]
-    servers = args.servers or list(SERVERS)
+    servers = args.servers or [s for s in SERVERS if not (args.quick and s in NOT_IN_QUICK)]
     rows: list[dict] = []
     ctx = Ctx(port=0, python=sys.executable, amphicorn_python=args.amphicorn_python, io_threads=io_threads)
     machine = machine_info(args, ctx)  # before the runs: the load average says what else ran
@@ -1015,13 +1068,18 @@ def main(argv: list[str] | None = None) -> int:
             commands = SERVERS[server_name](scenario, ctx)
             if not commands:
                 continue
+            missing = None
             if server_name == "hyper-hello" and not HYPER_HELLO.exists():
+                missing = f"{HYPER_HELLO} not built (bench/run.sh builds it)"
+            if server_name == "pyo3-async-runtimes" and importlib.util.find_spec(BRIDGE_MODULE) is None:
+                missing = f"{BRIDGE_MODULE} not installed in {sys.prefix} (bench/run.sh builds it)"
+            if missing:
                 rows.append(
                     {
                         "scenario": scenario.name,
                         "server": server_name,
                         "status": "unsupported",
-                        "error": f"{HYPER_HELLO} not built (bench/run.sh builds it)",
+                        "error": missing,
                         "attempts": [],
                     }
                 )

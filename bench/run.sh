@@ -12,7 +12,9 @@
 #      AMPHICORN_PYTHON names a Python that already has the amphicorn to measure;
 #   3. wrk (apt-get install wrk when missing and running as root);
 #   4. the hyper ceiling server, bench/hyper-hello (cargo build --release);
-#   5. bench/bench.py with every argument given here (see `bench/bench.py --help`).
+#   5. the pyo3-async-runtimes peer, bench/bridge-pyo3-async-runtimes (maturin, release, into
+#      the venv) -- only when the run measures it: not in --quick runs unless --servers names it;
+#   6. bench/bench.py with every argument given here (see `bench/bench.py --help`).
 # Results go to bench/results/ (results.md, results.json, results.png; wrk output in raw/).
 set -euo pipefail
 bench=$(cd "$(dirname "$0")" && pwd)
@@ -59,6 +61,30 @@ fi
 say "building bench/hyper-hello (cargo, release)"
 cargo build --quiet --release --manifest-path "$bench/hyper-hello/Cargo.toml"
 
-# 5. The benchmark itself.
+# 5. The same stack as amphicorn with pyo3-async-runtimes as the asyncio bridge. bench.py
+# leaves it out of --quick runs unless --servers names it (compiling it from cold takes
+# minutes, which the quick test cannot spare), so it is built only when it will run.
+quick=no servers=
+previous=
+for arg in "$@"; do
+    [ "$previous" = --servers ] && servers=$arg
+    case "$arg" in
+        --quick) quick=yes ;;
+        --servers=*) servers=${arg#--servers=} ;;
+    esac
+    previous=$arg
+done
+if [ -n "$servers" ]; then
+    case ",$servers," in *,pyo3-async-runtimes,*) build_bridge=yes ;; *) build_bridge=no ;; esac
+else
+    [ "$quick" = yes ] && build_bridge=no || build_bridge=yes
+fi
+if [ "$build_bridge" = yes ]; then
+    say "building bench/bridge-pyo3-async-runtimes (maturin, release) into $venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
+        "$bench/bridge-pyo3-async-runtimes"
+fi
+
+# 6. The benchmark itself.
 say "running bench/bench.py $*"
 exec "$venv/bin/python" "$bench/bench.py" "$@"

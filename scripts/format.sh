@@ -4,5 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${1:-.venv}
 cargo fmt --all
+cargo fmt --manifest-path bench/bridge-pyo3-async-runtimes/Cargo.toml
 "$venv/bin/ruff" check --fix python tests examples bench
 "$venv/bin/ruff" format python tests examples bench
