@@ -207,6 +207,15 @@ def _uvicorn_a2wsgi(scenario: Scenario, c: Ctx) -> list[list[str]] | None:
     return None
 
 
+def _uvicorn_amphicorn_middleware(scenario: Scenario, c: Ctx) -> list[list[str]] | None:
+    """uvicorn serving the same Starlette app with amphicorn.WSGIMiddleware instead of a2wsgi."""
+    if scenario.kind == "wsgi":
+        return [_uvicorn_cmd("starlette_app:wsgi_amphicorn", c)]
+    if scenario.kind == "mixed":
+        return [_uvicorn_cmd("starlette_app:mixed_amphicorn", c)]
+    return None
+
+
 def _gunicorn(scenario: Scenario, c: Ctx) -> list[list[str]] | None:
     if scenario.kind != "wsgi":
         return None
@@ -250,6 +259,7 @@ SERVERS = {
     "granian+a2wsgi": _granian_a2wsgi,
     "uvicorn": _uvicorn,
     "uvicorn+a2wsgi": _uvicorn_a2wsgi,
+    "uvicorn+amphicorn.WSGIMiddleware": _uvicorn_amphicorn_middleware,
     "gunicorn": _gunicorn,
     "hyper-hello": _hyper,
 }

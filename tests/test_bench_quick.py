@@ -24,14 +24,15 @@ RUN_SH = REPO / "bench" / "run.sh"
 # A scenario amphicorn may not support yet: it must then exit at start-up, and the harness
 # records it as "unsupported". Every other row must run.
 MAY_BE_UNSUPPORTED = {("amphicorn", "mixed")}
+MIDDLEWARE = "uvicorn+amphicorn.WSGIMiddleware"
 EXPECTED_SERVERS = {
-    "wsgi-hello": {"amphicorn", "granian", "uvicorn+a2wsgi", "gunicorn", "hyper-hello"},
-    "wsgi-echo": {"amphicorn", "granian", "uvicorn+a2wsgi", "gunicorn"},
-    "wsgi-stream": {"amphicorn", "granian", "uvicorn+a2wsgi", "gunicorn"},
+    "wsgi-hello": {"amphicorn", "granian", "uvicorn+a2wsgi", MIDDLEWARE, "gunicorn", "hyper-hello"},
+    "wsgi-echo": {"amphicorn", "granian", "uvicorn+a2wsgi", MIDDLEWARE, "gunicorn"},
+    "wsgi-stream": {"amphicorn", "granian", "uvicorn+a2wsgi", MIDDLEWARE, "gunicorn"},
     "asgi-hello": {"amphicorn", "granian", "uvicorn", "hyper-hello"},
     "asgi-echo": {"amphicorn", "granian", "uvicorn"},
     "asgi-stream": {"amphicorn", "granian", "uvicorn"},
-    "mixed": {"amphicorn", "granian+a2wsgi", "uvicorn+a2wsgi"},
+    "mixed": {"amphicorn", "granian+a2wsgi", "uvicorn+a2wsgi", MIDDLEWARE},
 }
 
 

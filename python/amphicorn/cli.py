@@ -133,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--access-log-format",
         metavar="FORMAT",
         help="gunicorn-style atoms: h t r m U q H s B b f a T M D L p mount {header}i "
-        f"(default '{DEFAULT_ACCESS_LOG_FORMAT}')",
+        # argparse %-formats help texts: the format's own % signs are doubled.
+        f"(default '{DEFAULT_ACCESS_LOG_FORMAT.replace('%', '%%')}')",
     )
     log_options.add_argument("--log-format", help="text or json (default text)")
     log_options.add_argument(
