@@ -204,45 +204,12 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Co
         if isinstance(spec, str):
             parse_spec(split_prefix(spec)[1])
     settings: dict[str, Any] = {"mounts": mounts}
-    for flag in ("threads", "ws-max-size", "limit-concurrency", "max-header-size", "backlog"):
-        number = setting(flag, _positive_int)
-        if number is not None:
-            settings[flag.replace("-", "_")] = number
-    choices_by_flag = {
-        "log-level": LOG_LEVELS,
-        "interface": INTERFACES,
-        "loop": LOOPS,
-        "lifespan": LIFESPAN_MODES,
-        "ws": WS_MODES,
-        "log-format": LOG_FORMATS,
-    }
-    for flag, choices in choices_by_flag.items():
-        value = setting(flag, _choice(choices))
+    for flag, convert in CONVERTERS.items():
+        value = setting(flag, convert)
+        if value is None and flag == "forwarded-allow-ips" and "FORWARDED_ALLOW_IPS" in environ:
+            value = convert(environ["FORWARDED_ALLOW_IPS"], "FORWARDED_ALLOW_IPS")  # As uvicorn and gunicorn.
         if value is not None:
             settings[flag.replace("-", "_")] = value
-    for flag in ("timeout-keep-alive", "timeout-request-headers", "timeout-request-body"):
-        seconds = setting(flag, _positive_seconds)
-        if seconds is not None:
-            settings[flag.replace("-", "_")] = seconds
-    max_body_size = setting("max-body-size", _non_negative_int)
-    if max_body_size is not None:
-        settings["max_body_size"] = max_body_size
-    for flag in ("access-log-format", "log-config"):
-        text = setting(flag, _text)
-        if text is not None:
-            settings[flag.replace("-", "_")] = text
-    for flag in ("proxy-headers", "proxy-protocol", "access-log"):
-        enabled = setting(flag, _boolean)
-        if enabled is not None:
-            settings[flag.replace("-", "_")] = enabled
-    allowed = setting("forwarded-allow-ips", _address_list)
-    if allowed is None and "FORWARDED_ALLOW_IPS" in environ:
-        allowed = _address_list(environ["FORWARDED_ALLOW_IPS"], "FORWARDED_ALLOW_IPS")
-    if allowed is not None:
-        settings["forwarded_allow_ips"] = allowed
-    factory = setting("factory", _boolean)
-    if factory is not None:
-        settings["factory"] = factory
     settings["binds"] = _binds(args, file, environ)
     return Config(app=app or None, **settings).validate()
 
@@ -413,3 +380,31 @@ def _boolean(value: object, source: str) -> bool:
     if text in ("0", "false", "no", "off", ""):
         return False
     raise ConfigError(f"{source} {value!r}: expected true or false")
+
+
+#: How each flag's value (from the command line, the file or the environment) is checked and
+#: converted; the Config field is the flag's name with ``_`` for ``-``.
+CONVERTERS: dict[str, Callable[[object, str], Any]] = {
+    "threads": _positive_int,
+    "ws-max-size": _positive_int,
+    "limit-concurrency": _positive_int,
+    "max-header-size": _positive_int,
+    "backlog": _positive_int,
+    "max-body-size": _non_negative_int,
+    "timeout-keep-alive": _positive_seconds,
+    "timeout-request-headers": _positive_seconds,
+    "timeout-request-body": _positive_seconds,
+    "log-level": _choice(LOG_LEVELS),
+    "interface": _choice(INTERFACES),
+    "loop": _choice(LOOPS),
+    "lifespan": _choice(LIFESPAN_MODES),
+    "ws": _choice(WS_MODES),
+    "log-format": _choice(LOG_FORMATS),
+    "access-log-format": _text,
+    "log-config": _text,
+    "factory": _boolean,
+    "proxy-headers": _boolean,
+    "proxy-protocol": _boolean,
+    "access-log": _boolean,
+    "forwarded-allow-ips": _address_list,
+}

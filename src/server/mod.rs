@@ -7,6 +7,7 @@
 //! waking every 100 ms to let Python run its signal handlers, which call `stop()`.
 
 pub mod access_log;
+mod forward;
 mod listen;
 pub mod mounts;
 mod proxy;
