@@ -139,3 +139,11 @@ def test_a_broken_log_config_exits_2_naming_it(run_cli, tmp_path: Path):
     result = run_cli("apps.basic:hello", "--log-config", str(path))
     assert result.returncode == 2, result
     assert str(path) in result.stderr
+
+
+def test_access_log_from_the_environment_and_the_config_file(serve, tmp_path: Path):
+    config = tmp_path / "amphicorn.toml"
+    config.write_text("app = 'apps.basic:hello'\naccess-log-format = '%(m)s %(U)s %(s)s'\n")
+    server = serve(f"--config={config}", env={"AMPHICORN_ACCESS_LOG": "true"}, capture_stdout=True)
+    httpx.get(f"{server.url}/from-env")
+    assert server.stdout_lines(1) == ["GET /from-env 200"]

@@ -168,3 +168,17 @@ def test_bad_limit_values_exit_2_naming_the_flag(run_cli, flag, value):
     assert flag in result.stderr or flag.lstrip("-").replace("-", "_") in result.stderr, result.stderr
     assert value in result.stderr
     assert "Listening on" not in result.stderr
+
+
+def test_timeouts_from_the_config_file_and_the_environment(serve, tmp_path: Path):
+    config = tmp_path / "amphicorn.toml"
+    config.write_text("app = 'apps.basic:hello'\ntimeout-request-headers = 1\nmax-header-size = 8192\n")
+    server = serve(f"--config={config}", env={"AMPHICORN_TIMEOUT_KEEP_ALIVE": "1"})
+    with RawConnection.to(server) as conn:
+        conn.send(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        assert conn.read_response().status == 408
+    with RawConnection.to(server) as conn:
+        assert conn.request("GET", "/", headers=[("X-Big", "a" * 9000)]).status == 431
+    with RawConnection.to(server) as conn:
+        assert conn.request("GET", "/").status == 200
+        assert conn.is_closed(timeout=3)
