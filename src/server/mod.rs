@@ -7,6 +7,7 @@
 //! waking every 100 ms to let Python run its signal handlers, which call `stop()`.
 
 pub mod access_log;
+mod allocator;
 mod forward;
 mod listen;
 pub mod mounts;
@@ -120,6 +121,7 @@ impl Server {
         event_loop: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         let settings: ServerSettings = config.extract()?;
+        allocator::tune();
         let shared: SharedSettings = config.extract()?;
         let listeners = fds.into_iter().map(listener_from_fd).collect::<PyResult<Vec<_>>>()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
