@@ -6,9 +6,12 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+use crate::buffers::frames_to_py;
+use crate::http::frames::Frames;
+
 pub enum Incoming {
     /// `http.request`
-    Body { data: Bytes, more_body: bool },
+    Body { data: Frames, more_body: bool },
     /// `http.disconnect`
     Disconnect,
     /// `websocket.connect`
@@ -28,7 +31,7 @@ impl Incoming {
         match self {
             Self::Body { data, more_body } => {
                 message.set_item(kind, intern!(py, "http.request"))?;
-                message.set_item(intern!(py, "body"), PyBytes::new(py, &data))?;
+                message.set_item(intern!(py, "body"), frames_to_py(py, &data)?)?;
                 message.set_item(intern!(py, "more_body"), more_body)?;
             }
             Self::Disconnect => message.set_item(kind, intern!(py, "http.disconnect"))?,

@@ -10,7 +10,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
 use tokio::sync::oneshot;
@@ -19,13 +18,13 @@ use super::awaitable::Ready;
 use super::bridge::{LoopBridge, Resolution};
 use super::messages::Incoming;
 use crate::http::connection::RequestState;
-use crate::http::request_body::{Chunk, RequestBody};
+use crate::http::request_body::{Chunk, Frames, RequestBody};
 
 enum Source {
     /// The whole body, not yet delivered.
-    Complete(Bytes),
+    Complete(Frames),
     Streaming {
-        prefix: Bytes,
+        prefix: Frames,
         chunks: async_channel::Receiver<Chunk>,
         /// Set once the last body message was produced (possibly by a tokio waiter).
         ended: Arc<AtomicBool>,
@@ -134,8 +133,8 @@ impl HttpReceive {
 
 fn from_chunk(chunk: Option<Chunk>) -> Incoming {
     match chunk {
-        Some(Ok(data)) => Incoming::Body { data, more_body: true },
+        Some(Ok(data)) => Incoming::Body { data: Frames::from(data), more_body: true },
         Some(Err(_)) => Incoming::Disconnect,
-        None => Incoming::Body { data: Bytes::new(), more_body: false },
+        None => Incoming::Body { data: Frames::default(), more_body: false },
     }
 }

@@ -5,6 +5,7 @@
 //! Nothing here knows about Python: the WSGI and ASGI bridges build on these types.
 
 pub mod connection;
+pub mod frames;
 pub mod framing;
 pub mod request_body;
 pub mod responder;

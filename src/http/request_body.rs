@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::EXPECT;
 use http::HeaderMap;
 use http_body_util::BodyExt;
@@ -23,6 +23,7 @@ use hyper::body::{Body, Frame, Incoming};
 use tokio::sync::oneshot;
 
 use super::connection::RequestState;
+pub use super::frames::Frames;
 
 /// How many frames may wait between hyper and the app.
 const CHANNEL_FRAMES: usize = 4;
@@ -110,14 +111,14 @@ pub type Chunk = Result<Bytes, BodyError>;
 
 /// A request body, either already in memory or still arriving.
 pub enum RequestBody {
-    Complete(Bytes),
+    Complete(Frames),
     Streaming(BodyStream),
 }
 
 /// The part of a body that has not arrived yet.
 pub struct BodyStream {
     /// What the pre-read already collected.
-    pub prefix: Bytes,
+    pub prefix: Frames,
     pub chunks: async_channel::Receiver<Chunk>,
     /// Present for `Expect: 100-continue`: sending on it (or dropping it) lets the feeder
     /// start (or stop) polling hyper.
@@ -145,17 +146,17 @@ pub async fn read_body(
         }
     }
     if body.is_end_stream() {
-        return Ok(RequestBody::Complete(Bytes::new()));
+        return Ok(RequestBody::Complete(Frames::default()));
     }
     if expect_continue {
         let (start, started) = oneshot::channel();
         let chunks = spawn_feeder(body, 0, limits, Some(started), state.clone());
-        return Ok(RequestBody::Streaming(BodyStream { prefix: Bytes::new(), chunks, start: Some(start) }));
+        return Ok(RequestBody::Streaming(BodyStream { prefix: Frames::default(), chunks, start: Some(start) }));
     }
-    let mut collected = Collected::default();
-    while collected.len <= limit {
+    let mut collected = Frames::default();
+    while collected.len() <= limit {
         match limits.next_frame(&mut body).await {
-            None => return Ok(RequestBody::Complete(collected.into_bytes())),
+            None => return Ok(RequestBody::Complete(collected)),
             Some(Err(error)) => {
                 if error == BodyError::Disconnected {
                     state.mark_disconnected();
@@ -166,42 +167,17 @@ pub async fn read_body(
                 if let Ok(data) = frame.into_data() {
                     collected.push(data);
                 }
-                if max_size.is_some_and(|max_size| collected.len as u64 > max_size) {
+                if max_size.is_some_and(|max_size| collected.len() as u64 > max_size) {
                     return Err(BodyError::TooLarge(max_size.unwrap_or_default()));
                 }
             }
         }
         if body.is_end_stream() {
-            return Ok(RequestBody::Complete(collected.into_bytes()));
+            return Ok(RequestBody::Complete(collected));
         }
     }
-    let chunks = spawn_feeder(body, collected.len as u64, limits, None, state.clone());
-    Ok(RequestBody::Streaming(BodyStream { prefix: collected.into_bytes(), chunks, start: None }))
-}
-
-/// Frames gathered by the pre-read; one frame (the common case) is kept without copying.
-#[derive(Default)]
-struct Collected {
-    frames: Vec<Bytes>,
-    len: usize,
-}
-
-impl Collected {
-    fn push(&mut self, data: Bytes) {
-        self.len += data.len();
-        self.frames.push(data);
-    }
-
-    fn into_bytes(mut self) -> Bytes {
-        if self.frames.len() <= 1 {
-            return self.frames.pop().unwrap_or_default();
-        }
-        let mut joined = BytesMut::with_capacity(self.len);
-        for frame in &self.frames {
-            joined.extend_from_slice(frame);
-        }
-        joined.freeze()
-    }
+    let chunks = spawn_feeder(body, collected.len() as u64, limits, None, state.clone());
+    Ok(RequestBody::Streaming(BodyStream { prefix: collected, chunks, start: None }))
 }
 
 /// Moves the rest of `body` into a bounded channel from a task of its own.

@@ -7,20 +7,20 @@
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use tokio::sync::oneshot;
 
+use crate::buffers::frames_to_py;
 use crate::errors::ClientDisconnected;
 use crate::http::connection::RequestState;
-use crate::http::request_body::{BodyError, Chunk, RequestBody};
+use crate::http::request_body::{BodyError, Chunk, Frames, RequestBody};
 
 #[pyclass(module = "amphicorn._amphicorn")]
 pub struct InputStream {
-    /// Received, not yet read. Usually one chunk as hyper delivered it (no copy); joined
-    /// with the next only when a read needs more than it holds.
-    buffer: Bytes,
+    /// Received, not yet read: the frames as hyper delivered them, copied only into the
+    /// `bytes` a read returns.
+    buffer: Frames,
     /// `None` once the body has ended.
     chunks: Option<async_channel::Receiver<Chunk>>,
     /// For `Expect: 100-continue`: the first read lets the body start flowing.
@@ -54,14 +54,7 @@ impl InputStream {
         };
         match next {
             Ok(Ok(data)) => {
-                self.buffer = if self.buffer.is_empty() {
-                    data
-                } else {
-                    let mut joined = BytesMut::with_capacity(self.buffer.len() + data.len());
-                    joined.extend_from_slice(&self.buffer);
-                    joined.extend_from_slice(&data);
-                    joined.freeze()
-                };
+                self.buffer.push(data);
                 Ok(true)
             }
             Ok(Err(error)) => {
@@ -83,26 +76,23 @@ impl InputStream {
     }
 
     /// Takes `size` bytes (all when negative), reading more as needed.
-    fn take(&mut self, py: Python<'_>, size: isize) -> PyResult<Bytes> {
+    fn take(&mut self, py: Python<'_>, size: isize) -> PyResult<Frames> {
         let wanted = usize::try_from(size).unwrap_or(usize::MAX);
         while self.buffer.len() < wanted && self.fill(py)? {}
-        let length = wanted.min(self.buffer.len());
-        Ok(self.buffer.split_to(length))
+        Ok(self.buffer.take(wanted))
     }
 
     /// Takes one line, ending after `\n`, of at most `limit` bytes (no limit when negative).
-    fn take_line(&mut self, py: Python<'_>, limit: isize) -> PyResult<Bytes> {
+    fn take_line(&mut self, py: Python<'_>, limit: isize) -> PyResult<Frames> {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let mut searched = 0;
         loop {
-            if let Some(position) = self.buffer[searched..].iter().position(|&byte| byte == b'\n') {
-                let end = (searched + position + 1).min(limit);
-                return Ok(self.buffer.split_to(end));
+            if let Some(position) = self.buffer.position(b'\n', searched) {
+                return Ok(self.buffer.take((position + 1).min(limit)));
             }
             searched = self.buffer.len();
             if self.buffer.len() >= limit || !self.fill(py)? {
-                let end = limit.min(self.buffer.len());
-                return Ok(self.buffer.split_to(end));
+                return Ok(self.buffer.take(limit));
             }
         }
     }
@@ -114,14 +104,14 @@ impl InputStream {
     #[pyo3(signature = (size = None))]
     fn read<'py>(&mut self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
         let data = self.take(py, size.unwrap_or(-1))?;
-        Ok(PyBytes::new(py, &data))
+        frames_to_py(py, &data)
     }
 
     /// Reads one line, or at most `size` bytes of it.
     #[pyo3(signature = (size = None))]
     fn readline<'py>(&mut self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
         let data = self.take_line(py, size.unwrap_or(-1))?;
-        Ok(PyBytes::new(py, &data))
+        frames_to_py(py, &data)
     }
 
     /// Reads lines until the end, or until they add up to at least `hint` bytes.
@@ -136,7 +126,7 @@ impl InputStream {
                 return Ok(lines);
             }
             total += line.len();
-            lines.append(PyBytes::new(py, &line))?;
+            lines.append(frames_to_py(py, &line)?)?;
             if hint.is_some_and(|hint| total >= hint) {
                 return Ok(lines);
             }
@@ -149,7 +139,10 @@ impl InputStream {
 
     fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let line = self.take_line(py, -1)?;
-        Ok((!line.is_empty()).then(|| PyBytes::new(py, &line)))
+        if line.is_empty() {
+            return Ok(None);
+        }
+        frames_to_py(py, &line).map(Some)
     }
 
     fn readable(&self) -> bool {

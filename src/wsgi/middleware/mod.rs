@@ -31,7 +31,7 @@ use super::pool::{Pool, SubmitError};
 use super::Job;
 use crate::buffers::shared_bytes;
 use crate::http::connection::RequestState;
-use crate::http::request_body::{BodyError, BodyStream, Chunk, RequestBody};
+use crate::http::request_body::{BodyError, BodyStream, Chunk, Frames, RequestBody};
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
 use crate::sync::lock;
@@ -71,7 +71,7 @@ impl WsgiBridge {
     ) -> PyResult<Exchange> {
         let request = scope::read(scope)?;
         let state = RequestState::new();
-        let prefix = shared_bytes(body);
+        let prefix = Frames::from(shared_bytes(body));
         let (body, feed) = if more_body {
             let (feed, chunks) = async_channel::bounded(FEED_CHUNKS);
             (RequestBody::Streaming(BodyStream { prefix, chunks, start: None }), Some(feed))
