@@ -1,97 +1,265 @@
-//! Accept loops and per-connection HTTP/1.1 serving (with upgrades, for WebSockets), and
-//! graceful shutdown.
+//! Accept loops (TCP and Unix sockets) and per-connection HTTP/1.1 serving (with upgrades,
+//! for WebSockets), graceful shutdown and the `max_requests` budget.
 //!
 //! When the stop flag flips, every accept loop ends (closing its listener), each
 //! connection is told to finish its in-flight request and close (idle keep-alive
 //! connections close at once), and we wait up to the graceful timeout for the last one.
 //! Each connection task holds a receiver of `drained`; when the last is dropped,
 //! `drained.closed()` resolves.
+//!
+//! A connection accepted just before the stop that has not sent its request yet gets a
+//! short grace to send it: hyper closes a connection that has read nothing at once on
+//! `graceful_shutdown()`, and under a rolling restart such a client would see its
+//! connection closed without an answer although it did nothing wrong.
+//!
+//! The listening sockets themselves belong to Python (bound there, or inherited); what the
+//! socket *is* (TCP or Unix) is read from its address family.
 
 use std::convert::Infallible;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use hyper::rt::{Read, Write};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use super::service::Service;
-use crate::http::connection::ConnectionInfo;
+use crate::http::connection::{ConnectionInfo, Endpoint};
 
 /// Back-off after a failed `accept()` (out of descriptors, say), so the loop cannot spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// How long a connection accepted before the stop may take to send its first request.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+
+/// A listening socket handed over by Python: TCP (IPv4 or IPv6) or Unix.
+pub enum Listener {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener),
+}
+
+impl Listener {
+    /// Takes ownership of a listening socket, telling TCP from Unix by its address family.
+    pub fn from_fd(fd: OwnedFd) -> io::Result<Self> {
+        let tcp = std::net::TcpListener::from(fd);
+        if tcp.local_addr().is_ok() {
+            return Ok(Self::Tcp(tcp));
+        }
+        let unix = std::os::unix::net::UnixListener::from(OwnedFd::from(tcp));
+        match unix.local_addr() {
+            Ok(_) => Ok(Self::Unix(unix)),
+            Err(_) => Err(io::Error::new(io::ErrorKind::InvalidInput, "not a TCP or Unix stream socket")),
+        }
+    }
+
+    /// Registers the socket with the current tokio runtime.
+    fn into_tokio(self) -> io::Result<TokioListener> {
+        Ok(match self {
+            Self::Tcp(listener) => {
+                listener.set_nonblocking(true)?;
+                TokioListener::Tcp(TcpListener::from_std(listener)?)
+            }
+            Self::Unix(listener) => {
+                listener.set_nonblocking(true)?;
+                TokioListener::Unix(UnixListener::from_std(listener)?)
+            }
+        })
+    }
+}
+
+enum TokioListener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl TokioListener {
+    fn local(&self) -> io::Result<Endpoint> {
+        match self {
+            Self::Tcp(listener) => listener.local_addr().map(Endpoint::Inet),
+            Self::Unix(listener) => listener.local_addr().map(|address| Endpoint::from_unix(&address.into())),
+        }
+    }
+}
+
+/// Counts requests and flips the stop flag when the `max_requests` budget is spent, so the
+/// worker drains and exits and its supervisor starts a fresh one. One relaxed atomic add
+/// per request; only the request that reaches the limit does more.
+pub struct RequestBudget {
+    limit: u64,
+    served: AtomicU64,
+    stop: watch::Sender<bool>,
+}
+
+impl RequestBudget {
+    pub fn new(limit: u64, stop: watch::Sender<bool>) -> Self {
+        Self { limit, served: AtomicU64::new(0), stop }
+    }
+
+    fn count(&self) {
+        if self.served.fetch_add(1, Ordering::Relaxed) + 1 == self.limit {
+            self.stop.send_replace(true);
+        }
+    }
+}
+
+/// What every accept loop shares.
+struct Shared {
+    service: Arc<Service>,
+    builder: http1::Builder,
+    budget: Option<Arc<RequestBudget>>,
+}
+
+/// Serves until the stop flag flips, then drains for up to `graceful_timeout`; returns
+/// when draining began, so the caller can spend only what is left of the timeout.
 pub async fn serve(
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
     service: Arc<Service>,
     stop: watch::Receiver<bool>,
     graceful_timeout: Duration,
-) {
+    budget: Option<Arc<RequestBudget>>,
+) -> io::Result<Instant> {
     let mut builder = http1::Builder::new();
     // No `pipeline_flush`: with it, hyper 1.12 drops the automatic 400 it writes for a
     // malformed request line instead of flushing it before closing.
     builder.timer(TokioTimer::new()).keep_alive(true);
-    let builder = Arc::new(builder);
+    let shared = Arc::new(Shared { service, builder, budget });
     let (drained, connection_token) = watch::channel(());
     let mut accepting = JoinSet::new();
     for listener in listeners {
-        let accept = accept_loop(listener, service.clone(), builder.clone(), stop.clone(), connection_token.clone());
-        accepting.spawn(accept);
+        let listener = listener.into_tokio()?;
+        accepting.spawn(accept_loop(listener, shared.clone(), stop.clone(), connection_token.clone()));
     }
     drop(connection_token);
     while accepting.join_next().await.is_some() {}
+    let draining = Instant::now();
     // Past the timeout, whatever is left is dropped with the runtime.
     let _ = tokio::time::timeout(graceful_timeout, drained.closed()).await;
+    Ok(draining)
 }
 
 async fn accept_loop(
-    listener: TcpListener,
-    service: Arc<Service>,
-    builder: Arc<http1::Builder>,
+    listener: TokioListener,
+    shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
     connection_token: watch::Receiver<()>,
 ) {
-    let Ok(local) = listener.local_addr() else {
+    let Ok(local) = listener.local() else {
         return;
     };
     loop {
-        let (stream, remote) = tokio::select! {
+        let accepted = tokio::select! {
             _ = stopped(&mut stop) => return,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(_) => {
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                    continue;
-                }
-            },
+            accepted = accept(&listener) => accepted,
         };
-        // Latency matters more than packet count for request/response traffic.
-        let _ = stream.set_nodelay(true);
-        let connection = Arc::new(ConnectionInfo { local, remote, scheme: "http" });
-        let service = service.clone();
-        let handler = service_fn(move |request| {
-            let service = service.clone();
+        let Ok((stream, remote)) = accepted else {
+            tokio::time::sleep(ACCEPT_BACKOFF).await;
+            continue;
+        };
+        let connection = Arc::new(ConnectionInfo { local: local.clone(), remote, scheme: "http" });
+        match stream {
+            Stream::Tcp(stream) => {
+                // Latency matters more than packet count for request/response traffic.
+                let _ = stream.set_nodelay(true);
+                spawn_connection(TokioIo::new(stream), connection, &shared, &stop, &connection_token);
+            }
+            Stream::Unix(stream) => {
+                spawn_connection(TokioIo::new(stream), connection, &shared, &stop, &connection_token);
+            }
+        }
+    }
+}
+
+enum Stream {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+async fn accept(listener: &TokioListener) -> io::Result<(Stream, Endpoint)> {
+    match listener {
+        TokioListener::Tcp(listener) => {
+            let (stream, remote) = listener.accept().await?;
+            Ok((Stream::Tcp(stream), Endpoint::Inet(remote)))
+        }
+        TokioListener::Unix(listener) => {
+            let (stream, remote) = listener.accept().await?;
+            Ok((Stream::Unix(stream), Endpoint::from_unix(&remote.into())))
+        }
+    }
+}
+
+fn spawn_connection<I>(
+    io: I,
+    connection: Arc<ConnectionInfo>,
+    shared: &Arc<Shared>,
+    stop: &watch::Receiver<bool>,
+    connection_token: &watch::Receiver<()>,
+) where
+    I: Read + Write + Unpin + Send + 'static,
+{
+    let first_request = Arc::new(FirstRequest::default());
+    let handler = {
+        let shared = shared.clone();
+        let first_request = first_request.clone();
+        service_fn(move |request| {
+            let shared = shared.clone();
             let connection = connection.clone();
-            async move { Ok::<_, Infallible>(service.handle(request, connection).await) }
-        });
-        let served = builder.serve_connection(TokioIo::new(stream), handler).with_upgrades();
-        let mut stop = stop.clone();
-        let token = connection_token.clone();
-        tokio::spawn(async move {
-            tokio::pin!(served);
-            // Connection errors (resets, malformed input already answered) end only that connection.
-            tokio::select! {
-                _ = served.as_mut() => {}
-                _ = stopped(&mut stop) => {
+            first_request.arrived();
+            if let Some(budget) = &shared.budget {
+                budget.count();
+            }
+            async move { Ok::<_, Infallible>(shared.service.handle(request, connection).await) }
+        })
+    };
+    let served = shared.builder.serve_connection(io, handler).with_upgrades();
+    let mut stop = stop.clone();
+    let token = connection_token.clone();
+    tokio::spawn(async move {
+        tokio::pin!(served);
+        // Connection errors (resets, malformed input already answered) end only that connection.
+        tokio::select! {
+            _ = served.as_mut() => {}
+            _ = stopped(&mut stop) => {
+                let finished = tokio::select! {
+                    _ = served.as_mut() => true,
+                    () = first_request.wait() => false,
+                    () = tokio::time::sleep(FIRST_REQUEST_GRACE) => false,
+                };
+                if !finished {
                     served.as_mut().graceful_shutdown();
                     let _ = served.await;
                 }
             }
-            drop(token);
-        });
+        }
+        drop(token);
+    });
+}
+
+/// Whether a connection has delivered a request yet, and a way to wait until it has.
+#[derive(Default)]
+struct FirstRequest {
+    arrived: AtomicBool,
+    notify: Notify,
+}
+
+impl FirstRequest {
+    fn arrived(&self) {
+        if !self.arrived.swap(true, Ordering::AcqRel) {
+            // `notify_one` keeps a permit, so a waiter that registers later still wakes.
+            self.notify.notify_one();
+        }
+    }
+
+    async fn wait(&self) {
+        if !self.arrived.load(Ordering::Acquire) {
+            self.notify.notified().await;
+        }
     }
 }
 

@@ -60,16 +60,19 @@ pub fn build<'py>(
         .authority()
         .map(|authority| latin1(authority.as_str().as_bytes()))
         .or_else(|| head.headers.get(HOST).map(|value| latin1(value.as_bytes())));
-    let local_ip = connection.local.ip().to_string();
-    let local_port = connection.local.port().to_string();
+    let local_host = connection.local.host();
+    let local_port =
+        connection.local.port().map_or_else(|| default_port(connection.scheme).to_owned(), |port| port.to_string());
     let (server_name, server_port) = match host.as_deref().map(split_host) {
         Some((name, port)) => (name, port.unwrap_or(default_port(connection.scheme))),
-        None => (local_ip.as_str(), local_port.as_str()),
+        None => (local_host.as_str(), local_port.as_str()),
     };
     set(intern!(py, "SERVER_NAME"), server_name)?;
     set(intern!(py, "SERVER_PORT"), server_port)?;
-    set(intern!(py, "REMOTE_ADDR"), &connection.remote.ip().to_string())?;
-    set(intern!(py, "REMOTE_PORT"), &connection.remote.port().to_string())?;
+    set(intern!(py, "REMOTE_ADDR"), &connection.remote.host())?;
+    if let Some(port) = connection.remote.port() {
+        set(intern!(py, "REMOTE_PORT"), &port.to_string())?;
+    }
 
     for name in head.headers.keys() {
         if name == CONTENT_TYPE {
