@@ -51,6 +51,14 @@ KEYS = frozenset(
         "max-body-size",
         "limit-concurrency",
         "mount",
+        # processes (amphicorn.supervisor)
+        "workers",
+        "limit-max-requests",
+        "limit-max-requests-jitter",
+        "timeout-graceful-shutdown",
+        "reload",
+        "reload-dir",
+        "pid",
     }
 )
 MOUNT_KEYS = frozenset(
