@@ -1,0 +1,44 @@
+"""Apps for worker processes: which process answered, slow and stuck requests, a worker
+that keeps crashing, and what a request learns about a Unix-socket connection."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+from apps._util import json_response, query, text_response
+
+
+def pid(environ, start_response):
+    """``/`` answers the worker's process id; ``/sleep?seconds=S`` sleeps first (``/stuck``: an hour)."""
+    path = environ["PATH_INFO"]
+    if path == "/sleep":
+        time.sleep(float(query(environ).get("seconds", "1")))
+    elif path == "/stuck":
+        time.sleep(3600)
+    elif path == "/environ":
+        keys = ("REMOTE_ADDR", "REMOTE_PORT", "SERVER_NAME", "SERVER_PORT")
+        return json_response(start_response, {key: environ.get(key) for key in keys})
+    return text_response(start_response, str(os.getpid()).encode())
+
+
+async def asgi_scope(scope, receive, send):
+    """An ASGI app answering its scope's ``client`` and ``server`` as JSON."""
+    import json
+
+    if scope["type"] != "http":
+        return
+    body = json.dumps({"client": scope["client"], "server": scope["server"], "pid": os.getpid()}).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _crash_soon() -> None:
+    time.sleep(float(os.environ.get("CRASH_AFTER", "0.3")))
+    os._exit(7)
+
+
+# Imported only by the crash-loop test: every worker dies shortly after it starts.
+if os.environ.get("CRASH_AFTER"):
+    threading.Thread(target=_crash_soon, daemon=True).start()
