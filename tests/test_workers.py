@@ -210,14 +210,14 @@ def test_timeout_graceful_shutdown_from_the_config_file(serve, tmp_path):
 
 
 class _Load:
-    """A thread issuing requests in a loop, each on a fresh connection, until stopped."""
+    """Threads issuing requests in a loop, each on a fresh connection, until stopped."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, threads: int = 4) -> None:
         self.url = url
         self.pids: list[tuple[float, int]] = []
         self.failures: list[str] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
 
     def _run(self) -> None:
         with httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0)) as client:
@@ -232,32 +232,44 @@ class _Load:
                     self.failures.append(repr(exc))
 
     def __enter__(self) -> _Load:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
-        self._thread.join(15)
+        for thread in self._threads:
+            thread.join(15)
 
 
 def test_sighup_rolling_restart_under_load_refuses_nothing(serve):
+    """Two rolling restarts under constant load: not one request fails, and after each
+    restart only the new workers answer."""
     server = serve(PID_APP, "-w", "2")
-    old = _ready_pids(server, 2)
+    generations = [_ready_pids(server, 2)]
+    switched: list[float] = []
     with _Load(server.url) as load:
-        time.sleep(1.0)
-        server.proc.send_signal(signal.SIGHUP)
-        new = _ready_pids(server, 2, exclude=set(old))
-        assert _wait_gone(old, 15), server.stderr()
-        switched = time.monotonic()
+        for _ in range(2):
+            time.sleep(1.0)
+            server.proc.send_signal(signal.SIGHUP)
+            seen = {pid for generation in generations for pid in generation}
+            generations.append(_ready_pids(server, 2, exclude=seen))
+            assert _wait_gone(generations[-2], 15), server.stderr()
+            switched.append(time.monotonic())
         time.sleep(1.0)
     assert load.failures == [], load.failures[:5]
-    assert len(load.pids) > 100, len(load.pids)
-    assert {pid for _, pid in load.pids} & set(old), "no request was answered before the restart"
-    after = {pid for at, pid in load.pids if at > switched}
-    assert after, "no request was answered after the restart"
-    assert after <= set(new), (after, new, old)
+    assert len(load.pids) > 200, len(load.pids)
+    bounds = zip([0.0, *switched], [*switched, float("inf")], strict=True)
+    answered = [{pid for at, pid in load.pids if start < at <= end} for start, end in bounds]
+    assert answered[0] & set(generations[0]), "no request was answered before the first restart"
+    # Once a generation is gone, answers come from the next one (or, during the second
+    # restart, from the one after it as soon as it is ready).
+    assert answered[1], "no request was answered after the first restart"
+    assert answered[1] <= set(generations[1]) | set(generations[2]), (answered[1], generations)
+    assert answered[2], "no request was answered after the second restart"
+    assert answered[2] <= set(generations[2]), (answered[2], generations)
     assert server.proc.poll() is None
-    assert "Received SIGHUP" in server.stderr()
+    assert server.stderr().count("Received SIGHUP") == 2
 
 
 # --- max-requests ------------------------------------------------------------------------
