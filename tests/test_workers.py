@@ -164,15 +164,16 @@ def test_stop_signal_lets_a_two_second_request_finish(serve, sig):
     assert _wait_gone(workers, 5)
 
 
+@pytest.mark.parametrize("path", ["/stuck", "/stuck-in-executor"])
 @pytest.mark.parametrize("workers", [["-w", "2"], []], ids=["workers", "single-process"])
-def test_stuck_wsgi_thread_does_not_keep_the_process_alive(serve, workers):
+def test_stuck_wsgi_thread_does_not_keep_the_process_alive(serve, workers, path):
     server = serve(PID_APP, *workers, "--timeout-graceful-shutdown", "1")
     pids = _ready_pids(server, 2) if workers else [server.pid]
     errors: list[str] = []
 
     def stuck_request() -> None:
         try:
-            _get(server.url, "/stuck", timeout=30)
+            _get(server.url, path, timeout=30)
         except httpx.HTTPError as exc:
             errors.append(repr(exc))
 

@@ -140,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         status = Supervisor(config).run()
     else:
-        status = exits.run_reporting(lambda: serve(config))
+        status = exits.run_reporting(lambda: serve(config, exit_when_stuck=True))
     if status:
         sys.exit(status)
 

@@ -100,11 +100,15 @@ def serve(
     *,
     on_ready: Callable[[], None] | None = None,
     max_requests: int | None = None,
+    exit_when_stuck: bool = False,
 ) -> None:
     """Serves a validated config; returns after a graceful stop (or after ``max_requests``).
 
     Without ``listeners`` it binds ``config.binds`` itself (and writes ``config.pid_file``);
     a worker passes the sockets its supervisor bound, and ``on_ready`` once it can serve.
+    With ``exit_when_stuck`` (the CLI and workers: the process is ours to end), WSGI threads
+    still busy after the graceful timeout make it end the process with ``os._exit(0)``
+    rather than risk waiting for them at interpreter exit.
     """
     logs.configure(config.log_level)
     stopper = _Stopper()
@@ -140,15 +144,16 @@ def serve(
             _shutdown_lifespans(loop_thread, started)
             loop_thread.stop()
     if stuck:
-        # Those threads are blocked in app code and may never return: exit without them.
         logs.logger.warning(
-            "%d WSGI threads were still busy after the graceful timeout (%gs); exiting without them",
+            "%d WSGI threads were still busy after the graceful timeout (%gs); their requests are abandoned",
             stuck,
             config.graceful_timeout,
         )
-        logs.logger.info("Stopped")
-        logging.shutdown()
-        os._exit(0)
+        if exit_when_stuck:
+            # Those threads are blocked in app code and may never return: exit without them.
+            logs.logger.info("Stopped")
+            logging.shutdown()
+            os._exit(0)
     logs.logger.info("Stopped")
 
 

@@ -42,7 +42,9 @@ def run(config: Config, sockets: list[socket.socket], ready: Connection, max_req
             ready.close()
 
     status = exits.run_reporting(
-        lambda: serve(config, Listeners(sockets), on_ready=report_ready, max_requests=max_requests)
+        lambda: serve(
+            config, Listeners(sockets), on_ready=report_ready, max_requests=max_requests, exit_when_stuck=True
+        )
     )
     sys.exit(status)
 

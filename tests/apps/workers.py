@@ -3,20 +3,27 @@ that keeps crashing, and what a request learns about a Unix-socket connection.""
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
 import threading
 import time
 
 from apps._util import json_response, query, text_response
 
+_executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+
 
 def pid(environ, start_response):
-    """``/`` answers the worker's process id; ``/sleep?seconds=S`` sleeps first (``/stuck``: an hour)."""
+    """``/`` answers the worker's process id; ``/sleep?seconds=S`` sleeps first (``/stuck``: an
+    hour; ``/stuck-in-executor``: an hour, in a thread pool that Python joins at exit)."""
     path = environ["PATH_INFO"]
     if path == "/sleep":
         time.sleep(float(query(environ).get("seconds", "1")))
     elif path == "/stuck":
         time.sleep(3600)
+    elif path == "/stuck-in-executor":
+        # Python joins executor threads at exit: without a hard exit this would hang it.
+        _executor.submit(time.sleep, 3600).result()
     elif path == "/environ":
         keys = ("REMOTE_ADDR", "REMOTE_PORT", "SERVER_NAME", "SERVER_PORT")
         return json_response(start_response, {key: environ.get(key) for key in keys})
