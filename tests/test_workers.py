@@ -152,7 +152,7 @@ def test_stop_signal_lets_a_two_second_request_finish(serve, sig):
 
     thread = threading.Thread(target=slow_request)
     thread.start()
-    time.sleep(0.7)  # the request is inside the app now
+    assert server.wait_for_stderr("request /sleep started", timeout=10)
     started = time.monotonic()
     server.proc.send_signal(sig)
     code = _wait_exit(server, 15)
@@ -179,7 +179,7 @@ def test_stuck_wsgi_thread_does_not_keep_the_process_alive(serve, workers, path)
 
     thread = threading.Thread(target=stuck_request, daemon=True)
     thread.start()
-    time.sleep(0.7)
+    assert server.wait_for_stderr(f"request {path} started", timeout=10)
     started = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)
     code = _wait_exit(server, 10)
@@ -201,7 +201,7 @@ def test_timeout_graceful_shutdown_from_the_config_file(serve, tmp_path):
     _ready_pids(server, 2)
     thread = threading.Thread(target=_get_ignoring_errors, args=(server.url, "/stuck"), daemon=True)
     thread.start()
-    time.sleep(0.7)
+    assert server.wait_for_stderr("request /stuck started", timeout=10)
     server.proc.send_signal(signal.SIGTERM)
     assert _wait_exit(server, 10) == 0
     assert "graceful timeout (1s)" in server.stderr()

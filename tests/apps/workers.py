@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import sys
 import threading
 import time
 
@@ -17,6 +18,9 @@ def pid(environ, start_response):
     """``/`` answers the worker's process id; ``/sleep?seconds=S`` sleeps first (``/stuck``: an
     hour; ``/stuck-in-executor``: an hour, in a thread pool that Python joins at exit)."""
     path = environ["PATH_INFO"]
+    if path != "/":
+        # Tests wait for this line to know the request is inside the app.
+        print(f"request {path} started in {os.getpid()}", file=sys.stderr, flush=True)
     if path == "/sleep":
         time.sleep(float(query(environ).get("seconds", "1")))
     elif path == "/stuck":
