@@ -268,3 +268,51 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     // The guard `wait_for` returns is not `Send`; drop it before anything else awaits.
     let _ = stop.wait_for(|stop| *stop).await.map(|_| ());
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_flips_the_stop_flag_at_the_limit_and_only_then() {
+        let (stop, watched) = watch::channel(false);
+        let budget = RequestBudget::new(3, stop);
+        budget.count();
+        budget.count();
+        assert!(!*watched.borrow());
+        budget.count();
+        assert!(*watched.borrow());
+        // Requests already on their way past the limit change nothing.
+        budget.count();
+        assert!(*watched.borrow());
+    }
+
+    #[test]
+    fn listeners_are_told_apart_by_address_family() -> io::Result<()> {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0")?;
+        assert!(matches!(Listener::from_fd(OwnedFd::from(tcp))?, Listener::Tcp(_)));
+
+        let directory = std::env::temp_dir().join(format!("amphicorn-listen-{}", std::process::id()));
+        std::fs::create_dir_all(&directory)?;
+        let path = directory.join("test.sock");
+        let _ = std::fs::remove_file(&path);
+        let unix = std::os::unix::net::UnixListener::bind(&path)?;
+        let kind = Listener::from_fd(OwnedFd::from(unix));
+        std::fs::remove_dir_all(&directory)?;
+        assert!(matches!(kind?, Listener::Unix(_)));
+
+        let file = std::fs::File::open("/dev/null")?;
+        assert!(Listener::from_fd(OwnedFd::from(file)).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn an_unnamed_unix_peer_has_an_empty_path_and_no_port() -> io::Result<()> {
+        let (left, _right) = std::os::unix::net::UnixStream::pair()?;
+        let endpoint = Endpoint::from_unix(&left.peer_addr()?);
+        assert_eq!(endpoint, Endpoint::Unix(String::new()));
+        assert_eq!(endpoint.host(), "");
+        assert_eq!(endpoint.port(), None);
+        Ok(())
+    }
+}
