@@ -118,6 +118,15 @@ def test_crash_loop_gives_up_with_a_clear_message(serve):
     assert "starting another in 0.8 s" in server.stderr()
 
 
+def test_workers_stop_when_the_supervisor_is_killed(serve):
+    server = serve(PID_APP, "-w", "2")
+    workers = _ready_pids(server, 2)
+    os.kill(server.pid, signal.SIGKILL)
+    server.proc.wait(5)
+    # Orphans would go on serving the port with nobody to stop them.
+    assert _wait_gone(workers, 10)
+
+
 @pytest.mark.parametrize(
     ("app", "status", "message"),
     [
