@@ -292,7 +292,8 @@ def test_max_requests_recycles_the_worker(serve):
     assert answered[:5] == [first] * 5
     assert answered[5] != first
     assert len(set(answered)) == 3, answered
-    assert server.wait_for_stderr("recycled after its max-requests")
+    assert server.wait_for_stderr(f"[{first}] [INFO] Served its 5 requests (max-requests)")
+    assert server.wait_for_stderr(f"Worker process {first} stopped by itself: starting another")
     assert _wait_gone([first], 5)
 
 
@@ -470,6 +471,34 @@ def test_bad_process_keys_in_the_config_file_exit_2_naming_them(run_cli, tmp_pat
     result = run_cli("--config", str(config))
     assert result.returncode == 2, result
     assert f"{config}: {key}" in result.stderr, result.stderr
+
+
+def test_help_lists_the_process_flags(run_cli):
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for flag in ("--workers", "--limit-max-requests", "--limit-max-requests-jitter", "--timeout-graceful-shutdown"):
+        assert flag in result.stdout
+    for flag in ("--reload", "--reload-dir", "--pid", "unix:PATH", "fd://N"):
+        assert flag in result.stdout
+
+
+def test_run_from_python_with_workers(tmp_path):
+    script = tmp_path / "serve_workers.py"
+    port = _free_port()
+    script.write_text(
+        "import amphicorn\n"
+        "if __name__ == '__main__':\n"
+        f"    amphicorn.run('apps.workers:pid', workers=2, bind='127.0.0.1:{port}', app_dir={str(TESTS_DIR)!r})\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], cwd=tmp_path, env=server_env(), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL
+    )
+    server = Server(proc, StderrCollector(proc.stderr), [f"http://127.0.0.1:{port}"])
+    try:
+        workers = _ready_pids(server, 2)
+        assert int(_get(server.url).text) in workers
+    finally:
+        assert server.stop() == 0, server.stderr()
 
 
 def test_workers_need_an_import_string_from_python():

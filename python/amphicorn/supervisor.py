@@ -254,7 +254,8 @@ class Supervisor:
             self._stop_all()
             return
         if code == 0 and w.ready:
-            logs.logger.info("Worker process %d was recycled after its max-requests: starting another", w.pid)
+            # It stopped by itself: its max-requests were spent (or someone else stopped it).
+            logs.logger.info("Worker process %d stopped by itself: starting another", w.pid)
             self._start_worker()
             return
         now = time.monotonic()
