@@ -220,17 +220,19 @@ def test_timeout_graceful_shutdown_from_the_config_file(serve, tmp_path):
 
 
 class _Load:
-    """Threads issuing requests in a loop, each on a fresh connection, until stopped."""
+    """Threads issuing requests in a loop until stopped, on fresh or kept-alive connections."""
 
-    def __init__(self, url: str, threads: int = 4) -> None:
+    def __init__(self, url: str, threads: int = 4, keep_alive: bool = False) -> None:
         self.url = url
+        self.keep_alive = keep_alive
         self.pids: list[tuple[float, int]] = []
         self.failures: list[str] = []
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
 
     def _run(self) -> None:
-        with httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0)) as client:
+        limits = httpx.Limits(max_keepalive_connections=1 if self.keep_alive else 0)
+        with httpx.Client(timeout=10, limits=limits) as client:
             while not self._stop.is_set():
                 try:
                     response = client.get(self.url)
@@ -252,13 +254,15 @@ class _Load:
             thread.join(15)
 
 
-def test_sighup_rolling_restart_under_load_refuses_nothing(serve):
+@pytest.mark.parametrize("keep_alive", [False, True], ids=["new-connections", "keep-alive"])
+def test_sighup_rolling_restart_under_load_refuses_nothing(serve, keep_alive):
     """Two rolling restarts under constant load: not one request fails, and after each
-    restart only the new workers answer."""
+    restart only the new workers answer. Kept-alive connections are closed only after one
+    more request, answered with ``Connection: close``, so clients never reuse a closing one."""
     server = serve(PID_APP, "-w", "2")
     generations = [_ready_pids(server, 2)]
     switched: list[float] = []
-    with _Load(server.url) as load:
+    with _Load(server.url, keep_alive=keep_alive) as load:
         for _ in range(2):
             time.sleep(1.0)
             server.proc.send_signal(signal.SIGHUP)

@@ -7,10 +7,14 @@
 //! Each connection task holds a receiver of `drained`; when the last is dropped,
 //! `drained.closed()` resolves.
 //!
-//! A connection accepted just before the stop that has not sent its request yet gets a
-//! short grace to send it: hyper closes a connection that has read nothing at once on
-//! `graceful_shutdown()`, and under a rolling restart such a client would see its
-//! connection closed without an answer although it did nothing wrong.
+//! Before a connection is told to shut down, it gets a short grace (`LAST_REQUEST_GRACE`)
+//! to send one more request, which is then answered with `Connection: close`. hyper closes
+//! a connection that is between requests at once on `graceful_shutdown()`, and a client
+//! that sent a request at that moment (on a connection accepted just before the stop, or
+//! on an idle keep-alive one) would see it closed without an answer although it did
+//! nothing wrong. With the grace, under a rolling restart only a client that waits exactly
+//! that long before reusing its connection can meet the close; the cost is up to that much
+//! longer to drain idle connections.
 //!
 //! The listening sockets themselves belong to Python (bound there, or inherited); what the
 //! socket *is* (TCP or Unix) is read from its address family.
@@ -36,8 +40,8 @@ use crate::http::connection::{ConnectionInfo, Endpoint};
 /// Back-off after a failed `accept()` (out of descriptors, say), so the loop cannot spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
-/// How long a connection accepted before the stop may take to send its first request.
-const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+/// How long a connection may take to send one more request once the server is stopping.
+const LAST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 
 /// A listening socket handed over by Python: TCP (IPv4 or IPv6) or Unix.
 pub enum Listener {
@@ -203,14 +207,14 @@ fn spawn_connection<I>(
 ) where
     I: Read + Write + Unpin + Send + 'static,
 {
-    let first_request = Arc::new(FirstRequest::default());
+    let activity = Arc::new(Activity::default());
     let handler = {
         let shared = shared.clone();
-        let first_request = first_request.clone();
+        let activity = activity.clone();
         service_fn(move |request| {
             let shared = shared.clone();
             let connection = connection.clone();
-            first_request.arrived();
+            activity.request();
             if let Some(budget) = &shared.budget {
                 budget.count();
             }
@@ -228,8 +232,8 @@ fn spawn_connection<I>(
             _ = stopped(&mut stop) => {
                 let finished = tokio::select! {
                     _ = served.as_mut() => true,
-                    () = first_request.wait() => false,
-                    () = tokio::time::sleep(FIRST_REQUEST_GRACE) => false,
+                    () = activity.next_request() => false,
+                    () = tokio::time::sleep(LAST_REQUEST_GRACE) => false,
                 };
                 if !finished {
                     served.as_mut().graceful_shutdown();
@@ -241,24 +245,36 @@ fn spawn_connection<I>(
     });
 }
 
-/// Whether a connection has delivered a request yet, and a way to wait until it has.
+/// A connection's requests, counted so that a stopping server can wait for the next one.
+/// Per request: one add and one load, both on this connection's own counters.
 #[derive(Default)]
-struct FirstRequest {
-    arrived: AtomicBool,
+struct Activity {
+    requests: AtomicU64,
+    draining: AtomicBool,
     notify: Notify,
 }
 
-impl FirstRequest {
-    fn arrived(&self) {
-        if !self.arrived.swap(true, Ordering::AcqRel) {
-            // `notify_one` keeps a permit, so a waiter that registers later still wakes.
+impl Activity {
+    fn request(&self) {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        if self.draining.load(Ordering::SeqCst) {
             self.notify.notify_one();
         }
     }
 
-    async fn wait(&self) {
-        if !self.arrived.load(Ordering::Acquire) {
-            self.notify.notified().await;
+    /// Resolves when a request arrives after this was first called.
+    async fn next_request(&self) {
+        // Sequentially consistent with `request()`: either it sees `draining` and notifies,
+        // or this load sees its request (which then counts as arrived before the stop).
+        self.draining.store(true, Ordering::SeqCst);
+        let seen = self.requests.load(Ordering::SeqCst);
+        loop {
+            let notified = self.notify.notified();
+            if self.requests.load(Ordering::SeqCst) > seen {
+                return;
+            }
+            // A stale permit only makes us look again.
+            notified.await;
         }
     }
 }
@@ -285,6 +301,20 @@ mod tests {
         // Requests already on their way past the limit change nothing.
         budget.count();
         assert!(*watched.borrow());
+    }
+
+    #[tokio::test]
+    async fn next_request_waits_for_a_request_after_the_stop() {
+        let activity = Activity::default();
+        activity.request();
+        let early = tokio::time::timeout(Duration::from_millis(50), activity.next_request()).await;
+        assert!(early.is_err(), "a request before the stop must not count");
+        let waiting = activity.next_request();
+        tokio::pin!(waiting);
+        assert!(futures::poll!(waiting.as_mut()).is_pending());
+        activity.request();
+        let later = tokio::time::timeout(Duration::from_secs(1), waiting).await;
+        assert!(later.is_ok(), "a request after the stop must end the wait");
     }
 
     #[test]
