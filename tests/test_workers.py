@@ -91,6 +91,17 @@ def test_workers_are_separate_processes_that_serve(serve):
     assert answered <= set(workers), (answered, workers)
 
 
+def test_workers_from_environment_run_asgi_lifespan_in_each(serve, tmp_path):
+    marker = tmp_path / "lifespan.log"
+    server = serve("asgi_apps.fastapi_app:app", env={"AMPHICORN_WORKERS": "2", "ASGI_TEST_MARKER": str(marker)})
+    _ready_pids(server, 2)
+    assert _get(server.url, "/state").json()["greeting"] == "state yielded by lifespan"
+    assert server.stop() == 0
+    events = marker.read_text().split()
+    assert events.count("startup") == 2, events
+    assert events.count("shutdown") == 2, events
+
+
 def test_killed_worker_is_replaced_while_the_others_serve(serve):
     server = serve(PID_APP, "-w", "2")
     first, second = _ready_pids(server, 2)
