@@ -390,6 +390,32 @@ def test_reload_restarts_the_worker_when_a_python_file_changes(launched, tmp_pat
     assert "Python files changed" in server.stderr()
 
 
+def test_reload_dir_limits_what_is_watched(launched, tmp_path):
+    source = tmp_path / "reloadable.py"
+    source.write_text(RELOAD_APP.format(version="version-1"))
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    port = _free_port()
+    server = launched(
+        [sys.executable, "-m", "amphicorn", "reloadable:app", "-b", f"127.0.0.1:{port}", "--reload"],
+        cwd=tmp_path,
+        env={"AMPHICORN_RELOAD_DIR": str(watched)},
+        ready="is ready",
+    )
+    url = f"http://127.0.0.1:{port}"
+    time.sleep(0.5)
+    source.write_text(RELOAD_APP.format(version="version-2"))  # not under the watched directory
+    time.sleep(2.0)
+    assert _get(url).text == "version-1"
+    assert "Python files changed" not in server.stderr()
+    (watched / "touched.py").write_text("# a change the watcher sees\n")
+    assert server.wait_for_stderr("Python files changed", timeout=10), server.stderr()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _get(url).text != "version-2":
+        time.sleep(0.1)
+    assert _get(url).text == "version-2"
+
+
 def test_reload_keeps_the_old_worker_when_the_new_code_is_broken(launched, tmp_path):
     source = tmp_path / "reloadable.py"
     source.write_text(RELOAD_APP.format(version="good"))
