@@ -214,6 +214,20 @@ def test_stuck_wsgi_thread_does_not_keep_the_process_alive(serve, workers, path)
     assert errors, "the stuck request should have been cut off"
 
 
+def test_a_worker_that_does_not_stop_in_time_is_killed(serve):
+    server = serve("apps.workers:slow_shutdown", "-w", "2", "--timeout-graceful-shutdown", "0.5")
+    workers = _ready_pids(server, 2)
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    code = _wait_exit(server, 20)
+    elapsed = time.monotonic() - started
+    assert code == 0, server.stderr()
+    assert 5.0 <= elapsed < 10.0, elapsed  # the timeout, plus the 5 s margin for lifespan shutdown
+    for pid in workers:
+        assert f"Worker process {pid} did not stop in time: killing it" in server.stderr()
+    assert _wait_gone(workers, 5)
+
+
 def test_timeout_graceful_shutdown_from_the_config_file(serve, tmp_path):
     config = tmp_path / "amphicorn.toml"
     config.write_text('timeout-graceful-shutdown = 1\nworkers = 2\napp = "apps.workers:pid"\n')

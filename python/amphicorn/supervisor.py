@@ -287,6 +287,8 @@ class Supervisor:
                 logs.logger.warning("Worker process %d did not stop in time: killing it", w.pid)
                 with contextlib.suppress(OSError):
                     w.process.kill()
+                # Look again in a second rather than spin while the kernel reaps it.
+                w.stop_deadline = now + 1.0
 
     # -- rolling restarts ------------------------------------------------------------------
 

@@ -53,3 +53,19 @@ def _crash_soon() -> None:
 # Imported only by the crash-loop test: every worker dies shortly after it starts.
 if os.environ.get("CRASH_AFTER"):
     threading.Thread(target=_crash_soon, daemon=True).start()
+
+
+async def slow_shutdown(scope, receive, send):
+    """An ASGI app whose lifespan shutdown takes a minute: only a kill stops its worker in time."""
+    import asyncio
+
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await asyncio.sleep(60)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    await asgi_scope(scope, receive, send)
