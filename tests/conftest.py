@@ -111,6 +111,10 @@ class Server:
         """Wait until ``needle`` appears in stderr (log lines may trail the response)."""
         return self._collector.wait_for(lambda text: needle in text, timeout)
 
+    def wait_for(self, predicate, timeout: float = 5.0) -> bool:
+        """Wait until ``predicate(stderr so far)`` is true."""
+        return self._collector.wait_for(predicate, timeout)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> int:
         """Send ``sig``, wait up to ``timeout`` seconds, then SIGKILL; returns the exit code."""
         if self.proc.poll() is None:

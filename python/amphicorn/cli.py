@@ -3,7 +3,8 @@
 Each flag also reads a key of the config file and an ``AMPHICORN_*`` variable: the flag wins
 over the file, which wins over the variable.
 Bad flags and bad values exit with status 2 before anything binds; an app that cannot be
-imported exits with status 1.
+imported exits with status 1 (see :mod:`amphicorn.exits`). With more than one worker (or
+``--reload``, or ``--limit-max-requests``) the supervisor runs the workers.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
-from amphicorn import __version__, config_file
+from amphicorn import __version__, config_file, exits
 from amphicorn._amphicorn import DEFAULT_ACCESS_LOG_FORMAT
-from amphicorn.asgi import LIFESPAN_MODES, LOOPS, LifespanFailure
+from amphicorn.asgi import LIFESPAN_MODES, LOOPS
 from amphicorn.config import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -31,11 +32,9 @@ from amphicorn.config import (
     MountConfig,
     parse_port,
 )
-from amphicorn.importer import AppImportError, AppSpecError, parse_spec
+from amphicorn.importer import AppSpecError, parse_spec
 from amphicorn.interfaces import INTERFACES, split_prefix
-from amphicorn.log import LogConfigError
 from amphicorn.server import serve
-from amphicorn.sockets import BindError
 
 ENV_PREFIX = "AMPHICORN_"
 
@@ -53,8 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--bind",
         action="append",
         metavar="HOST:PORT",
-        help="address to listen on; repeat for several (IPv6 as [::1]:8000). "
-        f"Default: {DEFAULT_HOST}:{DEFAULT_PORT}. Env: AMPHICORN_BIND (space or comma separated)",
+        help="address to listen on; repeat for several (IPv6 as [::1]:8000; unix:PATH for a Unix socket; "
+        f"fd://N for an inherited listening socket). Default: {DEFAULT_HOST}:{DEFAULT_PORT}. "
+        "Env: AMPHICORN_BIND (space or comma separated)",
     )
     parser.add_argument(
         "--mount",
@@ -140,8 +140,42 @@ def build_parser() -> argparse.ArgumentParser:
     log_options.add_argument(
         "--log-config", metavar="FILE", help="logging configuration: dictConfig .json/.yaml, or fileConfig .ini"
     )
+    _add_process_flags(parser)
     parser.add_argument("--version", action="version", version=version_text())
     return parser
+
+
+def _add_process_flags(parser: argparse.ArgumentParser) -> None:
+    """Worker processes and their life cycle (amphicorn.supervisor)."""
+    group = parser.add_argument_group("processes")
+    group.add_argument("-w", "--workers", help="worker processes, under a supervisor (default 1: no supervisor)")
+    group.add_argument(
+        "--limit-max-requests", metavar="N", help="a worker serves N requests, then is replaced (default: no limit)"
+    )
+    group.add_argument(
+        "--limit-max-requests-jitter",
+        metavar="J",
+        help="add a random 0..J to each worker's --limit-max-requests, so they do not restart together (default 0)",
+    )
+    group.add_argument(
+        "--timeout-graceful-shutdown",
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT (or a restart), how long in-flight requests get to finish (default 30)",
+    )
+    group.add_argument(
+        "--reload",
+        action="store_const",
+        const="true",
+        help="restart the workers when a .py file changes (development; needs watchfiles)",
+    )
+    group.add_argument(
+        "--reload-dir",
+        action="append",
+        metavar="DIR",
+        help="directory --reload watches; repeatable (default: the working directory). "
+        f"Env: AMPHICORN_RELOAD_DIR ({os.pathsep!r} separated)",
+    )
+    group.add_argument("--pid", metavar="FILE", help="write the server's process id to FILE (removed on exit)")
 
 
 def version_text() -> str:
@@ -156,21 +190,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         config = config_from_args(args, os.environ)
     except (ConfigError, AppSpecError) as error:
         usage_error(parser, str(error))
-    try:
-        serve(config)
-    except AppImportError as error:
-        print(f"amphicorn: error: {error}", file=sys.stderr)
-        sys.exit(1)
-    except LogConfigError as error:
-        usage_error(parser, str(error))
-    except LifespanFailure as error:
-        print(f"amphicorn: error: ASGI lifespan startup failed: {error}", file=sys.stderr)
-        sys.exit(3)
-    except BindError as error:
-        print(f"amphicorn: error: {error}", file=sys.stderr)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        pass
+    if config.supervised():
+        from amphicorn.supervisor import Supervisor
+
+        status = Supervisor(config).run()
+    else:
+        status = exits.run_reporting(lambda: serve(config, exit_when_stuck=True))
+    if status:
+        sys.exit(status)
 
 
 def usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
@@ -211,7 +238,58 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Co
         if value is not None:
             settings[flag.replace("-", "_")] = value
     settings["binds"] = _binds(args, file, environ)
+    settings.update(_process_settings(args, setting, file, environ))
     return Config(app=app or None, **settings).validate()
+
+
+def _process_settings(
+    args: argparse.Namespace,
+    setting: Callable[[str, Callable[[object, str], Any]], Any],
+    file: config_file.FileSettings | None,
+    environ: Mapping[str, str],
+) -> dict[str, Any]:
+    """The Config fields of the process flags (workers, recycling, shutdown, reload, pid)."""
+    settings: dict[str, Any] = {}
+    converters: dict[str, tuple[str, Callable[[object, str], Any]]] = {
+        "workers": ("workers", _positive_int),
+        "limit-max-requests": ("limit_max_requests", _positive_int),
+        "limit-max-requests-jitter": ("limit_max_requests_jitter", _non_negative_int),
+        "timeout-graceful-shutdown": ("graceful_timeout", _seconds),
+        "reload": ("reload", _boolean),
+        "pid": ("pid_file", _file_path),
+    }
+    for flag, (field, convert) in converters.items():
+        value = setting(flag, convert)
+        if value is not None:
+            settings[field] = value
+    if args.reload_dir:
+        directories = [_directory(text, "--reload-dir") for text in args.reload_dir]
+    elif file is not None and file.get("reload-dir") is not None:
+        value = file.get("reload-dir")
+        texts = [value] if isinstance(value, str) else value
+        if not isinstance(texts, list):
+            raise ConfigError(f"{file.label('reload-dir')} {value!r}: expected a directory or a list of them")
+        directories = [_directory(text, file.label("reload-dir")) for text in texts]
+    else:
+        texts = [text for text in environ.get(ENV_PREFIX + "RELOAD_DIR", "").split(os.pathsep) if text]
+        directories = [_directory(text, ENV_PREFIX + "RELOAD_DIR") for text in texts]
+    if directories:
+        settings["reload_dirs"] = directories
+    return settings
+
+
+def _directory(value: object, source: str) -> str:
+    if not isinstance(value, str) or not os.path.isdir(value):
+        raise ConfigError(f"{source} {value!r}: not a directory")
+    return os.path.abspath(value)
+
+
+def _file_path(value: object, source: str) -> str:
+    text = _text(value, source)
+    directory = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(directory) or os.path.isdir(text):
+        raise ConfigError(f"{source} {value!r}: expected a file in an existing directory")
+    return os.path.abspath(text)
 
 
 def _mounts(

@@ -40,21 +40,40 @@ def default_threads() -> int:
 
 @dataclasses.dataclass(frozen=True)
 class Bind:
-    """A TCP address to listen on; ``host`` may be a name, IPv4 or IPv6 literal."""
+    """An address to listen on: TCP (``host`` may be a name, IPv4 or IPv6 literal), a Unix
+    socket (``path``) or a listening socket inherited from the parent process (``fd``)."""
 
-    host: str
-    port: int
+    host: str = ""
+    port: int = 0
+    #: ``unix:PATH``: a Unix socket at this path.
+    path: str | None = None
+    #: ``fd://N``: the listening socket the parent process left open as descriptor N.
+    fd: int | None = None
 
     @classmethod
     def parse(cls, text: str, *, setting: str = "--bind") -> Bind:
-        """Parses ``HOST:PORT``, ``[IPV6]:PORT``, ``:PORT`` (all interfaces) or ``HOST``.
+        """Parses ``HOST:PORT``, ``[IPV6]:PORT``, ``:PORT`` (all interfaces), ``HOST``,
+        ``unix:PATH`` or ``fd://N``.
 
         >>> Bind.parse("[::1]:8000")
-        Bind(host='::1', port=8000)
+        Bind(host='::1', port=8000, path=None, fd=None)
         """
         value = text.strip()
         if not value:
             raise ConfigError(f"{setting} {text!r}: expected HOST:PORT")
+        if value.startswith("unix:"):
+            path = value.removeprefix("unix:")
+            if not path:
+                raise ConfigError(f"{setting} {text!r}: expected unix:PATH")
+            directory = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(directory):
+                raise ConfigError(f"{setting} {text!r}: directory {directory!r} does not exist")
+            return cls(path=path)
+        if value.startswith("fd://"):
+            number = value.removeprefix("fd://")
+            if not number.isdigit():
+                raise ConfigError(f"{setting} {text!r}: expected fd://N, N a descriptor number")
+            return cls(fd=int(number))
         match = re.fullmatch(r"\[([0-9A-Fa-f:.%a-zA-Z]+)\](?::(\d*))?", value)
         if match:
             host, port = match.group(1), match.group(2)
@@ -70,6 +89,13 @@ class Bind:
     def url(self, port: int | None = None) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port if port is None else port}"
+
+    def __str__(self) -> str:
+        if self.path is not None:
+            return f"unix:{self.path}"
+        if self.fd is not None:
+            return f"fd://{self.fd}"
+        return self.url().removeprefix("http://")
 
 
 def parse_port(text: str | int, context: str) -> int:
@@ -153,7 +179,20 @@ class Config:
     #: Largest WebSocket message accepted from a client, in bytes; larger ones close with 1009.
     ws_max_size: int = 16 * 1024 * 1024
 
-    # Limits and timeouts of connections (see src/server/timeouts.rs).
+    # -- process management (amphicorn.supervisor)
+    #: Worker processes; more than one (or ``reload``, or ``limit_max_requests``) runs a supervisor.
+    workers: int = 1
+    #: A worker serves this many requests (plus up to ``limit_max_requests_jitter``), then is replaced.
+    limit_max_requests: int | None = None
+    limit_max_requests_jitter: int = 0
+    #: Restart the workers when a ``.py`` file under ``reload_dirs`` changes (needs watchfiles).
+    reload: bool = False
+    #: Directories ``reload`` watches; empty means the working directory.
+    reload_dirs: list[str] = dataclasses.field(default_factory=list)
+    #: A file the server writes its process id to once bound, and removes on exit.
+    pid_file: str | None = None
+
+    # -- limits and timeouts of connections (see src/server/timeouts.rs)
     #: Seconds an idle keep-alive connection stays open after a response.
     timeout_keep_alive: float = 5.0
     #: Seconds a client has to send a whole request head (line and headers), else 408.
@@ -165,7 +204,7 @@ class Config:
     #: Connections the kernel queues before amphicorn accepts them.
     backlog: int = 2048
 
-    # Proxies in front (see src/server/proxy.rs and proxy_protocol.rs).
+    # -- proxies in front (see src/server/proxy.rs and proxy_protocol.rs)
     #: Believe Forwarded / X-Forwarded-For/-Proto/-Host from the trusted peers.
     proxy_headers: bool = True
     #: The trusted peers: addresses, networks (10.0.0.0/8) or ``*``.
@@ -173,7 +212,7 @@ class Config:
     #: Trusted peers open each connection with a PROXY protocol (v1 or v2) header.
     proxy_protocol: bool = False
 
-    # Logging (see log.py, and src/server/access_log.rs for the access log).
+    # -- logging (see log.py, and src/server/access_log.rs for the access log)
     #: Write one access-log line per request to stdout, from Rust.
     access_log: bool = False
     #: gunicorn-style atoms: ``%(h)s %(t)s "%(r)s" %(s)s %(b)s %(L)s %(mount)s ...``.
@@ -182,6 +221,10 @@ class Config:
     log_format: str = "text"
     #: A logging configuration file (dictConfig JSON or YAML, or fileConfig ini), as uvicorn.
     log_config: str | None = None
+
+    def supervised(self) -> bool:
+        """Whether this config needs worker processes under a supervisor."""
+        return self.workers > 1 or self.reload or self.limit_max_requests is not None
 
     def all_mounts(self) -> list[MountConfig]:
         """The mounts in order, the positional app first (at ``/``)."""
@@ -274,11 +317,35 @@ class Config:
         size = self.max_header_size
         if isinstance(size, bool) or not isinstance(size, int) or size < MIN_HEADER_SIZE:
             raise ConfigError(f"max_header_size {size!r}: expected a number of bytes, at least {MIN_HEADER_SIZE}")
+        self._validate_processes()
         if self.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
             raise ConfigError("loop 'uvloop': uvloop is not installed (pip install uvloop)")
         if self.log_level not in LOG_LEVELS:
             raise ConfigError(f"log_level {self.log_level!r}: expected one of {', '.join(LOG_LEVELS)}")
         return self
+
+    def _validate_processes(self) -> None:
+        _positive_int("workers", self.workers)
+        if self.limit_max_requests is not None:
+            _positive_int("limit_max_requests", self.limit_max_requests)
+        _non_negative_int("limit_max_requests_jitter", self.limit_max_requests_jitter)
+        for directory in self.reload_dirs:
+            if not os.path.isdir(directory):
+                raise ConfigError(f"reload_dir {directory!r}: not a directory")
+        if self.reload and importlib.util.find_spec("watchfiles") is None:
+            raise ConfigError("reload: needs watchfiles, which is not installed (pip install 'amphicorn[reload]')")
+        if self.pid_file is not None:
+            directory = os.path.dirname(os.path.abspath(self.pid_file))
+            if not self.pid_file or not os.path.isdir(directory):
+                raise ConfigError(f"pid {self.pid_file!r}: expected a file in an existing directory")
+        if self.supervised():
+            # Workers are separate processes: each imports the app from its spec.
+            for mount in self.all_mounts():
+                if not isinstance(mount.app, str):
+                    raise ConfigError(
+                        f"mount {mount.point!r}: workers, reload and max-requests need the app as an import "
+                        "string like 'module:app', not an object"
+                    )
 
 
 def _normalized(point: str | None) -> str | None:

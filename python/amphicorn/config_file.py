@@ -66,6 +66,14 @@ KEYS = frozenset(
         "access-log-format",
         "log-format",
         "log-config",
+        # processes (amphicorn.supervisor)
+        "workers",
+        "limit-max-requests",
+        "limit-max-requests-jitter",
+        "timeout-graceful-shutdown",
+        "reload",
+        "reload-dir",
+        "pid",
     }
 )
 MOUNT_KEYS = frozenset(

@@ -4,14 +4,18 @@ The order matters: every app is imported (and every ASGI app's lifespan startup 
 completed, in mount order) before any socket is bound, so an app that cannot start fails
 fast without having claimed the port, and the port never accepts a request the apps are not
 ready for. Lifespan shutdown runs in reverse mount order after the last request.
+
+A worker process under the supervisor runs the same path on sockets the supervisor bound
+(``listeners``), and reports when it is ready to serve.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
+import os
 import signal
-import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,7 +25,7 @@ from amphicorn.asgi import Lifespan, LifespanFailure, LoopThread
 from amphicorn.config import Bind, Config, MountConfig
 from amphicorn.importer import import_app
 from amphicorn.interfaces import detect, split_prefix
-from amphicorn.sockets import format_address, listen
+from amphicorn.sockets import Listeners, describe, listen_all, pid_file
 
 
 def run(app: str | Callable[..., Any] | None = None, **settings: Any) -> None:
@@ -37,7 +41,15 @@ def run(app: str | Callable[..., Any] | None = None, **settings: Any) -> None:
         settings["mounts"] = [MountConfig(point, target) for point, target in mounts.items()]
     elif mounts is not None:
         settings["mounts"] = list(mounts)
-    serve(Config(app=app, **settings).validate())
+    config = Config(app=app, **settings).validate()
+    if config.supervised():
+        from amphicorn.supervisor import Supervisor
+
+        code = Supervisor(config).run()
+        if code:
+            raise SystemExit(code)
+    else:
+        serve(config)
 
 
 @dataclasses.dataclass
@@ -84,10 +96,25 @@ def load_mount(mount: MountConfig, config: Config) -> Mount:
     )
 
 
-def serve(config: Config) -> None:
-    """Serves a validated config; returns after a graceful stop."""
+def serve(
+    config: Config,
+    listeners: Listeners | None = None,
+    *,
+    on_ready: Callable[[], None] | None = None,
+    max_requests: int | None = None,
+    exit_when_stuck: bool = False,
+) -> None:
+    """Serves a validated config; returns after a graceful stop (or after ``max_requests``).
+
+    Without ``listeners`` it binds ``config.binds`` itself (and writes ``config.pid_file``);
+    a worker passes the sockets its supervisor bound, and ``on_ready`` once it can serve.
+    With ``exit_when_stuck`` (the CLI and workers: the process is ours to end), WSGI threads
+    still busy after the graceful timeout make it end the process with ``os._exit(0)``
+    rather than risk waiting for them at interpreter exit.
+    """
     logs.configure(config.log_level, config.log_format, config.log_config)
     stopper = _Stopper()
+    stuck = 0
     mounts = [load_mount(mount, config) for mount in config.all_mounts()]
     asgi_mounts = [mount for mount in mounts if mount.interface == "asgi"]
     loop_thread = LoopThread(config.loop) if asgi_mounts else None
@@ -102,35 +129,68 @@ def serve(config: Config) -> None:
                 except LifespanFailure as failure:
                     raise LifespanFailure(f"mount {mount.point} ({mount.description}): {failure}") from None
                 started.append((mount, lifespan))
-        with stopper.handling_signals():
-            server = _start(mounts, config, loop_thread)
+        with stopper.handling_signals(), _bound(config, listeners) as (sockets, owned):
+            server = _start(mounts, config, loop_thread, sockets, max_requests)
+            if owned:
+                # The server holds duplicates of the descriptors.
+                for sock in sockets.sockets:
+                    sock.close()
             stopper.attach(server)
-            server.serve()
+            if on_ready is not None:
+                on_ready()
+            stuck = server.serve()
+            if max_requests is not None and not stopper.requested:
+                logs.logger.info("Served its %d requests (max-requests); this worker stops", max_requests)
     finally:
         if loop_thread is not None:
             _shutdown_lifespans(loop_thread, started)
             loop_thread.stop()
+    if stuck:
+        logs.logger.warning(
+            "%d WSGI threads were still busy after the graceful timeout (%gs); their requests are abandoned",
+            stuck,
+            config.graceful_timeout,
+        )
+        if exit_when_stuck:
+            # Those threads are blocked in app code and may never return: exit without them.
+            logs.logger.info("Stopped")
+            logging.shutdown()
+            os._exit(0)
     logs.logger.info("Stopped")
 
 
-def _start(mounts: list[Mount], config: Config, loop_thread: LoopThread | None) -> _amphicorn.Server:
-    sockets: list[socket.socket] = []
+@contextlib.contextmanager
+def _bound(config: Config, listeners: Listeners | None) -> Iterator[tuple[Listeners, bool]]:
+    """The given sockets, or ours, bound now and (with the pid file) cleaned up after."""
+    if listeners is not None:
+        yield listeners, False
+        return
+    listeners = listen_all(config.binds, config.backlog)
     try:
-        for bind in config.binds:
-            sockets.extend(listen(bind, config.backlog))
-        server = _amphicorn.Server(
-            mounts,
-            [sock.fileno() for sock in sockets],
-            config,
-            event_loop=loop_thread.loop if loop_thread else None,
-        )
-        for sock in sockets:
-            host, port = sock.getsockname()[:2]
-            logs.logger.info("Listening on http://%s", format_address(host, port))
+        if listeners.activated:
+            logs.logger.info("Using %d socket(s) from systemd socket activation", len(listeners.sockets))
+        with pid_file(config.pid_file):
+            for sock in listeners.sockets:
+                logs.logger.info("Listening on %s", describe(sock))
+            yield listeners, True
     finally:
-        # The server holds duplicates of the descriptors.
-        for sock in sockets:
-            sock.close()
+        listeners.close()
+
+
+def _start(
+    mounts: list[Mount],
+    config: Config,
+    loop_thread: LoopThread | None,
+    listeners: Listeners,
+    max_requests: int | None,
+) -> _amphicorn.Server:
+    server = _amphicorn.Server(
+        mounts,
+        listeners.fds(),
+        config,
+        event_loop=loop_thread.loop if loop_thread else None,
+        max_requests=max_requests,
+    )
     if loop_thread is not None:
         for bridge in server.asgi_bridges:
             loop_thread.call(loop_thread.loop.add_reader, bridge.fileno(), bridge.drain)
@@ -153,6 +213,11 @@ class _Stopper:
     def __init__(self) -> None:
         self._server: _amphicorn.Server | None = None
         self._requested = False
+
+    @property
+    def requested(self) -> bool:
+        """Whether a stop signal arrived."""
+        return self._requested
 
     def _handle(self, signum: int, _frame: object) -> None:
         logs.logger.info("Received %s, shutting down gracefully", signal.Signals(signum).name)

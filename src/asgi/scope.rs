@@ -63,9 +63,10 @@ pub fn build<'py>(
         headers.append(pair)?;
     }
     scope.set_item(intern!(py, "headers"), headers)?;
-    let client = (connection.remote.ip().to_string(), connection.remote.port());
+    // A Unix socket's client is unnamed: `None`, as uvicorn gives; its server is `[path, None]`.
+    let client = connection.remote.port().map(|port| (connection.remote.host(), port));
     scope.set_item(intern!(py, "client"), client.into_bound_py_any(py)?)?;
-    let server = (connection.local.ip().to_string(), connection.local.port());
+    let server = (connection.local.host(), connection.local.port());
     scope.set_item(intern!(py, "server"), server.into_bound_py_any(py)?)?;
     if let Some(state) = state {
         scope.set_item(intern!(py, "state"), state.copy()?)?;

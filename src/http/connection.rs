@@ -20,10 +20,52 @@ const BODY_TIMED_OUT: u8 = 2;
 /// The two ends of an accepted connection.
 #[derive(Debug, Clone)]
 pub struct ConnectionInfo {
-    pub local: SocketAddr,
-    pub remote: SocketAddr,
+    pub local: Endpoint,
+    pub remote: Endpoint,
     /// `http` or `https`.
     pub scheme: &'static str,
+}
+
+/// One end of a connection: an IP address and port, or a Unix socket.
+///
+/// A Unix socket has a path and no port; the client's end is usually unnamed (an empty
+/// path). Gateways follow their ecosystem: WSGI's `REMOTE_ADDR` is the client's path, as
+/// gunicorn sets it (so usually `""`), with no `REMOTE_PORT`; ASGI's `client` is `None` and
+/// `server` is `[path, None]`, as the ASGI spec says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Inet(SocketAddr),
+    Unix(String),
+}
+
+impl Endpoint {
+    /// The address without the port: an IP address, or a socket path.
+    pub fn host(&self) -> String {
+        match self {
+            Self::Inet(address) => address.ip().to_string(),
+            Self::Unix(path) => path.clone(),
+        }
+    }
+
+    /// The IP address, for IP connections.
+    pub fn ip(&self) -> Option<std::net::IpAddr> {
+        match self {
+            Self::Inet(address) => Some(address.ip()),
+            Self::Unix(_) => None,
+        }
+    }
+
+    /// The port, for IP connections.
+    pub fn port(&self) -> Option<u16> {
+        match self {
+            Self::Inet(address) => Some(address.port()),
+            Self::Unix(_) => None,
+        }
+    }
+
+    pub fn from_unix(address: &std::os::unix::net::SocketAddr) -> Self {
+        Self::Unix(address.as_pathname().map(|path| path.to_string_lossy().into_owned()).unwrap_or_default())
+    }
 }
 
 /// Per-request flags shared between the tokio side and the app side.

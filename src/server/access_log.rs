@@ -13,7 +13,6 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -21,6 +20,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use http::header::{REFERER, USER_AGENT};
 use http::{HeaderMap, HeaderName, Method, Request, StatusCode, Version};
+
+use crate::http::connection::Endpoint;
 
 /// nginx's status for a request whose client closed the connection before the response.
 const CLIENT_CLOSED_REQUEST: u16 = 499;
@@ -162,7 +163,7 @@ fn atom(name: &str) -> Result<Atom, String> {
 #[derive(Debug, Clone)]
 pub struct Note {
     pub mount: Option<Arc<str>>,
-    pub client: SocketAddr,
+    pub client: Endpoint,
 }
 
 /// The log: its format and the channel to the writer thread.
@@ -215,7 +216,7 @@ pub struct Entry {
     method: Method,
     target: String,
     version: Version,
-    client: SocketAddr,
+    client: Endpoint,
     headers: HeaderMap,
     /// None until the response head is out: a request whose client left first is logged
     /// as `499`, as nginx does.
@@ -225,7 +226,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    pub fn start<B>(log: &Arc<AccessLog>, request: &Request<B>, client: SocketAddr) -> Self {
+    pub fn start<B>(log: &Arc<AccessLog>, request: &Request<B>, client: Endpoint) -> Self {
         let mut headers = HeaderMap::new();
         for name in &log.wanted {
             for value in request.headers().get_all(name) {
@@ -255,7 +256,7 @@ impl Entry {
         self.status = Some(status);
         if let Some(note) = note {
             self.mount = note.mount.clone();
-            self.client = note.client;
+            self.client = note.client.clone();
         }
     }
 
@@ -290,7 +291,7 @@ impl Entry {
         line.push('{');
         let fields: [(&str, String); 11] = [
             ("time", rfc3339(self.wall)),
-            ("client", self.client.ip().to_string()),
+            ("client", self.client_text()),
             ("method", self.method.to_string()),
             ("path", self.path().to_owned()),
             ("query", self.query().to_owned()),
@@ -325,7 +326,7 @@ impl Entry {
     fn write_atom(&self, line: &mut String, atom: &Atom) {
         let elapsed = self.started.elapsed();
         let _ = match atom {
-            Atom::Client => write!(line, "{}", self.client.ip()),
+            Atom::Client => write!(line, "{}", self.client_text()),
             Atom::Dash => write!(line, "-"),
             Atom::Time => write!(line, "[{}]", clf_time(self.wall)),
             Atom::RequestLine => write!(line, "{} {} {}", self.method, self.target, protocol(self.version)),
@@ -346,6 +347,16 @@ impl Entry {
             Atom::Mount => write!(line, "{}", self.mount.as_deref().unwrap_or("-")),
             Atom::RequestHeader(name) => write!(line, "{}", self.header(name)),
         };
+    }
+
+    /// The client's address; `-` for the unnamed peer of a Unix socket.
+    fn client_text(&self) -> String {
+        let host = self.client.host();
+        if host.is_empty() {
+            "-".to_owned()
+        } else {
+            host
+        }
     }
 
     fn status_code(&self) -> u16 {

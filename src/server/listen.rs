@@ -1,37 +1,58 @@
-//! Accept loops and per-connection HTTP/1.1 serving (with upgrades, for WebSockets), and
-//! graceful shutdown.
+//! Accept loops and per-connection HTTP/1.1 serving (with upgrades, for WebSockets),
+//! graceful shutdown and the `max_requests` budget.
 //!
 //! When the stop flag flips, every accept loop ends (closing its listener), each
 //! connection is told to finish its in-flight request and close (idle keep-alive
 //! connections close at once), and we wait up to the graceful timeout for the last one.
-//! Each connection task holds the shared `AcceptContext`, which holds a receiver of
-//! `drained`; when the last is dropped, `drained.closed()` resolves.
+//! Each connection task holds the `Shared` state, which holds a receiver of `drained`; when
+//! the last is dropped, `drained.closed()` resolves.
+//!
+//! Before a connection is told to shut down, it gets a short grace (`LAST_REQUEST_GRACE`)
+//! to send one more request, which is then answered with `Connection: close`. hyper closes
+//! a connection that is between requests at once on `graceful_shutdown()`, and a client
+//! that sent a request at that moment (on a connection accepted just before the stop, or
+//! on an idle keep-alive one) would see it closed without an answer although it did
+//! nothing wrong. With the grace, under a rolling restart only a client that waits exactly
+//! that long before reusing its connection can meet the close; the cost is up to that much
+//! longer to drain idle connections.
 //!
 //! Each connection's socket is wrapped twice: `Prefixed` (bytes read ahead with a PROXY
 //! protocol header, `proxy_protocol.rs`) and `TimedIo` (head and keep-alive timeouts,
-//! `timeouts.rs`).
+//! `timeouts.rs`). The listening sockets themselves are `listeners.rs`.
 
 use std::convert::Infallible;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::StatusCode;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::access_log::{AccessLog, Entry, Note};
+use super::listeners::{accept, Listener, Stream, TokioListener};
 use super::proxy::TrustedPeers;
 use super::proxy_protocol::{self, Prefixed};
 use super::service::Service;
 use super::timeouts::{Activity, ConnectionTimeouts, TimedIo, TrackedBody};
-use crate::http::connection::ConnectionInfo;
+use crate::http::connection::{ConnectionInfo, Endpoint};
 
 /// Back-off after a failed `accept()` (out of descriptors, say), so the loop cannot spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// How long a connection may take to send one more request once the server is stopping.
+const LAST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+
+/// How long a trusted peer has to send its PROXY header when there is no header timeout.
+const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// hyper refuses read buffers smaller than this.
+const MIN_HEADER_BUFFER: usize = 8192;
 
 /// How connections are served.
 #[derive(Debug, Clone)]
@@ -46,46 +67,32 @@ pub struct ListenSettings {
     pub access_log: Option<Arc<AccessLog>>,
 }
 
-/// How long a trusted peer has to send its PROXY header when there is no header timeout.
-const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Counts requests and flips the stop flag when the `max_requests` budget is spent, so the
+/// worker drains and exits and its supervisor starts a fresh one. One relaxed atomic add
+/// per request; only the request that reaches the limit does more.
+pub struct RequestBudget {
+    limit: u64,
+    served: AtomicU64,
+    stop: watch::Sender<bool>,
+}
 
-/// hyper refuses read buffers smaller than this.
-const MIN_HEADER_BUFFER: usize = 8192;
-
-pub async fn serve(
-    listeners: Vec<TcpListener>,
-    service: Arc<Service>,
-    stop: watch::Receiver<bool>,
-    settings: ListenSettings,
-) {
-    let mut builder = http1::Builder::new();
-    // No `pipeline_flush`: with it, hyper 1.12 drops the automatic 400 it writes for a
-    // malformed request line instead of flushing it before closing.
-    builder.timer(TokioTimer::new()).keep_alive(true).max_buf_size(settings.max_header_size.max(MIN_HEADER_BUFFER));
-    let (drained, connection_token) = watch::channel(());
-    let context = Arc::new(AcceptContext {
-        service,
-        builder: Arc::new(builder),
-        timeouts: settings.timeouts,
-        proxy_protocol: settings.proxy_protocol,
-        access_log: settings.access_log,
-        _connection_token: connection_token,
-    });
-    let mut accepting = JoinSet::new();
-    for listener in listeners {
-        accepting.spawn(accept_loop(listener, context.clone(), stop.clone()));
+impl RequestBudget {
+    pub fn new(limit: u64, stop: watch::Sender<bool>) -> Self {
+        Self { limit, served: AtomicU64::new(0), stop }
     }
-    // Every connection task holds the context: `drained` closes when the last one ends.
-    drop(context);
-    while accepting.join_next().await.is_some() {}
-    // Past the timeout, whatever is left is dropped with the runtime.
-    let _ = tokio::time::timeout(settings.graceful_timeout, drained.closed()).await;
+
+    fn count(&self) {
+        if self.served.fetch_add(1, Ordering::Relaxed) + 1 == self.limit {
+            self.stop.send_replace(true);
+        }
+    }
 }
 
 /// What every accept loop and connection shares.
-struct AcceptContext {
+struct Shared {
     service: Arc<Service>,
-    builder: Arc<http1::Builder>,
+    builder: http1::Builder,
+    budget: Option<Arc<RequestBudget>>,
     timeouts: ConnectionTimeouts,
     proxy_protocol: Option<TrustedPeers>,
     access_log: Option<Arc<AccessLog>>,
@@ -93,79 +100,138 @@ struct AcceptContext {
     _connection_token: watch::Receiver<()>,
 }
 
-async fn accept_loop(listener: TcpListener, context: Arc<AcceptContext>, mut stop: watch::Receiver<bool>) {
-    let Ok(local) = listener.local_addr() else {
+/// Serves until the stop flag flips, then drains for up to the graceful timeout; returns
+/// when draining began, so the caller can spend only what is left of the timeout.
+pub async fn serve(
+    listeners: Vec<Listener>,
+    service: Arc<Service>,
+    stop: watch::Receiver<bool>,
+    settings: ListenSettings,
+    budget: Option<Arc<RequestBudget>>,
+) -> io::Result<Instant> {
+    let mut builder = http1::Builder::new();
+    // No `pipeline_flush`: with it, hyper 1.12 drops the automatic 400 it writes for a
+    // malformed request line instead of flushing it before closing.
+    builder.timer(TokioTimer::new()).keep_alive(true).max_buf_size(settings.max_header_size.max(MIN_HEADER_BUFFER));
+    let (drained, connection_token) = watch::channel(());
+    let shared = Arc::new(Shared {
+        service,
+        builder,
+        budget,
+        timeouts: settings.timeouts,
+        proxy_protocol: settings.proxy_protocol,
+        access_log: settings.access_log,
+        _connection_token: connection_token,
+    });
+    let mut accepting = JoinSet::new();
+    for listener in listeners {
+        accepting.spawn(accept_loop(listener.into_tokio()?, shared.clone(), stop.clone()));
+    }
+    // Every connection task holds the shared state: `drained` closes when the last one ends.
+    drop(shared);
+    while accepting.join_next().await.is_some() {}
+    let draining = Instant::now();
+    // Past the timeout, whatever is left is dropped with the runtime.
+    let _ = tokio::time::timeout(settings.graceful_timeout, drained.closed()).await;
+    Ok(draining)
+}
+
+async fn accept_loop(listener: TokioListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let Ok(local) = listener.local() else {
         return;
     };
     loop {
-        let (stream, remote) = tokio::select! {
+        let accepted = tokio::select! {
             _ = stopped(&mut stop) => return,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(_) => {
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                    continue;
-                }
-            },
+            accepted = accept(&listener) => accepted,
         };
-        // Latency matters more than packet count for request/response traffic.
-        let _ = stream.set_nodelay(true);
-        let connection = ConnectionInfo { local, remote, scheme: "http" };
-        tokio::spawn(serve_connection(stream, connection, context.clone(), stop.clone()));
+        let Ok((stream, remote)) = accepted else {
+            tokio::time::sleep(ACCEPT_BACKOFF).await;
+            continue;
+        };
+        let connection = ConnectionInfo { local: local.clone(), remote, scheme: "http" };
+        match stream {
+            Stream::Tcp(stream) => {
+                // Latency matters more than packet count for request/response traffic.
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(serve_connection(stream, connection, shared.clone(), stop.clone()));
+            }
+            Stream::Unix(stream) => {
+                tokio::spawn(serve_connection(stream, connection, shared.clone(), stop.clone()));
+            }
+        }
     }
 }
 
 /// Serves one connection until it closes, or until a stop lets its in-flight request finish.
-async fn serve_connection(
-    stream: TcpStream,
+async fn serve_connection<S>(
+    stream: S,
     mut connection: ConnectionInfo,
-    context: Arc<AcceptContext>,
+    shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
-) {
-    let stream = match &context.proxy_protocol {
-        Some(trusted) if trusted.contains(connection.remote.ip()) => {
-            let timeout = context.timeouts.header.unwrap_or(PROXY_HEADER_TIMEOUT);
-            let Ok((stream, addresses)) = proxy_protocol::read_header(stream, timeout).await else {
-                return; // Nothing trustworthy to serve: close.
-            };
-            if let Some((remote, local)) = addresses {
-                connection.remote = remote;
-                connection.local = local;
-            }
-            stream
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let trusted_proxy = match (&shared.proxy_protocol, &connection.remote) {
+        (Some(trusted), Endpoint::Inet(remote)) => trusted.contains(remote.ip()),
+        _ => false,
+    };
+    let stream = if trusted_proxy {
+        let timeout = shared.timeouts.header.unwrap_or(PROXY_HEADER_TIMEOUT);
+        let Ok((stream, addresses)) = proxy_protocol::read_header(stream, timeout).await else {
+            return; // Nothing trustworthy to serve: close.
+        };
+        if let Some((remote, local)) = addresses {
+            connection.remote = Endpoint::Inet(remote);
+            connection.local = Endpoint::Inet(local);
         }
-        _ => Prefixed::new(stream),
+        stream
+    } else {
+        Prefixed::new(stream)
     };
     let connection = Arc::new(connection);
     let activity = Arc::new(Activity::default());
-    let io = TokioIo::new(TimedIo::new(stream, activity.clone(), context.timeouts));
-    let service = context.service.clone();
-    let access_log = context.access_log.clone();
-    let handler = service_fn(move |request| {
-        let service = service.clone();
-        let connection = connection.clone();
+    let io = TokioIo::new(TimedIo::new(stream, activity.clone(), shared.timeouts));
+    let handler = {
+        let shared = shared.clone();
         let activity = activity.clone();
-        let mut entry = access_log.as_ref().map(|log| Entry::start(log, &request, connection.remote));
-        async move {
+        service_fn(move |request| {
+            let shared = shared.clone();
+            let connection = connection.clone();
             let guard = activity.begin();
-            let response = service.handle(request, connection).await;
-            if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-                activity.mark_upgraded();
+            let activity = activity.clone();
+            if let Some(budget) = &shared.budget {
+                budget.count();
             }
-            if let Some(entry) = entry.as_mut() {
-                entry.respond(response.status(), response.extensions().get::<Note>());
+            let mut entry =
+                shared.access_log.as_ref().map(|log| Entry::start(log, &request, connection.remote.clone()));
+            async move {
+                let response = shared.service.handle(request, connection).await;
+                if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                    activity.mark_upgraded();
+                }
+                if let Some(entry) = entry.as_mut() {
+                    entry.respond(response.status(), response.extensions().get::<Note>());
+                }
+                Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, guard, entry)))
             }
-            Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, guard, entry)))
-        }
-    });
-    let served = context.builder.serve_connection(io, handler).with_upgrades();
+        })
+    };
+    let served = shared.builder.serve_connection(io, handler).with_upgrades();
     tokio::pin!(served);
     // Connection errors (resets, malformed input already answered) end only that connection.
     tokio::select! {
         _ = served.as_mut() => {}
         _ = stopped(&mut stop) => {
-            served.as_mut().graceful_shutdown();
-            let _ = served.await;
+            let finished = tokio::select! {
+                _ = served.as_mut() => true,
+                () = activity.next_request() => false,
+                () = tokio::time::sleep(LAST_REQUEST_GRACE) => false,
+            };
+            if !finished {
+                served.as_mut().graceful_shutdown();
+                let _ = served.await;
+            }
         }
     }
 }
@@ -174,4 +240,23 @@ async fn serve_connection(
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     // The guard `wait_for` returns is not `Send`; drop it before anything else awaits.
     let _ = stop.wait_for(|stop| *stop).await.map(|_| ());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_flips_the_stop_flag_at_the_limit_and_only_then() {
+        let (stop, watched) = watch::channel(false);
+        let budget = RequestBudget::new(3, stop);
+        budget.count();
+        budget.count();
+        assert!(!*watched.borrow());
+        budget.count();
+        assert!(*watched.borrow());
+        // Requests already on their way past the limit change nothing.
+        budget.count();
+        assert!(*watched.borrow());
+    }
 }

@@ -2,14 +2,16 @@
 //! WSGI thread pool or a bridge to the ASGI event loop), and runs until told to stop.
 //!
 //! Python binds the sockets (so bind errors and socket options stay policy) and passes their
-//! descriptors in; for ASGI mounts it also runs the event loop thread and registers each of
-//! `server.asgi_bridges` with it. `serve()` blocks the calling thread with the GIL released,
-//! waking every 100 ms to let Python run its signal handlers, which call `stop()`.
+//! descriptors in (TCP or Unix); for ASGI mounts it also runs the event loop thread and
+//! registers each of `server.asgi_bridges` with it. `serve()` blocks the calling thread with
+//! the GIL released, waking every 100 ms to let Python run its signal handlers, which call
+//! `stop()`; with `max_requests`, the server also stops itself after that many requests.
 
 pub mod access_log;
 mod allocator;
 mod forward;
 mod listen;
+mod listeners;
 pub mod mounts;
 mod proxy;
 mod proxy_protocol;
@@ -17,7 +19,6 @@ pub mod router;
 mod service;
 mod timeouts;
 
-use std::net::TcpListener;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,7 +31,8 @@ use tokio::sync::watch;
 use crate::asgi::bridge::LoopBridge;
 use crate::sync::lock;
 use access_log::AccessLog;
-use listen::ListenSettings;
+use listen::{ListenSettings, RequestBudget};
+use listeners::Listener;
 use mounts::{seconds, MountSpec, Prepared, SharedSettings};
 use proxy::TrustedPeers;
 use router::{MountPoint, Router};
@@ -97,29 +99,36 @@ impl ServerSettings {
 
 #[pyclass(module = "amphicorn._amphicorn")]
 pub struct Server {
-    listeners: Mutex<Vec<TcpListener>>,
+    listeners: Mutex<Vec<Listener>>,
     runtime: Mutex<Option<Runtime>>,
     mounts: Vec<(MountPoint, Prepared)>,
     preread_limit: usize,
     listen: ListenSettings,
     proxy_headers: Option<TrustedPeers>,
     stop: watch::Sender<bool>,
+    /// Requests to serve before stopping by itself (a worker's `max_requests`).
+    max_requests: Option<u64>,
 }
 
 #[pymethods]
 impl Server {
     /// `mounts` are `amphicorn.server.Mount` objects; `fds` are listening sockets (the server
     /// dups them, so the caller may close its own); `config` is the validated `Config`;
-    /// ASGI mounts need the `event_loop` that runs them.
+    /// ASGI mounts need the `event_loop` that runs them. With `max_requests`, `serve()`
+    /// stops accepting after that many requests and drains, as after `stop()`.
     #[new]
-    #[pyo3(signature = (mounts, fds, config, *, event_loop = None))]
+    #[pyo3(signature = (mounts, fds, config, *, event_loop = None, max_requests = None))]
     fn new(
         py: Python<'_>,
         mounts: Vec<MountSpec>,
         fds: Vec<i32>,
         config: &Bound<'_, PyAny>,
         event_loop: Option<Py<PyAny>>,
+        max_requests: Option<u64>,
     ) -> PyResult<Self> {
+        if max_requests == Some(0) {
+            return Err(PyValueError::new_err("max_requests must be at least 1"));
+        }
         let settings: ServerSettings = config.extract()?;
         allocator::tune();
         let shared: SharedSettings = config.extract()?;
@@ -150,6 +159,7 @@ impl Server {
             listen: settings.listen_settings()?,
             proxy_headers: settings.proxy_headers.then(|| settings.trusted_peers()).transpose()?,
             stop: watch::channel(false).0,
+            max_requests,
         })
     }
 
@@ -160,9 +170,12 @@ impl Server {
         self.mounts.iter().filter_map(|(_, mount)| mount.bridge()).map(|bridge| bridge.clone_ref(py)).collect()
     }
 
-    /// Serves until `stop()` (or a Python exception from a signal handler), then drains:
-    /// stops accepting, lets in-flight requests finish for up to `graceful_timeout`.
-    fn serve(&self, py: Python<'_>) -> PyResult<()> {
+    /// Serves until `stop()` (or a Python exception from a signal handler, or the
+    /// `max_requests` budget is spent), then drains: stops accepting, lets in-flight requests
+    /// finish for up to `graceful_timeout` in all. Returns how many WSGI threads were still
+    /// busy when that time ran out (their requests were abandoned): the caller should not
+    /// wait for them to exit.
+    fn serve(&self, py: Python<'_>) -> PyResult<usize> {
         let listeners = std::mem::take(&mut *lock(&self.listeners));
         let runtime = lock(&self.runtime).take();
         let (Some(runtime), false) = (runtime, listeners.is_empty()) else {
@@ -178,39 +191,41 @@ impl Server {
         let router = Router::new(apps).map_err(|error| PyValueError::new_err(error.to_string()))?;
         let notes = self.listen.access_log.is_some();
         let service = Arc::new(Service::new(router, self.preread_limit, self.proxy_headers.clone(), notes));
+        let budget = self.max_requests.map(|limit| Arc::new(RequestBudget::new(limit, self.stop.clone())));
         let mut serving = {
             let _entered = runtime.enter();
-            let listeners = listeners
-                .into_iter()
-                .map(|listener| {
-                    listener.set_nonblocking(true)?;
-                    tokio::net::TcpListener::from_std(listener)
-                })
-                .collect::<std::io::Result<Vec<_>>>()?;
-            runtime.spawn(listen::serve(listeners, service, self.stop.subscribe(), self.listen.clone()))
+            runtime.spawn(listen::serve(listeners, service, self.stop.subscribe(), self.listen.clone(), budget))
         };
         let mut interrupted = None;
-        loop {
+        let served = loop {
             if let Err(error) = py.check_signals() {
                 interrupted.get_or_insert(error);
                 self.stop.send_replace(true);
             }
             let finished =
-                py.detach(|| runtime.block_on(async { tokio::time::timeout(SIGNAL_POLL, &mut serving).await.is_ok() }));
-            if finished {
-                break;
+                py.detach(|| runtime.block_on(async { tokio::time::timeout(SIGNAL_POLL, &mut serving).await }));
+            if let Ok(served) = finished {
+                break served;
             }
-        }
+        };
         for pool in &pools {
             pool.close();
         }
-        let graceful_timeout = self.listen.graceful_timeout;
-        let stuck: usize = py.detach(|| pools.iter().map(|pool| pool.join(graceful_timeout)).sum());
-        if stuck > 0 {
-            crate::log::debug(py, &format!("{stuck} WSGI threads were still busy at shutdown"));
-        }
+        // One graceful timeout in all: what the connections' drain used is not given again.
+        let left = match &served {
+            Ok(Ok(draining)) => self.listen.graceful_timeout.saturating_sub(draining.elapsed()),
+            _ => Duration::ZERO,
+        };
+        let stuck: usize = py.detach(|| pools.iter().map(|pool| pool.join(left)).sum());
         py.detach(|| runtime.shutdown_timeout(Duration::from_secs(1)));
-        interrupted.map_or(Ok(()), Err)
+        if let Some(error) = interrupted {
+            return Err(error);
+        }
+        match served {
+            Ok(Ok(_)) => Ok(stuck),
+            Ok(Err(error)) => Err(error.into()),
+            Err(error) => Err(PyRuntimeError::new_err(format!("the accept loop failed: {error}"))),
+        }
     }
 
     /// Asks a running `serve()` to drain and return. Safe from signal handlers and threads.
@@ -225,7 +240,7 @@ pub fn check_access_log_format(format: &str) -> PyResult<()> {
     access_log::Format::parse(format, false).map(drop).map_err(PyValueError::new_err)
 }
 
-fn listener_from_fd(fd: i32) -> PyResult<TcpListener> {
+fn listener_from_fd(fd: i32) -> PyResult<Listener> {
     if fd < 0 {
         return Err(PyValueError::new_err(format!("invalid socket descriptor {fd}")));
     }
@@ -234,5 +249,5 @@ fn listener_from_fd(fd: i32) -> PyResult<TcpListener> {
     // only borrow it to dup it, and own the duplicate from then on.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     let owned: OwnedFd = borrowed.try_clone_to_owned()?;
-    Ok(TcpListener::from(owned))
+    Listener::from_fd(owned).map_err(|error| PyValueError::new_err(format!("socket descriptor {fd}: {error}")))
 }

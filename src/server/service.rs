@@ -22,7 +22,7 @@ use super::mounts::Limits;
 use super::proxy::{self, TrustedPeers};
 use super::router::{MountPoint, Router};
 use crate::asgi::AsgiApp;
-use crate::http::connection::{ConnectionInfo, PendingResponse, RequestState};
+use crate::http::connection::{ConnectionInfo, Endpoint, PendingResponse, RequestState};
 use crate::http::framing;
 use crate::http::request_body::{read_body, RequestBody};
 use crate::http::response_body::ResponseBody;
@@ -87,12 +87,12 @@ impl Service {
             return status::bad_framing();
         }
         let connection = match &self.proxy_headers {
-            Some(trusted) if trusted.contains(connection.remote.ip()) => {
+            Some(trusted) if connection.remote.ip().is_some_and(|ip| trusted.contains(ip)) => {
                 forwarded_connection(&mut request, connection, trusted)
             }
             _ => connection,
         };
-        let client = connection.remote;
+        let client = connection.remote.clone();
         let mut mount = None;
         let mut response = self.dispatch(request, connection, &mut mount).await;
         if self.notes {
@@ -175,8 +175,8 @@ fn forwarded_connection(
         return connection;
     }
     Arc::new(ConnectionInfo {
-        local: connection.local,
-        remote: forwarded.client.unwrap_or(connection.remote),
+        local: connection.local.clone(),
+        remote: forwarded.client.map_or_else(|| connection.remote.clone(), Endpoint::Inet),
         scheme: forwarded.scheme.unwrap_or(connection.scheme),
     })
 }

@@ -25,7 +25,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -33,6 +33,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
 use super::access_log::Entry;
@@ -49,13 +50,18 @@ pub struct ConnectionTimeouts {
     pub keep_alive: Option<Duration>,
 }
 
-/// What the service tells the socket about the requests on it.
+/// What the service tells the socket about the requests on it (and what a stopping server
+/// asks of it: whether another request arrived, see `listen.rs`).
 #[derive(Debug, Default)]
 pub struct Activity {
     in_flight: AtomicUsize,
     /// A response ended since the socket last looked: the idle clock starts again.
     response_ended: AtomicBool,
     upgraded: AtomicBool,
+    /// Requests begun so far, and whether a stopping server waits for the next one.
+    requests: AtomicU64,
+    draining: AtomicBool,
+    arrived: Notify,
 }
 
 impl Activity {
@@ -63,12 +69,32 @@ impl Activity {
     /// response body, once hyper has written it).
     pub fn begin(self: &Arc<Self>) -> RequestGuard {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        if self.draining.load(Ordering::SeqCst) {
+            self.arrived.notify_one();
+        }
         RequestGuard(self.clone())
     }
 
     /// The connection now speaks another protocol: no more HTTP timeouts.
     pub fn mark_upgraded(&self) {
         self.upgraded.store(true, Ordering::Release);
+    }
+
+    /// Resolves when a request begins after this was first called.
+    pub async fn next_request(&self) {
+        // Sequentially consistent with `begin()`: either it sees `draining` and notifies, or
+        // this load sees its request (which then counts as begun before the stop).
+        self.draining.store(true, Ordering::SeqCst);
+        let seen = self.requests.load(Ordering::SeqCst);
+        loop {
+            let notified = self.arrived.notified();
+            if self.requests.load(Ordering::SeqCst) > seen {
+                return;
+            }
+            // A stale permit only makes us look again.
+            notified.await;
+        }
     }
 }
 
@@ -225,5 +251,24 @@ impl Body for TrackedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn next_request_waits_for_a_request_after_the_stop() {
+        let activity = Arc::new(Activity::default());
+        drop(activity.begin());
+        let early = tokio::time::timeout(Duration::from_millis(50), activity.next_request()).await;
+        assert!(early.is_err(), "a request before the stop must not count");
+        let waiting = activity.next_request();
+        tokio::pin!(waiting);
+        assert!(futures::poll!(waiting.as_mut()).is_pending());
+        let _guard = activity.begin();
+        let later = tokio::time::timeout(Duration::from_secs(1), waiting).await;
+        assert!(later.is_ok(), "a request after the stop must end the wait");
     }
 }

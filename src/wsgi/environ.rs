@@ -54,7 +54,9 @@ struct Addresses<'a> {
     scheme: &'a str,
     server_name: String,
     server_port: String,
-    remote: Option<(String, String)>,
+    /// The client's address and port (a Unix socket's peer has a path, usually empty, and
+    /// no port, as gunicorn reports it).
+    remote: Option<(String, Option<String>)>,
 }
 
 impl Origin {
@@ -62,9 +64,12 @@ impl Origin {
         match self {
             Self::Socket(connection) => Addresses {
                 scheme: connection.scheme,
-                server_name: connection.local.ip().to_string(),
-                server_port: connection.local.port().to_string(),
-                remote: Some((connection.remote.ip().to_string(), connection.remote.port().to_string())),
+                server_name: connection.local.host(),
+                server_port: connection
+                    .local
+                    .port()
+                    .map_or_else(|| default_port(connection.scheme).to_owned(), |port| port.to_string()),
+                remote: Some((connection.remote.host(), connection.remote.port().map(|port| port.to_string()))),
             },
             Self::Scope(scope) => {
                 // Without a server address (a Unix socket, say), the conventional defaults.
@@ -76,7 +81,7 @@ impl Origin {
                     scheme: scope.scheme,
                     server_name: name,
                     server_port: port,
-                    remote: scope.client.as_ref().map(|(host, port)| (host.clone(), port.to_string())),
+                    remote: scope.client.as_ref().map(|(host, port)| (host.clone(), Some(port.to_string()))),
                 }
             }
         }
@@ -117,7 +122,9 @@ pub fn build<'py>(
     set(intern!(py, "SERVER_PORT"), server_port)?;
     if let Some((address, port)) = &addresses.remote {
         set(intern!(py, "REMOTE_ADDR"), address)?;
-        set(intern!(py, "REMOTE_PORT"), port)?;
+        if let Some(port) = port {
+            set(intern!(py, "REMOTE_PORT"), port)?;
+        }
     }
 
     for name in head.headers.keys() {

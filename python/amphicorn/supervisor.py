@@ -1,0 +1,321 @@
+"""The supervisor: binds the sockets once and keeps ``workers`` worker processes serving them.
+
+- **Start**: bind (or take systemd's sockets), write the pid file, start the workers
+  (:mod:`amphicorn.worker`), each of which imports the apps and says when it is ready. A
+  worker that cannot start (exit status 1: import; 3: lifespan) stops everything with that
+  status, as the single-process server would.
+- **Crashes**: a worker that dies (a signal, a non-zero status) is replaced after an
+  exponential back-off (0.1 s, 0.2 s, ... up to 10 s); after :data:`CRASH_LIMIT` crashes
+  within :data:`CRASH_WINDOW` seconds the supervisor gives up and exits with status 1.
+- **Recycling**: a worker that spent its ``max_requests`` exits with status 0 and is
+  replaced at once (each worker's budget is ``limit_max_requests`` plus a random jitter, so
+  they do not all restart together).
+- **SIGTERM/SIGINT**: every worker is told to stop, drains for up to ``graceful_timeout``
+  (and exits even if WSGI threads are stuck); past that, plus a margin for lifespan
+  shutdown, it is killed. A second signal kills at once.
+- **SIGHUP** (and ``--reload`` on a change): a rolling restart. New workers start on the
+  same sockets; once all of them are ready the old ones drain and exit. The listening
+  sockets never close, so no connection is refused. If a new worker cannot start, the old
+  ones keep serving.
+
+uvicorn's ``supervisors/`` and gunicorn's arbiter are the models.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import multiprocessing
+import os
+import random
+import signal
+import threading
+import time
+from multiprocessing.connection import Connection, wait
+from multiprocessing.process import BaseProcess
+
+from amphicorn import exits, worker
+from amphicorn import log as logs
+from amphicorn.config import Config
+from amphicorn.sockets import BindError, Listeners, describe, listen_all, pid_file
+
+#: Crashes within CRASH_WINDOW seconds after which the supervisor gives up.
+CRASH_LIMIT = 5
+CRASH_WINDOW = 60.0
+#: The first restart delay after a crash; it doubles with each crash in the window.
+BACKOFF_FIRST = 0.1
+BACKOFF_MAX = 10.0
+#: Time a stopping worker gets beyond the graceful timeout (lifespan shutdown, exit).
+STOP_MARGIN = 5.0
+#: Longest the main loop sleeps when nothing happens (it wakes on signals and exits).
+TICK = 0.5
+
+
+@dataclasses.dataclass(eq=False)
+class Worker:
+    """One worker process, as the supervisor tracks it."""
+
+    process: BaseProcess
+    #: Read end of the pipe on which the worker says it is ready; None once it has.
+    ready_pipe: Connection | None
+    generation: int
+    ready: bool = False
+    #: When set, we asked it to stop: it must be gone by then.
+    stop_deadline: float | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid or 0
+
+
+class Supervisor:
+    """Runs the worker processes of one validated config; :meth:`run` returns the exit status."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.context = multiprocessing.get_context("spawn")
+        self.workers: list[Worker] = []
+        self.generation = 0
+        self.crashes: list[float] = []
+        #: Times at which to start a replacement worker.
+        self.pending_starts: list[float] = []
+        self.stopping = False
+        self.status = exits.OK
+        self.listeners: Listeners | None = None
+        self._events: list[str] = []
+        self._events_lock = threading.Lock()
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_write, False)
+        os.set_blocking(self._wake_read, False)
+
+    # -- the main loop ---------------------------------------------------------------------
+
+    def run(self) -> int:
+        logs.configure(self.config.log_level, self.config.log_format, self.config.log_config)
+        previous = self._install_signal_handlers()
+        reloader = None
+        try:
+            try:
+                self.listeners = listen_all(self.config.binds, self.config.backlog)
+            except BindError as failure:
+                exits.error(str(failure))
+                return exits.FAILED
+            if self.listeners.activated:
+                logs.logger.info("Using %d socket(s) from systemd socket activation", len(self.listeners.sockets))
+            with pid_file(self.config.pid_file):
+                for sock in self.listeners.sockets:
+                    logs.logger.info("Listening on %s", describe(sock))
+                logs.logger.info("Supervisor (pid %d) starting %d worker(s)", os.getpid(), self.config.workers)
+                for _ in range(self.config.workers):
+                    self._start_worker()
+                if self.config.reload:
+                    from amphicorn.reload import Reloader
+
+                    reloader = Reloader(self.config.reload_dirs or [os.getcwd()], lambda: self._post("reload"))
+                    reloader.start()
+                while self.workers or not self.stopping:
+                    self._step()
+        finally:
+            if reloader is not None:
+                reloader.stop()
+            for process in (w.process for w in self.workers):
+                with contextlib.suppress(OSError):
+                    process.kill()
+                process.join(5)
+            if self.listeners is not None:
+                self.listeners.close()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            os.close(self._wake_read)
+            os.close(self._wake_write)
+        logs.logger.info("Stopped")
+        return self.status
+
+    def _step(self) -> None:
+        now = time.monotonic()
+        deadlines = [w.stop_deadline for w in self.workers if w.stop_deadline is not None]
+        deadlines += self.pending_starts
+        timeout = max(0.0, min([TICK, *(deadline - now for deadline in deadlines)]))
+        watched: list[object] = [self._wake_read]
+        watched += [w.process.sentinel for w in self.workers]
+        watched += [w.ready_pipe for w in self.workers if w.ready_pipe is not None]
+        wait(watched, timeout)  # type: ignore[arg-type]
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._wake_read, 4096)
+        with self._events_lock:
+            events, self._events = self._events, []
+        for event in events:
+            self._handle_event(event)
+        self._collect_ready()
+        self._reap()
+        self._start_due()
+        self._enforce_deadlines()
+        self._finish_rollover()
+
+    # -- events: signals and reloads -------------------------------------------------------
+
+    def _install_signal_handlers(self) -> dict[int, object]:
+        names = {signal.SIGTERM: "stop", signal.SIGINT: "stop", signal.SIGHUP: "restart"}
+
+        def handle(signum: int, _frame: object) -> None:
+            self._post(names[signal.Signals(signum)] + f":{signal.Signals(signum).name}")
+
+        return {signum: signal.signal(signum, handle) for signum in names}
+
+    def _post(self, event: str) -> None:
+        """Queues an event for the main loop and wakes it (from signal handlers and threads)."""
+        with self._events_lock:
+            self._events.append(event)
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._wake_write, b"!")
+
+    def _handle_event(self, event: str) -> None:
+        kind, _, detail = event.partition(":")
+        if kind == "stop":
+            if self.stopping:
+                logs.logger.warning("Received %s again: killing the workers", detail)
+                for w in self.workers:
+                    w.stop_deadline = 0.0
+                return
+            logs.logger.info("Received %s, stopping the workers gracefully", detail)
+            self._stop_all()
+        elif kind == "restart" and not self.stopping:
+            logs.logger.info("Received %s: rolling restart of the workers", detail)
+            self._begin_rollover()
+        elif kind == "reload" and not self.stopping:
+            logs.logger.info("Python files changed: restarting the workers")
+            self._begin_rollover()
+
+    def _stop_all(self) -> None:
+        self.stopping = True
+        self.pending_starts.clear()
+        for w in self.workers:
+            self._stop_worker(w)
+
+    # -- workers ---------------------------------------------------------------------------
+
+    def _start_worker(self) -> None:
+        assert self.listeners is not None
+        read_end, write_end = self.context.Pipe(duplex=False)
+        limit = self.config.limit_max_requests
+        max_requests = None if limit is None else limit + random.randint(0, self.config.limit_max_requests_jitter)
+        process = self.context.Process(
+            target=worker.run,
+            args=(self.config, self.listeners.sockets, write_end, max_requests, os.getpid()),
+            name="amphicorn-worker",
+        )
+        process.start()
+        write_end.close()
+        self.workers.append(Worker(process, read_end, self.generation))
+        logs.logger.debug("Started worker process %d", process.pid)
+
+    def _stop_worker(self, w: Worker) -> None:
+        if w.stop_deadline is not None:
+            return
+        w.stop_deadline = time.monotonic() + self.config.graceful_timeout + STOP_MARGIN
+        with contextlib.suppress(OSError):
+            os.kill(w.pid, signal.SIGTERM)
+
+    def _collect_ready(self) -> None:
+        for w in self.workers:
+            if w.ready_pipe is None or not w.ready_pipe.poll():
+                continue
+            try:
+                w.ready = w.ready_pipe.recv_bytes() == worker.READY
+            except (EOFError, OSError):
+                w.ready = False
+            w.ready_pipe.close()
+            w.ready_pipe = None
+            if w.ready:
+                logs.logger.info("Worker process %d is ready", w.pid)
+
+    def _reap(self) -> None:
+        for w in [w for w in self.workers if not w.process.is_alive()]:
+            w.process.join()
+            self.workers.remove(w)
+            if w.ready_pipe is not None:
+                w.ready_pipe.close()
+            self._exited(w, w.process.exitcode or 0)
+
+    def _exited(self, w: Worker, code: int) -> None:
+        how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
+        if w.stop_deadline is not None or self.stopping:
+            logs.logger.info("Worker process %d %s", w.pid, how)
+            return
+        if not w.ready and code in exits.STARTUP_FAILURES:
+            if self._old_workers():
+                logs.logger.error(
+                    "A new worker process could not start (status %d): the old workers keep serving", code
+                )
+                self._abort_rollover()
+                return
+            exits.error(f"worker process {w.pid} could not start (status {code}); stopping")
+            self.status = code
+            self._stop_all()
+            return
+        if code == 0 and w.ready:
+            # It stopped by itself: its max-requests were spent (or someone else stopped it).
+            logs.logger.info("Worker process %d stopped by itself: starting another", w.pid)
+            self._start_worker()
+            return
+        now = time.monotonic()
+        self.crashes = [t for t in self.crashes if now - t < CRASH_WINDOW] + [now]
+        if len(self.crashes) >= CRASH_LIMIT:
+            exits.error(
+                f"worker process {w.pid} {how}: {len(self.crashes)} worker crashes within "
+                f"{CRASH_WINDOW:g} seconds; giving up"
+            )
+            self.status = exits.FAILED
+            self._stop_all()
+            return
+        delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (len(self.crashes) - 1))
+        logs.logger.error("Worker process %d %s; starting another in %.1f s", w.pid, how, delay)
+        self.pending_starts.append(now + delay)
+
+    def _start_due(self) -> None:
+        now = time.monotonic()
+        due = [t for t in self.pending_starts if t <= now]
+        self.pending_starts = [t for t in self.pending_starts if t > now]
+        for _ in due:
+            if not self.stopping:
+                self._start_worker()
+
+    def _enforce_deadlines(self) -> None:
+        now = time.monotonic()
+        for w in self.workers:
+            if w.stop_deadline is not None and now >= w.stop_deadline and w.process.is_alive():
+                logs.logger.warning("Worker process %d did not stop in time: killing it", w.pid)
+                with contextlib.suppress(OSError):
+                    w.process.kill()
+                # Look again in a second rather than spin while the kernel reaps it.
+                w.stop_deadline = now + 1.0
+
+    # -- rolling restarts ------------------------------------------------------------------
+
+    def _old_workers(self) -> list[Worker]:
+        return [w for w in self.workers if w.generation < self.generation and w.stop_deadline is None]
+
+    def _begin_rollover(self) -> None:
+        """Starts a new generation of workers; the old one stops once all of it is ready."""
+        self.generation += 1
+        self.pending_starts.clear()
+        for _ in range(self.config.workers):
+            self._start_worker()
+
+    def _finish_rollover(self) -> None:
+        old = self._old_workers()
+        if not old or self.stopping:
+            return
+        current = [w for w in self.workers if w.generation == self.generation and w.stop_deadline is None]
+        if sum(w.ready for w in current) >= self.config.workers:
+            logs.logger.info("New workers ready: stopping %d old worker(s)", len(old))
+            for w in old:
+                self._stop_worker(w)
+
+    def _abort_rollover(self) -> None:
+        """A new worker could not start: stop the new generation and keep the old one."""
+        for w in self.workers:
+            if w.generation == self.generation:
+                self._stop_worker(w)
+        for w in self._old_workers():
+            w.generation = self.generation
