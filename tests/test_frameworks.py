@@ -1,0 +1,209 @@
+"""Framework compatibility: one small real app per framework (``tests/frameworks/``), served by a
+real amphicorn process at ``/`` and under a mount prefix, every route checked end to end.
+
+Each (framework, placement) gets one server, shared by the tests of that row (a module-scoped
+parametrized fixture). The outcomes are written to ``tests/.results/frameworks.json`` by the
+``framework_results`` plugin, and ``scripts/compat_table.py`` turns that file into the table in
+README.md (``make compat``).
+
+Frameworks that do not install or import on current Python stay as rows: the test skips with
+the error that ``pip install`` or ``import`` gave (recorded by hand, since the requirements
+file must install on a fresh machine and so cannot list them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import random
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from conftest import start_server
+from support import TESTS_DIR, server_env
+
+PREFIX = "/mounted/here"
+PLACEMENTS = {"root": "", "prefix": PREFIX}
+
+QUERY = {"name": "Zoë & Åsa", "city": "København/Łódź?x=1+1"}
+FORM = {"name": "Ünïcödé Ñame", "message": "line 1\nline 2 + 100% ✓ = ok&more"}
+UPLOAD = random.Random(20261123).randbytes(1024 * 1024)
+STREAM = "".join(f"line {i}\n" for i in range(10))
+
+
+@dataclass(frozen=True)
+class Framework:
+    """One row of the compatibility table."""
+
+    name: str
+    interface: str
+    #: The app spec, importable from tests/ (``module:attribute``).
+    app: str = ""
+    #: The distribution whose version the table shows.
+    distribution: str = ""
+    #: False when the framework has no streaming response of its own.
+    streams: bool = True
+    #: Set up before the server starts: "trac" creates a Trac environment.
+    prepare: str = ""
+    #: Why it cannot run here: the pip or import error, as recorded (then the row is skipped).
+    evidence: str = ""
+    #: The version that was tried, for rows with evidence.
+    tried: str = ""
+    notes: str = ""
+
+
+FRAMEWORKS = [
+    Framework("Django", "WSGI", "frameworks.django_app:application", "Django"),
+    Framework("Flask", "WSGI", "frameworks.flask_app:app", "Flask"),
+    Framework("Werkzeug", "WSGI", "frameworks.werkzeug_app:app", "Werkzeug"),
+    Framework("Bottle", "WSGI", "frameworks.bottle_app:app", "bottle"),
+    Framework("CherryPy", "WSGI", "frameworks.cherrypy_app:app", "CherryPy"),
+    Framework("Pyramid", "WSGI", "frameworks.pyramid_app:app", "pyramid"),
+    Framework(
+        "Falcon", "WSGI", "frameworks.falcon_app:app", "falcon", notes="no reverse routing: link from `req.prefix`"
+    ),
+    Framework("bobo", "WSGI", "frameworks.bobo_app:app", "bobo", notes="link from WebOb's `application_url`"),
+    Framework("web.py", "WSGI", "frameworks.webpy_app:app", "web.py"),
+]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A framework's app served at ``/`` (prefix "") or under ``PREFIX``."""
+
+    framework: Framework
+    name: str
+
+    @property
+    def prefix(self) -> str:
+        return PLACEMENTS[self.name]
+
+    @property
+    def id(self) -> str:
+        return f"{self.framework.name}-{self.name}"
+
+
+ROWS = [Placement(framework, name) for framework in FRAMEWORKS for name in PLACEMENTS]
+
+
+@dataclass
+class Site:
+    placement: Placement
+    server: object
+    client: httpx.Client
+
+    @property
+    def framework(self) -> Framework:
+        return self.placement.framework
+
+    def url(self, path: str) -> str:
+        return f"{self.placement.prefix}{path}"
+
+
+def framework_version(framework: Framework) -> str | None:
+    try:
+        return importlib.metadata.version(framework.distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _trac_environment(base: Path) -> dict[str, str]:
+    """A real Trac environment made by ``trac-admin initenv``, with our plugin enabled."""
+    path = base / "trac"
+    admin = [sys.executable, "-m", "trac.admin.console", str(path)]
+    for command in (
+        ["initenv", "amphicorn", "sqlite:db/trac.db"],
+        ["config", "set", "components", "frameworks.trac_app.*", "enabled"],
+    ):
+        proc = subprocess.run(
+            admin + command, cwd=TESTS_DIR, env=server_env(), capture_output=True, text=True, timeout=120, check=False
+        )
+        assert proc.returncode == 0, f"trac-admin {command[0]} failed:\n{proc.stdout}\n{proc.stderr}"
+    return {"TRAC_ENV": str(path)}
+
+
+@pytest.fixture(scope="module", params=ROWS, ids=lambda row: row.id)
+def site(request, tmp_path_factory):
+    """One server per (framework, placement), shared by the tests of that row."""
+    placement: Placement = request.param
+    framework = placement.framework
+    if framework.evidence:
+        pytest.skip(f"{framework.name} {framework.tried}: {framework.evidence}")
+    env = {}
+    if framework.prepare == "trac":
+        env = _trac_environment(tmp_path_factory.mktemp("trac"))
+    if placement.prefix:
+        server = start_server(f"--mount={placement.prefix}={framework.app}", env=env)
+    else:
+        server = start_server(framework.app, env=env)
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        yield Site(placement, server, client)
+    server.stop()
+
+
+def framework_row(item) -> list[tuple[str, object]]:
+    """The row a test belongs to, for the results file (called by tests/framework_results.py
+    at collection, so even a row whose fixture skips is tagged)."""
+    placement: Placement = item.callspec.params["site"]
+    framework = placement.framework
+    return [
+        ("framework", framework.name),
+        ("interface", framework.interface),
+        ("version", framework_version(framework) or framework.tried),
+        ("placement", placement.name),
+        ("prefix", placement.prefix),
+        ("notes", framework.notes),
+        ("order", FRAMEWORKS.index(framework)),
+    ]
+
+
+def test_hello(site):
+    response = site.client.get(site.url("/hello"))
+    assert response.status_code == 200, response.text[:2000]
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == f"Hello from {site.framework.name}"
+
+
+def test_query_string_with_non_ascii_values(site):
+    response = site.client.get(site.url("/query"), params=QUERY)
+    assert response.status_code == 200, response.text[:2000]
+    assert response.json() == QUERY
+
+
+def test_urlencoded_form_post(site):
+    response = site.client.post(site.url("/form"), data=FORM)
+    assert response.status_code == 200, response.text[:2000]
+    assert response.json() == FORM
+
+
+def test_one_mib_raw_upload(site):
+    response = site.client.post(
+        site.url("/upload"), content=UPLOAD, headers={"content-type": "application/octet-stream"}
+    )
+    assert response.status_code == 200, response.text[:2000]
+    assert response.json() == {"length": len(UPLOAD), "sha256": hashlib.sha256(UPLOAD).hexdigest()}
+
+
+def test_streamed_response(site):
+    if not site.framework.streams:
+        pytest.skip(f"{site.framework.name} has no streaming response")
+    with site.client.stream("GET", site.url("/stream")) as response:
+        assert response.status_code == 200
+        assert response.headers.get("transfer-encoding") == "chunked", response.headers
+        assert response.read().decode() == STREAM
+
+
+def test_self_built_url_carries_the_prefix(site):
+    response = site.client.get(site.url("/links"))
+    assert response.status_code == 200, response.text[:2000]
+    link = urlsplit(response.json()["hello"])
+    assert link.path == site.url("/hello")
+    if link.netloc:
+        assert link.netloc == urlsplit(site.server.url).netloc
+    followed = site.client.get(link.path)
+    assert followed.text == f"Hello from {site.framework.name}"
