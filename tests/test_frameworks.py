@@ -44,7 +44,7 @@ class Framework:
     interface: str
     #: The app spec, importable from tests/ (``module:attribute``).
     app: str = ""
-    #: The distribution whose version the table shows.
+    #: The distributions whose versions the table shows (space separated).
     distribution: str = ""
     #: False when the framework has no streaming response of its own.
     streams: bool = True
@@ -69,6 +69,17 @@ FRAMEWORKS = [
     ),
     Framework("bobo", "WSGI", "frameworks.bobo_app:app", "bobo", notes="link from WebOb's `application_url`"),
     Framework("web.py", "WSGI", "frameworks.webpy_app:app", "web.py"),
+    Framework("FastAPI", "ASGI", "frameworks.fastapi_app:app", "fastapi"),
+    Framework("Starlette", "ASGI", "frameworks.starlette_app:app", "starlette"),
+    Framework(
+        "Django ASGI + Channels",
+        "ASGI",
+        "frameworks.django_asgi:application",
+        "Django channels",
+        notes="Channels' `URLRouter` and `AsyncHttpConsumer` (the stream) in front of Django's ASGI handler",
+    ),
+    Framework("Litestar", "ASGI", "frameworks.litestar_app:app", "litestar"),
+    Framework("Quart", "ASGI", "frameworks.quart_app:app", "quart"),
 ]
 
 
@@ -107,7 +118,7 @@ class Site:
 
 def framework_version(framework: Framework) -> str | None:
     try:
-        return importlib.metadata.version(framework.distribution)
+        return " + ".join(importlib.metadata.version(name) for name in framework.distribution.split())
     except importlib.metadata.PackageNotFoundError:
         return None
 

@@ -63,12 +63,14 @@ def links(request):
     return JsonResponse({"hello": reverse("hello")})
 
 
+STREAM_ROUTE = path("stream", stream)
+
 urlpatterns = [
     path("hello", hello, name="hello"),
     path("query", query),
     path("form", form),
     path("upload", upload),
-    path("stream", stream),
+    STREAM_ROUTE,
     path("links", links),
 ]
 
