@@ -69,6 +69,15 @@ FRAMEWORKS = [
     ),
     Framework("bobo", "WSGI", "frameworks.bobo_app:app", "bobo", notes="link from WebOb's `application_url`"),
     Framework("web.py", "WSGI", "frameworks.webpy_app:app", "web.py"),
+    Framework("TurboGears2", "WSGI", "frameworks.turbogears_app:app", "TurboGears2"),
+    Framework(
+        "Trac",
+        "WSGI",
+        "frameworks.trac_app:app",
+        "Trac",
+        prepare="trac",
+        notes="a real environment (`trac-admin initenv`); the routes are a plugin component",
+    ),
     Framework("FastAPI", "ASGI", "frameworks.fastapi_app:app", "fastapi"),
     Framework("Starlette", "ASGI", "frameworks.starlette_app:app", "starlette"),
     Framework(
@@ -187,7 +196,12 @@ def test_query_string_with_non_ascii_values(site):
 
 
 def test_urlencoded_form_post(site):
-    response = site.client.post(site.url("/form"), data=FORM)
+    data = dict(FORM)
+    if site.framework.prepare == "trac":
+        # Trac refuses form POSTs without its CSRF token, which it hands out as a cookie.
+        assert site.client.get(site.url("/")).status_code == 200
+        data["__FORM_TOKEN"] = site.client.cookies["trac_form_token"]
+    response = site.client.post(site.url("/form"), data=data)
     assert response.status_code == 200, response.text[:2000]
     assert response.json() == FORM
 
@@ -218,3 +232,19 @@ def test_self_built_url_carries_the_prefix(site):
         assert link.netloc == urlsplit(site.server.url).netloc
     followed = site.client.get(link.path)
     assert followed.text == f"Hello from {site.framework.name}"
+
+
+TRAC_ROWS = [row for row in ROWS if row.framework.prepare == "trac"]
+
+
+@pytest.mark.parametrize("site", TRAC_ROWS, ids=lambda row: row.id, indirect=True)
+def test_trac_front_page(site):
+    """The environment's wiki front page, rendered by Trac, with every link under the mount."""
+    response = site.client.get(site.url("/"))
+    assert response.status_code == 200, response.text[:2000]
+    assert "Welcome to Trac" in response.text
+    assert f'href="{site.url("/wiki")}' in response.text
+    assert f'href="{site.url("/chrome/common/css/trac.css")}' in response.text
+    stylesheet = site.client.get(site.url("/chrome/common/css/trac.css"))
+    assert stylesheet.status_code == 200
+    assert stylesheet.headers["content-type"].startswith("text/css")
