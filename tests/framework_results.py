@@ -38,7 +38,9 @@ def pytest_runtest_logreport(report) -> None:
         {**{key: properties[key] for key in ROW_KEYS}, "checks": {}},
     )
     check = report.nodeid.split("::")[-1].split("[")[0]
-    if report.skipped:
+    if hasattr(report, "wasxfail"):
+        outcome, reason = "xfailed", report.wasxfail
+    elif report.skipped:
         outcome = "skipped"
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         reason = reason.removeprefix("Skipped: ")
