@@ -55,10 +55,18 @@ class Framework:
     #: A limit of the framework itself that makes its prefix row fail: those checks are strict
     #: xfails with this reason (and the table shows it).
     prefix_limit: str = ""
+    #: Checks that fail at both placements because of a bug of the framework's own:
+    #: ``(check name, reason)`` pairs, run as strict xfails.
+    known_bugs: tuple[tuple[str, str], ...] = ()
     #: The version that was tried, for rows with evidence.
     tried: str = ""
     notes: str = ""
 
+
+PRESTANS_CONTENT_LENGTH = (
+    "prestans sets Content-Length to the length of the JSON text, not of its UTF-8 bytes, so a "
+    "non-ASCII answer is cut short (the server must honour Content-Length; gunicorn does the same)"
+)
 
 FRAMEWORKS = [
     Framework("Django", "WSGI", "frameworks.django_app:application", "Django"),
@@ -89,6 +97,18 @@ FRAMEWORKS = [
         notes="3.0.0b1, the Python 3 port (a pre-release)",
         prefix_limit="webapp2 matches routes against `request.path` (SCRIPT_NAME + PATH_INFO), so a mounted "
         "app 404s unless its routes repeat the prefix (`PathPrefixRoute`)",
+    ),
+    Framework(
+        "prestans",
+        "WSGI",
+        "frameworks.prestans_app:app",
+        "prestans",
+        streams=False,
+        notes="JSON REST only: no streaming, no URL building (link from WebOb's `application_url`)",
+        known_bugs=tuple(
+            (check, PRESTANS_CONTENT_LENGTH)
+            for check in ("test_query_string_with_non_ascii_values", "test_urlencoded_form_post")
+        ),
     ),
     Framework("FastAPI", "ASGI", "frameworks.fastapi_app:app", "fastapi"),
     Framework("Starlette", "ASGI", "frameworks.starlette_app:app", "starlette"),
@@ -196,10 +216,14 @@ def framework_row(item) -> list[tuple[str, object]]:
 
 @pytest.fixture(autouse=True)
 def _known_limits(request):
-    """Marks the checks of a prefix row as strict xfails when the framework cannot be mounted."""
+    """Marks a check as a strict xfail when a bug or limit of the framework itself makes it fail."""
     placement: Placement = request.node.callspec.params["site"]
-    if placement.prefix and placement.framework.prefix_limit:
-        request.applymarker(pytest.mark.xfail(reason=placement.framework.prefix_limit, strict=True))
+    framework = placement.framework
+    reason = dict(framework.known_bugs).get(request.node.originalname)
+    if placement.prefix and framework.prefix_limit:
+        reason = framework.prefix_limit
+    if reason:
+        request.applymarker(pytest.mark.xfail(reason=reason, strict=True))
 
 
 def test_hello(site):
