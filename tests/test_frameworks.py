@@ -89,6 +89,7 @@ FRAMEWORKS = [
         prepare="trac",
         notes="a real environment (`trac-admin initenv`); the routes are a plugin component",
     ),
+    Framework("Uliweb3", "WSGI", "frameworks.uliweb_app:app", "Uliweb3", notes="a project folder with one app"),
     Framework(
         "webapp2",
         "WSGI",
