@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 venv=${1:-.venv}
 cargo fmt --all -- --check
 cargo clippy --quiet --all-targets -- -D warnings
-"$venv/bin/ruff" check python tests examples bench
-"$venv/bin/ruff" format --check python tests examples bench
+"$venv/bin/ruff" check python tests examples bench scripts
+"$venv/bin/ruff" format --check python tests examples bench scripts

@@ -107,12 +107,23 @@ FRAMEWORKS = [
         "frameworks.prestans_app:app",
         "prestans",
         streams=False,
-        notes="JSON REST only: no streaming, no URL building (link from WebOb's `application_url`)",
+        notes="JSON REST only, no URL building (link from WebOb's `application_url`)",
         known_bugs=tuple(
             (check, PRESTANS_CONTENT_LENGTH)
             for check in ("test_query_string_with_non_ascii_values", "test_urlencoded_form_post")
         ),
     ),
+    Framework("FastAPI", "ASGI", "frameworks.fastapi_app:app", "fastapi"),
+    Framework("Starlette", "ASGI", "frameworks.starlette_app:app", "starlette"),
+    Framework(
+        "Django ASGI + Channels",
+        "ASGI",
+        "frameworks.django_asgi:application",
+        "Django channels",
+        notes="Channels' `URLRouter` and `AsyncHttpConsumer` (the stream) in front of Django's ASGI handler",
+    ),
+    Framework("Litestar", "ASGI", "frameworks.litestar_app:app", "litestar"),
+    Framework("Quart", "ASGI", "frameworks.quart_app:app", "quart"),
     Framework(
         "Pylons",
         "WSGI",
@@ -137,7 +148,7 @@ FRAMEWORKS = [
         "restlite",
         "WSGI",
         distribution="restlite",
-        tried="(any)",
+        tried="",
         module="restlite",
         evidence="`pip install restlite`: ERROR: Could not find a version that satisfies the requirement "
         "restlite (from versions: none)",
@@ -161,17 +172,6 @@ FRAMEWORKS = [
         "fails in gluon/__init__.py `from globals import current` ModuleNotFoundError: No module named "
         "'globals' (a Python 2 implicit relative import)",
     ),
-    Framework("FastAPI", "ASGI", "frameworks.fastapi_app:app", "fastapi"),
-    Framework("Starlette", "ASGI", "frameworks.starlette_app:app", "starlette"),
-    Framework(
-        "Django ASGI + Channels",
-        "ASGI",
-        "frameworks.django_asgi:application",
-        "Django channels",
-        notes="Channels' `URLRouter` and `AsyncHttpConsumer` (the stream) in front of Django's ASGI handler",
-    ),
-    Framework("Litestar", "ASGI", "frameworks.litestar_app:app", "litestar"),
-    Framework("Quart", "ASGI", "frameworks.quart_app:app", "quart"),
 ]
 
 
@@ -248,7 +248,8 @@ def site(request, tmp_path_factory):
     framework = placement.framework
     if framework.evidence:
         _check_still_broken(framework)
-        pytest.skip(f"{framework.name} {framework.tried}: {framework.evidence}")
+        label = f"{framework.name} {framework.tried}".strip()
+        pytest.skip(f"{label}: {framework.evidence}")
     env = {}
     if framework.prepare == "trac":
         env = _trac_environment(tmp_path_factory.mktemp("trac"))
