@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${1:-.venv}
 cargo fmt --all
-"$venv/bin/ruff" check --fix python tests examples bench
-"$venv/bin/ruff" format python tests examples bench
+"$venv/bin/ruff" check --fix python tests examples bench scripts
+"$venv/bin/ruff" format python tests examples bench scripts
