@@ -91,6 +91,15 @@ FRAMEWORKS = [
         prepare="trac",
         notes="a real environment (`trac-admin initenv`); the routes are a plugin component",
     ),
+    Framework(
+        "BlueBream",
+        "WSGI",
+        "frameworks.bluebream_app:app",
+        "zope.app.wsgi zope.publisher",
+        notes="bluebream 1.0 installs but its project template no longer loads (bluebream_base/__init__.py "
+        "`import paste_script_patch`: ModuleNotFoundError, a Python 2 relative import), so the app is the "
+        "project it generates, by hand, on today's Zope Toolkit: ZCML views, `getWSGIApplication`",
+    ),
     Framework("Uliweb3", "WSGI", "frameworks.uliweb_app:app", "Uliweb3", notes="a project folder with one app"),
     Framework(
         "webapp2",
@@ -133,16 +142,6 @@ FRAMEWORKS = [
         evidence="installs, but `import pylons` fails: pylons/controllers/core.py line 108 "
         "`except HTTPException, httpe:` SyntaxError: multiple exception types must be parenthesized "
         "(Python 2 only; superseded by Pyramid)",
-    ),
-    Framework(
-        "BlueBream",
-        "WSGI",
-        distribution="bluebream",
-        tried="1.0",
-        module="bluebream.bluebream_base",
-        evidence="installs, but its project template (all it is) does not load: bluebream_base/__init__.py "
-        "`import paste_script_patch` ModuleNotFoundError (a Python 2 implicit relative import); "
-        "`paster create --list-templates` warns 'could not load entry point bluebream'",
     ),
     Framework(
         "restlite",
@@ -210,7 +209,10 @@ class Site:
 
 def framework_version(framework: Framework) -> str | None:
     try:
-        return " + ".join(importlib.metadata.version(name) for name in framework.distribution.split())
+        names = framework.distribution.split()
+        if len(names) == 1:
+            return importlib.metadata.version(names[0])
+        return " + ".join(f"{name} {importlib.metadata.version(name)}" for name in names)
     except importlib.metadata.PackageNotFoundError:
         return None
 
