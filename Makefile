@@ -1,5 +1,5 @@
 # One entry point per chore; each is a script in scripts/ so CI and people run the same thing.
-.PHONY: build-dev format lint test all bench bench-quick
+.PHONY: build-dev format lint test all bench bench-quick compat
 
 build-dev:  ## build and install amphicorn into the current Python, editable
 	pip install -e .
@@ -20,3 +20,9 @@ bench:  ## the benchmark suite (bench/README.md); results in bench/results/
 
 bench-quick:  ## the same, ~1 s per server and scenario, results in /tmp
 	bash bench/run.sh --quick --out /tmp/amphicorn-bench-quick
+
+PYTHON ?= .venv/bin/python
+
+compat:  ## the framework suite, then README's compatibility table from its results (even if some fail)
+	$(PYTHON) -m pytest tests/test_frameworks.py -q; status=$$?; \
+	$(PYTHON) scripts/compat_table.py && exit $$status

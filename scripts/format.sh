@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 venv=${1:-.venv}
 cargo fmt --all
 cargo fmt --manifest-path bench/bridge-pyo3-async-runtimes/Cargo.toml
-"$venv/bin/ruff" check --fix python tests examples bench
-"$venv/bin/ruff" format python tests examples bench
+"$venv/bin/ruff" check --fix python tests examples bench scripts
+"$venv/bin/ruff" format python tests examples bench scripts

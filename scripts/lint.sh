@@ -7,5 +7,5 @@ cargo fmt --all -- --check
 # The benchmark's pyo3-async-runtimes peer is a crate of its own (rustfmt.toml from here).
 cargo fmt --manifest-path bench/bridge-pyo3-async-runtimes/Cargo.toml -- --check
 cargo clippy --quiet --all-targets -- -D warnings
-"$venv/bin/ruff" check python tests examples bench
-"$venv/bin/ruff" format --check python tests examples bench
+"$venv/bin/ruff" check python tests examples bench scripts
+"$venv/bin/ruff" format --check python tests examples bench scripts

@@ -11,7 +11,7 @@ if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
-"$venv/bin/python" -m pip install --quiet -r requirements-test.txt
+"$venv/bin/python" -m pip install --quiet -r requirements-test.txt -r requirements-frameworks.txt
 "$venv/bin/python" -m pip install --quiet --force-reinstall --no-deps .
 
 echo "== lint"

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import pytest
 from support import LISTENING_RE, TESTS_DIR, server_env
 
+pytest_plugins = ["framework_results"]
+
 STARTUP_TIMEOUT = 15.0
 STOP_TIMEOUT = 5.0
 

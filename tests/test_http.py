@@ -69,6 +69,57 @@ def test_connection_close_request_header_closes_after_response(hello):
         assert conn.is_closed()
 
 
+# --- answering before the body is read --------------------------------------------------------
+
+#: Well past the 64 KiB pre-read, so most of it is still on the wire when the app answers.
+UNREAD = b"u" * (1024 * 1024)
+
+
+@pytest.mark.parametrize("app", ["apps.input:expect_ignore", "asgi:asgi_apps.detect:coroutine_function"])
+def test_an_answer_before_the_body_arrived_says_connection_close(serve, app):
+    """An app may answer without reading the body (a 403, an error page). If part of the body
+    has not arrived, the connection cannot carry another request: the answer says
+    ``Connection: close`` and the connection closes. It used to close unannounced (or not,
+    depending on how much of the body had arrived), so a client that reused it failed."""
+    server = serve(app)
+    with RawConnection.to(server) as conn:
+        # Half the body: the rest is still to come when the app answers.
+        headers = [("Content-Length", str(len(UNREAD)))]
+        conn.send(build_request("POST", "/", headers=headers, body=UNREAD[: len(UNREAD) // 2]))
+        response = conn.read_response()
+        assert response.status in (200, 403)
+        assert response.header("connection") == "close"
+        assert conn.is_closed()
+
+
+def test_an_app_that_keeps_an_unread_body_does_not_hang_the_connection(serve):
+    """The app answers without reading and keeps its request (and ``wsgi.input``) alive.
+    amphicorn must still let go of the body once the response is out: the connection then
+    either closes, having said so, or serves the next request. It used to hang now and then,
+    the next request never answered, because the body was held for a reader that never came."""
+    server = serve("apps.input:keep_request")
+    for _ in range(30):
+        with RawConnection.to(server, timeout=5) as conn:
+            response = conn.request("POST", "/", body=UNREAD)
+            assert response.body == b"kept"
+            if response.header("connection") == "close":
+                assert conn.is_closed()
+            else:
+                assert conn.request("GET", "/").body == b"kept"
+
+
+@pytest.mark.parametrize("app", ["apps.input:checksum", "asgi:asgi_apps.raw:checksum"])
+def test_a_large_body_read_in_full_keeps_the_connection(serve, app):
+    server = serve(app)
+    with RawConnection.to(server) as conn:
+        for _ in range(3):
+            response = conn.request("POST", "/", body=UNREAD)
+            assert response.status == 200
+            assert json.loads(response.body)["bytes"] == len(UNREAD)
+            assert response.header("connection") is None
+        assert not conn.is_closed(timeout=0.3)
+
+
 # --- chunked both ways -----------------------------------------------------------------------
 
 

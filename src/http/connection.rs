@@ -79,6 +79,7 @@ pub struct RequestState {
     aborted: AtomicBool,
     /// `BODY_TOO_LARGE`, `BODY_TIMED_OUT` or 0.
     body_failure: AtomicU8,
+    body_complete: AtomicBool,
     closed: Notify,
 }
 
@@ -122,6 +123,18 @@ impl RequestState {
         }
     }
 
+    /// hyper has the whole request body (set before the app can see its last byte).
+    pub fn mark_body_complete(&self) {
+        self.body_complete.store(true, Ordering::Release);
+    }
+
+    /// False while part of the request body is still on the wire: the connection cannot
+    /// carry another request unless that part is read, so a response sent now says
+    /// `Connection: close` (see `server::service`).
+    pub fn is_body_complete(&self) -> bool {
+        self.body_complete.load(Ordering::Acquire)
+    }
+
     pub fn is_aborted(&self) -> bool {
         self.aborted.load(Ordering::Acquire)
     }
@@ -132,12 +145,21 @@ impl RequestState {
 
     /// Resolves once the client has gone or the response is complete.
     pub async fn closed(&self) {
+        self.wait_for(Self::is_closed).await;
+    }
+
+    /// Resolves once the whole response has been handed to hyper.
+    pub async fn response_completed(&self) {
+        self.wait_for(|state| state.response_complete.load(Ordering::Acquire)).await;
+    }
+
+    async fn wait_for(&self, done: impl Fn(&Self) -> bool) {
         loop {
             let notified = self.closed.notified();
             tokio::pin!(notified);
             // Registered before the check, so a notification between the two is not lost.
             notified.as_mut().enable();
-            if self.is_closed() {
+            if done(self) {
                 return;
             }
             notified.await;

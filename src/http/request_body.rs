@@ -10,6 +10,10 @@
 //! `Expect: 100-continue` requests skip the pre-read: hyper sends `100 Continue` the first
 //! time the body is polled, and the feeder polls only once the app asks for data.
 //!
+//! Once hyper has the whole body, `RequestState::mark_body_complete` says so; a response
+//! sent before that closes the connection (see `server::service`). The feeder stops when
+//! the exchange is over even if the app still holds the body, so the connection can end.
+//!
 //! What the body means to an app (`wsgi.input`, ASGI `http.request`) is the bridges' job.
 
 use std::sync::Arc;
@@ -146,6 +150,7 @@ pub async fn read_body(
         }
     }
     if body.is_end_stream() {
+        state.mark_body_complete();
         return Ok(RequestBody::Complete(Frames::default()));
     }
     if expect_continue {
@@ -156,7 +161,10 @@ pub async fn read_body(
     let mut collected = Frames::default();
     while collected.len() <= limit {
         match limits.next_frame(&mut body).await {
-            None => return Ok(RequestBody::Complete(collected)),
+            None => {
+                state.mark_body_complete();
+                return Ok(RequestBody::Complete(collected));
+            }
             Some(Err(error)) => {
                 if error == BodyError::Disconnected {
                     state.mark_disconnected();
@@ -173,6 +181,7 @@ pub async fn read_body(
             }
         }
         if body.is_end_stream() {
+            state.mark_body_complete();
             return Ok(RequestBody::Complete(collected));
         }
     }
@@ -196,7 +205,17 @@ fn spawn_feeder(
                 return;
             }
         }
-        while let Some(frame) = limits.next_frame(&mut body).await {
+        loop {
+            // Once the response is complete nobody will read the rest: stop, so hyper gets
+            // its body back and can drain it or close the connection. An app may keep its
+            // request (and the channel's receiver) alive long after that; waiting for it
+            // would leave the connection hanging. (A client that leaves is not a reason to
+            // stop: the app must still be told, by the error hyper reports here.)
+            let frame = tokio::select! {
+                frame = limits.next_frame(&mut body) => frame,
+                () = state.response_completed() => return,
+            };
+            let Some(frame) = frame else { break };
             let chunk = match frame {
                 Ok(frame) => match frame.into_data() {
                     Ok(data) if !data.is_empty() => {
@@ -211,16 +230,28 @@ fn spawn_feeder(
                 Err(error) => Err(error),
             };
             let failed = chunk.is_err();
+            // Flagged before the last chunk is queued, so an app that has read it (and
+            // answers) finds the flag set.
+            if !failed && body.is_end_stream() {
+                state.mark_body_complete();
+            }
             match &chunk {
                 Err(BodyError::Disconnected) => state.mark_disconnected(),
                 Err(error @ (BodyError::TooLarge(_) | BodyError::TimedOut)) => state.mark_body_failed(error),
                 _ => {}
             }
             // A closed channel means the app is done with the body.
-            if sender.send(chunk).await.is_err() || failed {
+            let sent = tokio::select! {
+                sent = sender.send(chunk) => sent.is_ok(),
+                () = state.response_completed() => false,
+            };
+            if !sent || failed {
                 return;
             }
         }
+        // The body ended (a chunked body's last chunk, or trailers): flagged before the
+        // sender drops, which is what tells the app.
+        state.mark_body_complete();
     });
     receiver
 }

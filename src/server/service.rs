@@ -5,6 +5,9 @@
 //! proxy, its forwarding headers applied (`proxy.rs`), so host-qualified mounts see the
 //! host the client asked for.
 //!
+//! A response sent while part of the request body is still unread says `Connection: close`:
+//! the connection cannot carry another request, and the client must know before it tries.
+//!
 //! Migration fallback: a mount may name another one to answer in its place when it says
 //! `404`. That needs the request again, so it applies only when the whole body is in
 //! memory (no body, or one within the pre-read limit); the client then sees only the
@@ -13,7 +16,7 @@
 
 use std::sync::Arc;
 
-use http::header::HOST;
+use http::header::{HeaderValue, CONNECTION, HOST};
 use http::{request, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
@@ -143,8 +146,15 @@ impl Service {
             }
             _ => None,
         };
-        let response = mounted.app.dispatch(head, body, connection.clone(), state).await;
+        let mut response = mounted.app.dispatch(head, body, connection.clone(), state.clone()).await;
         pending.disarm();
+        if !state.is_body_complete() {
+            // The app answered (or failed, or was turned away) with part of the body still on
+            // the wire. hyper then drains it if it has already arrived, else closes, and it
+            // decides only when the body is dropped, usually after this head is out: so the
+            // client could not tell. Say it in the head, as Go's net/http does.
+            response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+        }
         match fallback {
             Some((fallback, head, data)) if response.status() == StatusCode::NOT_FOUND => {
                 // Dropping the first answer tells its app the client has gone.

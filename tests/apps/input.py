@@ -113,6 +113,17 @@ def _expect_ignore(environ, start_response):
 expect_ignore = validator(_expect_ignore)
 
 
+#: Requests ``keep_request`` holds on to, as an app with a cache or a reference cycle might.
+KEPT: list[dict] = []
+
+
+def keep_request(environ, start_response):
+    """Answers without reading the body, and keeps the environ (so its ``wsgi.input``) alive."""
+    KEPT.append(environ)
+    start_response("500 Internal Server Error", [("Content-Type", "text/plain"), ("Content-Length", "4")])
+    return [b"kept"]
+
+
 def _checksum(environ, start_response):
     """CRC32 and size of the body read with ``read(65536)`` (for big uploads)."""
     stream = environ["wsgi.input"]

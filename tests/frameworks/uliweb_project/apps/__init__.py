@@ -1,0 +1,1 @@
+"""The apps folder of the Uliweb3 project served by ``frameworks.uliweb_app``."""

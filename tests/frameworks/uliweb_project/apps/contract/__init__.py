@@ -1,0 +1,1 @@
+"""The contract routes of tests/frameworks as a Uliweb app."""
