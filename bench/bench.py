@@ -177,9 +177,9 @@ def _granian_a2wsgi(scenario: Scenario, c: Ctx) -> list[list[str]] | None:
     ]
 
 
-def _uvicorn_cmd(app: str, c: Ctx) -> list[str]:
+def _uvicorn_cmd(app: str, c: Ctx, python: str | None = None) -> list[str]:
     return [
-        c.python,
+        python or c.python,
         "-m",
         "uvicorn",
         app,
@@ -208,11 +208,12 @@ def _uvicorn_a2wsgi(scenario: Scenario, c: Ctx) -> list[list[str]] | None:
 
 
 def _uvicorn_amphicorn_middleware(scenario: Scenario, c: Ctx) -> list[list[str]] | None:
-    """uvicorn serving the same Starlette app with amphicorn.WSGIMiddleware instead of a2wsgi."""
+    """uvicorn serving the same Starlette app with amphicorn.WSGIMiddleware instead of a2wsgi
+    (run by the Python that has the amphicorn being measured)."""
     if scenario.kind == "wsgi":
-        return [_uvicorn_cmd("starlette_app:wsgi_amphicorn", c)]
+        return [_uvicorn_cmd("starlette_amphicorn:wsgi", c, c.amphicorn_python)]
     if scenario.kind == "mixed":
-        return [_uvicorn_cmd("starlette_app:mixed_amphicorn", c)]
+        return [_uvicorn_cmd("starlette_amphicorn:mixed", c, c.amphicorn_python)]
     return None
 
 

@@ -5,8 +5,6 @@ rows.
 
 - ``wsgi``:  the WSGI app alone, mounted at the root (the WSGI scenarios).
 - ``mixed``: the WSGI app at ``/legacy`` and the ASGI app at ``/api`` (the mixed scenario).
-- ``wsgi_amphicorn``, ``mixed_amphicorn``: the same with ``amphicorn.WSGIMiddleware`` in
-  place of a2wsgi's (the ``uvicorn+amphicorn.WSGIMiddleware`` rows).
 
 ``A2WSGI_WORKERS`` (default 8) sizes a2wsgi's thread pool, the same as every other server's
 WSGI thread count in the benchmark.
@@ -17,7 +15,6 @@ import os
 import asgi_app
 import wsgi_app
 from a2wsgi import WSGIMiddleware
-from amphicorn import WSGIMiddleware as AmphicornWSGIMiddleware
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
@@ -27,14 +24,6 @@ wsgi = Starlette(routes=[Mount("/", app=WSGIMiddleware(wsgi_app.app, workers=WOR
 mixed = Starlette(
     routes=[
         Mount("/legacy", app=WSGIMiddleware(wsgi_app.app, workers=WORKERS)),
-        Mount("/api", app=asgi_app.app),
-    ]
-)
-
-wsgi_amphicorn = Starlette(routes=[Mount("/", app=AmphicornWSGIMiddleware(wsgi_app.app, threads=WORKERS))])
-mixed_amphicorn = Starlette(
-    routes=[
-        Mount("/legacy", app=AmphicornWSGIMiddleware(wsgi_app.app, threads=WORKERS)),
         Mount("/api", app=asgi_app.app),
     ]
 )
