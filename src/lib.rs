@@ -25,6 +25,7 @@ fn _amphicorn(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<wsgi::file_wrapper::FileWrapper>()?;
     module.add_class::<wsgi::input::InputStream>()?;
     module.add_class::<wsgi::middleware::WsgiBridge>()?;
+    module.add_class::<wsgi::middleware::WakeChannel>()?;
     module.add_class::<asgi::bridge::LoopBridge>()?;
     module.add("ClientDisconnected", module.py().get_type::<errors::ClientDisconnected>())?;
     Ok(())

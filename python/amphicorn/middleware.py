@@ -8,7 +8,8 @@ server (uvicorn, hypercorn, amphicorn) or inside an ASGI framework (a Starlette 
 
 The WSGI side is the one amphicorn's own WSGI mounts use: the app runs on a bounded pool of
 threads with the environ, ``wsgi.input`` and ``start_response`` built in Rust; the response is
-handed back to the event loop without a thread hop per chunk. The app runs in a copy of the
+handed back to the event loop without a thread hop per chunk (the pool wakes the loop through
+a socket the loop watches, one per loop: ``WakeChannel``). The app runs in a copy of the
 calling task's ``contextvars`` context, so values set by ASGI middleware are visible to it.
 """
 
@@ -20,7 +21,7 @@ import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from amphicorn._amphicorn import WsgiBridge
+from amphicorn._amphicorn import WakeChannel, WsgiBridge
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -59,6 +60,8 @@ class WSGIMiddleware:
         self.queue_size = queue_size if queue_size is not None else 4 * count
         self.queue_timeout = queue_timeout
         self._bridge: WsgiBridge | None = None
+        #: Per event loop, the channel through which the pool wakes the loop's futures.
+        self._channels: dict[asyncio.AbstractEventLoop, WakeChannel] = {}
         self._pid = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -73,12 +76,18 @@ class WSGIMiddleware:
         else:
             raise ValueError(f"WSGIMiddleware cannot serve {kind!r} scopes")
 
-    def _bridge_here(self) -> WsgiBridge:
+    def _bridge_here(self, loop: asyncio.AbstractEventLoop) -> tuple[WsgiBridge, WakeChannel]:
+        """The pool and the loop's wake channel, started in this process on first use."""
         if self._bridge is None or self._pid != os.getpid():
             name = getattr(self.app, "__name__", type(self.app).__name__)
             self._bridge = WsgiBridge(self.app, self.threads, self.queue_size, f"wsgi-{name}")
+            self._channels = {}
             self._pid = os.getpid()
-        return self._bridge
+        channel = self._channels.get(loop)
+        if channel is None:
+            channel = self._channels[loop] = WakeChannel()
+            loop.add_reader(channel.fileno(), channel.drain)
+        return self._bridge, channel
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         message = await receive()
@@ -86,14 +95,8 @@ class WSGIMiddleware:
             return
         loop = asyncio.get_running_loop()
         more_body = message.get("more_body", False)
-        exchange = self._bridge_here().exchange(
-            scope,
-            message.get("body", b""),
-            more_body,
-            contextvars.copy_context(),
-            loop.call_soon_threadsafe,
-            _wake,
-        )
+        bridge, channel = self._bridge_here(loop)
+        exchange = bridge.exchange(scope, message.get("body", b""), more_body, contextvars.copy_context(), channel)
         listener = None
         try:
             queued = exchange.poll_submit(waiting := loop.create_future())
@@ -134,11 +137,6 @@ async def _poll(
         if result is not None:
             return result
         await future
-
-
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 async def _listen(loop: asyncio.AbstractEventLoop, exchange: Any, receive: Receive, more_body: bool) -> None:

@@ -1,7 +1,8 @@
 """A WSGI app run as ASGI through ``amphicorn.WSGIMiddleware``, for uvicorn and Starlette.
 
 ``wsgi_app`` answers by ``PATH_INFO``; ``app`` is the same app as an ASGI app, ``small_app``
-has one thread and a one-request queue that waits at most 0.3 s (for the 503 test), and
+has one thread and a one-request queue that waits at most 0.3 s (for the 503 test),
+``tight_app`` two threads and a two-request queue (for the load test), and
 ``flask_app`` is the Flask test app bridged. ``request_tag`` is a context variable that ASGI
 middleware in front may set; the app reports what it sees.
 """
@@ -79,4 +80,6 @@ def stream(environ, start_response):
 
 app = WSGIMiddleware(wsgi_app, threads=4)
 small_app = WSGIMiddleware(wsgi_app, threads=1, queue_size=1, queue_timeout=0.3)
+#: A queue that is full most of the time under load: requests wait for room, then run.
+tight_app = WSGIMiddleware(wsgi_app, threads=2, queue_size=2, queue_timeout=30)
 flask_app = WSGIMiddleware(flask_wsgi_app)

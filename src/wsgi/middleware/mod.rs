@@ -6,7 +6,8 @@
 //! ASGI conversation and asks the exchange, without blocking, for what the pool thread has
 //! produced: `poll_submit` (room in the queue), `poll_head`, `poll_body`, and `feed`/
 //! `poll_feed` to push request body chunks into `wsgi.input`. A poll that cannot answer yet
-//! arranges for the asyncio future it was given to be resolved when it can (`waker.rs`).
+//! files the asyncio future it was given with the loop's `WakeChannel`, which resolves it
+//! when it can (`waker.rs`).
 //!
 //! What it leaves to others: the environ, input and response rules are `environ.rs`,
 //! `input.rs` and `start_response.rs`, unchanged; the ASGI scope's reading is `scope.rs`.
@@ -35,7 +36,7 @@ use crate::http::request_body::{BodyError, BodyStream, Chunk, Frames, RequestBod
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
 use crate::sync::lock;
-use waker::{poll_for, LoopHandle};
+pub use waker::WakeChannel;
 
 /// How many request body chunks may wait between the ASGI server and `wsgi.input`.
 const FEED_CHUNKS: usize = 4;
@@ -58,16 +59,14 @@ impl WsgiBridge {
 
     /// Starts the exchange for one `http` scope whose body begins with `body` (`more_body`:
     /// the rest is still to come through `feed`). `context` is the `contextvars.Context` the
-    /// app runs in; `call_soon_threadsafe` and `wake` reach the awaiting event loop.
-    #[allow(clippy::too_many_arguments)]
+    /// app runs in; `channel` is the awaiting event loop's `WakeChannel`.
     fn exchange(
         &self,
         scope: &Bound<'_, PyDict>,
         body: &Bound<'_, PyBytes>,
         more_body: bool,
         context: Py<PyAny>,
-        call_soon_threadsafe: Py<PyAny>,
-        wake: Py<PyAny>,
+        channel: Py<WakeChannel>,
     ) -> PyResult<Exchange> {
         let request = scope::read(scope)?;
         let state = RequestState::new();
@@ -96,13 +95,9 @@ impl WsgiBridge {
             feed,
             pending_feed: None,
             end_after_feed: false,
+            filed: Vec::new(),
         };
-        Ok(Exchange {
-            progress: Mutex::new(progress),
-            state,
-            head_only,
-            handle: Arc::new(LoopHandle { call_soon_threadsafe, wake }),
-        })
+        Ok(Exchange { progress: Mutex::new(progress), state, head_only, channel })
     }
 
     /// Stops the pool: queued requests still run, then its threads exit.
@@ -125,6 +120,8 @@ struct Progress {
     pending_feed: Option<BoxFuture<'static, bool>>,
     /// The pending chunk was the last one.
     end_after_feed: bool,
+    /// The numbers of the asyncio futures filed in the channel while polling.
+    filed: Vec<u64>,
 }
 
 #[pyclass(module = "amphicorn._amphicorn", frozen)]
@@ -132,7 +129,7 @@ pub struct Exchange {
     progress: Mutex<Progress>,
     state: Arc<RequestState>,
     head_only: bool,
-    handle: Arc<LoopHandle>,
+    channel: Py<WakeChannel>,
 }
 
 #[pymethods]
@@ -141,10 +138,11 @@ impl Exchange {
     /// for room (then `future` is resolved when it may have some).
     fn poll_submit(&self, future: &Bound<'_, PyAny>) -> Option<bool> {
         let mut progress = lock(&self.progress);
-        let Some(submit) = progress.submit.as_mut() else {
+        let Progress { submit, filed, .. } = &mut *progress;
+        let Some(submit) = submit.as_mut() else {
             return Some(true);
         };
-        match poll_for(submit, &self.handle, future) {
+        match self.channel.get().poll(submit, future, filed) {
             Poll::Pending => None,
             Poll::Ready(queued) => {
                 progress.submit = None;
@@ -158,10 +156,11 @@ impl Exchange {
     fn poll_head<'py>(&self, future: &Bound<'py, PyAny>) -> PyResult<Option<(u16, Bound<'py, PyList>)>> {
         let py = future.py();
         let mut progress = lock(&self.progress);
-        let Some(head) = progress.head.as_mut() else {
+        let Progress { head, filed, .. } = &mut *progress;
+        let Some(head) = head.as_mut() else {
             return Err(PyRuntimeError::new_err("the response head was already taken"));
         };
-        let response = match poll_for(head, &self.handle, future) {
+        let response = match self.channel.get().poll(head, future, filed) {
             Poll::Pending => return Ok(None),
             // The thread dropped the request without an answer: it found the client gone.
             Poll::Ready(response) => response.unwrap_or_else(|_| status::plain(StatusCode::INTERNAL_SERVER_ERROR)),
@@ -184,11 +183,12 @@ impl Exchange {
     fn poll_body<'py>(&self, future: &Bound<'py, PyAny>) -> PyResult<Option<(Bound<'py, PyBytes>, bool)>> {
         let py = future.py();
         let mut progress = lock(&self.progress);
-        let Some(body) = progress.body.as_mut() else {
+        let Progress { body, filed, .. } = &mut *progress;
+        let Some(body) = body.as_mut() else {
             return Ok(Some((PyBytes::new(py, b""), false)));
         };
         let mut next = poll_fn(|context| std::pin::Pin::new(&mut *body).poll_frame(context));
-        match poll_for(&mut next, &self.handle, future) {
+        match self.channel.get().poll(&mut next, future, filed) {
             Poll::Pending => Ok(None),
             Poll::Ready(None) => {
                 progress.body = None;
@@ -237,8 +237,9 @@ impl Exchange {
     /// True once the chunk `feed` could not pass on has been taken, else None.
     fn poll_feed(&self, future: &Bound<'_, PyAny>) -> Option<bool> {
         let mut progress = lock(&self.progress);
-        if let Some(pending) = progress.pending_feed.as_mut() {
-            if poll_for(pending, &self.handle, future).is_pending() {
+        let Progress { pending_feed, filed, .. } = &mut *progress;
+        if let Some(pending) = pending_feed.as_mut() {
+            if self.channel.get().poll(pending, future, filed).is_pending() {
                 return None;
             }
             progress.pending_feed = None;
@@ -273,6 +274,7 @@ impl Exchange {
         progress.body = None;
         progress.pending_feed = None;
         progress.feed = None;
+        self.channel.get().forget(&std::mem::take(&mut progress.filed));
     }
 }
 
@@ -294,5 +296,6 @@ impl Drop for Exchange {
         if progress.head.is_some() || progress.body.is_some() {
             self.state.mark_disconnected();
         }
+        self.channel.get().forget(&progress.filed);
     }
 }
