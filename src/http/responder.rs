@@ -22,8 +22,10 @@ use super::connection::RequestState;
 use super::response_body::{ResponseBody, ResponseChunk};
 use super::status;
 
-/// How many chunks may wait between the app and the socket.
-const CHANNEL_CHUNKS: usize = 4;
+/// How many chunks may wait between the app and the socket. With 4, a WSGI thread streaming
+/// 64 KiB chunks slept and woke for nearly every chunk (10% of its time switching); 16 (1 MiB
+/// of such chunks) measured 2,955 req/s on wsgi-stream against 2,146 in the same conditions.
+const CHANNEL_CHUNKS: usize = 16;
 
 /// A response head as an app describes it.
 pub struct Head {
