@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from support import LISTENING_RE, TESTS_DIR, server_env
@@ -179,6 +180,49 @@ def serve():
         return server
 
     yield factory
+    for server in servers:
+        server.stop()
+
+
+def launch_process(
+    args: list[str],
+    *,
+    cwd: Path = TESTS_DIR,
+    env: dict[str, str] | None = None,
+    pass_fds=(),
+    ready: str,
+) -> Server:
+    """Starts any command (a supervisor, a server on an inherited socket) and waits for
+    ``ready`` on its stderr; ``Server.url`` is not known here."""
+    proc = subprocess.Popen(
+        args,
+        cwd=cwd,
+        env=server_env(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        pass_fds=pass_fds,
+    )
+    collector = StderrCollector(proc.stderr)
+    server = Server(proc, collector, ["http://127.0.0.1:0"])
+    if not collector.wait_for(lambda text: ready in text, STARTUP_TIMEOUT):
+        server.stop(signal.SIGKILL)
+        pytest.fail(f"{args} did not log {ready!r}:\n{collector.text()}")
+    return server
+
+
+@pytest.fixture
+def launched():
+    """Factory: ``launched(args, *, cwd=..., env=None, pass_fds=(), ready=...) -> Server``,
+    stopped at teardown."""
+    servers: list[Server] = []
+
+    def launch(*args, **kwargs) -> Server:
+        server = launch_process(*args, **kwargs)
+        servers.append(server)
+        return server
+
+    yield launch
     for server in servers:
         server.stop()
 

@@ -5,7 +5,6 @@ process and with workers."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -13,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Server, StderrCollector
 from support import LISTENING_RE, TESTS_DIR, server_env
 
 PID_APP = "apps.workers:pid"
@@ -23,38 +21,6 @@ WORKER_IDS = ["single-process", "workers"]
 
 def _uds_client(path: Path) -> httpx.Client:
     return httpx.Client(transport=httpx.HTTPTransport(uds=str(path)), timeout=10)
-
-
-def _launch(args: list[str], *, env: dict[str, str] | None = None, pass_fds=(), ready: str) -> Server:
-    proc = subprocess.Popen(
-        args,
-        cwd=TESTS_DIR,
-        env=server_env(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        pass_fds=pass_fds,
-    )
-    collector = StderrCollector(proc.stderr)
-    server = Server(proc, collector, ["http://127.0.0.1:0"])
-    if not collector.wait_for(lambda text: ready in text, 15):
-        server.stop(signal.SIGKILL)
-        pytest.fail(f"{args} did not log {ready!r}:\n{collector.text()}")
-    return server
-
-
-@pytest.fixture
-def launched():
-    servers: list[Server] = []
-
-    def launch(*args, **kwargs) -> Server:
-        server = _launch(*args, **kwargs)
-        servers.append(server)
-        return server
-
-    yield launch
-    for server in servers:
-        server.stop()
 
 
 def _short_tmp(tmp_path: Path) -> Path:

@@ -348,40 +348,6 @@ def app(environ, start_response):
 """
 
 
-def _launch(args: list[str], *, cwd: Path, env: dict[str, str] | None = None, pass_fds=(), ready: str) -> Server:
-    """Starts ``args`` and waits for ``ready`` on stderr."""
-    proc = subprocess.Popen(
-        args,
-        cwd=cwd,
-        env=server_env(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        pass_fds=pass_fds,
-    )
-    collector = StderrCollector(proc.stderr)
-    ok = collector.wait_for(lambda text: ready in text, 15)
-    server = Server(proc, collector, ["http://127.0.0.1:0"])
-    if not ok:
-        server.stop(signal.SIGKILL)
-        pytest.fail(f"{args} did not log {ready!r}:\n{collector.text()}")
-    return server
-
-
-@pytest.fixture
-def launched():
-    servers: list[Server] = []
-
-    def launch(*args, **kwargs) -> Server:
-        server = _launch(*args, **kwargs)
-        servers.append(server)
-        return server
-
-    yield launch
-    for server in servers:
-        server.stop()
-
-
 def test_reload_restarts_the_worker_when_a_python_file_changes(launched, tmp_path):
     source = tmp_path / "reloadable.py"
     source.write_text(RELOAD_APP.format(version="version-1"))
