@@ -81,11 +81,11 @@ impl ServerSettings {
             },
             max_header_size: self.max_header_size,
             proxy_protocol: self.proxy_protocol.then(|| self.trusted_peers()).transpose()?,
-            access_log: self.access_log.then(|| self.access_log()).transpose()?,
+            access_log: self.access_log.then(|| self.start_access_log()).transpose()?,
         })
     }
 
-    fn access_log(&self) -> PyResult<Arc<AccessLog>> {
+    fn start_access_log(&self) -> PyResult<Arc<AccessLog>> {
         let format = access_log::Format::parse(&self.access_log_format, self.log_format == "json")
             .map_err(|error| PyValueError::new_err(format!("access_log_format: {error}")))?;
         Ok(AccessLog::start(format)?)
