@@ -11,6 +11,7 @@ pub mod http;
 pub mod log;
 pub mod server;
 pub mod sync;
+pub mod wake;
 pub mod wsgi;
 
 use pyo3::prelude::*;

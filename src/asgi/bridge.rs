@@ -13,10 +13,7 @@
 //! Wakes are coalesced: one byte per drain, however many events a burst brings.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{ErrorKind, Read, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pyo3::exceptions::PyRuntimeError;
@@ -28,6 +25,7 @@ use super::AsgiJob;
 use crate::errors::ClientDisconnected;
 use crate::log;
 use crate::sync::lock;
+use crate::wake::{self, WakeReceiver, WakeSender};
 
 /// Something the loop thread must do.
 pub enum LoopEvent {
@@ -50,8 +48,7 @@ pub enum Resolution {
 /// The tokio-side handle: push events, spawn waiters.
 pub struct Bridge {
     queue: Mutex<VecDeque<LoopEvent>>,
-    wake_pending: AtomicBool,
-    waker: UnixStream,
+    waker: WakeSender,
     next_waiter: AtomicU64,
     runtime: tokio::runtime::Handle,
 }
@@ -59,10 +56,7 @@ pub struct Bridge {
 impl Bridge {
     pub fn push(&self, event: LoopEvent) {
         lock(&self.queue).push_back(event);
-        if !self.wake_pending.swap(true, Ordering::SeqCst) {
-            // WouldBlock means the pipe is full of wakes already: the loop will run.
-            let _ = (&self.waker).write(&[1]);
-        }
+        self.waker.wake();
     }
 
     /// Runs `future` on tokio and resolves waiter `id` with its outcome.
@@ -86,7 +80,7 @@ impl Bridge {
 #[pyclass(module = "amphicorn._amphicorn", frozen)]
 pub struct LoopBridge {
     bridge: Arc<Bridge>,
-    reader: UnixStream,
+    reader: WakeReceiver,
     event_loop: Py<PyAny>,
     app: Py<PyAny>,
     /// Futures waiting on tokio, by number. Only the loop thread touches it.
@@ -101,16 +95,9 @@ impl LoopBridge {
         app: Py<PyAny>,
         state: Py<PyAny>,
     ) -> std::io::Result<Self> {
-        let (reader, waker) = UnixStream::pair()?;
-        reader.set_nonblocking(true)?;
-        waker.set_nonblocking(true)?;
-        let bridge = Arc::new(Bridge {
-            queue: Mutex::new(VecDeque::new()),
-            wake_pending: AtomicBool::new(false),
-            waker,
-            next_waiter: AtomicU64::new(0),
-            runtime,
-        });
+        let (waker, reader) = wake::pair()?;
+        let bridge =
+            Arc::new(Bridge { queue: Mutex::new(VecDeque::new()), waker, next_waiter: AtomicU64::new(0), runtime });
         Ok(Self { bridge, reader, event_loop, app, waiters: Mutex::new(HashMap::new()), state })
     }
 
@@ -158,27 +145,16 @@ impl LoopBridge {
 #[pymethods]
 impl LoopBridge {
     fn fileno(&self) -> i32 {
-        self.reader.as_raw_fd()
+        self.reader.fileno()
     }
 
     /// Runs on the loop thread whenever tokio has pushed events.
     fn drain(slf: &Bound<'_, Self>) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        let mut sink = [0u8; 64];
-        loop {
-            match (&this.reader).read(&mut sink) {
-                Ok(0) => break,
-                Ok(_) => continue,
-                Err(error) if error.kind() == ErrorKind::WouldBlock => break,
-                Err(error) if error.kind() == ErrorKind::Interrupted => continue,
-                Err(error) => return Err(PyRuntimeError::new_err(format!("ASGI bridge wake-up failed: {error}"))),
-            }
+        if let Err(error) = this.reader.drain(&this.bridge.waker) {
+            return Err(PyRuntimeError::new_err(format!("ASGI bridge wake-up failed: {error}")));
         }
-        // Only now, with the wake bytes consumed, may the next push write a new one: had we
-        // cleared the flag first, a byte written meanwhile would be swallowed above, and an
-        // event pushed after this drain would find the flag set and wake nobody.
-        this.bridge.wake_pending.store(false, Ordering::SeqCst);
         loop {
             // Take one event at a time: handling one may push more (and must not deadlock).
             let Some(event) = lock(&this.bridge.queue).pop_front() else {

@@ -5,7 +5,8 @@
 //! ready, the future is filed in the loop's `WakeChannel` under a number, and the `Waker` we
 //! poll with carries that number. Whoever makes the Rust future ready (a WSGI pool thread
 //! sending the response head, say) wakes it: the number goes on a queue and, if the loop was
-//! not already told, one byte on a socketpair that the loop watches with `add_reader`. The
+//! not already told, one byte on a socketpair that the loop watches with `add_reader`
+//! (`crate::wake`, as the ASGI bridge does). The
 //! loop then runs `drain()`, which resolves the filed futures, and the Python side polls
 //! again. When the answer is already there (the common case for a small response), nothing
 //! is filed at all.
@@ -16,34 +17,28 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::{ErrorKind, Read, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::intern;
 use pyo3::prelude::*;
 
 use crate::sync::lock;
+use crate::wake::{self, WakeReceiver, WakeSender};
 
 /// The thread-safe half: what wakers touch.
 struct Signal {
     woken: Mutex<Vec<u64>>,
-    /// A byte is on its way to the loop and not yet drained.
-    signalled: AtomicBool,
-    writer: UnixStream,
+    sender: WakeSender,
 }
 
 impl Signal {
     fn wake(&self, id: u64) {
         lock(&self.woken).push(id);
-        if !self.signalled.swap(true, Ordering::AcqRel) {
-            // A full socket buffer means bytes are already waiting for the loop.
-            let _ = (&self.writer).write(&[1]);
-        }
+        self.sender.wake();
     }
 }
 
@@ -66,7 +61,7 @@ impl Wake for FiledWaker {
 #[pyclass(module = "amphicorn._amphicorn", frozen)]
 pub struct WakeChannel {
     signal: Arc<Signal>,
-    reader: UnixStream,
+    reader: WakeReceiver,
     /// Touched only on the loop's thread, with the GIL.
     filed: Mutex<HashMap<u64, Py<PyAny>>>,
     next_id: AtomicU64,
@@ -76,32 +71,22 @@ pub struct WakeChannel {
 impl WakeChannel {
     #[new]
     fn new() -> PyResult<Self> {
-        let (reader, writer) = UnixStream::pair()?;
-        reader.set_nonblocking(true)?;
-        writer.set_nonblocking(true)?;
-        let signal = Signal { woken: Mutex::default(), signalled: AtomicBool::new(false), writer };
+        let (sender, reader) = wake::pair()?;
+        let signal = Signal { woken: Mutex::default(), sender };
         Ok(Self { signal: Arc::new(signal), reader, filed: Mutex::default(), next_id: AtomicU64::new(1) })
     }
 
     /// The descriptor to watch: `loop.add_reader(channel.fileno(), channel.drain)`.
     fn fileno(&self) -> i32 {
-        self.reader.as_raw_fd()
+        self.reader.fileno()
     }
 
     /// Resolves the futures whose Rust side woke (those the loop already gave up on, e.g.
     /// cancelled, are skipped).
     fn drain(&self, py: Python<'_>) -> PyResult<()> {
-        let mut bytes = [0u8; 64];
-        loop {
-            match (&self.reader).read(&mut bytes) {
-                Ok(0) => break,
-                Ok(_) => continue,
-                Err(error) if error.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => break, // WouldBlock: all read.
-            }
+        if let Err(error) = self.reader.drain(&self.signal.sender) {
+            return Err(PyRuntimeError::new_err(format!("WSGIMiddleware wake-up failed: {error}")));
         }
-        // Cleared before taking the queue: a wake after this point writes a new byte.
-        self.signal.signalled.store(false, Ordering::Release);
         let woken = std::mem::take(&mut *lock(&self.signal.woken));
         for id in woken {
             let future = lock(&self.filed).remove(&id);
