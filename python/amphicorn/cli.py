@@ -301,33 +301,23 @@ def _mounts(
         mounts = []
         for index, entry in enumerate(file.get("mount"), 1):
             label = file.label(f"mount #{index}")
+
+            def optional(key: str, convert: Callable[[object, str], Any], entry=entry, label=label) -> Any:
+                return convert(entry[key], f"{label} {key}") if key in entry else None
+
             mounts.append(
                 MountConfig(
                     point=entry["prefix"],
                     app=entry["app"],
-                    interface=_choice(INTERFACES)(entry["interface"], f"{label} interface")
-                    if "interface" in entry
-                    else None,
-                    threads=_positive_int(entry["threads"], f"{label} threads") if "threads" in entry else None,
-                    queue_size=_positive_int(entry["queue-size"], f"{label} queue-size")
-                    if "queue-size" in entry
-                    else None,
-                    queue_timeout=_seconds(entry["queue-timeout"], f"{label} queue-timeout")
-                    if "queue-timeout" in entry
-                    else None,
-                    name=_text(entry["name"], f"{label} name") if "name" in entry else None,
-                    fallback=_text(entry["fallback"], f"{label} fallback") if "fallback" in entry else None,
-                    max_body_size=_non_negative_int(entry["max-body-size"], f"{label} max-body-size")
-                    if "max-body-size" in entry
-                    else None,
-                    limit_concurrency=_positive_int(entry["limit-concurrency"], f"{label} limit-concurrency")
-                    if "limit-concurrency" in entry
-                    else None,
-                    timeout_request_body=_positive_seconds(
-                        entry["timeout-request-body"], f"{label} timeout-request-body"
-                    )
-                    if "timeout-request-body" in entry
-                    else None,
+                    interface=optional("interface", _choice(INTERFACES)),
+                    threads=optional("threads", _positive_int),
+                    queue_size=optional("queue-size", _positive_int),
+                    queue_timeout=optional("queue-timeout", _seconds),
+                    name=optional("name", _text),
+                    fallback=optional("fallback", _text),
+                    max_body_size=optional("max-body-size", _non_negative_int),
+                    limit_concurrency=optional("limit-concurrency", _positive_int),
+                    timeout_request_body=optional("timeout-request-body", _positive_seconds),
                 )
             )
         return mounts
