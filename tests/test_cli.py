@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import pathlib
 import re
 import shutil
 import signal
@@ -116,6 +117,8 @@ def test_missing_app_argument_exits_2(run_cli):
         (["--threads", "abc"], "--threads"),
         (["--threads", "0"], "--threads"),
         (["--threads", "-3"], "--threads"),
+        (["--io-threads", "0"], "--io-threads"),
+        (["--io-threads", "two"], "--io-threads"),
         (["--log-level", "loud"], "--log-level"),
         (["--port", "http"], "--port"),
         (["--port", "70000"], "--port"),
@@ -293,6 +296,21 @@ def test_threads_from_environment(serve):
 def test_threads_flag_wins_over_environment(serve):
     server = serve(SLEEPY, "--threads", "2", env={"AMPHICORN_THREADS": "1"})
     assert _max_concurrency(server.url, requests=2, seconds=1.0) == 2
+
+
+def _io_threads(pid: int) -> int:
+    tasks = pathlib.Path(f"/proc/{pid}/task")
+    return sum((task / "comm").read_text().strip() == "amphicorn-io" for task in tasks.iterdir())
+
+
+@pytest.mark.skipif(not pathlib.Path("/proc/self/task").exists(), reason="needs /proc")
+@pytest.mark.parametrize(
+    ("args", "env", "expected"), [(["--io-threads", "3"], {}, 3), ([], {"AMPHICORN_IO_THREADS": "1"}, 1)]
+)
+def test_io_threads_sets_the_number_of_tokio_threads(serve, args, env, expected):
+    server = serve(HELLO, *args, env=env)
+    assert _get(server.url).status_code == 200
+    assert _io_threads(server.pid) == expected
 
 
 def _start_quiet(serve_env: dict[str, str], *args: str) -> tuple[subprocess.Popen, int]:

@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", help=f"shorthand for --bind HOST:PORT with --host (default {DEFAULT_PORT})")
     parser.add_argument("--threads", help="WSGI thread pool size (default: 4 per core, at most 32)")
     parser.add_argument(
+        "--io-threads", help="tokio threads for sockets and HTTP (default: one per core; granian's --runtime-threads)"
+    )
+    parser.add_argument(
         "--interface", help="wsgi or asgi (default: detected; an asgi:/wsgi: prefix on APP also sets it)"
     )
     parser.add_argument(
@@ -454,6 +457,7 @@ def _boolean(value: object, source: str) -> bool:
 #: converted; the Config field is the flag's name with ``_`` for ``-``.
 CONVERTERS: dict[str, Callable[[object, str], Any]] = {
     "threads": _positive_int,
+    "io-threads": _positive_int,
     "ws-max-size": _positive_int,
     "limit-concurrency": _positive_int,
     "max-header-size": _positive_int,

@@ -12,6 +12,7 @@
 //! tokio threads never touch Python: everything Python-side happens on pool threads.
 
 pub mod call;
+pub mod dispatch;
 pub mod environ;
 pub mod file_wrapper;
 pub mod input;

@@ -6,12 +6,13 @@
 //! bounded async-channel; tokio tasks wait for room asynchronously, never for the GIL.
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 
+use super::dispatch::Dispatch;
 use super::{call, Job};
 use crate::sync::lock;
 
@@ -26,6 +27,7 @@ pub enum SubmitError {
 
 pub struct Pool {
     jobs: async_channel::Sender<Job>,
+    dispatch: Arc<Dispatch>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -33,27 +35,35 @@ impl Pool {
     /// Starts `size` threads running `app`, behind a queue of `queue_size` jobs.
     pub fn start(py: Python<'_>, app: &Py<PyAny>, size: usize, queue_size: usize, name: &str) -> PyResult<Self> {
         let (jobs, receiver) = async_channel::bounded::<Job>(queue_size.max(1));
+        let dispatch = Arc::new(Dispatch::default());
         let mut threads = Vec::with_capacity(size);
         for index in 0..size.max(1) {
             let receiver = receiver.clone();
+            let dispatch = dispatch.clone();
             let app = app.clone_ref(py);
             let thread = std::thread::Builder::new()
                 .name(format!("{name}-{index}"))
-                .spawn(move || Python::attach(|py| work(py, app, receiver)))?;
+                .spawn(move || Python::attach(|py| work(py, app, receiver, &dispatch)))?;
             threads.push(thread);
         }
-        Ok(Self { jobs, threads: Mutex::new(threads) })
+        Ok(Self { jobs, dispatch, threads: Mutex::new(threads) })
     }
 
     /// Queues `job`, waiting up to `timeout` for room.
     pub async fn submit(&self, job: Job, timeout: Duration) -> Result<(), SubmitError> {
         let job = match self.jobs.try_send(job) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                self.dispatch.notify();
+                return Ok(());
+            }
             Err(async_channel::TrySendError::Closed(_)) => return Err(SubmitError::Closed),
             Err(async_channel::TrySendError::Full(job)) => job,
         };
         match tokio::time::timeout(timeout, self.jobs.send(job)).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                self.dispatch.notify();
+                Ok(())
+            }
             Ok(Err(_)) => Err(SubmitError::Closed),
             Err(_) => Err(SubmitError::Timeout),
         }
@@ -62,13 +72,18 @@ impl Pool {
     /// Queues `job`, waiting (without a deadline) for room: for callers that keep their
     /// own time, such as `WSGIMiddleware` on an asyncio loop. The future owns what it needs.
     pub fn enqueue(&self, job: Job) -> impl Future<Output = Result<(), SubmitError>> + Send + 'static {
-        let jobs = self.jobs.clone();
-        async move { jobs.send(job).await.map_err(|_| SubmitError::Closed) }
+        let (jobs, dispatch) = (self.jobs.clone(), self.dispatch.clone());
+        async move {
+            jobs.send(job).await.map_err(|_| SubmitError::Closed)?;
+            dispatch.notify();
+            Ok(())
+        }
     }
 
     /// Stops taking jobs; threads finish what is queued, then exit.
     pub fn close(&self) {
         self.jobs.close();
+        self.dispatch.close();
     }
 
     /// Waits up to `timeout` for every thread to exit; returns how many are still running.
@@ -89,19 +104,24 @@ impl Pool {
     }
 }
 
-fn work(py: Python<'_>, app: Py<PyAny>, jobs: async_channel::Receiver<Job>) {
+fn work(py: Python<'_>, app: Py<PyAny>, jobs: async_channel::Receiver<Job>, dispatch: &Dispatch) {
     let app = app.into_bound(py);
+    let take = || match jobs.try_recv() {
+        Ok(job) => Ok(Some(job)),
+        Err(async_channel::TryRecvError::Empty) => Ok(None),
+        Err(async_channel::TryRecvError::Closed) => Err(()),
+    };
     loop {
         // A queued job is taken without letting go of the GIL: handing the GIL to another
         // thread for every request costs more than the request itself for small views.
-        // Only an empty queue makes the thread detach and sleep.
-        let job = match jobs.try_recv() {
-            Ok(job) => job,
-            Err(async_channel::TryRecvError::Empty) => match py.detach(|| jobs.recv_blocking()) {
-                Ok(job) => job,
-                Err(_) => return,
+        // Only an empty queue makes the thread detach and wait (see dispatch.rs).
+        let job = match take() {
+            Ok(Some(job)) => job,
+            Ok(None) => match py.detach(|| dispatch.wait(take, || !jobs.is_empty())) {
+                Some(job) => job,
+                None => return,
             },
-            Err(async_channel::TryRecvError::Closed) => return,
+            Err(()) => return,
         };
         call::run(py, &app, job);
     }
