@@ -8,6 +8,7 @@ pub mod asgi;
 pub mod buffers;
 pub mod errors;
 pub mod http;
+pub mod interned;
 pub mod log;
 pub mod server;
 pub mod sync;

@@ -4,7 +4,7 @@
 //! connection; both are logged with the traceback. An app that returns without
 //! responding gets the same treatment, with a message that says so.
 
-use http::Method;
+use http::{Method, Uri};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3::{intern, IntoPyObjectExt};
@@ -30,7 +30,7 @@ pub fn start(
     if state.is_disconnected() {
         return Ok(()); // The client left before the app was called: nobody to answer.
     }
-    let target = format!("{} {}", head.method, head.uri.path_and_query().map_or("/", |target| target.as_str()));
+    let target = Target { method: head.method.clone(), uri: head.uri.clone() };
     let lifespan_state = lifespan_state.cast::<PyDict>().ok();
     let handle = bridge.clone().unbind();
     let (send, started) = match exchange {
@@ -63,6 +63,20 @@ pub fn start(
         send.fail(py);
     }
     Ok(())
+}
+
+/// The request line, for log messages; formatted only when one is written.
+#[derive(Clone)]
+struct Target {
+    method: Method,
+    uri: Uri,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = self.uri.path_and_query().map_or("/", |target| target.as_str());
+        write!(formatter, "{} {path}", self.method)
+    }
 }
 
 /// The `send` of either scope kind, as the done-callback needs it.
@@ -105,7 +119,7 @@ impl Sender {
 #[pyclass(module = "amphicorn._amphicorn")]
 pub struct TaskDone {
     send: Sender,
-    target: String,
+    target: Target,
 }
 
 #[pymethods]

@@ -7,13 +7,14 @@
 //! - `state` is a shallow copy of the lifespan state, so a request cannot change what the
 //!   next one sees at the top level (ASGI lifespan "state" extension).
 
-use http::{request, Version};
+use http::request;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use pyo3::{intern, IntoPyObjectExt};
 
 use crate::http::connection::ConnectionInfo;
+use crate::interned;
 
 static ASGI_VERSIONS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 
@@ -36,7 +37,7 @@ pub fn build<'py>(
     match kind {
         ScopeKind::Http => {
             scope.set_item(intern!(py, "type"), intern!(py, "http"))?;
-            scope.set_item(intern!(py, "method"), head.method.as_str())?;
+            scope.set_item(intern!(py, "method"), interned::method(py, &head.method))?;
             scope.set_item(intern!(py, "scheme"), connection.scheme)?;
             extensions.set_item(intern!(py, "http.response.pathsend"), PyDict::new(py))?;
         }
@@ -50,7 +51,7 @@ pub fn build<'py>(
     }
     scope.set_item(intern!(py, "extensions"), extensions)?;
     scope.set_item(intern!(py, "asgi"), versions(py)?)?;
-    scope.set_item(intern!(py, "http_version"), http_version(head.version))?;
+    scope.set_item(intern!(py, "http_version"), interned::asgi_http_version(py, head.version))?;
     let raw_path = head.uri.path();
     let decoded: Vec<u8> = percent_encoding::percent_decode(raw_path.as_bytes()).collect();
     scope.set_item(intern!(py, "path"), String::from_utf8_lossy(&decoded))?;
@@ -63,24 +64,21 @@ pub fn build<'py>(
         headers.append(pair)?;
     }
     scope.set_item(intern!(py, "headers"), headers)?;
-    // A Unix socket's client is unnamed: `None`, as uvicorn gives; its server is `[path, None]`.
-    let client = connection.remote.port().map(|port| (connection.remote.host(), port));
-    scope.set_item(intern!(py, "client"), client.into_bound_py_any(py)?)?;
-    let server = (connection.local.host(), connection.local.port());
-    scope.set_item(intern!(py, "server"), server.into_bound_py_any(py)?)?;
+    let (client, server) = connection.python.asgi.get_or_try_init(py, || addresses(py, connection))?;
+    scope.set_item(intern!(py, "client"), client)?;
+    scope.set_item(intern!(py, "server"), server)?;
     if let Some(state) = state {
         scope.set_item(intern!(py, "state"), state.copy()?)?;
     }
     Ok(scope)
 }
 
-fn http_version(version: Version) -> &'static str {
-    match version {
-        Version::HTTP_10 => "1.0",
-        Version::HTTP_2 => "2",
-        Version::HTTP_3 => "3",
-        _ => "1.1",
-    }
+/// `client` and `server`. A Unix socket's client is unnamed: `None`, as uvicorn gives; its
+/// server is `(path, None)`.
+fn addresses(py: Python<'_>, connection: &ConnectionInfo) -> PyResult<(Py<PyAny>, Py<PyAny>)> {
+    let client = connection.remote.port().map(|port| (connection.remote.host(), port));
+    let server = (connection.local.host(), connection.local.port());
+    Ok((client.into_py_any(py)?, server.into_py_any(py)?))
 }
 
 /// `{"version": "3.0", "spec_version": "2.4"}`, built once.
@@ -93,16 +91,4 @@ fn versions(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     })?;
     // A copy per scope: an app that edits its scope must not edit every other one.
     shared.bind(py).copy()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions_as_asgi_spells_them() {
-        assert_eq!(http_version(Version::HTTP_10), "1.0");
-        assert_eq!(http_version(Version::HTTP_11), "1.1");
-        assert_eq!(http_version(Version::HTTP_2), "2");
-    }
 }

@@ -13,12 +13,12 @@ use bytes::Bytes;
 use http::header::HeaderValue;
 use http::{HeaderMap, HeaderName, Response, StatusCode};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
-use pyo3::{intern, IntoPyObjectExt};
 use tokio::sync::oneshot;
 
-use super::awaitable::Ready;
+use super::awaitable::done;
 use super::bridge::{LoopBridge, Resolution};
 use crate::buffers::shared_bytes;
 use crate::errors::ClientDisconnected;
@@ -133,13 +133,13 @@ impl ResponseWriter {
         if let Some(head) = self.head.take() {
             if !more_body {
                 self.responder.send_complete(head, data).map_err(|_| disconnected())?;
-                return Ok((Ready::none(py).into_bound_py_any(py)?, true));
+                return Ok((done(py)?, true));
             }
             self.responder.open_stream(head, None).map_err(|_| disconnected())?;
         }
         let waiting = if data.is_empty() { Ok(()) } else { self.responder.try_send(data) };
         let awaitable = match waiting {
-            Ok(()) => Ready::none(py).into_bound_py_any(py),
+            Ok(()) => done(py),
             Err(TrySendError::Disconnected) => Err(disconnected()),
             Err(TrySendError::Full(chunk)) => {
                 let chunks = self.responder.chunk_sender().cloned();
@@ -227,7 +227,7 @@ impl HttpSend {
             (Phase::Start, "http.response.start") => {
                 self.writer.start(message)?;
                 self.phase = Phase::Body;
-                Ready::none(py).into_bound_py_any(py)
+                done(py)
             }
             (Phase::Body, "http.response.body") => {
                 let (awaitable, last) = self.writer.body(message, &self.bridge)?;
@@ -239,7 +239,7 @@ impl HttpSend {
             (Phase::Body, "http.response.pathsend") => {
                 self.phase = Phase::Done;
                 self.writer.pathsend(message, &self.bridge)?;
-                Ready::none(py).into_bound_py_any(py)
+                done(py)
             }
             (phase, "http.response.start" | "http.response.body" | "http.response.pathsend") => {
                 Err(PyRuntimeError::new_err(format!("unexpected ASGI message '{kind}' sent {}", phase.describe())))

@@ -10,6 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use http::StatusCode;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyString;
 use tokio::sync::Notify;
 
 use super::request_body::BodyError;
@@ -18,12 +21,42 @@ const BODY_TOO_LARGE: u8 = 1;
 const BODY_TIMED_OUT: u8 = 2;
 
 /// The two ends of an accepted connection.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ConnectionInfo {
     pub local: Endpoint,
     pub remote: Endpoint,
     /// `http` or `https`.
     pub scheme: &'static str,
+    /// The addresses as the gateways give them to Python, made once per connection.
+    pub python: AddressObjects,
+}
+
+impl ConnectionInfo {
+    pub fn new(local: Endpoint, remote: Endpoint, scheme: &'static str) -> Self {
+        Self { local, remote, scheme, python: AddressObjects::default() }
+    }
+}
+
+/// Python objects made from a connection's addresses by the first request that needs them
+/// and shared by the later ones: a keep-alive client's address is formatted once, not once
+/// per request. (Fill them only after `local` and `remote` are final.)
+pub struct AddressObjects {
+    /// ASGI `client` and `server`.
+    pub asgi: PyOnceLock<(Py<PyAny>, Py<PyAny>)>,
+    /// WSGI `REMOTE_ADDR`, and `REMOTE_PORT` when the client has one.
+    pub wsgi_remote: PyOnceLock<(Py<PyString>, Option<Py<PyString>>)>,
+}
+
+impl Default for AddressObjects {
+    fn default() -> Self {
+        Self { asgi: PyOnceLock::new(), wsgi_remote: PyOnceLock::new() }
+    }
+}
+
+impl std::fmt::Debug for AddressObjects {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("AddressObjects")
+    }
 }
 
 /// One end of a connection: an IP address and port, or a Unix socket.

@@ -149,7 +149,7 @@ async fn accept_loop(listener: TokioListener, shared: Arc<Shared>, mut stop: wat
             tokio::time::sleep(ACCEPT_BACKOFF).await;
             continue;
         };
-        let connection = ConnectionInfo { local: local.clone(), remote, scheme: "http" };
+        let connection = ConnectionInfo::new(local.clone(), remote, "http");
         match stream {
             Stream::Tcp(stream) => {
                 // Latency matters more than packet count for request/response traffic.

@@ -184,11 +184,11 @@ fn forwarded_connection(
     if forwarded.client.is_none() && forwarded.scheme.is_none() {
         return connection;
     }
-    Arc::new(ConnectionInfo {
-        local: connection.local.clone(),
-        remote: forwarded.client.map_or_else(|| connection.remote.clone(), Endpoint::Inet),
-        scheme: forwarded.scheme.unwrap_or(connection.scheme),
-    })
+    Arc::new(ConnectionInfo::new(
+        connection.local.clone(),
+        forwarded.client.map_or_else(|| connection.remote.clone(), Endpoint::Inet),
+        forwarded.scheme.unwrap_or(connection.scheme),
+    ))
 }
 
 /// The request line and headers again, for a second app (extensions stay with the first).

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST};
-use http::{request, HeaderName, Version};
+use http::{request, HeaderName};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyString, PyTuple};
@@ -24,8 +24,10 @@ use super::input::{DisconnectProbe, InputStream};
 use crate::http::connection::{ConnectionInfo, RequestState};
 use crate::http::request_body::RequestBody;
 use crate::http::text::{decode_path, latin1, split_host};
+use crate::interned;
 
 static WSGI_ERRORS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static WSGI_VERSION: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
 
 /// The request as the app will see it.
 pub struct RequestView<'a> {
@@ -49,42 +51,56 @@ pub struct ScopeOrigin {
     pub client: Option<(String, u16)>,
 }
 
-/// The environ's address keys, as text.
-struct Addresses<'a> {
-    scheme: &'a str,
-    server_name: String,
-    server_port: String,
-    /// The client's address and port (a Unix socket's peer has a path, usually empty, and
-    /// no port, as gunicorn reports it).
-    remote: Option<(String, Option<String>)>,
-}
-
 impl Origin {
-    fn addresses(&self) -> Addresses<'_> {
+    fn scheme(&self) -> &'static str {
         match self {
-            Self::Socket(connection) => Addresses {
-                scheme: connection.scheme,
-                server_name: connection.local.host(),
-                server_port: connection
+            Self::Socket(connection) => connection.scheme,
+            Self::Scope(scope) => scope.scheme,
+        }
+    }
+
+    /// `SERVER_NAME` and `SERVER_PORT` for a request without a host: the socket's address,
+    /// or the scope's `server` (without one, a Unix socket say, the conventional defaults).
+    fn server(&self) -> (String, String) {
+        match self {
+            Self::Socket(connection) => (
+                connection.local.host(),
+                connection
                     .local
                     .port()
                     .map_or_else(|| default_port(connection.scheme).to_owned(), |port| port.to_string()),
-                remote: Some((connection.remote.host(), connection.remote.port().map(|port| port.to_string()))),
+            ),
+            Self::Scope(scope) => match &scope.server {
+                Some((name, Some(port))) => (name.clone(), port.to_string()),
+                _ => ("localhost".to_owned(), default_port(scope.scheme).to_owned()),
             },
+        }
+    }
+
+    /// Sets `REMOTE_ADDR` and `REMOTE_PORT`. A Unix socket's peer has a path (usually empty)
+    /// and no port, as gunicorn reports it. A connection's pair is made once and shared by
+    /// its requests.
+    fn set_remote(&self, environ: &Bound<'_, PyDict>) -> PyResult<()> {
+        let py = environ.py();
+        match self {
+            Self::Socket(connection) => {
+                let (address, port) = connection.python.wsgi_remote.get_or_init(py, || {
+                    let port = connection.remote.port().map(|port| PyString::new(py, &port.to_string()).unbind());
+                    (PyString::new(py, &connection.remote.host()).unbind(), port)
+                });
+                environ.set_item(intern!(py, "REMOTE_ADDR"), address)?;
+                if let Some(port) = port {
+                    environ.set_item(intern!(py, "REMOTE_PORT"), port)?;
+                }
+            }
             Self::Scope(scope) => {
-                // Without a server address (a Unix socket, say), the conventional defaults.
-                let (name, port) = match &scope.server {
-                    Some((name, Some(port))) => (name.clone(), port.to_string()),
-                    _ => ("localhost".to_owned(), default_port(scope.scheme).to_owned()),
-                };
-                Addresses {
-                    scheme: scope.scheme,
-                    server_name: name,
-                    server_port: port,
-                    remote: scope.client.as_ref().map(|(host, port)| (host.clone(), Some(port.to_string()))),
+                if let Some((address, port)) = &scope.client {
+                    environ.set_item(intern!(py, "REMOTE_ADDR"), address)?;
+                    environ.set_item(intern!(py, "REMOTE_PORT"), port.to_string())?;
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -95,11 +111,11 @@ pub fn build<'py>(
     state: &Arc<RequestState>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let head = request.head;
-    let addresses = request.origin.addresses();
+    let scheme = request.origin.scheme();
     let environ = PyDict::new(py);
     let set = |key: &Bound<'py, PyString>, value: &str| environ.set_item(key, value);
 
-    set(intern!(py, "REQUEST_METHOD"), head.method.as_str())?;
+    environ.set_item(intern!(py, "REQUEST_METHOD"), interned::method(py, &head.method))?;
     set(intern!(py, "SCRIPT_NAME"), request.script_name)?;
     let path = head.uri.path();
     let path_info = path.strip_prefix(request.script_name).unwrap_or(path);
@@ -107,25 +123,22 @@ pub fn build<'py>(
     set(intern!(py, "QUERY_STRING"), &latin1(head.uri.query().unwrap_or("").as_bytes()))?;
     let raw_uri = head.uri.path_and_query().map_or(path, |target| target.as_str());
     set(intern!(py, "RAW_URI"), raw_uri)?;
-    set(intern!(py, "SERVER_PROTOCOL"), protocol(head.version))?;
+    environ.set_item(intern!(py, "SERVER_PROTOCOL"), interned::server_protocol(py, head.version))?;
 
     let host = head
         .uri
         .authority()
         .map(|authority| latin1(authority.as_str().as_bytes()))
         .or_else(|| head.headers.get(HOST).map(|value| latin1(value.as_bytes())));
-    let (server_name, server_port) = match host.as_deref().map(split_host) {
-        Some((name, port)) => (name, port.unwrap_or(default_port(addresses.scheme))),
-        None => (addresses.server_name.as_str(), addresses.server_port.as_str()),
-    };
-    set(intern!(py, "SERVER_NAME"), server_name)?;
-    set(intern!(py, "SERVER_PORT"), server_port)?;
-    if let Some((address, port)) = &addresses.remote {
-        set(intern!(py, "REMOTE_ADDR"), address)?;
-        if let Some(port) = port {
-            set(intern!(py, "REMOTE_PORT"), port)?;
-        }
+    if let Some((name, port)) = host.as_deref().map(split_host) {
+        set(intern!(py, "SERVER_NAME"), name)?;
+        set(intern!(py, "SERVER_PORT"), port.unwrap_or(default_port(scheme)))?;
+    } else {
+        let (name, port) = request.origin.server();
+        set(intern!(py, "SERVER_NAME"), &name)?;
+        set(intern!(py, "SERVER_PORT"), &port)?;
     }
+    request.origin.set_remote(&environ)?;
 
     for name in head.headers.keys() {
         if name == CONTENT_TYPE {
@@ -138,8 +151,9 @@ pub fn build<'py>(
         }
     }
 
-    environ.set_item(intern!(py, "wsgi.version"), PyTuple::new(py, [1, 0])?)?;
-    set(intern!(py, "wsgi.url_scheme"), addresses.scheme)?;
+    let version = WSGI_VERSION.get_or_try_init(py, || PyTuple::new(py, [1, 0]).map(Bound::unbind))?;
+    environ.set_item(intern!(py, "wsgi.version"), version)?;
+    set(intern!(py, "wsgi.url_scheme"), scheme)?;
     let input = InputStream::new(body, state.clone());
     environ.set_item(intern!(py, "wsgi.input"), Bound::new(py, input)?)?;
     environ.set_item(intern!(py, "wsgi.errors"), errors_stream(py)?)?;
@@ -151,16 +165,6 @@ pub fn build<'py>(
     let probe = DisconnectProbe::new(state.clone()).into_bound_py_any(py)?;
     environ.set_item(intern!(py, "amphicorn.disconnected"), probe)?;
     Ok(environ)
-}
-
-fn protocol(version: Version) -> &'static str {
-    match version {
-        Version::HTTP_09 => "HTTP/0.9",
-        Version::HTTP_10 => "HTTP/1.0",
-        Version::HTTP_2 => "HTTP/2",
-        Version::HTTP_3 => "HTTP/3",
-        _ => "HTTP/1.1",
-    }
 }
 
 fn default_port(scheme: &str) -> &'static str {
@@ -209,12 +213,5 @@ mod tests {
             let name = HeaderName::from_static(header);
             assert_eq!(cgi_name(&name), expected);
         }
-    }
-
-    #[test]
-    fn protocols() {
-        assert_eq!(protocol(Version::HTTP_10), "HTTP/1.0");
-        assert_eq!(protocol(Version::HTTP_11), "HTTP/1.1");
-        assert_eq!(protocol(Version::HTTP_2), "HTTP/2");
     }
 }

@@ -13,15 +13,15 @@ use bytes::Bytes;
 use http::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_PROTOCOL, UPGRADE};
 use http::{HeaderMap, Response, StatusCode};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
-use pyo3::{intern, IntoPyObjectExt};
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::{close_message, Session};
-use crate::asgi::awaitable::Ready;
+use crate::asgi::awaitable::done;
 use crate::asgi::bridge::{LoopBridge, Resolution};
 use crate::asgi::send::{disconnected, message_and_type, parse_headers, ResponseWriter};
 use crate::http::connection::RequestState;
@@ -124,7 +124,7 @@ impl WebSocketSend {
     /// Queues a frame for the client, waiting on tokio when the channel is full.
     fn queue<'py>(&self, py: Python<'py>, frame: Message) -> PyResult<Bound<'py, PyAny>> {
         match self.outgoing.try_send(frame) {
-            Ok(()) => Ready::none(py).into_bound_py_any(py),
+            Ok(()) => done(py),
             Err(async_channel::TrySendError::Closed(_)) => Err(disconnected()),
             Err(async_channel::TrySendError::Full(frame)) => {
                 let bridge = self.bridge.get();
@@ -155,18 +155,18 @@ impl WebSocketSend {
         match (self.phase, kind) {
             (Phase::Handshake, "websocket.accept") => {
                 self.accept(message)?;
-                Ready::none(py).into_bound_py_any(py)
+                done(py)
             }
             (Phase::Handshake, "websocket.close") => {
                 let head = Head { status: StatusCode::FORBIDDEN, reason: None, headers: HeaderMap::new() };
                 self.phase = Phase::Closed;
                 self.writer.responder.send_complete(head, Bytes::new()).map_err(|_| disconnected())?;
-                Ready::none(py).into_bound_py_any(py)
+                done(py)
             }
             (Phase::Handshake, "websocket.http.response.start") => {
                 self.writer.start(message)?;
                 self.phase = Phase::Denial;
-                Ready::none(py).into_bound_py_any(py)
+                done(py)
             }
             (Phase::Denial, "websocket.http.response.body") => {
                 let (awaitable, last) = self.writer.body(message, &self.bridge)?;
