@@ -6,20 +6,25 @@
 //! then a GIL hand-off), and the woken thread usually finds the GIL taken by the thread that
 //! could have run the job next anyway.
 //!
-//! So pool threads never block inside the channel; they wait here instead:
-//! - A thread whose queue ran dry first *spins* for a short while, without the GIL, checking
-//!   the queue. At most one thread spins at a time. While one does, a new job wakes nobody:
-//!   the spinner takes it. Under steady load this is where most jobs are picked up, with no
-//!   system call on either side.
+//! So pool threads take jobs only while they hold the GIL (a job never waits inside a thread
+//! that cannot run it), and they wait for work here, without the GIL:
+//! - A thread whose queue ran dry first *spins* for a short while, checking the queue. At
+//!   most one thread spins at a time. While one does, a new job wakes nobody: the spinner
+//!   sees it. Under steady load this is how most jobs are picked up, with no system call on
+//!   either side.
 //! - After the spin it parks on its own handle, on a LIFO stack of idle threads (the thread
 //!   that slept last has the warmest cache and `threading.local` state).
-//! - A job queued with no spinner wakes the most recently parked thread.
-//! - A spinner that takes a job and still sees one queued wakes another thread, so jobs never
-//!   wait behind a thread that is itself about to wait (for the GIL or for I/O).
+//! - A thread that saw work (spinning, or woken) is on *standby* until it holds the GIL. A
+//!   job queued while a thread spins or stands by wakes nobody; otherwise it wakes the most
+//!   recently parked thread.
+//! - A thread that takes a job and still sees one queued keeps a thread on standby (waking
+//!   one if none is), so the queue is served at once when the running job blocks on I/O and
+//!   lets go of the GIL. One standby is enough: a second would only wait for the GIL too.
 //!
-//! No job is ever left unseen: a thread re-checks the queue after registering as idle, and a
-//! queuer checks for a spinner (and then for idle threads) after queueing, both with a
-//! sequentially consistent fence in between, so one of the two always sees the other.
+//! No job is ever left unseen: a thread re-checks the queue after registering as idle (and
+//! after leaving standby), and a queuer checks for a spinner or a standby (and then for idle
+//! threads) after queueing, both with a sequentially consistent fence in between, so one of
+//! the two always sees the other.
 
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -36,17 +41,41 @@ const SPIN: Duration = Duration::from_micros(50);
 pub struct Dispatch {
     idle: Mutex<Vec<Thread>>,
     spinning: AtomicUsize,
+    /// Threads that saw work and are taking the GIL to look for it.
+    standby: AtomicUsize,
     closed: AtomicBool,
 }
 
+/// What a thread waiting for work learnt.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// The queue has (or just had) a job: take the GIL and look. The caller is on standby
+    /// until it calls `attached`.
+    Work,
+    /// The queue is closed and empty.
+    Closed,
+}
+
 impl Dispatch {
-    /// Called after a job was queued: makes sure a thread will take it.
+    /// Called after a job was queued: makes sure a thread will look for it.
     pub fn notify(&self) {
         fence(Ordering::SeqCst);
-        if self.spinning.load(Ordering::SeqCst) > 0 {
+        if self.spinning.load(Ordering::SeqCst) > 0 || self.standby.load(Ordering::SeqCst) > 0 {
             return;
         }
         self.wake_one();
+    }
+
+    /// Called by a thread that took a job: if more are queued, a thread should stand by.
+    pub fn took_one(&self, more_queued: bool) {
+        if more_queued {
+            self.notify();
+        }
+    }
+
+    /// Called once the thread `wait` returned `Work` to holds the GIL: it is off standby.
+    pub fn attached(&self) {
+        self.standby.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Wakes every parked thread, for them to see the queue closed.
@@ -60,76 +89,64 @@ impl Dispatch {
     fn wake_one(&self) {
         let thread = lock(&self.idle).pop();
         if let Some(thread) = thread {
+            // Counted before it runs, so the jobs queued meanwhile do not wake another.
+            self.standby.fetch_add(1, Ordering::SeqCst);
             thread.unpark();
         }
     }
 
-    /// Waits (the caller has let go of the GIL) until `take` yields a job, or returns `None`
-    /// once the queue is closed and empty. `take` returns `Err(())` when it is closed.
-    pub fn wait<J>(&self, mut take: impl FnMut() -> Result<Option<J>, ()>, pending: impl Fn() -> bool) -> Option<J> {
+    /// Waits, without the GIL, until the queue has work (`has_work`) or is closed and empty
+    /// (`is_closed`, which must only be true once nothing is left to take).
+    pub fn wait(&self, has_work: impl Fn() -> bool, is_closed: impl Fn() -> bool) -> Wait {
         if self.spinning.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-            let found = self.spin(&mut take);
-            self.spinning.fetch_sub(1, Ordering::SeqCst);
-            match found {
-                Spin::Job(job) => {
-                    if pending() {
-                        self.wake_one();
-                    }
-                    return Some(job);
+            let start = Instant::now();
+            let found = loop {
+                if has_work() {
+                    break true;
                 }
-                Spin::Closed => return None,
-                Spin::Nothing => {}
+                if is_closed() || start.elapsed() >= SPIN {
+                    break false;
+                }
+                std::thread::yield_now();
+            };
+            if found {
+                // On standby before no longer spinning: a queuer always sees one of the two.
+                self.standby.fetch_add(1, Ordering::SeqCst);
+            }
+            self.spinning.fetch_sub(1, Ordering::SeqCst);
+            if found {
+                return Wait::Work;
             }
         }
-        self.park(take, pending)
+        self.park(has_work, is_closed)
     }
 
-    fn spin<J>(&self, take: &mut impl FnMut() -> Result<Option<J>, ()>) -> Spin<J> {
-        let start = Instant::now();
-        loop {
-            match take() {
-                Ok(Some(job)) => return Spin::Job(job),
-                Err(()) => return Spin::Closed,
-                Ok(None) if start.elapsed() >= SPIN => return Spin::Nothing,
-                Ok(None) => std::thread::yield_now(),
-            }
-        }
-    }
-
-    fn park<J>(&self, mut take: impl FnMut() -> Result<Option<J>, ()>, pending: impl Fn() -> bool) -> Option<J> {
+    fn park(&self, has_work: impl Fn() -> bool, is_closed: impl Fn() -> bool) -> Wait {
         let me = std::thread::current();
         loop {
             lock(&self.idle).push(me.clone());
             fence(Ordering::SeqCst);
-            let found = take();
-            if found.is_ok() && matches!(found, Ok(None)) && !self.closed.load(Ordering::SeqCst) {
+            let work = has_work();
+            if !work && !is_closed() && !self.closed.load(Ordering::SeqCst) {
                 std::thread::park();
             }
-            // Whether unparked (someone took us off the stack) or not, leave it before looking again.
-            lock(&self.idle).retain(|thread| thread.id() != me.id());
-            let found = match found {
-                Ok(None) => take(),
-                other => other,
-            };
-            match found {
-                Ok(Some(job)) => {
-                    // A queuer may have picked this thread for another job than the one it found.
-                    if pending() {
-                        self.wake_one();
-                    }
-                    return Some(job);
-                }
-                Err(()) => return None,
-                Ok(None) => {}
+            let mut idle = lock(&self.idle);
+            let before = idle.len();
+            idle.retain(|thread| thread.id() != me.id());
+            let woken = idle.len() == before; // Someone took us off the stack: we are on standby.
+            drop(idle);
+            if woken {
+                return Wait::Work;
+            }
+            if work || has_work() {
+                self.standby.fetch_add(1, Ordering::SeqCst);
+                return Wait::Work;
+            }
+            if is_closed() {
+                return Wait::Closed;
             }
         }
     }
-}
-
-enum Spin<J> {
-    Job(J),
-    Closed,
-    Nothing,
 }
 
 #[cfg(test)]
@@ -149,28 +166,36 @@ mod tests {
         dispatch: &Arc<Dispatch>,
         taken: &Arc<AtomicUsize>,
     ) -> Vec<JoinHandle<()>> {
+        let gil = Arc::new(Mutex::new(()));
         (0..count)
             .map(|_| {
-                let (jobs, dispatch, taken) = (queue.1.clone(), dispatch.clone(), taken.clone());
+                let (jobs, dispatch, taken, gil) = (queue.1.clone(), dispatch.clone(), taken.clone(), gil.clone());
                 std::thread::spawn(move || {
-                    let take = || match jobs.try_recv() {
-                        Ok(job) => Ok(Some(job)),
-                        Err(async_channel::TryRecvError::Empty) => Ok(None),
-                        Err(async_channel::TryRecvError::Closed) => Err(()),
-                    };
+                    // A stand-in for the GIL: jobs are taken holding it, views run holding
+                    // it, and a view that waits on I/O lets go of it.
+                    let mut held = lock(&gil);
                     loop {
-                        let job = match take() {
-                            Ok(Some(job)) => job,
-                            Ok(None) => match dispatch.wait(take, || !jobs.is_empty()) {
-                                Some(job) => job,
-                                None => return,
-                            },
-                            Err(()) => return,
-                        };
-                        if job % 7 == 0 {
-                            std::thread::sleep(Duration::from_micros(20)); // A view that waits on I/O.
+                        match jobs.try_recv() {
+                            Ok(job) => {
+                                dispatch.took_one(!jobs.is_empty());
+                                if job % 7 == 0 {
+                                    drop(held);
+                                    std::thread::sleep(Duration::from_micros(20));
+                                    held = lock(&gil);
+                                }
+                                taken.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Err(async_channel::TryRecvError::Empty) => {
+                                drop(held);
+                                let waited = dispatch.wait(|| !jobs.is_empty(), || jobs.is_closed() && jobs.is_empty());
+                                held = lock(&gil);
+                                match waited {
+                                    Wait::Work => dispatch.attached(),
+                                    Wait::Closed => return,
+                                }
+                            }
+                            Err(async_channel::TryRecvError::Closed) => return,
                         }
-                        taken.fetch_add(1, Ordering::SeqCst);
                     }
                 })
             })

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 
-use super::dispatch::Dispatch;
+use super::dispatch::{Dispatch, Wait};
 use super::{call, Job};
 use crate::sync::lock;
 
@@ -106,23 +106,24 @@ impl Pool {
 
 fn work(py: Python<'_>, app: Py<PyAny>, jobs: async_channel::Receiver<Job>, dispatch: &Dispatch) {
     let app = app.into_bound(py);
-    let take = || match jobs.try_recv() {
-        Ok(job) => Ok(Some(job)),
-        Err(async_channel::TryRecvError::Empty) => Ok(None),
-        Err(async_channel::TryRecvError::Closed) => Err(()),
-    };
     loop {
-        // A queued job is taken without letting go of the GIL: handing the GIL to another
-        // thread for every request costs more than the request itself for small views.
-        // Only an empty queue makes the thread detach and wait (see dispatch.rs).
-        let job = match take() {
-            Ok(Some(job)) => job,
-            Ok(None) => match py.detach(|| dispatch.wait(take, || !jobs.is_empty())) {
-                Some(job) => job,
-                None => return,
-            },
-            Err(()) => return,
-        };
-        call::run(py, &app, job);
+        // Jobs are taken with the GIL held, and the next one without letting go of it:
+        // handing the GIL to another thread for every request costs more than the request
+        // itself for small views. Only an empty queue makes the thread detach and wait.
+        match jobs.try_recv() {
+            Ok(job) => {
+                dispatch.took_one(!jobs.is_empty());
+                call::run(py, &app, job);
+            }
+            Err(async_channel::TryRecvError::Empty) => {
+                let has_work = || !jobs.is_empty();
+                let is_closed = || jobs.is_closed() && jobs.is_empty();
+                match py.detach(|| dispatch.wait(has_work, is_closed)) {
+                    Wait::Work => dispatch.attached(),
+                    Wait::Closed => return,
+                }
+            }
+            Err(async_channel::TryRecvError::Closed) => return,
+        }
     }
 }
