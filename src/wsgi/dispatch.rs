@@ -73,15 +73,18 @@ impl Dispatch {
         }
     }
 
-    /// Called once the thread `wait` returned `Work` to holds the GIL: it is off standby.
+    /// Called by a thread that `wait` sent to look for work, once it holds the GIL: it is off
+    /// standby.
     pub fn attached(&self) {
         self.standby.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Wakes every parked thread, for them to see the queue closed.
+    /// Wakes every parked thread, for them to see the queue closed (each on standby, as any
+    /// thread taken off the stack is).
     pub fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
         for thread in lock(&self.idle).drain(..) {
+            self.standby.fetch_add(1, Ordering::SeqCst);
             thread.unpark();
         }
     }
@@ -264,6 +267,7 @@ mod tests {
         let threads = consumers(3, &queue, &dispatch, &taken);
         for round in 1..=20 {
             assert!(wait_for(Duration::from_secs(5), || lock(&dispatch.idle).len() == 3), "threads did not park");
+            assert_eq!(dispatch.standby.load(Ordering::SeqCst), 0, "a parked thread still counts as standing by");
             queue.0.try_send(1).expect("the queue is empty");
             dispatch.notify();
             assert!(
@@ -291,5 +295,6 @@ mod tests {
             wait_for(Duration::from_secs(5), || threads.iter().all(|thread| thread.is_finished())),
             "a parked thread never saw the queue close"
         );
+        assert_eq!(dispatch.standby.load(Ordering::SeqCst), 0, "closing left threads counted as standing by");
     }
 }
