@@ -8,39 +8,33 @@
 //!
 //! So pool threads take jobs only while they hold the GIL (a job never waits inside a thread
 //! that cannot run it), and they wait for work here, without the GIL:
-//! - A thread whose queue ran dry first *spins* for a short while, checking the queue. At
-//!   most one thread spins at a time. While one does, a new job wakes nobody: the spinner
-//!   sees it. Under steady load this is how most jobs are picked up, with no system call on
-//!   either side.
-//! - After the spin it parks on its own handle, on a LIFO stack of idle threads (the thread
-//!   that slept last has the warmest cache and `threading.local` state).
-//! - A thread that saw work (spinning, or woken) is on *standby* until it holds the GIL. A
-//!   job queued while a thread spins or stands by wakes nobody; otherwise it wakes the most
-//!   recently parked thread.
+//! - A thread whose queue ran dry parks on its own handle, on a LIFO stack of idle threads
+//!   (the thread that slept last has the warmest cache and `threading.local` state).
+//! - A thread that was woken is on *standby* until it holds the GIL. A job queued while a
+//!   thread stands by wakes nobody (the standby will look at the queue once it holds the
+//!   GIL); otherwise it wakes the most recently parked thread.
 //! - A thread that takes a job and still sees one queued keeps a thread on standby (waking
 //!   one if none is), so the queue is served at once when the running job blocks on I/O and
 //!   lets go of the GIL. One standby is enough: a second would only wait for the GIL too.
 //!
-//! No job is ever left unseen: a thread re-checks the queue after registering as idle (and
-//! after leaving standby), and a queuer checks for a spinner or a standby (and then for idle
-//! threads) after queueing, both with a sequentially consistent fence in between, so one of
-//! the two always sees the other.
+//! No spinning: a thread that checked the queue for 50 µs before parking made one client's
+//! requests 10 µs faster (p50 60 → 50 µs), but under load it spent CPU the other threads
+//! needed: wsgi-hello 51,600-56,400 req/s with the spin, 57,500-58,800 without (server in
+//! its own session, as bench.py starts it; five alternating runs).
+//!
+//! No job is ever left unseen: a thread re-checks the queue after registering as idle, and a
+//! queuer checks for a standby (and then for idle threads) after queueing, both with a
+//! sequentially consistent fence in between, so one of the two always sees the other.
 
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::thread::Thread;
-use std::time::{Duration, Instant};
 
 use crate::sync::lock;
-
-/// How long a thread with nothing to do keeps checking the queue before it parks: a few
-/// request-response round trips of a small view under load.
-const SPIN: Duration = Duration::from_micros(50);
 
 #[derive(Default)]
 pub struct Dispatch {
     idle: Mutex<Vec<Thread>>,
-    spinning: AtomicUsize,
     /// Threads that saw work and are taking the GIL to look for it.
     standby: AtomicUsize,
     closed: AtomicBool,
@@ -60,7 +54,7 @@ impl Dispatch {
     /// Called after a job was queued: makes sure a thread will look for it.
     pub fn notify(&self) {
         fence(Ordering::SeqCst);
-        if self.spinning.load(Ordering::SeqCst) > 0 || self.standby.load(Ordering::SeqCst) > 0 {
+        if self.standby.load(Ordering::SeqCst) > 0 {
             return;
         }
         self.wake_one();
@@ -101,30 +95,6 @@ impl Dispatch {
     /// Waits, without the GIL, until the queue has work (`has_work`) or is closed and empty
     /// (`is_closed`, which must only be true once nothing is left to take).
     pub fn wait(&self, has_work: impl Fn() -> bool, is_closed: impl Fn() -> bool) -> Wait {
-        if self.spinning.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
-            let start = Instant::now();
-            let found = loop {
-                if has_work() {
-                    break true;
-                }
-                if is_closed() || start.elapsed() >= SPIN {
-                    break false;
-                }
-                std::thread::yield_now();
-            };
-            if found {
-                // On standby before no longer spinning: a queuer always sees one of the two.
-                self.standby.fetch_add(1, Ordering::SeqCst);
-            }
-            self.spinning.fetch_sub(1, Ordering::SeqCst);
-            if found {
-                return Wait::Work;
-            }
-        }
-        self.park(has_work, is_closed)
-    }
-
-    fn park(&self, has_work: impl Fn() -> bool, is_closed: impl Fn() -> bool) -> Wait {
         let me = std::thread::current();
         loop {
             lock(&self.idle).push(me.clone());
@@ -157,6 +127,7 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
     use std::sync::Arc;
     use std::thread::JoinHandle;
+    use std::time::{Duration, Instant};
 
     use super::*;
 
@@ -237,7 +208,7 @@ mod tests {
                         }
                         dispatch.notify();
                         if job % (50 + producer) == 0 {
-                            // Longer than the spin: consumers park, and must be woken again.
+                            // Long enough for consumers to park, and need waking again.
                             std::thread::sleep(Duration::from_micros(150));
                         }
                     }
