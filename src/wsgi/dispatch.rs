@@ -40,17 +40,60 @@ pub struct Dispatch {
     closed: AtomicBool,
 }
 
+/// What a pool thread holds while it takes and runs jobs (the GIL), and lets go of while
+/// it waits for work.
+pub trait Held {
+    /// Runs `f` without holding it, and takes it again.
+    fn released<T: Send>(&mut self, f: impl FnOnce() -> T + Send) -> T;
+}
+
 /// What a thread waiting for work learnt.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Wait {
+enum Wait {
     /// The queue has (or just had) a job: take the GIL and look. The caller is on standby
-    /// until it calls `attached`.
+    /// until it holds it again.
     Work,
     /// The queue is closed and empty.
     Closed,
 }
 
 impl Dispatch {
+    /// The loop of a pool thread: takes each job from `jobs` only while `held`, runs it with
+    /// `run`, and waits here (released) while the queue is empty. Returns once the queue is
+    /// closed and empty.
+    pub fn serve<J: Send, H: Held>(
+        &self,
+        jobs: &async_channel::Receiver<J>,
+        held: &mut H,
+        mut run: impl FnMut(&mut H, J),
+    ) {
+        loop {
+            // The next job is taken without letting go: handing the GIL to another thread for
+            // every request costs more than the request itself for small views. Only an
+            // empty queue makes the thread let go and wait.
+            match jobs.try_recv() {
+                Ok(job) => {
+                    if !jobs.is_empty() {
+                        self.notify(); // More are queued: a thread should stand by.
+                    }
+                    run(held, job);
+                }
+                Err(async_channel::TryRecvError::Empty) => {
+                    let waited =
+                        held.released(|| self.wait(|| !jobs.is_empty(), || jobs.is_closed() && jobs.is_empty()));
+                    match waited {
+                        // Held again: no longer on standby.
+                        Wait::Work => {
+                            self.standby.fetch_sub(1, Ordering::SeqCst);
+                        }
+                        Wait::Closed => return,
+                    }
+                }
+                Err(async_channel::TryRecvError::Closed) => return,
+            }
+        }
+    }
+
     /// Called after a job was queued: makes sure a thread will look for it.
     pub fn notify(&self) {
         fence(Ordering::SeqCst);
@@ -58,19 +101,6 @@ impl Dispatch {
             return;
         }
         self.wake_one();
-    }
-
-    /// Called by a thread that took a job: if more are queued, a thread should stand by.
-    pub fn took_one(&self, more_queued: bool) {
-        if more_queued {
-            self.notify();
-        }
-    }
-
-    /// Called by a thread that `wait` sent to look for work, once it holds the GIL: it is off
-    /// standby.
-    pub fn attached(&self) {
-        self.standby.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Wakes every parked thread, for them to see the queue closed (each on standby, as any
@@ -94,7 +124,7 @@ impl Dispatch {
 
     /// Waits, without the GIL, until the queue has work (`has_work`) or is closed and empty
     /// (`is_closed`, which must only be true once nothing is left to take).
-    pub fn wait(&self, has_work: impl Fn() -> bool, is_closed: impl Fn() -> bool) -> Wait {
+    fn wait(&self, has_work: impl Fn() -> bool, is_closed: impl Fn() -> bool) -> Wait {
         let me = std::thread::current();
         loop {
             lock(&self.idle).push(me.clone());
@@ -133,47 +163,72 @@ mod tests {
 
     type Queue = (async_channel::Sender<u32>, async_channel::Receiver<u32>);
 
-    /// Consumer threads that count what they take, as pool threads do, minus Python.
-    fn consumers(
-        count: usize,
-        queue: &Queue,
-        dispatch: &Arc<Dispatch>,
-        taken: &Arc<AtomicUsize>,
-    ) -> Vec<JoinHandle<()>> {
-        let gil = Arc::new(Mutex::new(()));
-        (0..count)
-            .map(|_| {
-                let (jobs, dispatch, taken, gil) = (queue.1.clone(), dispatch.clone(), taken.clone(), gil.clone());
-                std::thread::spawn(move || {
-                    // A stand-in for the GIL: jobs are taken holding it, views run holding
-                    // it, and a view that waits on I/O lets go of it.
-                    let mut held = lock(&gil);
-                    loop {
-                        match jobs.try_recv() {
-                            Ok(job) => {
-                                dispatch.took_one(!jobs.is_empty());
-                                if job % 7 == 0 {
-                                    drop(held);
-                                    std::thread::sleep(Duration::from_micros(20));
-                                    held = lock(&gil);
-                                }
-                                taken.fetch_add(1, Ordering::SeqCst);
+    /// A stand-in for the GIL: jobs are taken holding it, views run holding it, and a view
+    /// that waits on I/O lets go of it.
+    struct Lock<'a> {
+        lock: &'a Mutex<()>,
+        guard: Option<std::sync::MutexGuard<'a, ()>>,
+    }
+
+    impl Held for Lock<'_> {
+        fn released<T: Send>(&mut self, f: impl FnOnce() -> T + Send) -> T {
+            self.guard = None;
+            let result = f();
+            self.guard = Some(lock(self.lock));
+            result
+        }
+    }
+
+    /// A pool minus Python: threads that run `Dispatch::serve` and count the jobs they take.
+    struct Pool {
+        queue: Queue,
+        dispatch: Arc<Dispatch>,
+        taken: Arc<AtomicUsize>,
+        threads: Vec<JoinHandle<()>>,
+    }
+
+    impl Pool {
+        fn start(count: usize) -> Self {
+            let queue: Queue = async_channel::bounded(4);
+            let dispatch = Arc::new(Dispatch::default());
+            let taken = Arc::new(AtomicUsize::new(0));
+            let gil = Arc::new(Mutex::new(()));
+            let threads = (0..count)
+                .map(|_| {
+                    let (jobs, dispatch, taken, gil) = (queue.1.clone(), dispatch.clone(), taken.clone(), gil.clone());
+                    std::thread::spawn(move || {
+                        let mut held = Lock { lock: &gil, guard: Some(lock(&gil)) };
+                        dispatch.serve(&jobs, &mut held, |held, job| {
+                            if job % 7 == 0 {
+                                held.released(|| std::thread::sleep(Duration::from_micros(20)));
                             }
-                            Err(async_channel::TryRecvError::Empty) => {
-                                drop(held);
-                                let waited = dispatch.wait(|| !jobs.is_empty(), || jobs.is_closed() && jobs.is_empty());
-                                held = lock(&gil);
-                                match waited {
-                                    Wait::Work => dispatch.attached(),
-                                    Wait::Closed => return,
-                                }
-                            }
-                            Err(async_channel::TryRecvError::Closed) => return,
-                        }
-                    }
+                            taken.fetch_add(1, Ordering::SeqCst);
+                        });
+                    })
                 })
-            })
-            .collect()
+                .collect();
+            Self { queue, dispatch, taken, threads }
+        }
+
+        fn taken(&self) -> usize {
+            self.taken.load(Ordering::SeqCst)
+        }
+
+        fn parked(&self) -> usize {
+            lock(&self.dispatch.idle).len()
+        }
+
+        fn close(&self) {
+            self.queue.0.close();
+            self.dispatch.close();
+        }
+
+        fn close_and_join(self) {
+            self.close();
+            for thread in self.threads {
+                thread.join().expect("a pool thread panicked");
+            }
+        }
     }
 
     fn wait_for(deadline: Duration, done: impl Fn() -> bool) -> bool {
@@ -189,13 +244,10 @@ mod tests {
 
     #[test]
     fn every_queued_job_is_taken_however_jobs_and_sleeps_interleave() {
-        let queue: Queue = async_channel::bounded(4);
-        let dispatch = Arc::new(Dispatch::default());
-        let taken = Arc::new(AtomicUsize::new(0));
-        let threads = consumers(4, &queue, &dispatch, &taken);
+        let pool = Pool::start(4);
         let producers: Vec<_> = (0..3)
             .map(|producer| {
-                let (jobs, dispatch) = (queue.0.clone(), dispatch.clone());
+                let (jobs, dispatch) = (pool.queue.0.clone(), pool.dispatch.clone());
                 std::thread::spawn(move || {
                     for job in 0..5_000u32 {
                         let start = Instant::now();
@@ -208,7 +260,7 @@ mod tests {
                         }
                         dispatch.notify();
                         if job % (50 + producer) == 0 {
-                            // Long enough for consumers to park, and need waking again.
+                            // Long enough for the pool threads to park, and need waking again.
                             std::thread::sleep(Duration::from_micros(150));
                         }
                     }
@@ -219,53 +271,38 @@ mod tests {
             producer.join().expect("a producer panicked");
         }
         assert!(
-            wait_for(Duration::from_secs(10), || taken.load(Ordering::SeqCst) == 15_000),
+            wait_for(Duration::from_secs(10), || pool.taken() == 15_000),
             "only {} of 15000 jobs were taken: a wake-up was lost",
-            taken.load(Ordering::SeqCst)
+            pool.taken()
         );
-        queue.0.close();
-        dispatch.close();
-        for thread in threads {
-            thread.join().expect("a consumer panicked");
-        }
+        pool.close_and_join();
     }
 
     #[test]
     fn a_job_queued_after_every_thread_parked_is_taken_at_once() {
-        let queue: Queue = async_channel::bounded(4);
-        let dispatch = Arc::new(Dispatch::default());
-        let taken = Arc::new(AtomicUsize::new(0));
-        let threads = consumers(3, &queue, &dispatch, &taken);
+        let pool = Pool::start(3);
         for round in 1..=20 {
-            assert!(wait_for(Duration::from_secs(5), || lock(&dispatch.idle).len() == 3), "threads did not park");
-            assert_eq!(dispatch.standby.load(Ordering::SeqCst), 0, "a parked thread still counts as standing by");
-            queue.0.try_send(1).expect("the queue is empty");
-            dispatch.notify();
+            assert!(wait_for(Duration::from_secs(5), || pool.parked() == 3), "threads did not park");
+            assert_eq!(pool.dispatch.standby.load(Ordering::SeqCst), 0, "a parked thread still counts as standing by");
+            pool.queue.0.try_send(1).expect("the queue is empty");
+            pool.dispatch.notify();
             assert!(
-                wait_for(Duration::from_millis(500), || taken.load(Ordering::SeqCst) == round),
+                wait_for(Duration::from_millis(500), || pool.taken() == round),
                 "round {round}: the job stayed queued while every thread slept"
             );
         }
-        queue.0.close();
-        dispatch.close();
-        for thread in threads {
-            thread.join().expect("a consumer panicked");
-        }
+        pool.close_and_join();
     }
 
     #[test]
     fn closing_wakes_every_parked_thread_and_they_exit() {
-        let queue: Queue = async_channel::bounded(4);
-        let dispatch = Arc::new(Dispatch::default());
-        let taken = Arc::new(AtomicUsize::new(0));
-        let threads = consumers(4, &queue, &dispatch, &taken);
-        assert!(wait_for(Duration::from_secs(5), || lock(&dispatch.idle).len() == 4), "threads did not park");
-        queue.0.close();
-        dispatch.close();
+        let pool = Pool::start(4);
+        assert!(wait_for(Duration::from_secs(5), || pool.parked() == 4), "threads did not park");
+        pool.close();
         assert!(
-            wait_for(Duration::from_secs(5), || threads.iter().all(|thread| thread.is_finished())),
+            wait_for(Duration::from_secs(5), || pool.threads.iter().all(|thread| thread.is_finished())),
             "a parked thread never saw the queue close"
         );
-        assert_eq!(dispatch.standby.load(Ordering::SeqCst), 0, "closing left threads counted as standing by");
+        assert_eq!(pool.dispatch.standby.load(Ordering::SeqCst), 0, "closing left threads counted as standing by");
     }
 }

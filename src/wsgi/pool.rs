@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 
-use super::dispatch::{Dispatch, Wait};
+use super::dispatch::{Dispatch, Held};
 use super::{call, Job};
 use crate::sync::lock;
 use crate::wake;
@@ -107,28 +107,20 @@ impl Pool {
 
 fn work(py: Python<'_>, app: Py<PyAny>, jobs: async_channel::Receiver<Job>, dispatch: &Dispatch) {
     let app = app.into_bound(py);
-    loop {
-        // Jobs are taken with the GIL held, and the next one without letting go of it:
-        // handing the GIL to another thread for every request costs more than the request
-        // itself for small views. Only an empty queue makes the thread detach and wait.
-        match jobs.try_recv() {
-            Ok(job) => {
-                dispatch.took_one(!jobs.is_empty());
-                call::run(py, &app, job);
-                if wake::loops_waiting() {
-                    py.detach(give_way);
-                }
-            }
-            Err(async_channel::TryRecvError::Empty) => {
-                let has_work = || !jobs.is_empty();
-                let is_closed = || jobs.is_closed() && jobs.is_empty();
-                match py.detach(|| dispatch.wait(has_work, is_closed)) {
-                    Wait::Work => dispatch.attached(),
-                    Wait::Closed => return,
-                }
-            }
-            Err(async_channel::TryRecvError::Closed) => return,
+    dispatch.serve(&jobs, &mut Gil(py), |_, job| {
+        call::run(py, &app, job);
+        if wake::loops_waiting() {
+            py.detach(give_way);
         }
+    });
+}
+
+/// The GIL, as the dispatcher lets go of it while a thread waits for work.
+struct Gil<'py>(Python<'py>);
+
+impl Held for Gil<'_> {
+    fn released<T: Send>(&mut self, f: impl FnOnce() -> T + Send) -> T {
+        self.0.detach(f)
     }
 }
 
