@@ -135,21 +135,23 @@ class Server:
 
 
 def start_server(
-    app: str,
+    app: str | None,
     *args: str,
     env: dict[str, str] | None = None,
     bind: str | None = "127.0.0.1:0",
     listeners: int = 1,
     capture_stdout: bool = False,
+    cwd: Path = TESTS_DIR,
 ) -> Server:
-    """Start ``python -m amphicorn app [-b bind] *args`` and wait for ``listeners`` sockets."""
-    cmd = [sys.executable, "-m", "amphicorn", app]
+    """Start ``python -m amphicorn [app] [-b bind] *args`` in ``cwd`` and wait for
+    ``listeners`` sockets (``app`` None: the app comes from the args or a config file)."""
+    cmd = [sys.executable, "-m", "amphicorn", *([app] if app is not None else [])]
     if bind is not None:
         cmd += ["-b", bind]
     cmd += list(args)
     proc = subprocess.Popen(
         cmd,
-        cwd=TESTS_DIR,
+        cwd=cwd,
         env=server_env(env),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE if capture_stdout else subprocess.DEVNULL,

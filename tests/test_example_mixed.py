@@ -11,16 +11,12 @@ from __future__ import annotations
 import html
 import json
 import re
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import unquote
 
 import httpx
 import pytest
-from conftest import STARTUP_TIMEOUT, Server, StderrCollector
-from support import LISTENING_RE, server_env
+from conftest import Server, start_server
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -30,20 +26,7 @@ CSRF_INPUT_RE = re.compile(r'<input type="hidden" name="csrfmiddlewaretoken" val
 
 def start_example(env: dict[str, str]) -> Server:
     """``amphicorn --config amphicorn.toml --bind 127.0.0.1:0`` in examples/mixed, once it listens."""
-    cmd = [sys.executable, "-m", "amphicorn", "--config", "amphicorn.toml", "--bind", "127.0.0.1:0"]
-    proc = subprocess.Popen(
-        cmd,
-        cwd=EXAMPLE_DIR,
-        env=server_env(env),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    collector = StderrCollector(proc.stderr)
-    if not collector.wait_for(lambda text: LISTENING_RE.search(text) is not None, STARTUP_TIMEOUT):
-        code = Server(proc, collector, ["http://127.0.0.1:0"]).stop(signal.SIGKILL)
-        pytest.fail(f"the example did not start in {STARTUP_TIMEOUT}s (exit code {code}); stderr:\n{collector.text()}")
-    return Server(proc, collector, [m[0] for m in LISTENING_RE.findall(collector.text())])
+    return start_server(None, "--config", "amphicorn.toml", env=env, cwd=EXAMPLE_DIR)
 
 
 @pytest.fixture(scope="module")
