@@ -1,8 +1,8 @@
 # One entry point per chore; each is a script in scripts/ so CI and people run the same thing.
 .PHONY: build-dev format lint test all bench bench-quick compat
 
-build-dev:  ## build and install amphicorn into the current Python, editable
-	pip install -e .
+build-dev:  ## build and install amphicorn into the current Python, editable, without fat LTO (Cargo.toml's profile.fast)
+	MATURIN_PEP517_ARGS="--profile fast" pip install -e .
 
 format:
 	bash scripts/format.sh

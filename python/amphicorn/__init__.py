@@ -7,11 +7,13 @@ threads, ASGI apps on an asyncio loop, each mounted at its own path prefix. Use 
 
 from amphicorn._amphicorn import ClientDisconnected, FileWrapper
 from amphicorn._amphicorn import __version__ as __version__
-from amphicorn.config import Config, ConfigError, MountConfig
+from amphicorn.config import Config, MountConfig
+from amphicorn.errors import AmphicornError, ConfigError
 from amphicorn.middleware import WSGIMiddleware
 from amphicorn.server import run
 
 __all__ = [
+    "AmphicornError",
     "ClientDisconnected",
     "Config",
     "ConfigError",

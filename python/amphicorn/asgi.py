@@ -16,16 +16,14 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, Literal
 
+from amphicorn.errors import LifespanFailure
+
 LoopName = Literal["auto", "asyncio", "uvloop"]
 LOOPS: tuple[str, ...] = ("auto", "asyncio", "uvloop")
 LifespanMode = Literal["auto", "on", "off"]
 LIFESPAN_MODES: tuple[str, ...] = ("auto", "on", "off")
 
 logger = logging.getLogger("amphicorn.error")
-
-
-class LifespanFailure(Exception):
-    """The app's lifespan startup (or shutdown) failed; the message is the app's."""
 
 
 def new_event_loop(name: str) -> asyncio.AbstractEventLoop:

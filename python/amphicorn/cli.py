@@ -32,7 +32,7 @@ from amphicorn.config import (
     MountConfig,
     parse_port,
 )
-from amphicorn.importer import AppSpecError, parse_spec
+from amphicorn.importer import parse_spec
 from amphicorn.interfaces import INTERFACES, split_prefix
 from amphicorn.server import serve
 
@@ -191,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args, os.environ)
-    except (ConfigError, AppSpecError) as error:
+    except ConfigError as error:
         usage_error(parser, str(error))
     if config.supervised():
         from amphicorn.supervisor import Supervisor

@@ -17,6 +17,7 @@ from typing import Any
 
 from amphicorn._amphicorn import DEFAULT_ACCESS_LOG_FORMAT, check_access_log_format, check_mount_point
 from amphicorn.asgi import LIFESPAN_MODES, LOOPS
+from amphicorn.errors import ConfigError
 from amphicorn.interfaces import INTERFACES
 
 WS_MODES = ("auto", "none")
@@ -27,10 +28,6 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 #: hyper needs room for at least this much request head.
 MIN_HEADER_SIZE = 8192
-
-
-class ConfigError(ValueError):
-    """A setting has a value amphicorn cannot use; the message names both."""
 
 
 def default_threads() -> int:

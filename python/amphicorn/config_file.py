@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from amphicorn.config import ConfigError
+from amphicorn.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib

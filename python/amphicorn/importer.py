@@ -12,13 +12,7 @@ import sys
 import traceback
 from typing import Any
 
-
-class AppImportError(Exception):
-    """The app could not be loaded; the message says what and why."""
-
-
-class AppSpecError(ValueError):
-    """The app spec itself is malformed (a usage error, not an import failure)."""
+from amphicorn.errors import AppImportError, AppSpecError
 
 
 def parse_spec(spec: str) -> tuple[str, str, bool]:

@@ -15,6 +15,8 @@ import logging.config
 import sys
 from typing import Any
 
+from amphicorn.errors import LogConfigError
+
 TRACE = 5
 logging.addLevelName(TRACE, "TRACE")
 
@@ -69,10 +71,6 @@ def configure(level: str, log_format: str = "text", config_file: str | None = No
             else:
                 handler.setFormatter(logging.Formatter(FORMAT, datefmt="%Y-%m-%d %H:%M:%S %z"))
     root.propagate = False
-
-
-class LogConfigError(ValueError):
-    """The logging configuration file cannot be applied; the message names it."""
 
 
 def apply_config_file(path: str) -> None:

@@ -21,8 +21,9 @@ from typing import Any
 
 from amphicorn import _amphicorn
 from amphicorn import log as logs
-from amphicorn.asgi import Lifespan, LifespanFailure, LoopThread
+from amphicorn.asgi import Lifespan, LoopThread
 from amphicorn.config import Bind, Config, MountConfig
+from amphicorn.errors import LifespanFailure
 from amphicorn.importer import import_app
 from amphicorn.interfaces import detect, split_prefix
 from amphicorn.sockets import Listeners, describe, listen_all, pid_file

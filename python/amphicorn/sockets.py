@@ -20,13 +20,10 @@ import stat
 from collections.abc import Iterator, MutableMapping
 
 from amphicorn.config import Bind
+from amphicorn.errors import BindError
 
 #: The first descriptor systemd passes (``SD_LISTEN_FDS_START``).
 SYSTEMD_FIRST_FD = 3
-
-
-class BindError(OSError):
-    """An address could not be bound; the message names it."""
 
 
 @dataclasses.dataclass

@@ -37,7 +37,8 @@ from multiprocessing.process import BaseProcess
 from amphicorn import exits, worker
 from amphicorn import log as logs
 from amphicorn.config import Config
-from amphicorn.sockets import BindError, Listeners, describe, listen_all, pid_file
+from amphicorn.errors import BindError
+from amphicorn.sockets import Listeners, describe, listen_all, pid_file
 
 #: Crashes within CRASH_WINDOW seconds after which the supervisor gives up.
 CRASH_LIMIT = 5
