@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from amphicorn.errors import FAILED, LIFESPAN_FAILED, OK, USAGE, AmphicornError, LifespanFailure
+from amphicorn.errors import FAILED, LIFESPAN_FAILED, OK, USAGE, AmphicornError
 
 __all__ = ["FAILED", "LIFESPAN_FAILED", "OK", "STARTUP_FAILURES", "USAGE", "error", "run_reporting"]
 
@@ -29,9 +29,6 @@ def run_reporting(function: Callable[[], object]) -> int:
     """Runs ``function`` and returns the exit status, with the failure's message on stderr."""
     try:
         result = function()
-    except LifespanFailure as failure:
-        error(f"ASGI lifespan startup failed: {failure}")
-        return failure.exit_status
     except AmphicornError as failure:
         error(str(failure))
         return failure.exit_status
