@@ -19,9 +19,12 @@ import asyncio
 import contextvars
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amphicorn._amphicorn import WakeChannel, WsgiBridge
+
+if TYPE_CHECKING:
+    from amphicorn._amphicorn import _Exchange
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -96,7 +99,9 @@ class WSGIMiddleware:
         loop = asyncio.get_running_loop()
         more_body = message.get("more_body", False)
         bridge, channel = self._bridge_here(loop)
-        exchange = bridge.exchange(scope, message.get("body", b""), more_body, contextvars.copy_context(), channel)
+        # The bridge reads a dict (every ASGI server passes one); copy any other mapping.
+        scope_dict = scope if isinstance(scope, dict) else dict(scope)
+        exchange = bridge.exchange(scope_dict, message.get("body", b""), more_body, contextvars.copy_context(), channel)
         listener = None
         try:
             queued = exchange.poll_submit(waiting := loop.create_future())
@@ -139,7 +144,7 @@ async def _poll(
         await future
 
 
-async def _listen(loop: asyncio.AbstractEventLoop, exchange: Any, receive: Receive, more_body: bool) -> None:
+async def _listen(loop: asyncio.AbstractEventLoop, exchange: _Exchange, receive: Receive, more_body: bool) -> None:
     """Feeds the rest of the request body to ``wsgi.input``, then waits for the client to
     leave, so ``environ["amphicorn.disconnected"]()`` and the next read can tell."""
     while more_body:

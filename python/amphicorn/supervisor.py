@@ -32,13 +32,19 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
+from types import FrameType
+from typing import Any
 
 from amphicorn import exits, worker
 from amphicorn import log as logs
 from amphicorn.config import Config
 from amphicorn.sockets import Listeners, describe, listen_all, pid_file
+
+#: What ``signal.signal`` takes and returns.
+SignalHandler = Callable[[int, FrameType | None], Any] | int | None
 
 #: Crashes within CRASH_WINDOW seconds after which the supervisor gives up.
 CRASH_LIMIT = 5
@@ -98,7 +104,7 @@ class Supervisor:
         return exits.run_reporting(self._supervise)
 
     def _supervise(self) -> int:
-        previous: dict[int, object] = {}
+        previous: dict[signal.Signals, SignalHandler] = {}
         reloader = None
         try:
             # Logging first: a log config that cannot be applied fails before anything binds.
@@ -130,7 +136,7 @@ class Supervisor:
             if self.listeners is not None:
                 self.listeners.close()
             for signum, handler in previous.items():
-                signal.signal(signum, handler)  # type: ignore[arg-type]
+                signal.signal(signum, handler)
             os.close(self._wake_read)
             os.close(self._wake_write)
         logs.logger.info("Stopped")
@@ -159,7 +165,7 @@ class Supervisor:
 
     # -- events: signals and reloads -------------------------------------------------------
 
-    def _install_signal_handlers(self) -> dict[int, object]:
+    def _install_signal_handlers(self) -> dict[signal.Signals, SignalHandler]:
         names = {signal.SIGTERM: "stop", signal.SIGINT: "stop", signal.SIGHUP: "restart"}
 
         def handle(signum: int, _frame: object) -> None:
