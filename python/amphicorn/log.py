@@ -89,7 +89,7 @@ def _apply_config_file(path: str) -> None:
             logging.config.dictConfig(json.load(file))
     elif path.endswith((".yaml", ".yml")):
         try:
-            import yaml  # type: ignore[import-untyped]
+            import yaml
         except ImportError:
             raise LogConfigError(f"log_config {path!r}: a YAML file needs PyYAML (pip install pyyaml)") from None
         with open(path, encoding="utf-8") as file:

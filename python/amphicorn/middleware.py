@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from amphicorn._amphicorn import WakeChannel, WsgiBridge
+from amphicorn.errors import ConfigError
 
 if TYPE_CHECKING:
     from amphicorn._amphicorn import _Exchange
@@ -41,7 +42,8 @@ class WSGIMiddleware:
     ``threads`` is the size of the app's thread pool (``workers`` is accepted as a2wsgi's
     name for it); ``queue_size`` bounds the requests waiting for a thread, and a request
     that waits longer than ``queue_timeout`` seconds is answered ``503``. The pool starts on
-    the first request, in the process that serves it (after a fork, a new one starts).
+    the first request, in the process that serves it (after a fork, a new one starts). A
+    bad ``threads`` raises :class:`~amphicorn.ConfigError` (a ``ValueError``).
     """
 
     def __init__(
@@ -57,7 +59,7 @@ class WSGIMiddleware:
             raise TypeError("give threads or workers, not both")
         count = threads if threads is not None else workers if workers is not None else DEFAULT_THREADS
         if not isinstance(count, int) or count < 1:
-            raise ValueError(f"threads must be a positive integer, not {count!r}")
+            raise ConfigError(f"threads must be a positive integer, not {count!r}")
         self.app = app
         self.threads = count
         self.queue_size = queue_size if queue_size is not None else 4 * count
