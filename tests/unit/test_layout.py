@@ -3,7 +3,8 @@
 A file that imports another which (through any chain) imports it back makes the two one unit
 in all but name: neither can be read, tested or moved without the other. These tests build
 the graph of which file refers to which, find its strongly connected components (Tarjan) and
-print each cycle with the references that make it.
+print each cycle with the references that make it (``python tests/unit/test_layout.py`` prints them
+without pytest).
 
 - **Python** (``python/amphicorn``): ``import amphicorn.x``, ``from amphicorn import x``,
   ``from amphicorn.x import y`` and relative imports, anywhere in the file (inside functions
@@ -354,3 +355,9 @@ def test_rust_checker_passes_a_tree_without_cycles(tmp_path: Path):
     _write(tmp_path, {name: text for name, text in RUST_TREE.items() if name != "asgi/bridge.rs"})
     (tmp_path / "asgi" / "bridge.rs").write_text("use super::call;\n")
     assert cycles(rust_graph(tmp_path)) == []
+
+
+if __name__ == "__main__":
+    # `python tests/unit/test_layout.py`: the cycles of both trees, without pytest.
+    for label, tree in (("python", python_graph(ROOT / "python" / "amphicorn")), ("rust", rust_graph(ROOT / "src"))):
+        print(f"{label}: " + (describe(tree, cycles(tree)) or "no import cycle"))
