@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lints, warnings as errors: rustfmt, clippy, ruff (check and format). Usage: lint.sh [VENV]
+# Lints, warnings as errors: rustfmt, clippy, ruff (check and format), mypy. Usage: lint.sh [VENV]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${1:-.venv}
@@ -9,3 +9,5 @@ cargo fmt --manifest-path bench/bridge-pyo3-async-runtimes/Cargo.toml -- --check
 cargo clippy --quiet --all-targets -- -D warnings
 "$venv/bin/ruff" check python tests examples bench scripts
 "$venv/bin/ruff" format --check python tests examples bench scripts
+# Types: strict for the package (see [tool.mypy] in pyproject.toml).
+"$venv/bin/python" -m mypy

@@ -7,10 +7,10 @@ threads, ASGI apps on an asyncio loop, each mounted at its own path prefix. Use 
 
 from amphicorn._amphicorn import ClientDisconnected, FileWrapper
 from amphicorn._amphicorn import __version__ as __version__
+from amphicorn.api import run
 from amphicorn.config import Config, MountConfig
 from amphicorn.errors import AmphicornError, ConfigError
 from amphicorn.middleware import WSGIMiddleware
-from amphicorn.server import run
 
 __all__ = [
     "AmphicornError",

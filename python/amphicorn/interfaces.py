@@ -17,8 +17,10 @@ INTERFACES: tuple[Interface, ...] = ("wsgi", "asgi")
 def split_prefix(spec: str) -> tuple[Interface | None, str]:
     """``'asgi:pkg.mod:app'`` → ``('asgi', 'pkg.mod:app')``; no prefix → ``(None, spec)``."""
     head, separator, rest = spec.partition(":")
-    if separator and head in INTERFACES and ":" in rest:
-        return head, rest  # type: ignore[return-value]
+    if separator and ":" in rest:
+        for interface in INTERFACES:
+            if head == interface:
+                return interface, rest
     return None, spec
 
 

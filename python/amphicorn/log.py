@@ -61,9 +61,9 @@ def configure(level: str, log_format: str = "text", config_file: str | None = No
     root = logging.getLogger("amphicorn")
     root.setLevel(LEVELS[level])
     if not any(getattr(handler, "_amphicorn", False) for handler in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler._amphicorn = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
+        stderr = logging.StreamHandler(sys.stderr)
+        stderr._amphicorn = True  # type: ignore[attr-defined]
+        root.addHandler(stderr)
     for handler in root.handlers:
         if getattr(handler, "_amphicorn", False):
             if log_format == "json":
@@ -89,7 +89,7 @@ def _apply_config_file(path: str) -> None:
             logging.config.dictConfig(json.load(file))
     elif path.endswith((".yaml", ".yml")):
         try:
-            import yaml  # type: ignore[import-untyped]
+            import yaml
         except ImportError:
             raise LogConfigError(f"log_config {path!r}: a YAML file needs PyYAML (pip install pyyaml)") from None
         with open(path, encoding="utf-8") as file:

@@ -19,9 +19,13 @@ import asyncio
 import contextvars
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from amphicorn._amphicorn import WakeChannel, WsgiBridge
+from amphicorn.errors import ConfigError
+
+if TYPE_CHECKING:
+    from amphicorn._amphicorn import _Exchange
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -38,7 +42,8 @@ class WSGIMiddleware:
     ``threads`` is the size of the app's thread pool (``workers`` is accepted as a2wsgi's
     name for it); ``queue_size`` bounds the requests waiting for a thread, and a request
     that waits longer than ``queue_timeout`` seconds is answered ``503``. The pool starts on
-    the first request, in the process that serves it (after a fork, a new one starts).
+    the first request, in the process that serves it (after a fork, a new one starts). A
+    bad ``threads`` raises :class:`~amphicorn.ConfigError` (a ``ValueError``).
     """
 
     def __init__(
@@ -54,7 +59,7 @@ class WSGIMiddleware:
             raise TypeError("give threads or workers, not both")
         count = threads if threads is not None else workers if workers is not None else DEFAULT_THREADS
         if not isinstance(count, int) or count < 1:
-            raise ValueError(f"threads must be a positive integer, not {count!r}")
+            raise ConfigError(f"threads must be a positive integer, not {count!r}")
         self.app = app
         self.threads = count
         self.queue_size = queue_size if queue_size is not None else 4 * count
@@ -96,7 +101,9 @@ class WSGIMiddleware:
         loop = asyncio.get_running_loop()
         more_body = message.get("more_body", False)
         bridge, channel = self._bridge_here(loop)
-        exchange = bridge.exchange(scope, message.get("body", b""), more_body, contextvars.copy_context(), channel)
+        # The bridge reads a dict (every ASGI server passes one); copy any other mapping.
+        scope_dict = scope if isinstance(scope, dict) else dict(scope)
+        exchange = bridge.exchange(scope_dict, message.get("body", b""), more_body, contextvars.copy_context(), channel)
         listener = None
         try:
             queued = exchange.poll_submit(waiting := loop.create_future())
@@ -139,7 +146,7 @@ async def _poll(
         await future
 
 
-async def _listen(loop: asyncio.AbstractEventLoop, exchange: Any, receive: Receive, more_body: bool) -> None:
+async def _listen(loop: asyncio.AbstractEventLoop, exchange: _Exchange, receive: Receive, more_body: bool) -> None:
     """Feeds the rest of the request body to ``wsgi.input``, then waits for the client to
     leave, so ``environ["amphicorn.disconnected"]()`` and the next read can tell."""
     while more_body:

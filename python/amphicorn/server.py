@@ -22,35 +22,11 @@ from typing import Any
 from amphicorn import _amphicorn
 from amphicorn import log as logs
 from amphicorn.asgi import Lifespan, LoopThread
-from amphicorn.config import Bind, Config, MountConfig
+from amphicorn.config import Config, MountConfig
 from amphicorn.errors import LifespanFailure
 from amphicorn.importer import import_app
 from amphicorn.interfaces import detect, split_prefix
 from amphicorn.sockets import Listeners, describe, listen_all, pid_file
-
-
-def run(app: str | Callable[..., Any] | None = None, **settings: Any) -> None:
-    """Serves ``app`` (a callable or an app spec such as ``"mysite.wsgi:application"``)
-    until SIGINT or SIGTERM. Takes the :class:`~amphicorn.Config` fields as keyword
-    arguments; ``bind`` may be a string or a list of ``HOST:PORT`` strings, and ``mounts``
-    a mapping of prefix to app."""
-    binds = settings.pop("bind", None)
-    if binds is not None:
-        settings["binds"] = [Bind.parse(text) for text in ([binds] if isinstance(binds, str) else binds)]
-    mounts = settings.pop("mounts", None)
-    if isinstance(mounts, dict):
-        settings["mounts"] = [MountConfig(point, target) for point, target in mounts.items()]
-    elif mounts is not None:
-        settings["mounts"] = list(mounts)
-    config = Config(app=app, **settings).validate()
-    if config.supervised():
-        from amphicorn.supervisor import Supervisor
-
-        code = Supervisor(config).run()
-        if code:
-            raise SystemExit(code)
-    else:
-        serve(config)
 
 
 @dataclasses.dataclass
@@ -128,7 +104,9 @@ def serve(
                 try:
                     loop_thread.run(lifespan.startup())
                 except LifespanFailure as failure:
-                    raise LifespanFailure(f"mount {mount.point} ({mount.description}): {failure}") from None
+                    raise LifespanFailure(
+                        f"ASGI lifespan startup failed: mount {mount.point} ({mount.description}): {failure}"
+                    ) from None
                 started.append((mount, lifespan))
         with stopper.handling_signals(), _bound(config, listeners) as (sockets, owned):
             server = _start(mounts, config, loop_thread, sockets, max_requests)

@@ -87,9 +87,10 @@ def listen_tcp(bind: Bind, backlog: int) -> list[socket.socket]:
     seen: set[tuple[int, str]] = set()
     try:
         for family, kind, protocol, _, address in infos:
-            if (family, address[0]) in seen:
+            host = str(address[0])
+            if (family, host) in seen:
                 continue
-            seen.add((family, address[0]))
+            seen.add((family, host))
             sock = socket.socket(family, kind, protocol)
             sockets.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -97,9 +98,9 @@ def listen_tcp(bind: Bind, backlog: int) -> list[socket.socket]:
                 # One socket per family: a v6 socket must not also claim the v4 port.
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             try:
-                sock.bind((address[0], port, *address[2:]))
+                sock.bind((host, port, *address[2:]))
             except OSError as error:
-                raise BindError(f"cannot bind {format_address(address[0], port)}: {error.strerror}") from None
+                raise BindError(f"cannot bind {format_address(host, port)}: {error.strerror}") from None
             sock.listen(backlog)
             port = sock.getsockname()[1]
     except BaseException:

@@ -2,8 +2,9 @@
 
 - **Start**: bind (or take systemd's sockets), write the pid file, start the workers
   (:mod:`amphicorn.worker`), each of which imports the apps and says when it is ready. A
-  worker that cannot start (exit status 1: import; 3: lifespan) stops everything with that
-  status, as the single-process server would.
+  worker that cannot start (exit status 1: import; 2: a setting; 3: lifespan) stops
+  everything with that status, as the single-process server would. A logging configuration
+  that cannot be applied fails here already, with status 2, before anything binds.
 - **Crashes**: a worker that dies (a signal, a non-zero status) is replaced after an
   exponential back-off (0.1 s, 0.2 s, ... up to 10 s); after :data:`CRASH_LIMIT` crashes
   within :data:`CRASH_WINDOW` seconds the supervisor gives up and exits with status 1.
@@ -31,14 +32,19 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
+from types import FrameType
+from typing import Any
 
 from amphicorn import exits, worker
 from amphicorn import log as logs
 from amphicorn.config import Config
-from amphicorn.errors import BindError
 from amphicorn.sockets import Listeners, describe, listen_all, pid_file
+
+#: What ``signal.signal`` takes and returns.
+SignalHandler = Callable[[int, FrameType | None], Any] | int | None
 
 #: Crashes within CRASH_WINDOW seconds after which the supervisor gives up.
 CRASH_LIMIT = 5
@@ -92,15 +98,19 @@ class Supervisor:
     # -- the main loop ---------------------------------------------------------------------
 
     def run(self) -> int:
-        logs.configure(self.config.log_level, self.config.log_format, self.config.log_config)
-        previous = self._install_signal_handlers()
+        """Supervises the workers until stopped; returns the exit status. A failure before the
+        workers start (a logging configuration that cannot be applied, an address that cannot
+        be bound) is reported on stderr with its own status, as the single-process path does."""
+        return exits.run_reporting(self._supervise)
+
+    def _supervise(self) -> int:
+        previous: dict[signal.Signals, SignalHandler] = {}
         reloader = None
         try:
-            try:
-                self.listeners = listen_all(self.config.binds, self.config.backlog)
-            except BindError as failure:
-                exits.error(str(failure))
-                return exits.FAILED
+            # Logging first: a log config that cannot be applied fails before anything binds.
+            logs.configure(self.config.log_level, self.config.log_format, self.config.log_config)
+            previous = self._install_signal_handlers()
+            self.listeners = listen_all(self.config.binds, self.config.backlog)
             if self.listeners.activated:
                 logs.logger.info("Using %d socket(s) from systemd socket activation", len(self.listeners.sockets))
             with pid_file(self.config.pid_file):
@@ -155,7 +165,7 @@ class Supervisor:
 
     # -- events: signals and reloads -------------------------------------------------------
 
-    def _install_signal_handlers(self) -> dict[int, object]:
+    def _install_signal_handlers(self) -> dict[signal.Signals, SignalHandler]:
         names = {signal.SIGTERM: "stop", signal.SIGINT: "stop", signal.SIGHUP: "restart"}
 
         def handle(signum: int, _frame: object) -> None:

@@ -5,8 +5,9 @@ The supervisor starts it with multiprocessing's ``spawn`` (a fresh interpreter, 
 the supervisor imported or started leaks in), passing the config, the listening sockets
 (inherited descriptors) and the write end of a pipe. The worker imports the apps, runs
 lifespan startup, says ``ready`` on the pipe, and serves until SIGTERM/SIGINT or until its
-``max_requests`` are spent. Its exit status is the CLI's (1: import failure, 3: lifespan
-failure), which is how the supervisor tells a worker that cannot start from one that crashed.
+``max_requests`` are spent. Its exit status is the CLI's (1: import failure, 2: a setting,
+3: lifespan failure), which is how the supervisor tells a worker that cannot start from one
+that crashed.
 """
 
 from __future__ import annotations

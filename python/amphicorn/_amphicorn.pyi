@@ -1,0 +1,192 @@
+"""Types of ``amphicorn._amphicorn``, the compiled Rust core (registered in ``src/lib.rs``).
+
+The protocols ``_ServerSettings`` and ``_MountSpec`` say which attributes the core reads from
+the objects Python passes in (through ``#[derive(FromPyObject)]`` structs);
+``tests/unit/test_rust_attributes.py`` checks them against the Rust sources, and mypy checks
+``Config`` and ``Mount`` against them. Names with ``_`` exist only here, for typing (``_Exchange``
+is the type of what ``WsgiBridge.exchange`` returns).
+"""
+
+import asyncio
+import contextvars
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Protocol, final
+
+__all__ = [
+    "DEFAULT_ACCESS_LOG_FORMAT",
+    "ClientDisconnected",
+    "FileWrapper",
+    "InputStream",
+    "LoopBridge",
+    "Server",
+    "WakeChannel",
+    "WsgiBridge",
+    "__version__",
+    "check_access_log_format",
+    "check_mount_point",
+]
+
+__version__: str
+
+#: The access-log format used when ``--access-log-format`` is not given.
+DEFAULT_ACCESS_LOG_FORMAT: str
+
+class ClientDisconnected(OSError):
+    """The client closed the connection: the request body cannot be read, or the response
+    cannot be sent. The one exception a running app sees from amphicorn."""
+
+class _ServerSettings(Protocol):
+    """What ``Server`` reads from the config (``ServerSettings`` and ``SharedSettings`` in
+    ``src/server/``): ``amphicorn.config.Config`` provides it."""
+
+    @property
+    def io_threads(self) -> int: ...
+    @property
+    def graceful_timeout(self) -> float: ...
+    @property
+    def timeout_request_headers(self) -> float | None: ...
+    @property
+    def timeout_keep_alive(self) -> float | None: ...
+    @property
+    def max_header_size(self) -> int: ...
+    @property
+    def proxy_headers(self) -> bool: ...
+    @property
+    def proxy_protocol(self) -> bool: ...
+    @property
+    def forwarded_allow_ips(self) -> Sequence[str]: ...
+    @property
+    def access_log(self) -> bool: ...
+    @property
+    def access_log_format(self) -> str: ...
+    @property
+    def log_format(self) -> str: ...
+    @property
+    def preread_limit(self) -> int: ...
+    @property
+    def ws(self) -> str: ...
+    @property
+    def ws_max_size(self) -> int: ...
+
+class _MountSpec(Protocol):
+    """What ``Server`` reads from each mount (``MountSpec`` in ``src/server/mounts.rs``):
+    ``amphicorn.server.Mount`` provides it."""
+
+    @property
+    def point(self) -> str: ...
+    @property
+    def app(self) -> object: ...
+    @property
+    def interface(self) -> str: ...
+    @property
+    def threads(self) -> int: ...
+    @property
+    def queue_size(self) -> int: ...
+    @property
+    def queue_timeout(self) -> float: ...
+    @property
+    def lifespan_state(self) -> object: ...
+    @property
+    def fallback(self) -> str | None: ...
+    @property
+    def max_body_size(self) -> int | None: ...
+    @property
+    def limit_concurrency(self) -> int | None: ...
+    @property
+    def timeout_request_body(self) -> float | None: ...
+
+@final
+class LoopBridge:
+    """The event-loop end of an ASGI mount's bridge: register it with
+    ``loop.add_reader(bridge.fileno(), bridge.drain)`` on the loop's thread."""
+
+    def fileno(self) -> int: ...
+    def drain(self) -> None: ...
+
+@final
+class Server:
+    """Serves ``mounts`` on the listening sockets ``fds`` (duplicated: the caller may close
+    its own) with the settings of ``config``; ASGI mounts need the ``event_loop`` that runs
+    them. With ``max_requests``, ``serve()`` stops after that many requests."""
+
+    def __new__(
+        cls,
+        mounts: Sequence[_MountSpec],
+        fds: Sequence[int],
+        config: _ServerSettings,
+        *,
+        event_loop: asyncio.AbstractEventLoop | None = None,
+        max_requests: int | None = None,
+    ) -> Server: ...
+    @property
+    def asgi_bridges(self) -> list[LoopBridge]:
+        """The loop-side ends of the ASGI mounts' bridges, in mount order."""
+    def serve(self) -> int:
+        """Serves until ``stop()``, then drains; returns how many WSGI threads were still busy."""
+    def stop(self) -> None:
+        """Asks a running ``serve()`` to drain and return; safe from signal handlers and threads."""
+
+def check_mount_point(text: str) -> str:
+    """The mount address as the router reads it; raises ValueError naming what is wrong."""
+
+def check_access_log_format(format: str) -> None:
+    """Raises ValueError naming the atom of ``format`` it does not know."""
+
+@final
+class FileWrapper:
+    """``wsgi.file_wrapper``: a regular file is sent with zero-copy, anything else read in
+    blocks of ``block_size``."""
+
+    def __new__(cls, filelike: Any, block_size: int = 8192) -> FileWrapper: ...
+    def __iter__(self) -> Iterator[Any]: ...
+    def __next__(self) -> Any: ...
+    def close(self) -> None: ...
+
+@final
+class InputStream:
+    """``wsgi.input``: the request body, streamed; made by the core, not by Python code."""
+
+    def read(self, size: int | None = None) -> bytes: ...
+    def readline(self, size: int | None = None) -> bytes: ...
+    def readlines(self, hint: int | None = None) -> list[bytes]: ...
+    def __iter__(self) -> Iterator[bytes]: ...
+    def __next__(self) -> bytes: ...
+    def readable(self) -> bool: ...
+
+@final
+class WakeChannel:
+    """How a WSGI pool wakes one event loop's futures: ``loop.add_reader(channel.fileno(),
+    channel.drain)``."""
+
+    def __new__(cls) -> WakeChannel: ...
+    def fileno(self) -> int: ...
+    def drain(self) -> None: ...
+
+@final
+class _Exchange:
+    """One request through a ``WsgiBridge``; each ``poll_*`` returns None while it waits, and
+    then resolves ``future`` when it may have progressed."""
+
+    def poll_submit(self, future: asyncio.Future[None]) -> bool | None: ...
+    def poll_head(self, future: asyncio.Future[None]) -> tuple[int, list[tuple[bytes, bytes]]] | None: ...
+    def poll_body(self, future: asyncio.Future[None]) -> tuple[bytes, bool] | None: ...
+    def feed(self, chunk: bytes, more_body: bool) -> bool: ...
+    def poll_feed(self, future: asyncio.Future[None]) -> bool | None: ...
+    def disconnect(self) -> None: ...
+    def close(self) -> None: ...
+
+@final
+class WsgiBridge:
+    """A WSGI app on a pool of ``threads`` threads, with ``queue_size`` requests waiting at
+    most, for ``amphicorn.WSGIMiddleware``."""
+
+    def __new__(cls, app: Callable[..., Any], threads: int, queue_size: int, name: str) -> WsgiBridge: ...
+    def exchange(
+        self,
+        scope: dict[str, Any],
+        body: bytes,
+        more_body: bool,
+        context: contextvars.Context,
+        channel: WakeChannel,
+    ) -> _Exchange: ...
+    def close(self) -> None: ...
