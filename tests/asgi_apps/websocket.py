@@ -4,7 +4,8 @@ Routes (by path): ``/echo`` accepts (with the first offered subprotocol and an e
 header) and echoes; text ``close:CODE:REASON`` makes it close with that code and reason;
 ``/deny`` closes before accepting; ``/denial`` answers the handshake with its own HTTP
 response; ``/fail`` raises before accepting; ``/fail-open`` raises after accepting. Each
-disconnect event is recorded in the file named by ``?record=``.
+disconnect event is recorded in the file named by ``?record=``; with ``&again=N`` the app
+then calls ``receive()`` N more times and records what each gives.
 """
 
 import json
@@ -60,7 +61,10 @@ async def app(scope, receive, send):
     while True:
         message = await receive()
         if message["type"] == "websocket.disconnect":
-            record(record_path, f"disconnect {message['code']} {message.get('reason', '')}")
+            seen = [message]
+            for _ in range(int(query(scope).get("again", "0"))):
+                seen.append(await receive())
+            record(record_path, " | ".join(f"disconnect {m['code']} {m.get('reason', '')}" for m in seen))
             return
         text = message.get("text")
         if text is not None and text.startswith("close:"):

@@ -1,6 +1,10 @@
 //! ASGI `receive()` for `websocket` scopes: `websocket.connect` first, then the client's
 //! messages as `websocket.receive`, and `websocket.disconnect` (with the close code) last;
-//! after that, every call returns the same `websocket.disconnect` again.
+//! after that, every call returns the same `websocket.disconnect` again — also when the
+//! first one reached the app through an awaited `receive()`, which resolves on the tokio side:
+//! the close code is kept where both sides can see it.
+
+use std::sync::{Arc, OnceLock};
 
 use pyo3::prelude::*;
 use pyo3::IntoPyObjectExt;
@@ -13,14 +17,15 @@ use crate::asgi::messages::Incoming;
 pub struct WebSocketReceive {
     connect_sent: bool,
     incoming: async_channel::Receiver<Incoming>,
-    /// The close code and reason, once the disconnect was delivered.
-    closed: Option<(u16, String)>,
+    /// The close code and reason, once the disconnect was delivered (set on the loop thread
+    /// for a message taken at once, on a tokio thread for one that was awaited).
+    closed: Arc<OnceLock<(u16, String)>>,
     bridge: Py<LoopBridge>,
 }
 
 impl WebSocketReceive {
     pub fn new(incoming: async_channel::Receiver<Incoming>, bridge: Py<LoopBridge>) -> Self {
-        Self { connect_sent: false, incoming, closed: None, bridge }
+        Self { connect_sent: false, incoming, closed: Arc::default(), bridge }
     }
 }
 
@@ -30,7 +35,7 @@ impl WebSocketReceive {
         let message = if !self.connect_sent {
             self.connect_sent = true;
             Incoming::WebSocketConnect
-        } else if let Some((code, reason)) = &self.closed {
+        } else if let Some((code, reason)) = self.closed.get() {
             Incoming::WebSocketDisconnect { code: *code, reason: reason.clone() }
         } else {
             match self.incoming.try_recv() {
@@ -43,20 +48,28 @@ impl WebSocketReceive {
                     let bridge = self.bridge.get();
                     let (id, future) = bridge.waiter(py)?;
                     let incoming = self.incoming.clone();
+                    let closed = self.closed.clone();
                     bridge.handle().resolve_with(id, async move {
                         let message = incoming
                             .recv()
                             .await
                             .unwrap_or(Incoming::WebSocketDisconnect { code: 1006, reason: String::new() });
+                        remember_close(&closed, &message);
                         Resolution::Received(message)
                     });
                     return Ok(future);
                 }
             }
         };
-        if let Incoming::WebSocketDisconnect { code, reason } = &message {
-            self.closed = Some((*code, reason.clone()));
-        }
+        remember_close(&self.closed, &message);
         Ready::new(message.into_dict(py)?.into_any().unbind()).into_bound_py_any(py)
+    }
+}
+
+/// Keeps the first disconnect's code and reason for every later `receive()`.
+fn remember_close(closed: &OnceLock<(u16, String)>, message: &Incoming) {
+    if let Incoming::WebSocketDisconnect { code, reason } = message {
+        // Only the first disconnect counts; a later one (never sent today) is ignored.
+        let _ = closed.set((*code, reason.clone()));
     }
 }
