@@ -49,3 +49,11 @@ pub fn error(py: Python<'_>, message: &str) {
         eprintln!("{message}");
     }
 }
+
+/// Logs `message` at WARNING.
+pub fn warning(py: Python<'_>, message: &str) {
+    let logged = error_logger(py).and_then(|logger| logger.call_method1("warning", (message,)).map(drop));
+    if logged.is_err() {
+        eprintln!("{message}");
+    }
+}

@@ -141,10 +141,12 @@ def start_server(
     bind: str | None = "127.0.0.1:0",
     listeners: int = 1,
     capture_stdout: bool = False,
+    stdout_unread: bool = False,
     cwd: Path = TESTS_DIR,
 ) -> Server:
     """Start ``python -m amphicorn [app] [-b bind] *args`` in ``cwd`` and wait for
-    ``listeners`` sockets (``app`` None: the app comes from the args or a config file)."""
+    ``listeners`` sockets (``app`` None: the app comes from the args or a config file).
+    With ``stdout_unread``, stdout is a pipe nobody reads: a writer to it soon blocks."""
     cmd = [sys.executable, "-m", "amphicorn", *([app] if app is not None else [])]
     if bind is not None:
         cmd += ["-b", bind]
@@ -154,7 +156,7 @@ def start_server(
         cwd=cwd,
         env=server_env(env),
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE if capture_stdout else subprocess.DEVNULL,
+        stdout=subprocess.PIPE if capture_stdout or stdout_unread else subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     collector = StderrCollector(proc.stderr)

@@ -80,6 +80,42 @@ def test_json_lines(serve):
     assert all(record["logger"] == "amphicorn.error" for record in startup)
 
 
+def test_json_lines_have_the_fields_the_format_asks_for(serve):
+    fmt = "%(h)s %(l)s %(s)s %(b)s %({X-Request-Id}i)s %(M)s %(mount)s"
+    server = serve(
+        "apps.basic:hello", "--access-log", "--log-format", "json", "--access-log-format", fmt, capture_stdout=True
+    )
+    httpx.get(f"{server.url}/page", headers={"X-Request-Id": "req-7"})
+    [line] = server.stdout_lines(1)
+    entry = json.loads(line)
+    assert list(entry) == ["client", "status", "bytes", "request_header.x-request-id", "duration_ms", "mount"]
+    assert entry["client"] == "127.0.0.1"
+    assert (entry["status"], entry["bytes"], entry["mount"]) == (200, 13, "/")
+    assert entry["request_header.x-request-id"] == "req-7"
+    assert isinstance(entry["duration_ms"], int)
+
+
+def test_lines_dropped_when_stdout_stalls_are_reported(serve):
+    # Nobody reads the server's stdout: once the pipe and the writer's queue (16,384 lines)
+    # are full, lines are dropped, and the server says how many on stderr.
+    server = serve("apps.basic:hello", "--access-log", stdout_unread=True)
+    requests, sent = 5000, 0
+    while not server.wait_for_stderr("lines were dropped", timeout=0.01):
+        assert sent < 40_000, f"no report of dropped lines after {sent} requests:\n{server.stderr()}"
+        with RawConnection.to(server) as conn:
+            conn.send(build_request("GET", "/") * requests)
+            for _ in range(requests):
+                assert conn.read_response().status == 200
+        sent += requests
+    reported = re.search(r"(\d+) lines were dropped \((\d+) since start\)", server.stderr())
+    assert reported, server.stderr()
+    assert 0 < int(reported[1]) <= int(reported[2]) <= sent
+    assert server.stop() == 0
+    total = re.search(r"Access log: (\d+) lines in all were dropped", server.stderr())
+    assert total, server.stderr()
+    assert int(reported[2]) <= int(total[1]) <= sent
+
+
 def test_statuses_404_and_client_gone_499(serve):
     server = serve("--mount=/slow=asgi:asgi_apps.raw:sleepy", "--access-log", capture_stdout=True)
     assert httpx.get(f"{server.url}/nowhere").status_code == 404

@@ -121,6 +121,9 @@ class Server:
     @property
     def asgi_bridges(self) -> list[LoopBridge]:
         """The loop-side ends of the ASGI mounts' bridges, in mount order."""
+    @property
+    def access_log_dropped(self) -> int:
+        """Access-log lines dropped since start because stdout could not keep up."""
     def serve(self) -> int:
         """Serves until ``stop()``, then drains; returns how many WSGI threads were still busy."""
     def stop(self) -> None:

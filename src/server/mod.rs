@@ -218,6 +218,11 @@ impl Server {
         };
         let stuck: usize = py.detach(|| pools.iter().map(|pool| pool.join(left)).sum());
         py.detach(|| runtime.shutdown_timeout(Duration::from_secs(1)));
+        let dropped = self.access_log_dropped();
+        if dropped > 0 {
+            let message = format!("Access log: {dropped} lines in all were dropped because stdout was too slow");
+            crate::log::warning(py, &message);
+        }
         if let Some(error) = interrupted {
             return Err(error);
         }
@@ -226,6 +231,13 @@ impl Server {
             Ok(Err(error)) => Err(error.into()),
             Err(error) => Err(PyRuntimeError::new_err(format!("the accept loop failed: {error}"))),
         }
+    }
+
+    /// Access-log lines dropped since start because stdout could not keep up (each burst is
+    /// also logged as a warning): the figure the metrics endpoint will export.
+    #[getter]
+    fn access_log_dropped(&self) -> u64 {
+        self.listen.access_log.as_ref().map_or(0, |log| log.dropped())
     }
 
     /// Asks a running `serve()` to drain and return. Safe from signal handlers and threads.
