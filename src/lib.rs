@@ -12,6 +12,7 @@ pub mod interned;
 pub mod log;
 pub mod server;
 pub mod sync;
+pub mod timers;
 pub mod wake;
 pub mod wsgi;
 

@@ -28,6 +28,10 @@ from amphicorn.importer import import_app
 from amphicorn.interfaces import detect, split_prefix
 from amphicorn.sockets import Listeners, describe, listen_all, pid_file
 
+#: Seconds each ASGI mount's lifespan shutdown may take (listed with every other timer in
+#: src/timers.rs).
+LIFESPAN_SHUTDOWN_TIMEOUT = 30.0
+
 
 @dataclasses.dataclass
 class Mount:
@@ -222,11 +226,15 @@ class _Stopper:
 def _shutdown_lifespans(loop_thread: LoopThread, started: list[tuple[Mount, Lifespan]]) -> None:
     for mount, lifespan in reversed(started):
         try:
-            loop_thread.run(lifespan.shutdown(), timeout=30)
+            loop_thread.run(lifespan.shutdown(), timeout=LIFESPAN_SHUTDOWN_TIMEOUT)
         except LifespanFailure as failure:
             logs.logger.error("ASGI lifespan shutdown of mount %s failed: %s", mount.point, failure)
         except TimeoutError:
-            logs.logger.error("ASGI lifespan shutdown of mount %s did not finish within 30 seconds", mount.point)
+            logs.logger.error(
+                "ASGI lifespan shutdown of mount %s did not finish within %g seconds",
+                mount.point,
+                LIFESPAN_SHUTDOWN_TIMEOUT,
+            )
 
 
 def _loop_kind(loop_thread: LoopThread) -> str:

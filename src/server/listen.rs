@@ -41,15 +41,7 @@ use super::proxy_protocol::{self, Prefixed};
 use super::service::Service;
 use super::timeouts::{Activity, ConnectionTimeouts, TimedIo, TrackedBody};
 use crate::http::connection::{ConnectionInfo, Endpoint};
-
-/// Back-off after a failed `accept()` (out of descriptors, say), so the loop cannot spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
-
-/// How long a connection may take to send one more request once the server is stopping.
-const LAST_REQUEST_GRACE: Duration = Duration::from_secs(1);
-
-/// How long a trusted peer has to send its PROXY header when there is no header timeout.
-const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::timers::{ACCEPT_BACKOFF, LAST_REQUEST_GRACE, PROXY_HEADER_TIMEOUT};
 
 /// hyper refuses read buffers smaller than this.
 const MIN_HEADER_BUFFER: usize = 8192;

@@ -30,6 +30,7 @@ use tokio::sync::watch;
 
 use crate::asgi::bridge::LoopBridge;
 use crate::sync::lock;
+use crate::timers::{RUNTIME_SHUTDOWN, SIGNAL_POLL};
 use access_log::AccessLog;
 use listen::{ListenSettings, RequestBudget};
 use listeners::Listener;
@@ -38,9 +39,6 @@ use proxy::TrustedPeers;
 use router::{MountPoint, Router};
 use service::Service;
 use timeouts::ConnectionTimeouts;
-
-/// How often `serve()` lets Python check for signals.
-const SIGNAL_POLL: Duration = Duration::from_millis(100);
 
 /// Process-wide settings, read by attribute from the Python `Config`.
 #[derive(FromPyObject)]
@@ -217,7 +215,7 @@ impl Server {
             _ => Duration::ZERO,
         };
         let stuck: usize = py.detach(|| pools.iter().map(|pool| pool.join(left)).sum());
-        py.detach(|| runtime.shutdown_timeout(Duration::from_secs(1)));
+        py.detach(|| runtime.shutdown_timeout(RUNTIME_SHUTDOWN));
         let dropped = self.access_log_dropped();
         if dropped > 0 {
             let message = format!("Access log: {dropped} lines in all were dropped because stdout was too slow");

@@ -160,14 +160,16 @@ impl<T> TimedIo<T> {
         }
     }
 
-    /// The deadline of the current phase, and whether missing it earns a 408.
+    /// The deadline of the current phase, and whether missing it earns a 408. A deadline
+    /// beyond the clock's range (settings are checked long before) is no deadline.
     fn deadline(&self) -> Option<(Instant, bool)> {
-        match self.phase {
-            Phase::Fresh { any_bytes } => Some((self.since + self.timeouts.header?, any_bytes)),
-            Phase::Head => Some((self.since + self.timeouts.header?, true)),
-            Phase::Idle => Some((self.since + self.timeouts.keep_alive?, false)),
-            Phase::Busy => None,
-        }
+        let (limit, answer) = match self.phase {
+            Phase::Fresh { any_bytes } => (self.timeouts.header?, any_bytes),
+            Phase::Head => (self.timeouts.header?, true),
+            Phase::Idle => (self.timeouts.keep_alive?, false),
+            Phase::Busy => return None,
+        };
+        Some((self.since.checked_add(limit)?, answer))
     }
 }
 
@@ -257,6 +259,103 @@ impl Body for TrackedBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    const HEADER: Duration = Duration::from_secs(10);
+    const KEEP_ALIVE: Duration = Duration::from_secs(5);
+
+    /// A timed server end and the client's end of an in-memory connection.
+    fn connection() -> (TimedIo<DuplexStream>, DuplexStream, Arc<Activity>) {
+        let (server, client) = tokio::io::duplex(4096);
+        let activity = Arc::new(Activity::default());
+        let timeouts = ConnectionTimeouts { header: Some(HEADER), keep_alive: Some(KEEP_ALIVE) };
+        (TimedIo::new(server, activity.clone(), timeouts), client, activity)
+    }
+
+    /// Reads once, as hyper would: Ok(bytes read; 0 is a clean end of stream) or the error.
+    async fn read(io: &mut TimedIo<DuplexStream>) -> io::Result<usize> {
+        let mut buffer = [0; 1024];
+        io.read(&mut buffer).await
+    }
+
+    /// What the client has received so far.
+    async fn received(client: &mut DuplexStream) -> String {
+        let mut buffer = vec![0; 4096];
+        let read = tokio::time::timeout(Duration::from_millis(1), client.read(&mut buffer)).await;
+        let count = read.map_or(0, |read| read.unwrap_or(0));
+        String::from_utf8_lossy(&buffer[..count]).into_owned()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_fresh_connection_that_never_speaks_closes_quietly_after_the_header_timeout() {
+        let (mut io, mut client, _activity) = connection();
+        let started = Instant::now();
+        assert_eq!(read(&mut io).await.ok(), Some(0));
+        assert_eq!(started.elapsed(), HEADER);
+        assert_eq!(received(&mut client).await, "");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_that_stalls_gets_408_header_timeout_after_the_accept() {
+        let (mut io, mut client, _activity) = connection();
+        let started = Instant::now();
+        client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap_or_else(|error| panic!("{error}"));
+        assert!(read(&mut io).await.is_ok_and(|count| count > 0));
+        let error = read(&mut io).await.err().map(|error| error.kind());
+        assert_eq!(error, Some(io::ErrorKind::TimedOut));
+        assert_eq!(started.elapsed(), HEADER);
+        assert!(received(&mut client).await.starts_with("HTTP/1.1 408 Request Timeout\r\n"));
+        // Once expired, it stays so.
+        assert!(read(&mut io).await.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_connection_closes_quietly_keep_alive_after_its_last_response() {
+        let (mut io, mut client, activity) = connection();
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap_or_else(|error| panic!("{error}"));
+        assert!(read(&mut io).await.is_ok_and(|count| count > 0));
+        let guard = activity.begin();
+        tokio::time::advance(HEADER * 3).await;
+        drop(guard); // The response ended: the idle clock starts now.
+        let ended = Instant::now();
+        assert_eq!(read(&mut io).await.ok(), Some(0));
+        assert_eq!(ended.elapsed(), KEEP_ALIVE);
+        assert_eq!(received(&mut client).await, "");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_next_head_gets_the_header_timeout_from_its_first_byte() {
+        let (mut io, mut client, activity) = connection();
+        drop(activity.begin());
+        // Idle for less than keep-alive, then a head begins and stalls.
+        assert!(tokio::time::timeout(KEEP_ALIVE / 2, read(&mut io)).await.is_err());
+        client.write_all(b"GET /next HTTP/1.1\r\n").await.unwrap_or_else(|error| panic!("{error}"));
+        let began = Instant::now();
+        assert!(read(&mut io).await.is_ok_and(|count| count > 0));
+        assert!(read(&mut io).await.is_err_and(|error| error.kind() == io::ErrorKind::TimedOut));
+        assert_eq!(began.elapsed(), HEADER);
+        assert!(received(&mut client).await.starts_with("HTTP/1.1 408"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_timer_runs_while_a_request_is_in_flight_or_after_an_upgrade() {
+        let (mut io, _client, activity) = connection();
+        let guard = activity.begin();
+        assert!(tokio::time::timeout(HEADER * 100, read(&mut io)).await.is_err(), "in flight: no timeout");
+        activity.mark_upgraded();
+        drop(guard);
+        assert!(tokio::time::timeout(HEADER * 100, read(&mut io)).await.is_err(), "upgraded: no timeout");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_timeouts_nothing_expires_and_a_huge_one_never_overflows() {
+        for limit in [None, Some(Duration::MAX)] {
+            let (server, _client) = tokio::io::duplex(64);
+            let timeouts = ConnectionTimeouts { header: limit, keep_alive: limit };
+            let mut io = TimedIo::new(server, Arc::new(Activity::default()), timeouts);
+            assert!(tokio::time::timeout(Duration::from_secs(1_000_000), read(&mut io)).await.is_err());
+        }
+    }
 
     #[tokio::test]
     async fn next_request_waits_for_a_request_after_the_stop() {

@@ -12,7 +12,6 @@ pub mod receive;
 pub mod send;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use http::{Request, Response, StatusCode};
@@ -33,11 +32,10 @@ use crate::http::connection::{ConnectionInfo, PendingResponse, RequestState};
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
 use crate::http::websocket::{accept_key, offered_subprotocols};
+use crate::timers::WEBSOCKET_CLOSE_TIMEOUT;
 
 /// Messages that may wait in each direction.
 const CHANNEL_MESSAGES: usize = 16;
-/// How long to wait for the client's answer to our close frame.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct WebSocketSettings {
@@ -134,7 +132,7 @@ async fn pump(
     }
     if !reader_done {
         // Give the client time to answer our close frame (the reader then ends).
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, &mut reader).await;
+        let _ = tokio::time::timeout(WEBSOCKET_CLOSE_TIMEOUT, &mut reader).await;
         reader.abort();
     }
     let _ = sink.close().await;

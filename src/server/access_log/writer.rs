@@ -1,7 +1,7 @@
 //! The access log's two threads: the writer, which takes finished lines from a bounded
 //! channel and writes them to stdout, flushing whenever it has caught up; and the reporter,
 //! which says on the `amphicorn.error` logger how many lines were dropped when the writer
-//! fell behind (at most once per `DROP_REPORT_INTERVAL`).
+//! fell behind (at most once per `timers::ACCESS_LOG_DROP_REPORT`).
 //!
 //! Both are plain threads, not tokio ones: the writer may block on a slow stdout for as long
 //! as stdout likes (which is why reporting cannot be its job), and the reporter takes the
@@ -11,12 +11,10 @@ use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
-use std::time::Duration;
 
 use pyo3::Python;
 
-/// How often, at most, dropped lines are reported while they keep being dropped.
-pub const DROP_REPORT_INTERVAL: Duration = Duration::from_secs(1);
+use crate::timers::ACCESS_LOG_DROP_REPORT;
 
 /// Writes lines until every sender is gone.
 pub fn write_lines(receiver: Receiver<Vec<u8>>) {
@@ -46,6 +44,6 @@ pub fn report_drops(drops: Receiver<()>, dropped: Arc<AtomicU64>) {
             Python::attach(|py| crate::log::warning(py, &message));
             reported = total;
         }
-        std::thread::sleep(DROP_REPORT_INTERVAL);
+        std::thread::sleep(ACCESS_LOG_DROP_REPORT);
     }
 }
