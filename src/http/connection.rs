@@ -15,8 +15,6 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::PyString;
 use tokio::sync::Notify;
 
-use super::request_body::BodyError;
-
 const BODY_TOO_LARGE: u8 = 1;
 const BODY_TIMED_OUT: u8 = 2;
 
@@ -136,15 +134,16 @@ impl RequestState {
         self.aborted.store(true, Ordering::Release);
     }
 
-    /// The body failed the mount's limits while the app was reading it (too large, or the
-    /// client stopped sending): if the app then fails, the answer says which.
-    pub fn mark_body_failed(&self, error: &BodyError) {
-        let failure = match error {
-            BodyError::TooLarge(_) => BODY_TOO_LARGE,
-            BodyError::TimedOut => BODY_TIMED_OUT,
-            _ => return,
-        };
-        self.body_failure.store(failure, Ordering::Release);
+    /// The body grew past the mount's limit while the app was reading it: if the app then
+    /// fails, the answer is `413`.
+    pub fn mark_body_too_large(&self) {
+        self.body_failure.store(BODY_TOO_LARGE, Ordering::Release);
+    }
+
+    /// The client stopped sending the body while the app was reading it: if the app then
+    /// fails, the answer is `408`.
+    pub fn mark_body_timed_out(&self) {
+        self.body_failure.store(BODY_TIMED_OUT, Ordering::Release);
     }
 
     /// The status for an app that failed after its body did: `413` or `408`.

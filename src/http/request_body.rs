@@ -237,7 +237,8 @@ fn spawn_feeder(
             }
             match &chunk {
                 Err(BodyError::Disconnected) => state.mark_disconnected(),
-                Err(error @ (BodyError::TooLarge(_) | BodyError::TimedOut)) => state.mark_body_failed(error),
+                Err(BodyError::TooLarge(_)) => state.mark_body_too_large(),
+                Err(BodyError::TimedOut) => state.mark_body_timed_out(),
                 _ => {}
             }
             // A closed channel means the app is done with the body.

@@ -21,45 +21,14 @@ use http::{request, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::access_log::Note;
-use super::mounts::Limits;
+use super::mounted::{App, Mounted};
 use super::proxy::{self, TrustedPeers};
-use super::router::{MountPoint, Router};
-use crate::asgi::AsgiApp;
+use super::router::Router;
 use crate::http::connection::{ConnectionInfo, Endpoint, PendingResponse, RequestState};
 use crate::http::framing;
 use crate::http::request_body::{read_body, RequestBody};
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
-use crate::wsgi::WsgiApp;
-
-pub enum App {
-    Wsgi(WsgiApp),
-    Asgi(AsgiApp),
-}
-
-impl App {
-    async fn dispatch(
-        &self,
-        head: request::Parts,
-        body: RequestBody,
-        connection: Arc<ConnectionInfo>,
-        state: Arc<RequestState>,
-    ) -> Response<ResponseBody> {
-        match self {
-            Self::Wsgi(app) => app.dispatch(head, body, connection, state).await,
-            Self::Asgi(app) => app.dispatch(head, body, connection, state).await,
-        }
-    }
-}
-
-/// A mount's app and the mount that answers in its place when it says `404`.
-pub struct Mounted {
-    pub app: App,
-    /// The mount point as the access log shows it.
-    pub label: Arc<str>,
-    pub fallback: Option<MountPoint>,
-    pub limits: Limits,
-}
 
 pub struct Service {
     router: Router<Mounted>,
