@@ -7,8 +7,11 @@
 //! `receive()`/`send()` returned while they waited on Rust.
 //!
 //! Futures are never handed to tokio: they stay in the bridge's table, keyed by a number,
-//! and tokio tasks refer to them by that number. So no Python object is created, touched or
-//! dropped on a tokio thread.
+//! and tokio tasks refer to them by that number; the events themselves (`AsgiJob`,
+//! `Resolution`) hold no Python object. So no Python object is created or touched on a tokio
+//! thread. One kind is dropped there: a connection's address objects
+//! (`connection_info::AddressObjects`), when the last request's `ConnectionInfo` goes with
+//! the connection; pyo3 then defers their decrements to the next thread holding the GIL.
 //!
 //! Wakes are coalesced: one byte per drain, however many events a burst brings.
 //!

@@ -11,7 +11,8 @@ use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::messages::Incoming;
-use crate::http::connection::{ConnectionInfo, RequestState};
+use crate::connection_info::ConnectionInfo;
+use crate::http::connection::RequestState;
 use crate::http::request_body::RequestBody;
 use crate::http::response_body::ResponseBody;
 

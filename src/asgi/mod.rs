@@ -26,7 +26,8 @@ use http::{request, Request, Response, StatusCode};
 use hyper::body::Incoming as IncomingBody;
 use tokio::sync::oneshot;
 
-use crate::http::connection::{ConnectionInfo, RequestState};
+use crate::connection_info::ConnectionInfo;
+use crate::http::connection::RequestState;
 use crate::http::request_body::RequestBody;
 use crate::http::response_body::ResponseBody;
 use crate::http::status;

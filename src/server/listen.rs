@@ -40,7 +40,8 @@ use super::proxy::TrustedPeers;
 use super::proxy_protocol::{self, Prefixed};
 use super::service::Service;
 use super::timeouts::{Activity, ConnectionTimeouts, TimedIo, TrackedBody};
-use crate::http::connection::{ConnectionInfo, Endpoint};
+use crate::connection_info::ConnectionInfo;
+use crate::http::connection::Endpoint;
 
 /// Back-off after a failed `accept()` (out of descriptors, say), so the loop cannot spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);

@@ -10,7 +10,8 @@ use http::{request, Response};
 
 use super::router::MountPoint;
 use crate::asgi::AsgiApp;
-use crate::http::connection::{ConnectionInfo, RequestState};
+use crate::connection_info::ConnectionInfo;
+use crate::http::connection::RequestState;
 use crate::http::request_body::{BodyLimits, RequestBody};
 use crate::http::response_body::ResponseBody;
 use crate::wsgi::WsgiApp;

@@ -27,7 +27,8 @@ use std::time::Duration;
 use http::{request, Response, StatusCode};
 use tokio::sync::oneshot;
 
-use crate::http::connection::{ConnectionInfo, RequestState};
+use crate::connection_info::ConnectionInfo;
+use crate::http::connection::RequestState;
 use crate::http::request_body::RequestBody;
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
