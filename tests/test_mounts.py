@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import wait_for_file
 
 LEGACY = "apps.mounts:legacy"
 API = "asgi:apps.mounts:api"
@@ -131,6 +132,57 @@ def test_fallback_replays_404s_to_the_old_app(serve, tmp_path: Path):
         big = client.post("/api/reports", content=b"z" * (256 * 1024))
         assert big.status_code == 404
         assert big.json()["app"] == "new"
+
+
+LIMITED_FALLBACK_CONFIG = """
+[[mount]]
+prefix = "/"
+app = "apps.mounts:gated_legacy"
+name = "legacy"
+max-body-size = 10
+limit-concurrency = 1
+
+[[mount]]
+prefix = "/api"
+app = "asgi:apps.mounts:new_api"
+fallback = "legacy"
+"""
+
+
+def test_a_replay_is_held_to_the_fallback_mounts_body_limit(serve, tmp_path: Path):
+    """The first mount has no body limit; the fallback's 10 bytes apply to the replay."""
+    config = tmp_path / "amphicorn.toml"
+    config.write_text(LIMITED_FALLBACK_CONFIG)
+    server = serve(f"--config={config}")
+    with httpx.Client(base_url=server.url) as client:
+        assert client.post("/api/new", content=b"x" * 100).json()["app"] == "new"
+        assert client.post("/api/reports", content=b"y" * 5).json()["app"] == "legacy"
+        assert client.post("/api/reports", content=b"y" * 100).status_code == 413
+
+
+def test_a_replay_is_held_to_the_fallback_mounts_concurrency_limit(serve, tmp_path: Path):
+    """The fallback's one slot is taken by a request in its app: a replay gets 503 at once."""
+    config = tmp_path / "amphicorn.toml"
+    config.write_text(LIMITED_FALLBACK_CONFIG)
+    entered, release = tmp_path / "entered", tmp_path / "release"
+    env = {"MOUNT_TEST_ENTERED": str(entered), "MOUNT_TEST_RELEASE": str(release)}
+    server = serve(f"--config={config}", env=env)
+    with (
+        httpx.Client(base_url=server.url, timeout=30) as client,
+        concurrent.futures.ThreadPoolExecutor(1) as pool,
+    ):
+        held = pool.submit(client.get, "/hold")
+        try:
+            assert wait_for_file(entered, lambda text: text == "entered") == "entered"
+            refused = client.get("/api/reports")
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "1"
+            # The first mount has no limit of its own.
+            assert client.get("/api/new").json()["app"] == "new"
+        finally:
+            release.write_text("go")
+        assert held.result().status_code == 200
+        assert client.get("/api/reports").json()["app"] == "legacy"
 
 
 @pytest.mark.parametrize(

@@ -7,10 +7,16 @@
 //! `receive()`/`send()` returned while they waited on Rust.
 //!
 //! Futures are never handed to tokio: they stay in the bridge's table, keyed by a number,
-//! and tokio tasks refer to them by that number. So no Python object is created, touched or
-//! dropped on a tokio thread.
+//! and tokio tasks refer to them by that number; the events themselves (`AsgiJob`,
+//! `Resolution`) hold no Python object. So no Python object is created or touched on a tokio
+//! thread. One kind is dropped there: a connection's address objects
+//! (`connection_info::AddressObjects`), when the last request's `ConnectionInfo` goes with
+//! the connection; pyo3 then defers their decrements to the next thread holding the GIL.
 //!
 //! Wakes are coalesced: one byte per drain, however many events a burst brings.
+//!
+//! The bridge only carries jobs: what starting one means (scope, `receive`, `send`, the
+//! app's task) is `call.rs`'s, handed in as a `Starter` when the bridge is made.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,9 +25,8 @@ use std::sync::{Arc, Mutex};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
-use super::call;
+use super::job::AsgiJob;
 use super::messages::Incoming;
-use super::AsgiJob;
 use crate::errors::ClientDisconnected;
 use crate::log;
 use crate::sync::lock;
@@ -76,6 +81,10 @@ impl Bridge {
     }
 }
 
+/// Starts one job on the loop thread: `(bridge, app, lifespan state, job)`.
+pub type Starter =
+    fn(Python<'_>, &Bound<'_, LoopBridge>, &Bound<'_, PyAny>, &Bound<'_, PyAny>, AsgiJob) -> PyResult<()>;
+
 /// The loop-side half, given to Python: `loop.add_reader(bridge.fileno(), bridge.drain)`.
 #[pyclass(module = "amphicorn._amphicorn", frozen)]
 pub struct LoopBridge {
@@ -86,6 +95,7 @@ pub struct LoopBridge {
     /// Futures waiting on tokio, by number. Only the loop thread touches it.
     waiters: Mutex<HashMap<u64, Py<PyAny>>>,
     state: Py<PyAny>,
+    start: Starter,
 }
 
 impl LoopBridge {
@@ -94,11 +104,12 @@ impl LoopBridge {
         event_loop: Py<PyAny>,
         app: Py<PyAny>,
         state: Py<PyAny>,
+        start: Starter,
     ) -> std::io::Result<Self> {
         let (waker, reader) = wake::pair()?;
         let bridge =
             Arc::new(Bridge { queue: Mutex::new(VecDeque::new()), waker, next_waiter: AtomicU64::new(0), runtime });
-        Ok(Self { bridge, reader, event_loop, app, waiters: Mutex::new(HashMap::new()), state })
+        Ok(Self { bridge, reader, event_loop, app, waiters: Mutex::new(HashMap::new()), state, start })
     }
 
     pub fn handle(&self) -> Arc<Bridge> {
@@ -161,7 +172,7 @@ impl LoopBridge {
                 return Ok(());
             };
             let handled = match event {
-                LoopEvent::Start(job) => call::start(py, slf, this.app.bind(py), this.state.bind(py), *job),
+                LoopEvent::Start(job) => (this.start)(py, slf, this.app.bind(py), this.state.bind(py), *job),
                 LoopEvent::Resolve(id, resolution) => this.resolve(py, id, resolution),
             };
             if let Err(error) = handled {

@@ -10,12 +10,12 @@ use pyo3::types::PyDict;
 use pyo3::{intern, IntoPyObjectExt};
 
 use super::bridge::LoopBridge;
+use super::job::{AsgiJob, Exchange};
 use super::receive::HttpReceive;
 use super::scope::{self, ScopeKind};
 use super::send::HttpSend;
 use super::websocket::receive::WebSocketReceive;
 use super::websocket::send::WebSocketSend;
-use super::{AsgiJob, Exchange};
 use crate::errors::ClientDisconnected;
 use crate::log;
 

@@ -2,8 +2,8 @@
 //! brings the response back.
 //!
 //! The flow for one request:
-//! 1. `AsgiApp::dispatch` (tokio; the service has pre-read a small body) pushes a `Start` event to the
-//!    loop through the bridge (`bridge.rs`), and awaits the response head.
+//! 1. `AsgiApp::dispatch` (tokio; the service has pre-read a small body) pushes a `Start` event with an
+//!    `AsgiJob` (`job.rs`) to the loop through the bridge (`bridge.rs`), and awaits the response head.
 //! 2. On the loop thread, `call.rs` builds the scope (`scope.rs`), the `receive`
 //!    (`receive.rs`) and `send` (`send.rs`) callables, and runs the app as a task.
 //!    `receive()`/`send()` answer at once with `Ready` (`awaitable.rs`) when they can.
@@ -13,6 +13,7 @@
 pub mod awaitable;
 pub mod bridge;
 pub mod call;
+pub mod job;
 pub mod messages;
 pub mod receive;
 pub mod scope;
@@ -25,12 +26,14 @@ use http::{request, Request, Response, StatusCode};
 use hyper::body::Incoming as IncomingBody;
 use tokio::sync::oneshot;
 
-use crate::http::connection::{ConnectionInfo, RequestState};
+use crate::connection_info::ConnectionInfo;
+use crate::http::connection::RequestState;
 use crate::http::request_body::RequestBody;
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
 use crate::http::websocket::is_upgrade_request;
 use bridge::{Bridge, LoopEvent};
+use job::{AsgiJob, Exchange};
 
 /// Per-mount ASGI settings.
 #[derive(Debug, Clone)]
@@ -39,22 +42,6 @@ pub struct AsgiSettings {
     pub root_path: String,
     /// WebSocket support; None sends upgrade requests to the app as plain HTTP.
     pub websocket: Option<websocket::WebSocketSettings>,
-}
-
-/// Everything the loop thread needs to run one request.
-pub struct AsgiJob {
-    pub head: request::Parts,
-    pub exchange: Exchange,
-    pub connection: Arc<ConnectionInfo>,
-    pub state: Arc<RequestState>,
-    pub respond: oneshot::Sender<Response<ResponseBody>>,
-    pub root_path: Arc<str>,
-}
-
-/// What kind of scope a job opens.
-pub enum Exchange {
-    Http(RequestBody),
-    WebSocket(websocket::Session),
 }
 
 /// A mounted ASGI app: the bridge to its loop, and its settings.

@@ -13,7 +13,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use pyo3::{intern, IntoPyObjectExt};
 
-use crate::http::connection::ConnectionInfo;
+use crate::connection_info::ConnectionInfo;
 use crate::interned;
 
 static ASGI_VERSIONS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();

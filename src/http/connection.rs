@@ -1,7 +1,7 @@
-//! What a request knows about the connection it arrived on, and whether the client is
-//! still there.
+//! The ends of a connection, and whether the client is still there.
 //!
-//! `ConnectionInfo` is built once per accepted socket and shared by every request on it;
+//! `Endpoint` is one end (an IP address and port, or a Unix socket); the pair, with the
+//! Python objects made from it, is `crate::connection_info::ConnectionInfo`.
 //! `RequestState` is per request and is how the socket side tells the app side that the
 //! client went away (see `PendingResponse` and `ResponseBody`'s `Drop`).
 
@@ -10,54 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use http::StatusCode;
-use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
-use pyo3::types::PyString;
 use tokio::sync::Notify;
-
-use super::request_body::BodyError;
 
 const BODY_TOO_LARGE: u8 = 1;
 const BODY_TIMED_OUT: u8 = 2;
-
-/// The two ends of an accepted connection.
-#[derive(Debug)]
-pub struct ConnectionInfo {
-    pub local: Endpoint,
-    pub remote: Endpoint,
-    /// `http` or `https`.
-    pub scheme: &'static str,
-    /// The addresses as the gateways give them to Python, made once per connection.
-    pub python: AddressObjects,
-}
-
-impl ConnectionInfo {
-    pub fn new(local: Endpoint, remote: Endpoint, scheme: &'static str) -> Self {
-        Self { local, remote, scheme, python: AddressObjects::default() }
-    }
-}
-
-/// Python objects made from a connection's addresses by the first request that needs them
-/// and shared by the later ones: a keep-alive client's address is formatted once, not once
-/// per request. (Fill them only after `local` and `remote` are final.)
-pub struct AddressObjects {
-    /// ASGI `client` and `server`.
-    pub asgi: PyOnceLock<(Py<PyAny>, Py<PyAny>)>,
-    /// WSGI `REMOTE_ADDR`, and `REMOTE_PORT` when the client has one.
-    pub wsgi_remote: PyOnceLock<(Py<PyString>, Option<Py<PyString>>)>,
-}
-
-impl Default for AddressObjects {
-    fn default() -> Self {
-        Self { asgi: PyOnceLock::new(), wsgi_remote: PyOnceLock::new() }
-    }
-}
-
-impl std::fmt::Debug for AddressObjects {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str("AddressObjects")
-    }
-}
 
 /// One end of a connection: an IP address and port, or a Unix socket.
 ///
@@ -136,15 +92,16 @@ impl RequestState {
         self.aborted.store(true, Ordering::Release);
     }
 
-    /// The body failed the mount's limits while the app was reading it (too large, or the
-    /// client stopped sending): if the app then fails, the answer says which.
-    pub fn mark_body_failed(&self, error: &BodyError) {
-        let failure = match error {
-            BodyError::TooLarge(_) => BODY_TOO_LARGE,
-            BodyError::TimedOut => BODY_TIMED_OUT,
-            _ => return,
-        };
-        self.body_failure.store(failure, Ordering::Release);
+    /// The body grew past the mount's limit while the app was reading it: if the app then
+    /// fails, the answer is `413`.
+    pub fn mark_body_too_large(&self) {
+        self.body_failure.store(BODY_TOO_LARGE, Ordering::Release);
+    }
+
+    /// The client stopped sending the body while the app was reading it: if the app then
+    /// fails, the answer is `408`.
+    pub fn mark_body_timed_out(&self) {
+        self.body_failure.store(BODY_TIMED_OUT, Ordering::Release);
     }
 
     /// The status for an app that failed after its body did: `413` or `408`.

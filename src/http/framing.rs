@@ -3,12 +3,14 @@
 //!
 //! hyper already refuses differing duplicate `Content-Length`s, lists and signs in it,
 //! obs-fold, bad chunk sizes, a final transfer coding other than `chunked`, and
-//! `Transfer-Encoding` on HTTP/1.0. What it lets through, and we refuse with `400` and a
-//! closed connection (nothing after an ambiguous message can be trusted):
+//! `Transfer-Encoding` on HTTP/1.0. A `Content-Length` sent with `Transfer-Encoding` never
+//! reaches us: hyper drops it, reads the body chunked and closes the connection after the
+//! response, as RFC 9112 §6.3 asks (`tests/test_smuggling.py` pins that). The check for the
+//! pair below is a second guard, should a request ever arrive with both.
 //!
-//! - `Content-Length` together with `Transfer-Encoding`: RFC 9112 §6.1 lets a server
-//!   prefer the latter, but a proxy in front may have preferred the former, and the two
-//!   then disagree on where the next request starts;
+//! What hyper lets through, and we refuse with `400` and a closed connection (nothing after
+//! an ambiguous message can be trusted):
+//!
 //! - `chunked` applied more than once (`Transfer-Encoding: chunked, chunked`, or the header
 //!   twice), which §7 forbids;
 //! - an HTTP/1.1 request without `Host`, or with more than one (§3.2).

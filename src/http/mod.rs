@@ -1,8 +1,17 @@
-//! HTTP pieces every interface shares: the request body as apps receive it, the response
-//! body hyper sends, the per-request connection state, request framing checks, plain-status
-//! responses and the text helpers (latin-1, `Host` splitting) that gateway specs need.
+//! HTTP pieces every interface shares, none of them Python-aware (the WSGI and ASGI bridges
+//! build on them; the Python objects a connection needs live in `crate::connection_info`):
 //!
-//! Nothing here knows about Python: the WSGI and ASGI bridges build on these types.
+//! - `connection`: the ends of a connection, and the per-request state that tells the app
+//!   side the client has gone;
+//! - `request_body` and `frames`: the request body as apps receive it, pre-read or
+//!   streamed, under the mount's body limits;
+//! - `responder` and `response_body`: the response head and body handed to hyper;
+//! - `framing`: the request framing checks hyper leaves to us (smuggling, `Host`);
+//! - `status`: the plain-text responses the server writes itself;
+//! - `text`: latin-1 and `Host` splitting, as the gateway specs need them;
+//! - `websocket`: the HTTP side of a WebSocket handshake.
+//!
+//! Routing, limits per mount and the connection loop are `server/`'s.
 
 pub mod connection;
 pub mod frames;

@@ -55,6 +55,14 @@ pub struct BodyLimits {
 }
 
 impl BodyLimits {
+    /// `TooLarge` if a body of `length` bytes is larger than the limit.
+    pub fn admit(&self, length: u64) -> Result<(), BodyError> {
+        match self.max_size {
+            Some(max_size) if length > max_size => Err(BodyError::TooLarge(max_size)),
+            _ => Ok(()),
+        }
+    }
+
     /// The next frame of `body`, or `TimedOut` if none comes within the idle timeout.
     async fn next_frame(&self, body: &mut Incoming) -> Option<Result<Frame<Bytes>, BodyError>> {
         let frame = match self.idle_timeout {
@@ -141,13 +149,10 @@ pub async fn read_body(
     limits: BodyLimits,
     state: &Arc<RequestState>,
 ) -> Result<RequestBody, BodyError> {
-    let max_size = limits.max_size;
     let expect_continue =
         headers.get(EXPECT).is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    if let (Some(max_size), Some(length)) = (max_size, body.size_hint().exact()) {
-        if length > max_size {
-            return Err(BodyError::TooLarge(max_size));
-        }
+    if let Some(length) = body.size_hint().exact() {
+        limits.admit(length)?;
     }
     if body.is_end_stream() {
         state.mark_body_complete();
@@ -175,9 +180,7 @@ pub async fn read_body(
                 if let Ok(data) = frame.into_data() {
                     collected.push(data);
                 }
-                if max_size.is_some_and(|max_size| collected.len() as u64 > max_size) {
-                    return Err(BodyError::TooLarge(max_size.unwrap_or_default()));
-                }
+                limits.admit(collected.len() as u64)?;
             }
         }
         if body.is_end_stream() {
@@ -220,10 +223,7 @@ fn spawn_feeder(
                 Ok(frame) => match frame.into_data() {
                     Ok(data) if !data.is_empty() => {
                         received += data.len() as u64;
-                        match limits.max_size {
-                            Some(max_size) if received > max_size => Err(BodyError::TooLarge(max_size)),
-                            _ => Ok(data),
-                        }
+                        limits.admit(received).map(|()| data)
                     }
                     _ => continue,
                 },
@@ -237,7 +237,8 @@ fn spawn_feeder(
             }
             match &chunk {
                 Err(BodyError::Disconnected) => state.mark_disconnected(),
-                Err(error @ (BodyError::TooLarge(_) | BodyError::TimedOut)) => state.mark_body_failed(error),
+                Err(BodyError::TooLarge(_)) => state.mark_body_too_large(),
+                Err(BodyError::TimedOut) => state.mark_body_timed_out(),
                 _ => {}
             }
             // A closed channel means the app is done with the body.

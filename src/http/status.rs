@@ -1,4 +1,10 @@
-//! Plain-text responses the server writes itself (errors, overload), never touching Python.
+//! The plain-text responses Rust writes itself, without asking an app: `404` for a path no
+//! mount covers, `500`/`503` when an app fails or is gone, `503` with `Retry-After` for a full
+//! mount or queue, `400` for bad framing, and the answer to a request body that broke the
+//! mount's limits (`413`, `408`) or its framing (`400`), with `Connection: close` when the
+//! rest of the connection cannot be trusted or is still arriving.
+//!
+//! When each is sent is the caller's decision (`server::service`, the gateways).
 
 use http::header::{HeaderValue, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};

@@ -40,7 +40,8 @@ use super::proxy::TrustedPeers;
 use super::proxy_protocol::{self, Prefixed};
 use super::service::Service;
 use super::timeouts::{Activity, ConnectionTimeouts, TimedIo, TrackedBody};
-use crate::http::connection::{ConnectionInfo, Endpoint};
+use crate::connection_info::ConnectionInfo;
+use crate::http::connection::Endpoint;
 use crate::timers::{ACCEPT_BACKOFF, LAST_REQUEST_GRACE, PROXY_HEADER_TIMEOUT};
 
 /// hyper refuses read buffers smaller than this.

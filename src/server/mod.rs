@@ -12,6 +12,7 @@ mod allocator;
 mod forward;
 mod listen;
 mod listeners;
+mod mounted;
 pub mod mounts;
 mod proxy;
 mod proxy_protocol;

@@ -10,8 +10,9 @@ use std::time::Duration;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+use super::mounted::{App, Limits, Mounted};
 use super::router::MountPoint;
-use super::service::{App, Mounted};
+use crate::asgi;
 use crate::asgi::bridge::LoopBridge;
 use crate::asgi::websocket::WebSocketSettings;
 use crate::asgi::{AsgiApp, AsgiSettings};
@@ -66,15 +67,6 @@ pub struct Prepared {
     limits: Limits,
 }
 
-/// What a mount lets in.
-#[derive(Clone)]
-pub struct Limits {
-    /// Larger request bodies get `413`, stalled ones `408`.
-    pub body: BodyLimits,
-    /// At most this many requests in the app at once; more get `503` at once.
-    pub concurrency: Option<Arc<tokio::sync::Semaphore>>,
-}
-
 enum Executor {
     Wsgi { app: Py<PyAny>, threads: usize, queue_size: usize, settings: WsgiSettings },
     Asgi { bridge: Py<LoopBridge>, settings: AsgiSettings },
@@ -107,7 +99,13 @@ impl Prepared {
             "asgi" => {
                 let event_loop = event_loop
                     .ok_or_else(|| PyValueError::new_err("ASGI mounts need the event loop that runs them"))?;
-                let bridge = LoopBridge::new(runtime.clone(), event_loop.clone_ref(py), spec.app, spec.lifespan_state)?;
+                let bridge = LoopBridge::new(
+                    runtime.clone(),
+                    event_loop.clone_ref(py),
+                    spec.app,
+                    spec.lifespan_state,
+                    asgi::call::start,
+                )?;
                 Executor::Asgi {
                     bridge: Py::new(py, bridge)?,
                     settings: AsgiSettings {

@@ -11,7 +11,8 @@
 //! Migration fallback: a mount may name another one to answer in its place when it says
 //! `404`. That needs the request again, so it applies only when the whole body is in
 //! memory (no body, or one within the pre-read limit); the client then sees only the
-//! fallback's answer. For example, with `/` (Django) as the fallback of `/api` (FastAPI),
+//! fallback's answer. The replay is held to the fallback mount's own limits (concurrency,
+//! body size), not the first one's. For example, with `/` (Django) as the fallback of `/api` (FastAPI),
 //! `GET /api/reports` goes to Django as long as FastAPI has no such route.
 
 use std::sync::Arc;
@@ -19,47 +20,18 @@ use std::sync::Arc;
 use http::header::{HeaderValue, CONNECTION, HOST};
 use http::{request, Request, Response, StatusCode};
 use hyper::body::Incoming;
+use tokio::sync::{OwnedSemaphorePermit, TryAcquireError};
 
 use super::access_log::Note;
-use super::mounts::Limits;
+use super::mounted::{App, Limits, Mounted};
 use super::proxy::{self, TrustedPeers};
-use super::router::{MountPoint, Router};
-use crate::asgi::AsgiApp;
-use crate::http::connection::{ConnectionInfo, Endpoint, PendingResponse, RequestState};
+use super::router::Router;
+use crate::connection_info::ConnectionInfo;
+use crate::http::connection::{Endpoint, PendingResponse, RequestState};
 use crate::http::framing;
-use crate::http::request_body::{read_body, RequestBody};
+use crate::http::request_body::{read_body, Frames, RequestBody};
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
-use crate::wsgi::WsgiApp;
-
-pub enum App {
-    Wsgi(WsgiApp),
-    Asgi(AsgiApp),
-}
-
-impl App {
-    async fn dispatch(
-        &self,
-        head: request::Parts,
-        body: RequestBody,
-        connection: Arc<ConnectionInfo>,
-        state: Arc<RequestState>,
-    ) -> Response<ResponseBody> {
-        match self {
-            Self::Wsgi(app) => app.dispatch(head, body, connection, state).await,
-            Self::Asgi(app) => app.dispatch(head, body, connection, state).await,
-        }
-    }
-}
-
-/// A mount's app and the mount that answers in its place when it says `404`.
-pub struct Mounted {
-    pub app: App,
-    /// The mount point as the access log shows it.
-    pub label: Arc<str>,
-    pub fallback: Option<MountPoint>,
-    pub limits: Limits,
-}
 
 pub struct Service {
     router: Router<Mounted>,
@@ -121,12 +93,8 @@ impl Service {
         };
         *mount = Some(mounted.label.clone());
         // Held until the response head is out: a full mount answers 503 before any Python runs.
-        let _permit = match &mounted.limits.concurrency {
-            Some(slots) => match slots.clone().try_acquire_owned() {
-                Ok(permit) => Some(permit),
-                Err(_) => return status::overloaded(1),
-            },
-            None => None,
+        let Ok(permit) = enter(&mounted.limits) else {
+            return status::overloaded(1);
         };
         if let App::Asgi(app) = &mounted.app {
             if app.takes_websocket(&request) {
@@ -148,6 +116,7 @@ impl Service {
         };
         let mut response = mounted.app.dispatch(head, body, connection.clone(), state.clone()).await;
         pending.disarm();
+        drop(permit);
         if !state.is_body_complete() {
             // The app answered (or failed, or was turned away) with part of the body still on
             // the wire. hyper then drains it if it has already arrived, else closes, and it
@@ -160,15 +129,43 @@ impl Service {
                 // Dropping the first answer tells its app the client has gone.
                 drop(response);
                 *mount = Some(fallback.label.clone());
-                let state = RequestState::new();
-                let pending = PendingResponse::new(state.clone());
-                let response = fallback.app.dispatch(head, RequestBody::Complete(data), connection, state).await;
-                pending.disarm();
-                response
+                replay(fallback, head, data, connection).await
             }
             _ => response,
         }
     }
+}
+
+/// A slot in the mount's app, held until the response head is out (None: the mount has no
+/// concurrency limit); an error when none is free (the mount is full: `503`).
+fn enter(limits: &Limits) -> Result<Option<OwnedSemaphorePermit>, TryAcquireError> {
+    match &limits.concurrency {
+        Some(slots) => slots.clone().try_acquire_owned().map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Runs a request again on the mount its first one fell back to, under that mount's own
+/// limits: its concurrency limit and its body size (the body is whole in memory, so no body
+/// timeout can apply; the WSGI queue and its timeout are the fallback app's own).
+async fn replay(
+    fallback: &Mounted,
+    head: request::Parts,
+    data: Frames,
+    connection: Arc<ConnectionInfo>,
+) -> Response<ResponseBody> {
+    let Ok(_permit) = enter(&fallback.limits) else {
+        return status::overloaded(1);
+    };
+    if let Err(error) = fallback.limits.body.admit(data.len() as u64) {
+        return status::body_error(&error);
+    }
+    let state = RequestState::new();
+    state.mark_body_complete();
+    let pending = PendingResponse::new(state.clone());
+    let response = fallback.app.dispatch(head, RequestBody::Complete(data), connection, state).await;
+    pending.disarm();
+    response
 }
 
 /// The connection as a trusted proxy describes it; a forwarded host becomes the `Host`.

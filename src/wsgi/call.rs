@@ -16,8 +16,8 @@ use pyo3::types::{PyBytes, PyCFunction, PyDict, PyList, PyTuple};
 
 use super::environ::{self, RequestView};
 use super::file_wrapper::{FileWrapper, RegularFile};
+use super::job::Job;
 use super::start_response::StartResponse;
-use super::Job;
 use crate::buffers::shared_bytes;
 use crate::errors::{type_name, ClientDisconnected};
 use crate::http::response_body::ResponseChunk;

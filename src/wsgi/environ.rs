@@ -21,7 +21,8 @@ use pyo3::{intern, IntoPyObjectExt};
 
 use super::file_wrapper::FileWrapper;
 use super::input::{DisconnectProbe, InputStream};
-use crate::http::connection::{ConnectionInfo, RequestState};
+use crate::connection_info::ConnectionInfo;
+use crate::http::connection::RequestState;
 use crate::http::request_body::RequestBody;
 use crate::http::text::{decode_path, latin1, split_host};
 use crate::interned;

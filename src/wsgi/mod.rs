@@ -2,7 +2,7 @@
 //! brings the response back.
 //!
 //! The flow for one request:
-//! 1. `WsgiApp::dispatch` (tokio; the service has pre-read a small body) queues a `Job` on the app's pool
+//! 1. `WsgiApp::dispatch` (tokio; the service has pre-read a small body) queues a `Job` (`job.rs`) on the app's pool
 //!    (waiting at most `queue_timeout` for room, else `503`), and awaits the response head.
 //! 2. A pool thread (`pool.rs`) builds the environ (`environ.rs`), calls the app and walks
 //!    its result (`call.rs`), sending the head and body through `StartResponse`
@@ -16,6 +16,7 @@ pub mod dispatch;
 pub mod environ;
 pub mod file_wrapper;
 pub mod input;
+pub mod job;
 pub mod middleware;
 pub mod pool;
 pub mod start_response;
@@ -24,14 +25,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{request, Response, StatusCode};
-use pyo3::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::http::connection::{ConnectionInfo, RequestState};
+use crate::connection_info::ConnectionInfo;
+use crate::http::connection::RequestState;
 use crate::http::request_body::RequestBody;
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
 use environ::Origin;
+use job::Job;
 use pool::{Pool, SubmitError};
 
 /// Per-mount WSGI settings.
@@ -41,18 +43,6 @@ pub struct WsgiSettings {
     pub queue_timeout: Duration,
     /// `SCRIPT_NAME` for this mount (empty at the root).
     pub script_name: String,
-}
-
-/// Everything a pool thread needs to run one request.
-pub struct Job {
-    pub head: request::Parts,
-    pub body: RequestBody,
-    pub origin: Origin,
-    pub state: Arc<RequestState>,
-    pub respond: oneshot::Sender<Response<ResponseBody>>,
-    pub script_name: Arc<str>,
-    /// The `contextvars.Context` to run the app in (`WSGIMiddleware` passes its caller's).
-    pub context: Option<Py<PyAny>>,
 }
 
 /// A mounted WSGI app: its pool and settings.

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use pyo3::prelude::*;
 
+use super::call;
 use super::dispatch::{Dispatch, Held};
-use super::{call, Job};
+use super::job::Job;
 use crate::sync::lock;
 use crate::wake;
 

@@ -28,6 +28,19 @@ def legacy(environ, start_response):
     )
 
 
+def gated_legacy(environ, start_response):
+    """WSGI: like ``legacy``, but ``/hold`` first writes "entered" to the file named by
+    MOUNT_TEST_ENTERED, then waits (at most 30 s) for the file named by MOUNT_TEST_RELEASE."""
+    if environ["PATH_INFO"] == "/hold":
+        with open(os.environ["MOUNT_TEST_ENTERED"], "w") as file:
+            file.write("entered")
+        release = os.environ["MOUNT_TEST_RELEASE"]
+        deadline = time.monotonic() + 30
+        while not os.path.exists(release) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return legacy(environ, start_response)
+
+
 def other_legacy(environ, start_response):
     """A second WSGI app, to show one busy pool does not hold up another."""
     return _reply_json(start_response, "200 OK", {"app": "other", "script_name": environ["SCRIPT_NAME"]})

@@ -26,9 +26,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::bridge::{Bridge, LoopEvent};
+use super::job::{AsgiJob, Exchange, Session};
 use super::messages::Incoming;
-use super::{AsgiJob, Exchange};
-use crate::http::connection::{ConnectionInfo, PendingResponse, RequestState};
+use crate::connection_info::ConnectionInfo;
+use crate::http::connection::{PendingResponse, RequestState};
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
 use crate::http::websocket::{accept_key, offered_subprotocols};
@@ -42,14 +43,6 @@ pub struct WebSocketSettings {
     /// The largest message (and frame) accepted from a client; larger ones close the
     /// connection with 1009.
     pub max_message_size: usize,
-}
-
-/// The loop-side ends of one WebSocket exchange.
-pub struct Session {
-    pub accept_key: String,
-    pub subprotocols: Vec<String>,
-    pub incoming: async_channel::Receiver<Incoming>,
-    pub outgoing: async_channel::Sender<Message>,
 }
 
 pub async fn handle(

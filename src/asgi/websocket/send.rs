@@ -20,9 +20,10 @@ use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{close_message, Session};
+use super::close_message;
 use crate::asgi::awaitable::done;
 use crate::asgi::bridge::{LoopBridge, Resolution};
+use crate::asgi::job::Session;
 use crate::asgi::send::{disconnected, message_and_type, parse_headers, ResponseWriter};
 use crate::http::connection::RequestState;
 use crate::http::responder::{Head, Responder};

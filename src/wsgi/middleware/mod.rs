@@ -28,8 +28,8 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 use tokio::sync::oneshot;
 
 use super::environ::Origin;
+use super::job::Job;
 use super::pool::{Pool, SubmitError};
-use super::Job;
 use crate::buffers::shared_bytes;
 use crate::http::connection::RequestState;
 use crate::http::request_body::{BodyError, BodyStream, Chunk, Frames, RequestBody};

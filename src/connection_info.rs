@@ -1,0 +1,57 @@
+//! What a request knows about the connection it arrived on: its two ends, its scheme, and
+//! the Python objects the gateways make from the addresses.
+//!
+//! `ConnectionInfo` is built once per accepted socket (`server::listen`), or again for a
+//! trusted proxy's view of the client (`server::service`), and shared by every request on
+//! the connection. The ends themselves (`Endpoint`) and whether the client is still there
+//! (`RequestState`) are `http::connection`'s; this file is outside `http/` because of the
+//! Python objects.
+//!
+//! The address objects are made on a Python thread by the first request that needs them,
+//! and dropped with the last `Arc`, usually on tokio when the connection ends: pyo3 then
+//! defers the reference-count decrements to the next thread that holds the GIL.
+
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::PyString;
+
+use crate::http::connection::Endpoint;
+
+/// The two ends of an accepted connection.
+#[derive(Debug)]
+pub struct ConnectionInfo {
+    pub local: Endpoint,
+    pub remote: Endpoint,
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    /// The addresses as the gateways give them to Python, made once per connection.
+    pub python: AddressObjects,
+}
+
+impl ConnectionInfo {
+    pub fn new(local: Endpoint, remote: Endpoint, scheme: &'static str) -> Self {
+        Self { local, remote, scheme, python: AddressObjects::default() }
+    }
+}
+
+/// Python objects made from a connection's addresses by the first request that needs them
+/// and shared by the later ones: a keep-alive client's address is formatted once, not once
+/// per request. (Fill them only after `local` and `remote` are final.)
+pub struct AddressObjects {
+    /// ASGI `client` and `server` (`asgi::scope`).
+    pub asgi: PyOnceLock<(Py<PyAny>, Py<PyAny>)>,
+    /// WSGI `REMOTE_ADDR`, and `REMOTE_PORT` when the client has one (`wsgi::environ`).
+    pub wsgi_remote: PyOnceLock<(Py<PyString>, Option<Py<PyString>>)>,
+}
+
+impl Default for AddressObjects {
+    fn default() -> Self {
+        Self { asgi: PyOnceLock::new(), wsgi_remote: PyOnceLock::new() }
+    }
+}
+
+impl std::fmt::Debug for AddressObjects {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("AddressObjects")
+    }
+}
