@@ -3,7 +3,7 @@
 //! line itself, written as text or as a JSON object when the entry is dropped.
 //!
 //! Dates come from the `time` crate and JSON escaping from `serde_json`; the format's
-//! parsing is `format.rs`'s, the hand-off to the writer thread `mod.rs`'s.
+//! parsing is `format.rs`'s, the hand-off to the writer thread `writer.rs`'s.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use time::macros::format_description;
 use time::OffsetDateTime;
 
 use super::format::{Atom, DurationUnit, Segment};
-use super::AccessLog;
+use super::writer::AccessLog;
 use crate::http::connection::Endpoint;
 
 /// nginx's status for a request whose client closed the connection before the response.
