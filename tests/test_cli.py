@@ -134,6 +134,45 @@ def test_bad_flag_value_exits_2_naming_the_flag(run_cli, args, flag):
 
 
 @pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--timeout-keep-alive", "1e300"),
+        ("--timeout-request-headers", "inf"),
+        ("--timeout-request-body", "31536001"),
+        ("--queue-timeout", "nan"),
+        ("--timeout-graceful-shutdown", "1e12"),
+    ],
+)
+def test_seconds_above_a_year_exit_2_naming_the_flag(run_cli, flag, value):
+    """Huge timeouts overflow the core's timers: refused before anything binds."""
+    result = run_cli("apps.basic:hello", flag, value, "-b", "127.0.0.1:0", timeout=20)
+    assert result.returncode == 2, result
+    assert f"{flag} '{value}'" in result.stderr, result.stderr
+    assert "Listening on" not in result.stderr
+
+
+def test_new_flags_reach_the_server(serve, tmp_path):
+    """--app-dir puts a directory on sys.path; --queue-size/--queue-timeout/--preread-limit parse."""
+    (tmp_path / "elsewhere_app.py").write_text(
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [b'from elsewhere']\n"
+    )
+    server = serve(
+        "elsewhere_app:app",
+        "--app-dir",
+        str(tmp_path),
+        "--queue-size",
+        "8",
+        "--queue-timeout",
+        "2.5",
+        "--preread-limit",
+        "0",
+    )
+    assert _get(server.url).text == "from elsewhere"
+
+
+@pytest.mark.parametrize(
     ("variable", "value"),
     [("AMPHICORN_THREADS", "many"), ("AMPHICORN_LOG_LEVEL", "loud"), ("AMPHICORN_PORT", "x")],
 )
