@@ -173,6 +173,32 @@ def test_new_flags_reach_the_server(serve, tmp_path):
 
 
 @pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["--queue-size", "1", "--queue-timeout", "0.3"], {}),
+        ([], {"AMPHICORN_QUEUE_SIZE": "1", "AMPHICORN_QUEUE_TIMEOUT": "0.3"}),
+    ],
+    ids=["flag", "env"],
+)
+def test_queue_size_and_timeout_reach_the_server(serve, args, env):
+    """One thread busy for 1.5 s and one request queued: a third waits 0.3 s for room, then 503."""
+    server = serve(SLEEPY, "--threads", "1", *args, env=env)
+    statuses: list[int] = []
+    started = time.monotonic()
+
+    def one() -> None:
+        statuses.append(_get(server.url, "/sleep?seconds=1.5", timeout=30).status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [200, 200, 503]
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
     ("variable", "value"),
     [("AMPHICORN_THREADS", "many"), ("AMPHICORN_LOG_LEVEL", "loud"), ("AMPHICORN_PORT", "x")],
 )

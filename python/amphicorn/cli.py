@@ -24,7 +24,7 @@ from amphicorn.interfaces import split_prefix
 from amphicorn.server import serve
 from amphicorn.settings import BY_FLAG, ENV_PREFIX, GROUPS, MOUNT_SETTINGS, SETTINGS, Setting
 
-__all__ = ["ENV_PREFIX", "build_parser", "config_from_args", "main", "usage_error", "version_text"]
+__all__ = ["ENV_PREFIX", "build_parser", "config_from_args", "help_of", "main", "usage_error", "version_text"]
 
 #: Where a value may come from, the first that has it winning.
 Layer = Literal["flag", "file", "env"]
@@ -78,6 +78,7 @@ def help_of(setting: Setting) -> str:
 
 
 def version_text() -> str:
+    """What ``--version`` prints: amphicorn's version, Python's, and the system."""
     return f"amphicorn {__version__} (Python {platform.python_version()}, {platform.system()})"
 
 
@@ -100,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
+    """Prints the usage line and ``message``, and exits with status 2."""
     parser.print_usage(sys.stderr)
     print(f"amphicorn: error: {message}", file=sys.stderr)
     sys.exit(2)

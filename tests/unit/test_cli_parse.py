@@ -13,6 +13,7 @@ import pytest
 from amphicorn.cli import build_parser, config_from_args
 from amphicorn.config import Bind, Config
 from amphicorn.errors import ConfigError
+from amphicorn.settings import SETTINGS
 
 APP = "mysite.wsgi:application"
 
@@ -221,3 +222,15 @@ def test_seconds_above_a_year_from_each_source(tmp_path: Path, flag: str):
         parse(APP, "-c", path)
     field = "graceful_timeout" if flag == "timeout-graceful-shutdown" else flag.replace("-", "_")
     assert getattr(parse(APP, f"--{flag}", "31536000"), field) == 31536000.0  # a year itself is fine
+
+
+def test_help_shows_every_declared_flag_with_its_default():
+    text = " ".join(build_parser().format_help().split())
+    for setting in SETTINGS:
+        if setting.internal:
+            continue
+        assert setting.option in text or setting.metavar in text, setting.flag
+        if setting.short:
+            assert f"-{setting.short} " in text, setting.flag
+        if setting.default:
+            assert f"(default: {' '.join(setting.default.replace('`', '').split())})" in text, setting.flag

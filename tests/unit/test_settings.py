@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import amphicorn
 import pytest
 from amphicorn import convert, settings
 from amphicorn.config import Config, MountConfig
@@ -262,3 +263,20 @@ def test_validate_leaves_optional_settings_unset():
     assert config.limit_max_requests is None
     assert config.pid_file is None
     assert config.interface is None
+
+
+@pytest.mark.parametrize(
+    ("settings_", "message"),
+    [
+        ({"timeout_keep_alive": 1e300}, "timeout_keep_alive 1e+300: expected a number of seconds, at most 31536000"),
+        ({"graceful_timeout": math.inf}, "graceful_timeout inf"),
+        ({"queue_timeout": "1e9"}, "queue_timeout '1e9'"),
+        ({"bind": 3}, "bind 3: expected HOST:PORT"),
+        ({"bind": "127.0.0.1:99999"}, "bind '127.0.0.1:99999'"),
+    ],
+)
+def test_run_refuses_bad_settings_before_serving(settings_, message):
+    """amphicorn.run validates with the same converters, and raises before anything binds."""
+    with pytest.raises(ConfigError) as caught:
+        amphicorn.run("m:app", **settings_)
+    assert str(caught.value).startswith(message), caught.value
