@@ -2,7 +2,9 @@
 
 Every source (CLI flags, ``AMPHICORN_*`` variables, keyword arguments to :func:`amphicorn.run`)
 ends up in one :class:`Config`, checked once by :meth:`Config.validate` before anything
-binds. A bad value raises :class:`ConfigError` naming the setting and the value.
+binds, with the converter each setting declares in :mod:`amphicorn.settings`. A bad value
+raises :class:`ConfigError` naming the setting and the value. The field names are read by
+the Rust core: they do not change.
 """
 
 from __future__ import annotations
