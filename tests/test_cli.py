@@ -200,7 +200,13 @@ def test_queue_size_and_timeout_reach_the_server(serve, args, env):
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("AMPHICORN_THREADS", "many"), ("AMPHICORN_LOG_LEVEL", "loud"), ("AMPHICORN_PORT", "x")],
+    [
+        ("AMPHICORN_THREADS", "many"),
+        ("AMPHICORN_LOG_LEVEL", "loud"),
+        ("AMPHICORN_PORT", "x"),
+        ("AMPHICORN_QUEUE_SIZE", "0"),
+        ("AMPHICORN_TIMEOUT_KEEP_ALIVE", "1e300"),
+    ],
 )
 def test_bad_environment_value_exits_2_naming_the_variable_or_flag(run_cli, variable, value):
     result = run_cli(HELLO, env={variable: value})
