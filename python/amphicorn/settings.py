@@ -159,7 +159,7 @@ SETTINGS: tuple[Setting, ...] = (
             group=_LIMITS, metavar="N"),
     declare("queue-size", convert.positive_int, "requests that may wait for a free WSGI thread; more get 503", "1024",
             group=_LIMITS, metavar="N", mount=True),
-    declare("queue-timeout", convert.seconds, "seconds a request may wait for a WSGI thread, then 503", "30",
+    declare("queue-timeout", convert.seconds, "seconds a request waits for room in a full queue, then 503", "30",
             group=_LIMITS, metavar="SECONDS", mount=True),
     declare("preread-limit", convert.non_negative_int,
             "request bodies up to this many bytes are read before a WSGI thread is taken (and can be replayed to a "
@@ -204,7 +204,6 @@ SETTINGS: tuple[Setting, ...] = (
 # fmt: on
 
 BY_FLAG: dict[str, Setting] = {setting.flag: setting for setting in SETTINGS}
-BY_FIELD: dict[str, Setting] = {setting.field: setting for setting in SETTINGS if setting.field is not None}
 #: Top-level keys a config file may hold.
 FILE_KEYS = frozenset(setting.flag for setting in SETTINGS if setting.file and not setting.internal)
 #: Settings a ``[[mount]]`` table may override.
