@@ -1,5 +1,5 @@
 # One entry point per chore; each is a script in scripts/ so CI and people run the same thing.
-.PHONY: build-dev format lint test all bench bench-quick compat
+.PHONY: build-dev format lint test all bench bench-quick compat settings-table
 
 build-dev:  ## build and install amphicorn into the current Python, editable, without fat LTO (Cargo.toml's profile.fast)
 	MATURIN_PEP517_ARGS="--profile fast" pip install -e .
@@ -26,3 +26,6 @@ PYTHON ?= .venv/bin/python
 compat:  ## the framework suite, then README's compatibility table from its results (even if some fail)
 	$(PYTHON) -m pytest tests/test_frameworks.py -q; status=$$?; \
 	$(PYTHON) scripts/compat_table.py && exit $$status
+
+settings-table:  ## README's flag table from the declarations in python/amphicorn/settings.py
+	$(PYTHON) scripts/settings_table.py

@@ -134,8 +134,79 @@ def test_bad_flag_value_exits_2_naming_the_flag(run_cli, args, flag):
 
 
 @pytest.mark.parametrize(
+    ("flag", "value"),
+    [
+        ("--timeout-keep-alive", "1e300"),
+        ("--timeout-request-headers", "inf"),
+        ("--timeout-request-body", "31536001"),
+        ("--queue-timeout", "nan"),
+        ("--timeout-graceful-shutdown", "1e12"),
+    ],
+)
+def test_seconds_above_a_year_exit_2_naming_the_flag(run_cli, flag, value):
+    """Huge timeouts overflow the core's timers: refused before anything binds."""
+    result = run_cli("apps.basic:hello", flag, value, "-b", "127.0.0.1:0", timeout=20)
+    assert result.returncode == 2, result
+    assert f"{flag} '{value}'" in result.stderr, result.stderr
+    assert "Listening on" not in result.stderr
+
+
+def test_new_flags_reach_the_server(serve, tmp_path):
+    """--app-dir puts a directory on sys.path; --queue-size/--queue-timeout/--preread-limit parse."""
+    (tmp_path / "elsewhere_app.py").write_text(
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [b'from elsewhere']\n"
+    )
+    server = serve(
+        "elsewhere_app:app",
+        "--app-dir",
+        str(tmp_path),
+        "--queue-size",
+        "8",
+        "--queue-timeout",
+        "2.5",
+        "--preread-limit",
+        "0",
+    )
+    assert _get(server.url).text == "from elsewhere"
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["--queue-size", "1", "--queue-timeout", "0.3"], {}),
+        ([], {"AMPHICORN_QUEUE_SIZE": "1", "AMPHICORN_QUEUE_TIMEOUT": "0.3"}),
+    ],
+    ids=["flag", "env"],
+)
+def test_queue_size_and_timeout_reach_the_server(serve, args, env):
+    """One thread busy for 1.5 s and one request queued: a third waits 0.3 s for room, then 503."""
+    server = serve(SLEEPY, "--threads", "1", *args, env=env)
+    statuses: list[int] = []
+    started = time.monotonic()
+
+    def one() -> None:
+        statuses.append(_get(server.url, "/sleep?seconds=1.5", timeout=30).status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [200, 200, 503]
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
     ("variable", "value"),
-    [("AMPHICORN_THREADS", "many"), ("AMPHICORN_LOG_LEVEL", "loud"), ("AMPHICORN_PORT", "x")],
+    [
+        ("AMPHICORN_THREADS", "many"),
+        ("AMPHICORN_LOG_LEVEL", "loud"),
+        ("AMPHICORN_PORT", "x"),
+        ("AMPHICORN_QUEUE_SIZE", "0"),
+        ("AMPHICORN_TIMEOUT_KEEP_ALIVE", "1e300"),
+    ],
 )
 def test_bad_environment_value_exits_2_naming_the_variable_or_flag(run_cli, variable, value):
     result = run_cli(HELLO, env={variable: value})

@@ -13,17 +13,19 @@ from collections.abc import Callable
 from typing import Any
 
 from amphicorn.config import Bind, Config, MountConfig
+from amphicorn.convert import bind_texts
 from amphicorn.server import serve
 
 
 def run(app: str | Callable[..., Any] | None = None, **settings: Any) -> None:
     """Serves ``app`` (a callable or an app spec such as ``"mysite.wsgi:application"``)
     until SIGINT or SIGTERM. Takes the :class:`~amphicorn.Config` fields as keyword
-    arguments; ``bind`` may be a string or a list of ``HOST:PORT`` strings, and ``mounts``
-    a mapping of prefix to app."""
+    arguments, checked as the command line's values are (:mod:`amphicorn.settings`); ``bind``
+    may be a string or a list of ``HOST:PORT`` strings, and ``mounts`` a mapping of prefix to
+    app."""
     binds = settings.pop("bind", None)
     if binds is not None:
-        settings["binds"] = [Bind.parse(text) for text in ([binds] if isinstance(binds, str) else binds)]
+        settings["binds"] = [Bind.parse(text, setting="bind") for text in bind_texts(binds, "bind")]
     mounts = settings.pop("mounts", None)
     if isinstance(mounts, dict):
         settings["mounts"] = [MountConfig(point, target) for point, target in mounts.items()]

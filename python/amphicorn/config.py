@@ -2,32 +2,42 @@
 
 Every source (CLI flags, ``AMPHICORN_*`` variables, keyword arguments to :func:`amphicorn.run`)
 ends up in one :class:`Config`, checked once by :meth:`Config.validate` before anything
-binds. A bad value raises :class:`ConfigError` naming the setting and the value.
+binds, with the converter each setting declares in :mod:`amphicorn.settings`. A bad value
+raises :class:`ConfigError` naming the setting and the value. The field names are read by
+the Rust core: they do not change.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import ipaddress
 import os
 import re
 from collections.abc import Callable
 from typing import Any
 
-from amphicorn._amphicorn import DEFAULT_ACCESS_LOG_FORMAT, check_access_log_format, check_mount_point
-from amphicorn.asgi import LIFESPAN_MODES, LOOPS
+from amphicorn import settings
+from amphicorn._amphicorn import DEFAULT_ACCESS_LOG_FORMAT, check_mount_point
 from amphicorn.errors import ConfigError
-from amphicorn.interfaces import INTERFACES
+from amphicorn.settings import LOG_FORMATS, LOG_LEVELS, MIN_HEADER_SIZE, WS_MODES
 
-WS_MODES = ("auto", "none")
-LOG_FORMATS = ("text", "json")
-LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
+    "LOG_FORMATS",
+    "LOG_LEVELS",
+    "MIN_HEADER_SIZE",
+    "WS_MODES",
+    "Bind",
+    "Config",
+    "ConfigError",
+    "MountConfig",
+    "default_threads",
+    "parse_port",
+]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
-#: hyper needs room for at least this much request head.
-MIN_HEADER_SIZE = 8192
 
 
 def default_threads() -> int:
@@ -240,7 +250,8 @@ class Config:
         return None
 
     def validate(self) -> Config:
-        """Checks every setting; raises :class:`ConfigError` naming the first bad one."""
+        """Checks every setting with its converter (:mod:`amphicorn.settings`) and stores the
+        typed value; raises :class:`ConfigError` naming the first bad one and its value."""
         if isinstance(self.app, str) and not self.app.strip():
             raise ConfigError("app: expected an app spec like 'module:app'")
         mounts = self.all_mounts()
@@ -255,19 +266,11 @@ class Config:
             if where in seen:
                 raise ConfigError(f"mount {mount.point!r}: {where} is already mounted ({seen[where]})")
             seen[where] = str(mount.app)
-            _choice("mount interface", mount.interface, (None, *INTERFACES))
-            if mount.threads is not None:
-                _positive_int(f"threads of mount {where}", mount.threads)
-            if mount.queue_size is not None:
-                _positive_int(f"queue_size of mount {where}", mount.queue_size)
-            if mount.queue_timeout is not None:
-                _non_negative_number(f"queue_timeout of mount {where}", mount.queue_timeout)
-            if mount.max_body_size is not None:
-                _non_negative_int(f"max_body_size of mount {where}", mount.max_body_size)
-            if mount.limit_concurrency is not None:
-                _positive_int(f"limit_concurrency of mount {where}", mount.limit_concurrency)
-            if mount.timeout_request_body is not None:
-                _positive_number(f"timeout_request_body of mount {where}", mount.timeout_request_body)
+            for setting in settings.MOUNT_SETTINGS:
+                assert setting.field is not None
+                value = getattr(mount, setting.field)
+                if value is not None:
+                    setattr(mount, setting.field, setting.convert(value, f"{setting.field} of mount {where}"))
         for mount in mounts:
             if mount.fallback is not None:
                 target = self.resolve_fallback(mount)
@@ -278,63 +281,21 @@ class Config:
                     )
         if not self.binds:
             raise ConfigError("bind: at least one address is needed")
-        _positive_int("threads", self.threads)
-        _positive_int("queue_size", self.queue_size)
-        _positive_int("io_threads", self.io_threads)
-        _non_negative_int("preread_limit", self.preread_limit)
-        _non_negative_number("queue_timeout", self.queue_timeout)
-        _non_negative_number("graceful_timeout", self.graceful_timeout)
-        _choice("interface", self.interface, (None, *INTERFACES))
-        _choice("loop", self.loop, LOOPS)
-        _choice("lifespan", self.lifespan, LIFESPAN_MODES)
-        _choice("ws", self.ws, WS_MODES)
-        if self.max_body_size is not None:
-            _non_negative_int("max_body_size", self.max_body_size)
-        if self.limit_concurrency is not None:
-            _positive_int("limit_concurrency", self.limit_concurrency)
-        _positive_int("ws_max_size", self.ws_max_size)
-        for name in ("timeout_keep_alive", "timeout_request_headers", "timeout_request_body"):
-            _positive_number(name, getattr(self, name))
-        _positive_int("backlog", self.backlog)
-        for entry in self.forwarded_allow_ips:
-            if entry.strip() != "*":
-                try:
-                    ipaddress.ip_network(entry.strip(), strict=False)
-                except ValueError:
-                    raise ConfigError(
-                        f"forwarded_allow_ips {entry!r}: expected an IP address, a network like 10.0.0.0/8, or *"
-                    ) from None
-        try:
-            check_access_log_format(self.access_log_format)
-        except ValueError as error:
-            raise ConfigError(f"access_log_format {self.access_log_format!r}: {error}") from None
-        _choice("log_format", self.log_format, LOG_FORMATS)
-        if self.log_config is not None and not os.path.isfile(self.log_config):
-            raise ConfigError(f"log_config {self.log_config!r}: no such file")
-        size = self.max_header_size
-        if isinstance(size, bool) or not isinstance(size, int) or size < MIN_HEADER_SIZE:
-            raise ConfigError(f"max_header_size {size!r}: expected a number of bytes, at least {MIN_HEADER_SIZE}")
+        for bind in self.binds:
+            if not isinstance(bind, Bind):
+                raise ConfigError(f"binds {bind!r}: expected a Bind (amphicorn.run takes bind='HOST:PORT')")
+        for setting in settings.SETTINGS:
+            if setting.field is None or setting.composite:
+                continue
+            value = getattr(self, setting.field)
+            if value is not None or not setting.optional:
+                setattr(self, setting.field, setting.convert(value, setting.field))
         self._validate_processes()
-        if self.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
-            raise ConfigError("loop 'uvloop': uvloop is not installed (pip install uvloop)")
-        if self.log_level not in LOG_LEVELS:
-            raise ConfigError(f"log_level {self.log_level!r}: expected one of {', '.join(LOG_LEVELS)}")
         return self
 
     def _validate_processes(self) -> None:
-        _positive_int("workers", self.workers)
-        if self.limit_max_requests is not None:
-            _positive_int("limit_max_requests", self.limit_max_requests)
-        _non_negative_int("limit_max_requests_jitter", self.limit_max_requests_jitter)
-        for directory in self.reload_dirs:
-            if not os.path.isdir(directory):
-                raise ConfigError(f"reload_dir {directory!r}: not a directory")
         if self.reload and importlib.util.find_spec("watchfiles") is None:
             raise ConfigError("reload: needs watchfiles, which is not installed (pip install 'amphicorn[reload]')")
-        if self.pid_file is not None:
-            directory = os.path.dirname(os.path.abspath(self.pid_file))
-            if not self.pid_file or not os.path.isdir(directory):
-                raise ConfigError(f"pid {self.pid_file!r}: expected a file in an existing directory")
         if self.supervised():
             # Workers are separate processes: each imports the app from its spec.
             for mount in self.all_mounts():
@@ -350,29 +311,3 @@ def _normalized(point: str | None) -> str | None:
         return check_mount_point(point) if point else None
     except ValueError:
         return None
-
-
-def _choice(name: str, value: object, choices: tuple[object, ...]) -> None:
-    if value not in choices:
-        names = ", ".join(str(choice) for choice in choices if choice is not None)
-        raise ConfigError(f"{name} {value!r}: expected one of {names}")
-
-
-def _positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} {value!r}: expected a whole number of at least 1")
-
-
-def _non_negative_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{name} {value!r}: expected a whole number of at least 0")
-
-
-def _positive_number(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-        raise ConfigError(f"{name} {value!r}: expected a number of seconds, more than 0")
-
-
-def _non_negative_number(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-        raise ConfigError(f"{name} {value!r}: expected a number of seconds, at least 0")

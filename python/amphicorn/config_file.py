@@ -17,7 +17,9 @@ describes one app::
     app = "api.main:app"
     fallback = "/"          # what FastAPI answers with 404, Django gets to answer
 
-Unknown keys are errors that name the file and the key.
+Unknown keys are errors that name the file and the key; which keys exist, and which a
+``[[mount]]`` table may override, comes from :mod:`amphicorn.settings`. Values are checked
+by the CLI, with the setting's converter.
 """
 
 from __future__ import annotations
@@ -26,71 +28,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from amphicorn import settings
 from amphicorn.errors import ConfigError
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+    # mypy checks as Python 3.10 (pyproject.toml), where tomli may not be installed.
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-#: Settings a file may hold, by flag name.
-KEYS = frozenset(
-    {
-        "app",
-        "bind",
-        "host",
-        "port",
-        "threads",
-        "log-level",
-        "interface",
-        "factory",
-        "loop",
-        "lifespan",
-        "ws",
-        "ws-max-size",
-        "max-body-size",
-        "limit-concurrency",
-        "mount",
-        # Limits and timeouts.
-        "timeout-keep-alive",
-        "timeout-request-headers",
-        "timeout-request-body",
-        "max-header-size",
-        "backlog",
-        # Proxies.
-        "proxy-headers",
-        "forwarded-allow-ips",
-        "proxy-protocol",
-        # Logging.
-        "access-log",
-        "access-log-format",
-        "log-format",
-        "log-config",
-        # processes (amphicorn.supervisor)
-        "workers",
-        "limit-max-requests",
-        "limit-max-requests-jitter",
-        "timeout-graceful-shutdown",
-        "reload",
-        "reload-dir",
-        "pid",
-    }
-)
-MOUNT_KEYS = frozenset(
-    {
-        "prefix",
-        "app",
-        "name",
-        "interface",
-        "threads",
-        "queue-size",
-        "queue-timeout",
-        "fallback",
-        "max-body-size",
-        "limit-concurrency",
-        "timeout-request-body",
-    }
-)
+#: Settings a file may hold, by flag name (declared in :mod:`amphicorn.settings`).
+KEYS = settings.FILE_KEYS
+#: Keys of a ``[[mount]]`` table.
+MOUNT_KEYS = settings.MOUNT_KEYS
 
 
 class FileSettings:
@@ -128,7 +78,8 @@ def load(path: str | None, directory: Path | None = None) -> FileSettings | None
 def _read(file: Path) -> dict[str, Any]:
     try:
         with file.open("rb") as stream:
-            return tomllib.load(stream)
+            document: dict[str, Any] = tomllib.load(stream)
+            return document
     except OSError as error:
         raise ConfigError(f"--config {str(file)!r}: {error.strerror}") from None
     except tomllib.TOMLDecodeError as error:

@@ -1,0 +1,212 @@
+"""Every setting of amphicorn, declared once.
+
+A :class:`Setting` says everything the rest of the package needs about one setting: its
+long flag (which is also its config-file key), the :class:`~amphicorn.Config` field it fills,
+its converter (from :mod:`amphicorn.convert`), its default as text, its help, its group,
+its environment variables, its short flag, how argparse reads it, and whether a ``[[mount]]``
+table may override it. From :data:`SETTINGS` come the parser and the merging of sources in
+:mod:`amphicorn.cli`, the known keys of :mod:`amphicorn.config_file`, the checks of
+:meth:`Config.validate` (and so of :func:`amphicorn.run`), and README's flag table
+(``scripts/settings_table.py``). This module only declares; it reads no source itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from typing import Any, Literal
+
+from amphicorn import convert
+from amphicorn._amphicorn import DEFAULT_ACCESS_LOG_FORMAT
+from amphicorn.asgi import LIFESPAN_MODES, LOOPS
+from amphicorn.interfaces import INTERFACES
+
+ENV_PREFIX = "AMPHICORN_"
+WS_MODES = ("auto", "none")
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+#: hyper needs room for at least this much request head.
+MIN_HEADER_SIZE = 8192
+
+#: How argparse reads a setting: ``value`` (``--threads 4``), ``switch`` (``--access-log`` and
+#: ``--no-access-log``), ``flag`` (``--reload``: present or not), ``repeat`` (``-b A -b B``),
+#: ``positional`` (the app).
+Style = Literal["value", "switch", "flag", "repeat", "positional"]
+
+#: argparse argument groups, in --help order (None: the parser's own options).
+GROUPS = (None, "limits and timeouts", "proxies in front", "logging", "processes")
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One setting: where it is read from, how it is checked, and how it is documented."""
+
+    #: The long flag without ``--``; also the config-file key (``_`` may stand for ``-`` there).
+    flag: str
+    #: ``convert(value, source)`` → the typed value; raises ConfigError naming source and value.
+    convert: Callable[[object, str], Any]
+    #: What it does, for --help and README.
+    help: str
+    #: The default, as README shows it (backquotes are dropped for --help); "" for none.
+    default: str = ""
+    group: str | None = None
+    #: The :class:`~amphicorn.Config` field; "" means the flag with ``_`` for ``-``, None none.
+    field: str | None = ""
+    metavar: str | None = None
+    short: str | None = None
+    style: Style = "value"
+    #: Variables read after ``AMPHICORN_<FLAG>``, in order (``FORWARDED_ALLOW_IPS``).
+    aliases: tuple[str, ...] = ()
+    #: How a list is written in the environment variable (README's note, e.g. "space separated").
+    env_note: str = ""
+    #: A ``[[mount]]`` table may override it for its app (a MountConfig field of the same name).
+    mount: bool = False
+    #: None is a valid value of the field (no limit, detected, none).
+    optional: bool = False
+    #: A config file may set it.
+    file: bool = True
+    #: Checked as a whole by :meth:`Config.validate` and merged by the CLI itself (app, binds,
+    #: mounts): the converter checks one source's text, not the field's typed value.
+    composite: bool = False
+    #: Why the field has no flag, variable or key (set only from Python); "" for a normal setting.
+    internal: str = ""
+    #: A few words for README's first column ("WSGI pool size").
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.field == "":
+            object.__setattr__(self, "field", self.flag.replace("-", "_"))
+
+    @property
+    def option(self) -> str:
+        """The long flag as typed (``--threads``; ``app`` for the positional)."""
+        return self.flag if self.style == "positional" else f"--{self.flag}"
+
+    @property
+    def dest(self) -> str:
+        """The argparse attribute."""
+        return self.flag.replace("-", "_")
+
+    @property
+    def env(self) -> str:
+        """``AMPHICORN_<FLAG>``."""
+        return ENV_PREFIX + self.flag.upper().replace("-", "_")
+
+    @property
+    def env_names(self) -> tuple[str, ...]:
+        """Every variable read, the first that is set winning."""
+        return (self.env, *self.aliases)
+
+
+def declare(
+    flag: str, convert_value: Callable[[object, str], Any], help: str, default: str = "", **more: Any
+) -> Setting:
+    """A :class:`Setting`, with the four things every one has given by position."""
+    return Setting(flag, convert_value, help, default, **more)
+
+
+_PER_CORE = "4 per core, at most 32"
+_LIMITS, _PROXIES, _LOGGING, _PROCESSES = GROUPS[1:]
+
+# fmt: off
+SETTINGS: tuple[Setting, ...] = (
+    declare("app", convert.text, "the app to serve, as module:attribute (e.g. mysite.wsgi:application)",
+            style="positional", metavar="APP", composite=True, note="positional: the app at `/`"),
+    declare("mount", convert.mount_texts, "serve APP at PREFIX: /legacy=wsgi:mysite.wsgi:application, "
+            "api.example.com/v2=api:app ([[mount]] tables in a file)", field="mounts", style="repeat",
+            metavar="PREFIX=APP", env_note="space separated", composite=True),
+    declare("config", convert.text, "TOML settings file (keys are the long flag names; [[mount]] tables for apps)",
+            "`[tool.amphicorn]` of `./pyproject.toml`, if any", short="c", metavar="FILE", field=None, file=False),
+    declare("bind", convert.bind_texts, "address to listen on (IPv6 as [::1]:8000; unix:PATH for a Unix socket; "
+            "fd://N for an inherited listening socket)", "`127.0.0.1:8000`", field="binds", short="b",
+            style="repeat", metavar="HOST:PORT|unix:PATH|fd://N", env_note="space or comma separated", composite=True),
+    declare("host", convert.text, "shorthand for --bind HOST:PORT, with --port", "`127.0.0.1`", field=None,
+            metavar="HOST"),
+    declare("port", convert.port, "shorthand for --bind HOST:PORT, with --host", "`8000`", field=None, metavar="PORT"),
+    declare("threads", convert.positive_int, "WSGI thread pool size", _PER_CORE, mount=True, metavar="N",
+            note="WSGI pool size"),
+    declare("io-threads", convert.positive_int, "tokio threads for sockets and HTTP (granian's --runtime-threads)",
+            "one per core", metavar="N", note="tokio threads for sockets and HTTP"),
+    declare("interface", convert.choice(INTERFACES), "the app's interface (an asgi:/wsgi: prefix on APP also sets it)",
+            "detected", metavar="|".join(INTERFACES), mount=True, optional=True),
+    declare("factory", convert.boolean, "APP names a factory: call it to get the app", "off", style="flag"),
+    declare("app-dir", convert.directory, "directory put first on sys.path before the app is imported", "`.`",
+            metavar="DIR"),
+    declare("loop", convert.installed(convert.choice(LOOPS), {"uvloop": "pip install uvloop"}), "ASGI event loop",
+            "`auto` (uvloop if installed)", metavar="|".join(LOOPS)),
+    declare("lifespan", convert.choice(LIFESPAN_MODES), "ASGI lifespan", "`auto`", metavar="|".join(LIFESPAN_MODES)),
+    declare("ws", convert.choice(WS_MODES), "ASGI WebSockets", "`auto`", metavar="|".join(WS_MODES)),
+    declare("ws-max-size", convert.positive_int, "largest WebSocket message accepted, in bytes", "16 MiB",
+            metavar="BYTES"),
+    declare("max-body-size", convert.non_negative_int, "largest request body in bytes; larger ones get 413",
+            "no limit", metavar="BYTES", mount=True, optional=True),
+    declare("limit-concurrency", convert.positive_int, "most requests in one mount's app at once; more get 503 at once",
+            "no limit", metavar="N", mount=True, optional=True),
+    # Limits and timeouts.
+    declare("timeout-keep-alive", convert.positive_seconds, "seconds an idle keep-alive connection stays open", "5",
+            group=_LIMITS, metavar="SECONDS"),
+    declare("timeout-request-headers", convert.positive_seconds,
+            "seconds a client has to send a request's line and headers; slower ones get 408", "10", group=_LIMITS,
+            metavar="SECONDS"),
+    declare("timeout-request-body", convert.positive_seconds,
+            "seconds a client may pause while sending a request body; longer gets 408", "60", group=_LIMITS,
+            metavar="SECONDS", mount=True),
+    declare("max-header-size", convert.bytes_at_least(MIN_HEADER_SIZE),
+            "bytes a request line and headers may take; more gets 431", f"64 KiB (at least {MIN_HEADER_SIZE})",
+            group=_LIMITS, metavar="BYTES"),
+    declare("backlog", convert.positive_int, "connections the kernel queues before they are accepted", "2048",
+            group=_LIMITS, metavar="N"),
+    declare("queue-size", convert.positive_int, "requests that may wait for a free WSGI thread; more get 503", "1024",
+            group=_LIMITS, metavar="N", mount=True),
+    declare("queue-timeout", convert.seconds, "seconds a request waits for room in a full queue, then 503", "30",
+            group=_LIMITS, metavar="SECONDS", mount=True),
+    declare("preread-limit", convert.non_negative_int,
+            "request bodies up to this many bytes are read before a WSGI thread is taken (and can be replayed to a "
+            "fallback)", "64 KiB", group=_LIMITS, metavar="BYTES"),
+    # Proxies in front.
+    declare("proxy-headers", convert.boolean, "take the client address, scheme and host from Forwarded/X-Forwarded-* "
+            "headers of trusted peers", "on", group=_PROXIES, style="switch"),
+    declare("forwarded-allow-ips", convert.address_list, "comma-separated trusted proxy addresses or networks, or *",
+            "`127.0.0.1,::1`", group=_PROXIES, metavar="IPS", aliases=("FORWARDED_ALLOW_IPS",)),
+    declare("proxy-protocol", convert.boolean, "trusted peers start each connection with a PROXY protocol v1/v2 header",
+            "off", group=_PROXIES, style="flag"),
+    # Logging.
+    declare("log-level", convert.choice(LOG_LEVELS), f"one of {', '.join(LOG_LEVELS)}", "`info`", group=_LOGGING,
+            metavar="LEVEL"),
+    declare("access-log", convert.boolean, "write one line per request to stdout, from Rust", "off", group=_LOGGING,
+            style="switch"),
+    declare("access-log-format", convert.access_log_format,
+            "gunicorn-style atoms: h t r m U q H s B b f a T M D L p mount {header}i",
+            f"`{DEFAULT_ACCESS_LOG_FORMAT}`", group=_LOGGING, metavar="FORMAT"),
+    declare("log-format", convert.choice(LOG_FORMATS), "error and access log lines as text or JSON", "`text`",
+            group=_LOGGING, metavar="|".join(LOG_FORMATS)),
+    declare("log-config", convert.existing_file, "logging configuration: dictConfig .json/.yaml, or fileConfig .ini",
+            group=_LOGGING, metavar="FILE", optional=True),
+    # Processes (amphicorn.supervisor).
+    declare("workers", convert.positive_int, "worker processes, under a supervisor", "1 (no supervisor)",
+            group=_PROCESSES, short="w", metavar="N"),
+    declare("limit-max-requests", convert.positive_int, "a worker serves N requests, then is replaced", "no limit",
+            group=_PROCESSES, metavar="N", optional=True, note="per worker"),
+    declare("limit-max-requests-jitter", convert.non_negative_int,
+            "add a random 0..J to each worker's --limit-max-requests, so they do not restart together", "0",
+            group=_PROCESSES, metavar="J"),
+    declare("timeout-graceful-shutdown", convert.seconds,
+            "on SIGTERM/SIGINT (or a restart), how long in-flight requests get to finish", "30", group=_PROCESSES,
+            field="graceful_timeout", metavar="SECONDS"),
+    declare("reload", convert.boolean, "restart the workers when a .py file changes (development)", "off",
+            group=_PROCESSES, style="flag", note="needs `amphicorn[reload]`"),
+    declare("reload-dir", convert.directories, "directory --reload watches", "the working directory",
+            group=_PROCESSES, field="reload_dirs", style="repeat", metavar="DIR", env_note=f"`{os.pathsep}` separated"),
+    declare("pid", convert.new_file, "write the server's process id to FILE (removed on exit)", group=_PROCESSES,
+            field="pid_file", metavar="FILE", optional=True),
+)
+# fmt: on
+
+BY_FLAG: dict[str, Setting] = {setting.flag: setting for setting in SETTINGS}
+#: Top-level keys a config file may hold.
+FILE_KEYS = frozenset(setting.flag for setting in SETTINGS if setting.file and not setting.internal)
+#: Settings a ``[[mount]]`` table may override.
+MOUNT_SETTINGS: tuple[Setting, ...] = tuple(setting for setting in SETTINGS if setting.mount)
+#: Keys of a ``[[mount]]`` table: its own, then the settings it may override.
+MOUNT_KEYS = frozenset({"prefix", "app", "name", "fallback", *(setting.flag for setting in MOUNT_SETTINGS)})
