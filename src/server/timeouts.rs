@@ -38,7 +38,8 @@ use tokio::time::{Instant, Sleep};
 
 use super::access_log::Entry;
 use super::forward::forward_async_write;
-use crate::http::response_body::{Aborted, ResponseBody};
+use crate::errors::Error;
+use crate::http::response_body::ResponseBody;
 
 const REQUEST_TIMEOUT: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 16\r\nconnection: close\r\n\r\nRequest Timeout\n";
@@ -160,12 +161,13 @@ impl<T> TimedIo<T> {
         }
     }
 
-    /// The deadline of the current phase, and whether missing it earns a 408.
+    /// The deadline of the current phase, and whether missing it earns a 408 (None: no
+    /// deadline, also for a timeout too long to add to the clock).
     fn deadline(&self) -> Option<(Instant, bool)> {
         match self.phase {
-            Phase::Fresh { any_bytes } => Some((self.since + self.timeouts.header?, any_bytes)),
-            Phase::Head => Some((self.since + self.timeouts.header?, true)),
-            Phase::Idle => Some((self.since + self.timeouts.keep_alive?, false)),
+            Phase::Fresh { any_bytes } => Some((self.since.checked_add(self.timeouts.header?)?, any_bytes)),
+            Phase::Head => Some((self.since.checked_add(self.timeouts.header?)?, true)),
+            Phase::Idle => Some((self.since.checked_add(self.timeouts.keep_alive?)?, false)),
             Phase::Busy => None,
         }
     }
@@ -234,9 +236,9 @@ impl TrackedBody {
 
 impl Body for TrackedBody {
     type Data = Bytes;
-    type Error = Aborted;
+    type Error = Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Aborted>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = &mut *self;
         let frame = Pin::new(&mut this.body).poll_frame(cx);
         if let (Poll::Ready(Some(Ok(frame))), Some(entry)) = (&frame, this.entry.as_mut()) {
