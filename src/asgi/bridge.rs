@@ -27,7 +27,7 @@ use pyo3::prelude::*;
 
 use super::job::AsgiJob;
 use super::messages::Incoming;
-use crate::errors::ClientDisconnected;
+use crate::errors::Error;
 use crate::log;
 use crate::sync::lock;
 use crate::wake::{self, WakeReceiver, WakeSender};
@@ -145,7 +145,7 @@ impl LoopBridge {
                 future.call_method1(pyo3::intern!(py, "set_result"), (py.None(),))?;
             }
             Resolution::SendFailed => {
-                let error = ClientDisconnected::new_err("the client closed the connection");
+                let error = PyErr::from(Error::client_gone());
                 future.call_method1(pyo3::intern!(py, "set_exception"), (error.value(py),))?;
             }
         }

@@ -21,9 +21,9 @@ use tokio::sync::oneshot;
 use super::awaitable::done;
 use super::bridge::{LoopBridge, Resolution};
 use crate::buffers::shared_bytes;
-use crate::errors::ClientDisconnected;
+use crate::errors::Error;
 use crate::http::connection::RequestState;
-use crate::http::responder::{Head, Responder, TrySendError};
+use crate::http::responder::{Head, Queued, Responder};
 use crate::http::response_body::ResponseBody;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,16 +132,16 @@ impl ResponseWriter {
         };
         if let Some(head) = self.head.take() {
             if !more_body {
-                self.responder.send_complete(head, data).map_err(|_| disconnected())?;
+                self.responder.send_complete(head, data)?;
                 return Ok((done(py)?, true));
             }
-            self.responder.open_stream(head, None).map_err(|_| disconnected())?;
+            self.responder.open_stream(head, None)?;
         }
-        let waiting = if data.is_empty() { Ok(()) } else { self.responder.try_send(data) };
+        let waiting = if data.is_empty() { Ok(Queued::Sent) } else { self.responder.try_send(data) };
         let awaitable = match waiting {
-            Ok(()) => done(py),
-            Err(TrySendError::Disconnected) => Err(disconnected()),
-            Err(TrySendError::Full(chunk)) => {
+            Ok(Queued::Sent) => done(py),
+            Err(error) => Err(error.into()),
+            Ok(Queued::Full(chunk)) => {
                 let chunks = self.responder.chunk_sender().cloned();
                 let bridge = bridge.get();
                 let (id, future) = bridge.waiter(py)?;
@@ -172,7 +172,7 @@ impl ResponseWriter {
         let length = file.metadata()?.len();
         let head = self.head.take().ok_or_else(|| PyRuntimeError::new_err("pathsend before response start"))?;
         let length = head.declared_length().map_or(length, |declared| declared.min(length));
-        self.responder.open_stream(head, Some(length)).map_err(|_| disconnected())?;
+        self.responder.open_stream(head, Some(length))?;
         if let Some(chunks) = self.responder.chunk_sender().cloned() {
             let state = self.responder.state().clone();
             bridge.get().handle().runtime().spawn(send_file(tokio::fs::File::from_std(file), length, chunks, state));
@@ -221,7 +221,7 @@ impl HttpSend {
         if state.is_disconnected() || state.body_failure_status().is_some() {
             // A body over the limits: the app's error ends the exchange, and `fail()` answers
             // 413 or 408.
-            return Err(disconnected());
+            return Err(Error::client_gone().into());
         }
         match (self.phase, kind) {
             (Phase::Start, "http.response.start") => {
@@ -264,10 +264,6 @@ pub fn message_and_type<'a, 'py>(
     let kind =
         kind.cast_into::<PyString>().map_err(|_| PyTypeError::new_err("an ASGI message 'type' must be a str"))?;
     Ok((message, kind))
-}
-
-pub fn disconnected() -> PyErr {
-    ClientDisconnected::new_err("the client closed the connection")
 }
 
 /// ASGI headers: an iterable of `[name, value]` byte pairs.

@@ -18,31 +18,19 @@
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{Request, Version};
 
-/// Why a request head cannot be served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FramingError {
-    LengthAndTransferEncoding,
-    ChunkedTwice,
-    MissingHost,
-    SeveralHosts,
-}
+use crate::errors::Error;
 
-impl std::fmt::Display for FramingError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::LengthAndTransferEncoding => "Content-Length and Transfer-Encoding together",
-            Self::ChunkedTwice => "chunked transfer coding applied more than once",
-            Self::MissingHost => "HTTP/1.1 request without Host",
-            Self::SeveralHosts => "more than one Host",
-        })
-    }
-}
+const LENGTH_AND_TRANSFER_ENCODING: &str = "Content-Length and Transfer-Encoding together";
+const CHUNKED_TWICE: &str = "chunked transfer coding applied more than once";
+const MISSING_HOST: &str = "HTTP/1.1 request without Host";
+const SEVERAL_HOSTS: &str = "more than one Host";
 
-pub fn check<B>(request: &Request<B>) -> Result<(), FramingError> {
+/// Ok, or an error (framing, with the reason) for a request head that cannot be served.
+pub fn check<B>(request: &Request<B>) -> Result<(), Error> {
     let headers = request.headers();
     if headers.contains_key(TRANSFER_ENCODING) {
         if headers.contains_key(CONTENT_LENGTH) {
-            return Err(FramingError::LengthAndTransferEncoding);
+            return Err(Error::framing(LENGTH_AND_TRANSFER_ENCODING));
         }
         let chunked = headers
             .get_all(TRANSFER_ENCODING)
@@ -51,15 +39,15 @@ pub fn check<B>(request: &Request<B>) -> Result<(), FramingError> {
             .filter(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"))
             .count();
         if chunked > 1 {
-            return Err(FramingError::ChunkedTwice);
+            return Err(Error::framing(CHUNKED_TWICE));
         }
     }
     let mut hosts = headers.get_all(HOST).iter();
     match (hosts.next(), hosts.next()) {
-        (_, Some(_)) => Err(FramingError::SeveralHosts),
+        (_, Some(_)) => Err(Error::framing(SEVERAL_HOSTS)),
         // An absolute request target carries the host itself.
         (None, None) if request.version() == Version::HTTP_11 && request.uri().authority().is_none() => {
-            Err(FramingError::MissingHost)
+            Err(Error::framing(MISSING_HOST))
         }
         _ => Ok(()),
     }
@@ -78,11 +66,10 @@ mod tests {
     }
 
     /// HTTP version, request target, headers, expected verdict.
-    type Case<'a> = (Version, &'a str, &'a [(&'a str, &'a str)], Result<(), FramingError>);
+    type Case<'a> = (Version, &'a str, &'a [(&'a str, &'a str)], Result<(), &'static str>);
 
     #[test]
     fn table() {
-        use FramingError::*;
         let v11 = Version::HTTP_11;
         let cases: &[Case<'_>] = &[
             (v11, "/", &[("host", "x")], Ok(())),
@@ -93,23 +80,24 @@ mod tests {
                 v11,
                 "/",
                 &[("host", "x"), ("transfer-encoding", "chunked"), ("content-length", "4")],
-                Err(LengthAndTransferEncoding),
+                Err(LENGTH_AND_TRANSFER_ENCODING),
             ),
-            (v11, "/", &[("host", "x"), ("transfer-encoding", "chunked, Chunked")], Err(ChunkedTwice)),
+            (v11, "/", &[("host", "x"), ("transfer-encoding", "chunked, Chunked")], Err(CHUNKED_TWICE)),
             (
                 v11,
                 "/",
                 &[("host", "x"), ("transfer-encoding", "chunked"), ("transfer-encoding", "chunked")],
-                Err(ChunkedTwice),
+                Err(CHUNKED_TWICE),
             ),
-            (v11, "/", &[], Err(MissingHost)),
+            (v11, "/", &[], Err(MISSING_HOST)),
             (v11, "http://example.com/", &[], Ok(())),
             (Version::HTTP_10, "/", &[], Ok(())),
-            (v11, "/", &[("host", "a"), ("host", "b")], Err(SeveralHosts)),
-            (Version::HTTP_10, "/", &[("host", "a"), ("host", "a")], Err(SeveralHosts)),
+            (v11, "/", &[("host", "a"), ("host", "b")], Err(SEVERAL_HOSTS)),
+            (Version::HTTP_10, "/", &[("host", "a"), ("host", "a")], Err(SEVERAL_HOSTS)),
         ];
         for (version, target, headers, expected) in cases {
-            assert_eq!(check(&request(*version, target, headers)), *expected, "{target} {headers:?}");
+            let verdict = check(&request(*version, target, headers));
+            assert_eq!(verdict, expected.map_err(Error::framing), "{target} {headers:?}");
         }
     }
 }

@@ -28,74 +28,48 @@ use tokio::sync::oneshot;
 
 use super::connection::RequestState;
 pub use super::frames::Frames;
+use crate::errors::Error;
 
 /// How many frames may wait between hyper and the app.
 const CHANNEL_FRAMES: usize = 4;
 
-/// Why a request body ended early.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BodyError {
-    /// The client closed the connection before sending the whole body.
-    Disconnected,
-    /// The body's framing was invalid (a bad chunk size, for instance).
-    Malformed(String),
-    /// The body is larger than the mount allows.
-    TooLarge(u64),
-    /// The client sent nothing for longer than the body timeout.
-    TimedOut,
-}
-
 /// What a mount accepts of a request body.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BodyLimits {
-    /// Larger bodies fail with `TooLarge` (None: no limit).
+    /// Larger bodies fail (`is_body_too_large`; None: no limit).
     pub max_size: Option<u64>,
-    /// A body that stalls this long between two reads fails with `TimedOut` (None: never).
+    /// A body that stalls this long between two reads fails (`is_body_timed_out`; None: never).
     pub idle_timeout: Option<Duration>,
 }
 
 impl BodyLimits {
-    /// `TooLarge` if a body of `length` bytes is larger than the limit.
-    pub fn admit(&self, length: u64) -> Result<(), BodyError> {
+    /// An error (`is_body_too_large`) if a body of `length` bytes is larger than the limit.
+    pub fn admit(&self, length: u64) -> Result<(), Error> {
         match self.max_size {
-            Some(max_size) if length > max_size => Err(BodyError::TooLarge(max_size)),
+            Some(max_size) if length > max_size => Err(Error::body_too_large(max_size)),
             _ => Ok(()),
         }
     }
 
-    /// The next frame of `body`, or `TimedOut` if none comes within the idle timeout.
-    async fn next_frame(&self, body: &mut Incoming) -> Option<Result<Frame<Bytes>, BodyError>> {
+    /// The next frame of `body`, or an error if none comes within the idle timeout.
+    async fn next_frame(&self, body: &mut Incoming) -> Option<Result<Frame<Bytes>, Error>> {
         let frame = match self.idle_timeout {
             None => body.frame().await,
             Some(timeout) => match tokio::time::timeout(timeout, body.frame()).await {
                 Ok(frame) => frame,
-                Err(_) => return Some(Err(BodyError::TimedOut)),
+                Err(_) => return Some(Err(Error::body_timed_out())),
             },
         };
-        frame.map(|frame| frame.map_err(BodyError::from))
+        frame.map(|frame| frame.map_err(body_error))
     }
 }
 
-impl std::fmt::Display for BodyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Disconnected => f.write_str("the client disconnected before the body was complete"),
-            Self::Malformed(reason) => write!(f, "malformed request body: {reason}"),
-            Self::TooLarge(limit) => write!(f, "the request body is larger than {limit} bytes"),
-            Self::TimedOut => f.write_str("the client stopped sending the request body"),
-        }
-    }
-}
-
-impl std::error::Error for BodyError {}
-
-impl From<hyper::Error> for BodyError {
-    fn from(error: hyper::Error) -> Self {
-        if error.is_incomplete_message() || error.is_closed() || error.is_canceled() || lost_connection(&error) {
-            Self::Disconnected
-        } else {
-            Self::Malformed(error.to_string())
-        }
+/// What a hyper body error means to us: the client went away, or sent an invalid body.
+fn body_error(error: hyper::Error) -> Error {
+    if error.is_incomplete_message() || error.is_closed() || error.is_canceled() || lost_connection(&error) {
+        Error::body_cut()
+    } else {
+        Error::malformed_body(error)
     }
 }
 
@@ -119,7 +93,7 @@ fn lost_connection(error: &hyper::Error) -> bool {
     false
 }
 
-pub type Chunk = Result<Bytes, BodyError>;
+pub type Chunk = Result<Bytes, Error>;
 
 /// A request body, either already in memory or still arriving.
 pub enum RequestBody {
@@ -148,7 +122,7 @@ pub async fn read_body(
     limit: usize,
     limits: BodyLimits,
     state: &Arc<RequestState>,
-) -> Result<RequestBody, BodyError> {
+) -> Result<RequestBody, Error> {
     let expect_continue =
         headers.get(EXPECT).is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     if let Some(length) = body.size_hint().exact() {
@@ -171,7 +145,7 @@ pub async fn read_body(
                 return Ok(RequestBody::Complete(collected));
             }
             Some(Err(error)) => {
-                if error == BodyError::Disconnected {
+                if error.is_disconnected() {
                     state.mark_disconnected();
                 }
                 return Err(error);
@@ -235,11 +209,14 @@ fn spawn_feeder(
             if !failed && body.is_end_stream() {
                 state.mark_body_complete();
             }
-            match &chunk {
-                Err(BodyError::Disconnected) => state.mark_disconnected(),
-                Err(BodyError::TooLarge(_)) => state.mark_body_too_large(),
-                Err(BodyError::TimedOut) => state.mark_body_timed_out(),
-                _ => {}
+            if let Err(error) = &chunk {
+                if error.is_disconnected() {
+                    state.mark_disconnected();
+                } else if error.is_body_too_large() {
+                    state.mark_body_too_large();
+                } else if error.is_body_timed_out() {
+                    state.mark_body_timed_out();
+                }
             }
             // A closed channel means the app is done with the body.
             let sent = tokio::select! {

@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 use super::connection::RequestState;
 use super::response_body::{ResponseBody, ResponseChunk};
 use super::status;
+use crate::errors::Error;
 
 /// How many chunks may wait between the app and the socket. With 4, a WSGI thread streaming
 /// 64 KiB chunks slept and woke for nearly every chunk (10% of its time switching); 16 (1 MiB
@@ -42,15 +43,13 @@ impl Head {
     }
 }
 
-/// The client is gone; nothing more can be sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Disconnected;
-
-/// Why a chunk could not be queued without waiting.
-pub enum TrySendError {
+/// What became of a chunk offered without waiting. A full channel is backpressure, not an
+/// error: the chunk comes back, for the caller to send once there is room.
+pub enum Queued {
+    /// Queued (or dropped, for `HEAD`).
+    Sent,
     /// The channel is full: wait on the sender, then send this chunk.
     Full(ResponseChunk),
-    Disconnected,
 }
 
 pub struct Responder {
@@ -75,8 +74,8 @@ impl Responder {
         self.respond.is_none()
     }
 
-    fn send_head(&mut self, head: Head, body: ResponseBody, content_length: Option<u64>) -> Result<(), Disconnected> {
-        let respond = self.respond.take().ok_or(Disconnected)?;
+    fn send_head(&mut self, head: Head, body: ResponseBody, content_length: Option<u64>) -> Result<(), Error> {
+        let respond = self.respond.take().ok_or_else(Error::client_gone)?;
         let mut response = Response::new(body);
         *response.status_mut() = head.status;
         *response.headers_mut() = head.headers;
@@ -88,12 +87,12 @@ impl Responder {
         }
         respond.send(response).map_err(|_| {
             self.state.mark_disconnected();
-            Disconnected
+            Error::client_gone()
         })
     }
 
     /// Sends the head with a body known in full; the exchange is then complete.
-    pub fn send_complete(&mut self, head: Head, data: Bytes) -> Result<(), Disconnected> {
+    pub fn send_complete(&mut self, head: Head, data: Bytes) -> Result<(), Error> {
         let length = data.len() as u64;
         let body = if self.head_only { ResponseBody::Empty } else { ResponseBody::full(data) };
         self.send_head(head, body, self.head_only.then_some(length))?;
@@ -102,7 +101,7 @@ impl Responder {
     }
 
     /// Sends the head and opens a streamed body of `length` bytes (None: unknown).
-    pub fn open_stream(&mut self, head: Head, length: Option<u64>) -> Result<(), Disconnected> {
+    pub fn open_stream(&mut self, head: Head, length: Option<u64>) -> Result<(), Error> {
         if self.head_only {
             self.send_head(head, ResponseBody::Empty, length)?;
             self.state.mark_response_complete();
@@ -120,17 +119,17 @@ impl Responder {
         self.chunks.as_ref()
     }
 
-    /// Queues a chunk if there is room.
-    pub fn try_send(&self, data: Bytes) -> Result<(), TrySendError> {
+    /// Queues a chunk if there is room; an error (`is_disconnected`) once the client is gone.
+    pub fn try_send(&self, data: Bytes) -> Result<Queued, Error> {
         let Some(chunks) = self.chunks.as_ref() else {
-            return if self.state.is_disconnected() { Err(TrySendError::Disconnected) } else { Ok(()) };
+            return if self.state.is_disconnected() { Err(Error::client_gone()) } else { Ok(Queued::Sent) };
         };
         match chunks.try_send(Ok(data)) {
-            Ok(()) => Ok(()),
-            Err(async_channel::TrySendError::Full(chunk)) => Err(TrySendError::Full(chunk)),
+            Ok(()) => Ok(Queued::Sent),
+            Err(async_channel::TrySendError::Full(chunk)) => Ok(Queued::Full(chunk)),
             Err(async_channel::TrySendError::Closed(_)) => {
                 self.state.mark_disconnected();
-                Err(TrySendError::Disconnected)
+                Err(Error::client_gone())
             }
         }
     }

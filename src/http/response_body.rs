@@ -14,20 +14,10 @@ use futures::Stream;
 use hyper::body::{Body, Frame, SizeHint};
 
 use super::connection::RequestState;
+use crate::errors::Error;
 
-/// Why a response body stopped before its end.
-#[derive(Debug)]
-pub struct Aborted;
-
-impl std::fmt::Display for Aborted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the application failed after the response started")
-    }
-}
-
-impl std::error::Error for Aborted {}
-
-pub type ResponseChunk = Result<Bytes, Aborted>;
+/// A chunk of a streamed body, or the error (`Error::aborted`) that ends it early.
+pub type ResponseChunk = Result<Bytes, Error>;
 
 pub enum ResponseBody {
     Empty,
@@ -57,9 +47,9 @@ impl ResponseBody {
 
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = Aborted;
+    type Error = Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Aborted>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         match self.get_mut() {
             Self::Empty => Poll::Ready(None),
             Self::Full(data) => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
@@ -79,7 +69,7 @@ impl Body for ResponseBody {
                 Poll::Ready(None) => {
                     *finished = true;
                     if state.is_aborted() {
-                        return Poll::Ready(Some(Err(Aborted)));
+                        return Poll::Ready(Some(Err(Error::aborted())));
                     }
                     state.mark_response_complete();
                     Poll::Ready(None)

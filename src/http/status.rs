@@ -9,8 +9,8 @@
 use http::header::{HeaderValue, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
 
-use super::request_body::BodyError;
 use super::response_body::ResponseBody;
+use crate::errors::Error;
 
 /// A short `text/plain` response naming the status, e.g. `500 Internal Server Error`.
 pub fn plain(status: StatusCode) -> Response<ResponseBody> {
@@ -35,18 +35,20 @@ pub fn bad_framing() -> Response<ResponseBody> {
     response
 }
 
-/// The answer to a request whose body could not be read: `413` when it is too large,
-/// else `400`; the connection closes when the framing was invalid (nothing after it can be
-/// trusted) or a too-large body is still arriving.
-pub fn body_error(error: &BodyError) -> Response<ResponseBody> {
-    let status = match error {
-        BodyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-        BodyError::TimedOut => StatusCode::REQUEST_TIMEOUT,
-        _ => StatusCode::BAD_REQUEST,
+/// The answer to a request whose body could not be read: `413` when it is too large, `408`
+/// when the client stopped sending it, else `400`; the connection closes unless the client
+/// simply left (nothing after invalid framing can be trusted, and the rest of a too-large or
+/// stalled body is still on the wire: close rather than drain it).
+pub fn body_error(error: &Error) -> Response<ResponseBody> {
+    let status = if error.is_body_too_large() {
+        StatusCode::PAYLOAD_TOO_LARGE
+    } else if error.is_body_timed_out() {
+        StatusCode::REQUEST_TIMEOUT
+    } else {
+        StatusCode::BAD_REQUEST
     };
     let mut response = plain(status);
-    // After a 413 the rest of the body is still on the wire: close rather than drain it.
-    if matches!(error, BodyError::Malformed(_) | BodyError::TooLarge(_) | BodyError::TimedOut) {
+    if !error.is_disconnected() {
         response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
     }
     response

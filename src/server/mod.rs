@@ -30,6 +30,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::watch;
 
 use crate::asgi::bridge::LoopBridge;
+use crate::errors::Error;
 use crate::sync::lock;
 use crate::timers::{RUNTIME_SHUTDOWN, SIGNAL_POLL};
 use access_log::AccessLog;
@@ -86,13 +87,13 @@ impl ServerSettings {
 
     fn start_access_log(&self) -> PyResult<Arc<AccessLog>> {
         let format = access_log::Format::parse(&self.access_log_format, self.log_format == "json")
-            .map_err(|error| PyValueError::new_err(format!("access_log_format: {error}")))?;
+            .map_err(|error| Error::setting("access_log_format", error))?;
         Ok(AccessLog::start(format)?)
     }
 
     fn trusted_peers(&self) -> PyResult<TrustedPeers> {
         TrustedPeers::parse(&self.forwarded_allow_ips)
-            .map_err(|error| PyValueError::new_err(format!("forwarded_allow_ips: {error}")))
+            .map_err(|error| Error::setting("forwarded_allow_ips", error).into())
     }
 }
 
@@ -187,7 +188,7 @@ impl Server {
             pools.extend(pool);
             apps.push((point.clone(), app));
         }
-        let router = Router::new(apps).map_err(|error| PyValueError::new_err(error.to_string()))?;
+        let router = Router::new(apps)?;
         let notes = self.listen.access_log.is_some();
         let service = Arc::new(Service::new(router, self.preread_limit, self.proxy_headers.clone(), notes));
         let budget = self.max_requests.map(|limit| Arc::new(RequestBudget::new(limit, self.stop.clone())));

@@ -5,7 +5,7 @@
 //! the bridges must exist before, for Python to register them with the loop.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -16,6 +16,7 @@ use crate::asgi;
 use crate::asgi::bridge::LoopBridge;
 use crate::asgi::websocket::WebSocketSettings;
 use crate::asgi::{AsgiApp, AsgiSettings};
+use crate::errors::Error;
 use crate::http::request_body::BodyLimits;
 use crate::wsgi::pool::Pool;
 use crate::wsgi::{WsgiApp, WsgiSettings};
@@ -80,12 +81,12 @@ impl Prepared {
         runtime: &tokio::runtime::Handle,
         event_loop: Option<&Py<PyAny>>,
     ) -> PyResult<(MountPoint, Self)> {
-        let point = MountPoint::parse(&spec.point).map_err(|error| PyValueError::new_err(error.to_string()))?;
+        let point = MountPoint::parse(&spec.point)?;
         let fallback = spec
             .fallback
             .map(|text| MountPoint::parse(&text))
             .transpose()
-            .map_err(|error| PyValueError::new_err(format!("fallback of mount {point}: {error}")))?;
+            .map_err(|error| error.in_context(format_args!("fallback of mount {point}")))?;
         let executor = match spec.interface.as_str() {
             "wsgi" => Executor::Wsgi {
                 app: spec.app,
@@ -158,13 +159,36 @@ impl Prepared {
     }
 }
 
-pub fn seconds(value: f64, name: &str) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| PyValueError::new_err(format!("{name} must be a non-negative number of seconds, got {value}")))
+/// A setting in seconds as a `Duration`: an error, never a panic, for a negative, infinite or
+/// NaN value, and for one too large for a deadline (`Instant::now()` plus it must exist).
+pub fn seconds(value: f64, name: &str) -> Result<Duration, Error> {
+    let invalid = || Error::setting(name, format_args!("must be a non-negative number of seconds, got {value}"));
+    let duration = Duration::try_from_secs_f64(value).map_err(|_| invalid())?;
+    Instant::now().checked_add(duration).ok_or_else(invalid)?;
+    Ok(duration)
 }
 
 /// Checks a mount address as the router will read it: for config validation in Python.
 #[pyfunction]
 pub fn check_mount_point(text: &str) -> PyResult<String> {
-    MountPoint::parse(text).map(|point| point.to_string()).map_err(|error| PyValueError::new_err(error.to_string()))
+    Ok(MountPoint::parse(text)?.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_refuses_what_no_clock_can_hold_without_panicking() {
+        assert_eq!(seconds(1.5, "queue_timeout"), Ok(Duration::from_millis(1500)));
+        assert_eq!(seconds(0.0, "queue_timeout"), Ok(Duration::ZERO));
+        // 1e19 s fits a Duration but not the clock: Instant::now() + it would panic.
+        for value in [-1.0, f64::NAN, f64::INFINITY, 1e300, 1e19] {
+            let error = seconds(value, "queue_timeout").expect_err("refused");
+            assert_eq!(
+                error.to_string(),
+                format!("queue_timeout: must be a non-negative number of seconds, got {value}")
+            );
+        }
+    }
 }

@@ -17,6 +17,8 @@
 
 use std::fmt;
 
+use crate::errors::Error;
+
 /// A mount's address: `host` (lower-case, no port) and a normalized `prefix`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountPoint {
@@ -25,34 +27,24 @@ pub struct MountPoint {
     pub prefix: String,
 }
 
-/// Why a mount address was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MountError(pub String);
-
-impl fmt::Display for MountError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 impl MountPoint {
     /// Parses `/api`, `/api/`, `/`, `api.example.com/v2` or `api.example.com` (its root).
-    pub fn parse(text: &str) -> Result<Self, MountError> {
+    pub fn parse(text: &str) -> Result<Self, Error> {
         let (host, path) = match text.find('/') {
             Some(0) => (None, text),
             Some(slash) => (Some(&text[..slash]), &text[slash..]),
             None if !text.is_empty() => (Some(text), "/"),
-            None => return Err(MountError("a mount prefix must start with '/', e.g. /api".into())),
+            None => return Err(Error::mount("a mount prefix must start with '/', e.g. /api")),
         };
         if let Some(host) = host {
             let valid = host.bytes().all(|byte| byte.is_ascii_alphanumeric() || b"-.".contains(&byte));
             if !valid || host.starts_with('.') || host.ends_with('.') {
-                return Err(MountError(format!("invalid host {host:?} in mount {text:?}")));
+                return Err(Error::mount(format!("invalid host {host:?} in mount {text:?}")));
             }
         }
         let invalid = |byte: u8| byte <= b' ' || byte == 0x7f || b"?#".contains(&byte);
         if path.bytes().any(invalid) || path.contains("//") {
-            return Err(MountError(format!("invalid path {path:?} in mount {text:?}")));
+            return Err(Error::mount(format!("invalid path {path:?} in mount {text:?}")));
         }
         let prefix = path.trim_end_matches('/').to_owned();
         Ok(Self { host: host.map(str::to_ascii_lowercase), prefix })
@@ -81,10 +73,10 @@ pub struct Router<T> {
 
 impl<T> Router<T> {
     /// Builds the table; two mounts at the same address are an error.
-    pub fn new(mounts: Vec<(MountPoint, T)>) -> Result<Self, MountError> {
+    pub fn new(mounts: Vec<(MountPoint, T)>) -> Result<Self, Error> {
         for (index, (point, _)) in mounts.iter().enumerate() {
             if mounts[..index].iter().any(|(other, _)| other == point) {
-                return Err(MountError(format!("two mounts at {point}")));
+                return Err(Error::mount(format!("two mounts at {point}")));
             }
         }
         let mut mounts = mounts;

@@ -38,7 +38,8 @@ use tokio::time::{Instant, Sleep};
 
 use super::access_log::Entry;
 use super::forward::forward_async_write;
-use crate::http::response_body::{Aborted, ResponseBody};
+use crate::errors::Error;
+use crate::http::response_body::ResponseBody;
 
 const REQUEST_TIMEOUT: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 16\r\nconnection: close\r\n\r\nRequest Timeout\n";
@@ -236,9 +237,9 @@ impl TrackedBody {
 
 impl Body for TrackedBody {
     type Data = Bytes;
-    type Error = Aborted;
+    type Error = Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Aborted>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = &mut *self;
         let frame = Pin::new(&mut this.body).poll_frame(cx);
         if let (Poll::Ready(Some(Ok(frame))), Some(entry)) = (&frame, this.entry.as_mut()) {

@@ -19,7 +19,7 @@ use super::file_wrapper::{FileWrapper, RegularFile};
 use super::job::Job;
 use super::start_response::StartResponse;
 use crate::buffers::shared_bytes;
-use crate::errors::{type_name, ClientDisconnected};
+use crate::errors::{type_name, ClientDisconnected, Error};
 use crate::http::response_body::ResponseChunk;
 use crate::log;
 
@@ -139,7 +139,7 @@ fn send_file(py: Python<'_>, file: RegularFile, responder: &mut StartResponse) -
     let sent = py.detach(|| stream_file(&file, offset, length, &chunks));
     sent.map_err(|error| match error {
         FileSendError::Read(error) => PyErr::from(error),
-        FileSendError::Disconnected => ClientDisconnected::new_err("the client closed the connection"),
+        FileSendError::Disconnected => PyErr::from(Error::client_gone()),
     })?;
     responder.finish(py)
 }

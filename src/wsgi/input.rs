@@ -12,9 +12,9 @@ use pyo3::types::{PyBytes, PyList};
 use tokio::sync::oneshot;
 
 use crate::buffers::frames_to_py;
-use crate::errors::ClientDisconnected;
+use crate::errors::Error;
 use crate::http::connection::RequestState;
-use crate::http::request_body::{BodyError, Chunk, Frames, RequestBody};
+use crate::http::request_body::{Chunk, Frames, RequestBody};
 
 #[pyclass(module = "amphicorn._amphicorn")]
 pub struct InputStream {
@@ -59,16 +59,16 @@ impl InputStream {
             }
             Ok(Err(error)) => {
                 self.chunks = None;
-                if error == BodyError::Disconnected {
+                if error.is_disconnected() {
                     self.state.mark_disconnected();
                 }
-                Err(ClientDisconnected::new_err(error.to_string()))
+                Err(error.into())
             }
             Err(_) => {
                 self.chunks = None;
                 // A body that stops because its client left is not a complete body.
                 if self.state.is_disconnected() {
-                    return Err(ClientDisconnected::new_err(BodyError::Disconnected.to_string()));
+                    return Err(Error::body_cut().into());
                 }
                 Ok(false)
             }

@@ -34,7 +34,7 @@ use crate::http::response_body::ResponseBody;
 use crate::http::status;
 use environ::Origin;
 use job::Job;
-use pool::{Pool, SubmitError};
+use pool::Pool;
 
 /// Per-mount WSGI settings.
 #[derive(Debug, Clone)]
@@ -71,8 +71,8 @@ impl WsgiApp {
         let job = Job { head, body, origin, state, respond, script_name: self.script_name.clone(), context: None };
         match self.pool.submit(job, self.settings.queue_timeout).await {
             Ok(()) => {}
-            Err(SubmitError::Timeout) => return status::overloaded(1),
-            Err(SubmitError::Closed) => return status::plain(StatusCode::SERVICE_UNAVAILABLE),
+            Err(error) if error.is_queue_timeout() => return status::overloaded(1),
+            Err(_) => return status::plain(StatusCode::SERVICE_UNAVAILABLE), // shutting down
         }
         // The thread always answers; a dropped sender means it died mid-request.
         response.await.unwrap_or_else(|_| status::plain(StatusCode::INTERNAL_SERVER_ERROR))

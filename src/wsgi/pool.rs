@@ -15,17 +15,9 @@ use pyo3::prelude::*;
 use super::call;
 use super::dispatch::{Dispatch, Held};
 use super::job::Job;
+use crate::errors::Error;
 use crate::sync::lock;
 use crate::wake;
-
-/// Why a job could not be queued.
-#[derive(Debug, PartialEq, Eq)]
-pub enum SubmitError {
-    /// The queue stayed full for the whole queue timeout.
-    Timeout,
-    /// The pool is shutting down.
-    Closed,
-}
 
 pub struct Pool {
     jobs: async_channel::Sender<Job>,
@@ -51,14 +43,15 @@ impl Pool {
         Ok(Self { jobs, dispatch, threads: Mutex::new(threads) })
     }
 
-    /// Queues `job`, waiting up to `timeout` for room.
-    pub async fn submit(&self, job: Job, timeout: Duration) -> Result<(), SubmitError> {
+    /// Queues `job`, waiting up to `timeout` for room; an error (`is_queue_timeout`) if none
+    /// came, or because the pool is shutting down.
+    pub async fn submit(&self, job: Job, timeout: Duration) -> Result<(), Error> {
         let job = match self.jobs.try_send(job) {
             Ok(()) => {
                 self.dispatch.notify();
                 return Ok(());
             }
-            Err(async_channel::TrySendError::Closed(_)) => return Err(SubmitError::Closed),
+            Err(async_channel::TrySendError::Closed(_)) => return Err(Error::pool_closed()),
             Err(async_channel::TrySendError::Full(job)) => job,
         };
         match tokio::time::timeout(timeout, self.jobs.send(job)).await {
@@ -66,17 +59,17 @@ impl Pool {
                 self.dispatch.notify();
                 Ok(())
             }
-            Ok(Err(_)) => Err(SubmitError::Closed),
-            Err(_) => Err(SubmitError::Timeout),
+            Ok(Err(_)) => Err(Error::pool_closed()),
+            Err(_) => Err(Error::queue_timeout()),
         }
     }
 
     /// Queues `job`, waiting (without a deadline) for room: for callers that keep their
     /// own time, such as `WSGIMiddleware` on an asyncio loop. The future owns what it needs.
-    pub fn enqueue(&self, job: Job) -> impl Future<Output = Result<(), SubmitError>> + Send + 'static {
+    pub fn enqueue(&self, job: Job) -> impl Future<Output = Result<(), Error>> + Send + 'static {
         let (jobs, dispatch) = (self.jobs.clone(), self.dispatch.clone());
         async move {
-            jobs.send(job).await.map_err(|_| SubmitError::Closed)?;
+            jobs.send(job).await.map_err(|_| Error::pool_closed())?;
             dispatch.notify();
             Ok(())
         }
@@ -90,9 +83,12 @@ impl Pool {
 
     /// Waits up to `timeout` for every thread to exit; returns how many are still running.
     pub fn join(&self, timeout: Duration) -> usize {
-        let deadline = Instant::now() + timeout;
+        // A timeout too long to add to the clock has no deadline.
+        let deadline = Instant::now().checked_add(timeout);
         let mut threads = lock(&self.threads);
-        while threads.iter().any(|thread| !thread.is_finished()) && Instant::now() < deadline {
+        while threads.iter().any(|thread| !thread.is_finished())
+            && deadline.is_none_or(|deadline| Instant::now() < deadline)
+        {
             std::thread::sleep(Duration::from_millis(10));
         }
         let (finished, running): (Vec<_>, Vec<_>) = threads.drain(..).partition(|thread| thread.is_finished());

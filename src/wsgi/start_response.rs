@@ -19,9 +19,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 use tokio::sync::oneshot;
 
-use crate::errors::{type_name, ClientDisconnected};
+use crate::errors::{type_name, Error};
 use crate::http::connection::RequestState;
-use crate::http::responder::{Disconnected, Head, Responder, TrySendError};
+use crate::http::responder::{Head, Queued, Responder};
 use crate::http::response_body::{ResponseBody, ResponseChunk};
 
 #[pyclass(module = "amphicorn._amphicorn")]
@@ -63,13 +63,13 @@ impl StartResponse {
             return self.send_chunk(py, data);
         }
         let head = self.take_head()?;
-        self.responder.send_complete(head, data).map_err(disconnected)
+        Ok(self.responder.send_complete(head, data)?)
     }
 
     /// Opens a streamed body of `length` bytes (unknown when None).
     pub fn open_stream(&mut self, length: Option<u64>) -> PyResult<()> {
         let head = self.take_head()?;
-        self.responder.open_stream(head, length).map_err(disconnected)
+        Ok(self.responder.open_stream(head, length)?)
     }
 
     /// Sends one chunk of a streamed body, opening the stream first if needed; waits for
@@ -78,20 +78,17 @@ impl StartResponse {
         if !self.headers_sent() {
             self.open_stream(None)?;
         }
-        match self.responder.try_send(data) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(chunk)) => {
-                let Some(chunks) = self.responder.chunk_sender() else {
-                    return Ok(());
-                };
-                if py.detach(|| chunks.send_blocking(chunk)).is_ok() {
-                    return Ok(());
-                }
-                self.responder.state().mark_disconnected();
-                Err(disconnected(Disconnected))
-            }
-            Err(TrySendError::Disconnected) => Err(disconnected(Disconnected)),
+        let Queued::Full(chunk) = self.responder.try_send(data)? else {
+            return Ok(());
+        };
+        let Some(chunks) = self.responder.chunk_sender() else {
+            return Ok(());
+        };
+        if py.detach(|| chunks.send_blocking(chunk)).is_ok() {
+            return Ok(());
         }
+        self.responder.state().mark_disconnected();
+        Err(Error::client_gone().into())
     }
 
     /// Ends the response normally.
@@ -162,10 +159,6 @@ impl StartResponse {
         }
         self.send_chunk(py, Bytes::copy_from_slice(data.as_bytes()))
     }
-}
-
-fn disconnected(_: Disconnected) -> PyErr {
-    ClientDisconnected::new_err("the client closed the connection")
 }
 
 /// `"404 Not Found"` → 404 and, when the phrase is not the standard one, the phrase.

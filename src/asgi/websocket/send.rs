@@ -24,7 +24,8 @@ use super::close_message;
 use crate::asgi::awaitable::done;
 use crate::asgi::bridge::{LoopBridge, Resolution};
 use crate::asgi::job::Session;
-use crate::asgi::send::{disconnected, message_and_type, parse_headers, ResponseWriter};
+use crate::asgi::send::{message_and_type, parse_headers, ResponseWriter};
+use crate::errors::Error;
 use crate::http::connection::RequestState;
 use crate::http::responder::{Head, Responder};
 use crate::http::response_body::ResponseBody;
@@ -117,7 +118,7 @@ impl WebSocketSend {
             }
         }
         let head = Head { status: StatusCode::SWITCHING_PROTOCOLS, reason: None, headers };
-        self.writer.responder.send_complete(head, Bytes::new()).map_err(|_| disconnected())?;
+        self.writer.responder.send_complete(head, Bytes::new())?;
         self.phase = Phase::Open;
         Ok(())
     }
@@ -126,7 +127,7 @@ impl WebSocketSend {
     fn queue<'py>(&self, py: Python<'py>, frame: Message) -> PyResult<Bound<'py, PyAny>> {
         match self.outgoing.try_send(frame) {
             Ok(()) => done(py),
-            Err(async_channel::TrySendError::Closed(_)) => Err(disconnected()),
+            Err(async_channel::TrySendError::Closed(_)) => Err(Error::client_gone().into()),
             Err(async_channel::TrySendError::Full(frame)) => {
                 let bridge = self.bridge.get();
                 let (id, future) = bridge.waiter(py)?;
@@ -151,7 +152,7 @@ impl WebSocketSend {
         let (message, kind_value) = message_and_type(message)?;
         let kind = kind_value.to_str()?;
         if self.writer.responder.state().is_disconnected() {
-            return Err(disconnected());
+            return Err(Error::client_gone().into());
         }
         match (self.phase, kind) {
             (Phase::Handshake, "websocket.accept") => {
@@ -161,7 +162,7 @@ impl WebSocketSend {
             (Phase::Handshake, "websocket.close") => {
                 let head = Head { status: StatusCode::FORBIDDEN, reason: None, headers: HeaderMap::new() };
                 self.phase = Phase::Closed;
-                self.writer.responder.send_complete(head, Bytes::new()).map_err(|_| disconnected())?;
+                self.writer.responder.send_complete(head, Bytes::new())?;
                 done(py)
             }
             (Phase::Handshake, "websocket.http.response.start") => {

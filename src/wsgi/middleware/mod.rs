@@ -29,10 +29,11 @@ use tokio::sync::oneshot;
 
 use super::environ::Origin;
 use super::job::Job;
-use super::pool::{Pool, SubmitError};
+use super::pool::Pool;
 use crate::buffers::shared_bytes;
+use crate::errors::Error;
 use crate::http::connection::RequestState;
-use crate::http::request_body::{BodyError, BodyStream, Chunk, Frames, RequestBody};
+use crate::http::request_body::{BodyStream, Chunk, Frames, RequestBody};
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
 use crate::sync::lock;
@@ -109,7 +110,7 @@ impl WsgiBridge {
 /// One request's way through the bridge, as far as it has gone.
 struct Progress {
     /// Until the job is in the pool's queue.
-    submit: Option<BoxFuture<'static, Result<(), SubmitError>>>,
+    submit: Option<BoxFuture<'static, Result<(), Error>>>,
     /// Until the response head arrived.
     head: Option<oneshot::Receiver<Response<ResponseBody>>>,
     /// From the head to the end of the body.
@@ -196,7 +197,7 @@ impl Exchange {
             }
             Poll::Ready(Some(Err(aborted))) => {
                 progress.body = None;
-                Err(PyRuntimeError::new_err(aborted.to_string()))
+                Err(aborted.into())
             }
             Poll::Ready(Some(Ok(frame))) => {
                 let data = frame.into_data().unwrap_or_default();
@@ -258,7 +259,7 @@ impl Exchange {
         progress.pending_feed = None;
         if let Some(feed) = progress.feed.take() {
             // If the feed is full the reader still sees the end, and the flag, as an error.
-            let _ = feed.try_send(Err(BodyError::Disconnected));
+            let _ = feed.try_send(Err(Error::body_cut()));
         }
     }
 
