@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         return 0 if updated == readme else 1
     args.readme.write_text(updated)
-    print(f"{args.readme}: table of {len({row['framework'] for row in document['rows']})} frameworks")
+    names = {row["framework"] for row in document["rows"] + document.get("unavailable", [])}
+    print(f"{args.readme}: table of {len(names)} frameworks")
     return 0
 
 
