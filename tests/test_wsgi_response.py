@@ -343,3 +343,27 @@ def test_non_iterable_result_is_500(serve):
     # The TypeError comes from iterating None, not from an app frame: its text is what is logged.
     assert server.wait_for_stderr("not iterable"), server.stderr()
     assert _get(server, "/").status_code == 500
+
+
+# --- the status line -------------------------------------------------------------------------
+
+
+def test_a_reason_phrase_goes_out_latin_1_encoded(serve):
+    """PEP 3333: the status is a str of latin-1 characters, sent as latin-1 bytes."""
+    server = serve(f"{R}:status_line")
+    with RawConnection.to(server) as conn:
+        head = conn.request("GET", "/?case=latin1")
+    assert head.status == 200
+    assert head.reason == "Caf\xe9"  # the head is read as latin-1: one byte 0xE9, not UTF-8's two
+
+
+@pytest.mark.parametrize("case", ["crlf_inside", "crlf_after", "beyond_latin1"])
+def test_a_status_that_cannot_go_out_as_is_is_an_app_error(serve, case):
+    """A CR or LF in the status (response splitting) or a character beyond latin-1 is the
+    app's error: a 500, with the status named in the log, never a trimmed or re-encoded line."""
+    server = serve(f"{R}:status_line")
+    with RawConnection.to(server) as conn:
+        response = conn.request("GET", f"/?case={case}")
+    assert response.status == 500
+    assert response.header("x-injected") is None
+    assert server.wait_for_stderr("invalid status"), server.stderr()
