@@ -66,7 +66,7 @@ def _wait_gone(pids: list[int], timeout: float) -> bool:
     while time.monotonic() < deadline:
         if not any(_alive(pid) for pid in pids):
             return True
-        time.sleep(0.05)
+        time.sleep(0.05)  # the polling interval
     return False
 
 
