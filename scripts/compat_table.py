@@ -2,8 +2,10 @@
 
 ``pytest tests/test_frameworks.py`` writes ``tests/.results/frameworks.json`` (see
 ``tests/framework_results.py``): one row per (framework, placement) with the outcome of every
-check. This script turns it into a markdown table, one line per framework, and rewrites
-README.md between the ``compat-table`` marker comments. ``make compat`` runs both.
+check, and the frameworks that cannot run on current Python (``"unavailable"``: no checks,
+the recorded pip or import error as evidence). This script turns it into a markdown table,
+one line per framework, and rewrites README.md between the ``compat-table`` marker comments.
+``make compat`` runs both.
 
 Usage: python scripts/compat_table.py [--results FILE] [--readme FILE] [--check]
 (``--check`` exits 1 if the README's table differs from the results, and writes nothing).
@@ -19,6 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 START = "<!-- compat-table:start -->"
 END = "<!-- compat-table:end -->"
+#: The cell of a placement whose checks did not run: every one skipped, or the framework cannot
+#: run here at all (the notes say why).
+NOT_RUN = "— (skipped, see notes)"
 
 
 def cell(row: dict | None) -> str:
@@ -28,7 +33,7 @@ def cell(row: dict | None) -> str:
     outcomes = [check["outcome"] for check in row["checks"].values()]
     ran = [outcome for outcome in outcomes if outcome != "skipped"]
     if not ran:
-        return "— (skipped, see notes)"
+        return NOT_RUN
     passed = ran.count("passed")
     if "failed" in ran:
         failed = [name for name, check in row["checks"].items() if check["outcome"] == "failed"]
@@ -47,7 +52,12 @@ def notes(rows: list[dict]) -> str:
             reason = check["reason"].removeprefix(f"{row['framework']} {row['version']}".strip() + ": ")
             if check["outcome"] in ("skipped", "xfailed") and reason and reason not in parts:
                 parts.append(reason)
-    return "; ".join(parts).replace("|", "\\|").replace("\n", " ")
+    return escape("; ".join(parts))
+
+
+def escape(text: str) -> str:
+    """Text fit for one table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def render(document: dict) -> str:
@@ -70,6 +80,9 @@ def render(document: dict) -> str:
             f"| {name} | {first['version'] or '—'} | {first['interface']} | {cell(placements.get('root'))} "
             f"| {cell(placements.get('prefix'))} | {notes(list(placements.values()))} |"
         )
+    for row in document.get("unavailable", []):
+        version, evidence = row["version"] or "—", escape(row["evidence"])
+        lines.append(f"| {row['framework']} | {version} | {row['interface']} | {NOT_RUN} | {NOT_RUN} | {evidence} |")
     return "\n".join(lines)
 
 
@@ -96,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         return 0 if updated == readme else 1
     args.readme.write_text(updated)
-    print(f"{args.readme}: table of {len({row['framework'] for row in document['rows']})} frameworks")
+    names = {row["framework"] for row in document["rows"] + document.get("unavailable", [])}
+    print(f"{args.readme}: table of {len(names)} frameworks")
     return 0
 
 

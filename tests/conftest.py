@@ -128,6 +128,8 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self._collector.join(5)
+        if self._stdout is not None:
+            self._stdout.join(5)  # stdout is complete once the process is gone: read it all
         for stream in (self.proc.stderr, self.proc.stdout):
             if stream is not None:
                 stream.close()

@@ -3,8 +3,9 @@
 
 Each test there is tagged with its row (``framework``, ``placement``, ``version``…, as
 ``user_properties`` from the test module's ``framework_row(item)``); this plugin gathers the
-outcome of every check per row and writes the file once the session ends. Runs that include
-no such test leave the file alone.
+outcome of every check per row and writes the file once the session ends, with the rows of
+the frameworks that cannot run here (the module's ``unavailable_rows()``: their evidence, no
+checks) under ``"unavailable"``. Runs that include no such test leave the file alone.
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ RESULTS_FILE = TESTS_DIR / ".results" / "frameworks.json"
 ROW_KEYS = ("framework", "interface", "version", "placement", "prefix", "notes", "order")
 
 _rows: dict[tuple[str, str], dict] = {}
+_unavailable: dict[str, dict] = {}
 
 
 def pytest_itemcollected(item) -> None:
     row = getattr(item.module, "framework_row", None)
     if row is not None:
         item.user_properties += row(item)
+    unavailable = getattr(item.module, "unavailable_rows", None)
+    if unavailable is not None and not _unavailable:
+        _unavailable.update((entry["framework"], entry) for entry in unavailable())
 
 
 def pytest_runtest_logreport(report) -> None:
@@ -59,5 +64,9 @@ def pytest_sessionfinish(session) -> None:
         return
     RESULTS_FILE.parent.mkdir(exist_ok=True)
     rows = sorted(_rows.values(), key=lambda row: (row["order"], row["placement"] != "root"))
-    document = {"generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "rows": rows}
+    document = {
+        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "rows": rows,
+        "unavailable": sorted(_unavailable.values(), key=lambda row: row["order"]),
+    }
     RESULTS_FILE.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n")

@@ -238,6 +238,20 @@ class RawConnection:
         return False
 
 
+def wait_until(condition, timeout: float = 10.0, message: str = "the condition never held"):
+    """Poll ``condition()`` until it returns something truthy, and return that; fail the test
+    with ``message`` if ``timeout`` seconds pass first. For a state that nothing announces
+    (a worker's pid answering, a thread having started, a counter reaching a value)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{message} (waited {timeout} s)")
+        time.sleep(0.02)  # the polling interval, not a wait for something
+
+
 def wait_for_file(path: Path, predicate, timeout: float = 10.0) -> str:
     """Poll ``path`` until ``predicate(text)``; returns the text (possibly failing the predicate)."""
     deadline = time.monotonic() + timeout
@@ -247,7 +261,7 @@ def wait_for_file(path: Path, predicate, timeout: float = 10.0) -> str:
             text = path.read_text()
             if predicate(text):
                 return text
-        time.sleep(0.02)
+        time.sleep(0.02)  # the polling interval
     return path.read_text() if path.exists() else ""
 
 
@@ -375,8 +389,9 @@ def check_bounded_download(server) -> None:
         head = conn.read_head()
         assert head.status == 200
         assert "chunked" in (head.header("transfer-encoding") or "")
-        # A slow client: read nothing for 1.5 s. Without backpressure the app would have
-        # produced (and the server buffered) far more than the limit by now.
+        # A slow client: read nothing for 1.5 s (the stall is the stimulus, not a wait for
+        # something). Without backpressure the app would have produced (and the server
+        # buffered) far more than the limit by now.
         time.sleep(1.5)
         stalled_growth = rss.growth_mib
         received, crc = read_chunked_crc(conn)

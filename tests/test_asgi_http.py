@@ -105,7 +105,7 @@ def test_body_sent_slowly_arrives_complete(shared):
         conn.send(build_request("POST", "/", headers=[("Content-Length", str(len(body)))]))
         for start in range(0, len(body), 15000):
             conn.send(body[start : start + 15000])
-            time.sleep(0.1)
+            time.sleep(0.1)  # the stimulus: a client that sends its body slowly, in pieces
         response = conn.read_response()
     data = json.loads(response.body)
     assert data["sha256"] == hashlib.sha256(body).hexdigest()
@@ -137,6 +137,8 @@ def test_receive_waits_for_the_client_to_disconnect(shared, tmp_path):
         assert first[0]["body_messages"] == [
             {"type": "http.request", "size": 7, "more_body": False, "body_type": "bytes"}
         ]
+        # The stimulus: the client stays connected for 0.8 s, and all that time receive() must
+        # not return (the app records it when it does).
         time.sleep(0.8)
         assert len(records(path)) == 1, f"receive() returned while the client was still there: {records(path)}"
     rows = wait_records(path, lambda rows: len(rows) >= 2, timeout=5)

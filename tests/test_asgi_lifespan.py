@@ -40,7 +40,7 @@ def test_startup_completes_before_the_port_accepts_connections(serve, tmp_path):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             except OSError:
-                time.sleep(0.02)
+                time.sleep(0.02)  # the probe's polling interval: try again until the port accepts
                 continue
             connected_at.append(time.time())
             return

@@ -15,7 +15,7 @@ import time
 
 import httpx
 import pytest
-from support import LISTENING_RE, TESTS_DIR, server_env
+from support import LISTENING_RE, TESTS_DIR, server_env, wait_until
 
 HELLO = "apps.basic:hello"
 SLEEPY = "apps.streaming:concurrency"
@@ -316,8 +316,9 @@ def test_ipv4_and_ipv6_binds_together(serve):
 
 def test_hostname_bind(serve):
     server = serve(HELLO, bind="localhost:0")
-    # localhost may resolve to 127.0.0.1 and ::1; every socket it logged must serve.
-    time.sleep(0.3)
+    # localhost may resolve to 127.0.0.1 and ::1; every socket it logged must serve. The
+    # sockets are all logged before the app is.
+    assert server.wait_for_stderr("Serving WSGI app"), server.stderr()
     urls = sorted({m[0] for m in LISTENING_RE.findall(server.stderr())})
     assert urls
     for url in urls:
@@ -354,7 +355,7 @@ def test_flag_wins_over_environment_for_bind(serve):
     port = _free_port()
     server = serve(HELLO, bind=f"127.0.0.1:{port}", env={"AMPHICORN_BIND": "127.0.0.1:1"})
     assert server.port == port
-    time.sleep(0.3)
+    assert server.wait_for_stderr("Serving WSGI app"), server.stderr()  # every socket is logged by then
     assert len(LISTENING_RE.findall(server.stderr())) == 1, server.stderr()
     assert _get(server.url).status_code == 200
 
@@ -455,7 +456,7 @@ def test_sigterm_lets_an_in_flight_request_finish(serve):
 
     thread = threading.Thread(target=slow_request)
     thread.start()
-    time.sleep(0.5)  # the request is inside the app now
+    wait_until(lambda: _get(server.url, "/stats").json()["now"] == 1, message="the request never reached the app")
     code = server.stop(signal.SIGTERM, timeout=15)
     thread.join()
     assert outcome.get("status") == 200, outcome

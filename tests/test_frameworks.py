@@ -6,16 +6,14 @@ parametrized fixture). The outcomes are written to ``tests/.results/frameworks.j
 ``framework_results`` plugin, and ``scripts/compat_table.py`` turns that file into the table in
 README.md (``make compat``).
 
-Frameworks that do not install or import on current Python stay as rows: the test skips with
-the error that ``pip install`` or ``import`` gave (recorded by hand, since the requirements
-file must install on a fresh machine and so cannot list them).
+The frameworks and their quirks are listed in ``tests/frameworks/catalog.py``. Those that do
+not install or import on current Python are no test cases here: ``unavailable_rows()`` hands
+them, with their evidence, to the results file, so the table still lists them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
-import importlib.util
 import random
 import subprocess
 import sys
@@ -26,6 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from conftest import start_server
+from frameworks.catalog import FRAMEWORKS, UNAVAILABLE, Framework, installed_version
 from support import TESTS_DIR, server_env
 
 PREFIX = "/mounted/here"
@@ -35,143 +34,6 @@ QUERY = {"name": "Zoë & Åsa", "city": "København/Łódź?x=1+1"}
 FORM = {"name": "Ünïcödé Ñame", "message": "line 1\nline 2 + 100% ✓ = ok&more"}
 UPLOAD = random.Random(20261123).randbytes(1024 * 1024)
 STREAM = "".join(f"line {i}\n" for i in range(10))
-
-
-@dataclass(frozen=True)
-class Framework:
-    """One row of the compatibility table."""
-
-    name: str
-    interface: str
-    #: The app spec, importable from tests/ (``module:attribute``).
-    app: str = ""
-    #: The distributions whose versions the table shows (space separated).
-    distribution: str = ""
-    #: False when the framework has no streaming response of its own.
-    streams: bool = True
-    #: Set up before the server starts: "trac" creates a Trac environment.
-    prepare: str = ""
-    #: Why it cannot run here: the pip or import error, as recorded (then the row is skipped).
-    evidence: str = ""
-    #: A limit of the framework itself that makes its prefix row fail: those checks are strict
-    #: xfails with this reason (and the table shows it).
-    prefix_limit: str = ""
-    #: Checks that fail at both placements because of a bug of the framework's own:
-    #: ``(check name, reason)`` pairs, run as strict xfails.
-    known_bugs: tuple[tuple[str, str], ...] = ()
-    #: The version that was tried, for rows with evidence, and the module it would be imported as.
-    tried: str = ""
-    module: str = ""
-    notes: str = ""
-
-
-PRESTANS_CONTENT_LENGTH = (
-    "prestans sets Content-Length to the length of the JSON text, not of its UTF-8 bytes, so a "
-    "non-ASCII answer is cut short (the server must honour Content-Length; gunicorn does the same)"
-)
-
-FRAMEWORKS = [
-    Framework("Django", "WSGI", "frameworks.django_app:application", "Django"),
-    Framework("Flask", "WSGI", "frameworks.flask_app:app", "Flask"),
-    Framework("Werkzeug", "WSGI", "frameworks.werkzeug_app:app", "Werkzeug"),
-    Framework("Bottle", "WSGI", "frameworks.bottle_app:app", "bottle"),
-    Framework("CherryPy", "WSGI", "frameworks.cherrypy_app:app", "CherryPy"),
-    Framework("Pyramid", "WSGI", "frameworks.pyramid_app:app", "pyramid"),
-    Framework(
-        "Falcon", "WSGI", "frameworks.falcon_app:app", "falcon", notes="no reverse routing: link from `req.prefix`"
-    ),
-    Framework("bobo", "WSGI", "frameworks.bobo_app:app", "bobo", notes="link from WebOb's `application_url`"),
-    Framework("web.py", "WSGI", "frameworks.webpy_app:app", "web.py"),
-    Framework("TurboGears2", "WSGI", "frameworks.turbogears_app:app", "TurboGears2"),
-    Framework(
-        "Trac",
-        "WSGI",
-        "frameworks.trac_app:app",
-        "Trac",
-        prepare="trac",
-        notes="a real environment (`trac-admin initenv`); the routes are a plugin component",
-    ),
-    Framework(
-        "BlueBream",
-        "WSGI",
-        "frameworks.bluebream_app:app",
-        "zope.app.wsgi zope.publisher",
-        notes="bluebream 1.0 installs but its project template no longer loads (bluebream_base/__init__.py "
-        "`import paste_script_patch`: ModuleNotFoundError, a Python 2 relative import), so the app is the "
-        "project it generates, by hand, on today's Zope Toolkit: ZCML views, `getWSGIApplication`",
-    ),
-    Framework("Uliweb3", "WSGI", "frameworks.uliweb_app:app", "Uliweb3", notes="a project folder with one app"),
-    Framework(
-        "webapp2",
-        "WSGI",
-        "frameworks.webapp2_app:app",
-        "webapp2",
-        notes="3.0.0b1, the Python 3 port (a pre-release)",
-        prefix_limit="webapp2 matches routes against `request.path` (SCRIPT_NAME + PATH_INFO), so a mounted "
-        "app 404s unless its routes repeat the prefix (`PathPrefixRoute`)",
-    ),
-    Framework(
-        "prestans",
-        "WSGI",
-        "frameworks.prestans_app:app",
-        "prestans",
-        streams=False,
-        notes="JSON REST only, no URL building (link from WebOb's `application_url`)",
-        known_bugs=tuple(
-            (check, PRESTANS_CONTENT_LENGTH)
-            for check in ("test_query_string_with_non_ascii_values", "test_urlencoded_form_post")
-        ),
-    ),
-    Framework("FastAPI", "ASGI", "frameworks.fastapi_app:app", "fastapi"),
-    Framework("Starlette", "ASGI", "frameworks.starlette_app:app", "starlette"),
-    Framework(
-        "Django ASGI + Channels",
-        "ASGI",
-        "frameworks.django_asgi:application",
-        "Django channels",
-        notes="Channels' `URLRouter` and `AsyncHttpConsumer` (the stream) in front of Django's ASGI handler",
-    ),
-    Framework("Litestar", "ASGI", "frameworks.litestar_app:app", "litestar"),
-    Framework("Quart", "ASGI", "frameworks.quart_app:app", "quart"),
-    Framework(
-        "Pylons",
-        "WSGI",
-        distribution="Pylons",
-        tried="1.0.3",
-        module="pylons",
-        evidence="installs, but `import pylons` fails: pylons/controllers/core.py line 108 "
-        "`except HTTPException, httpe:` SyntaxError: multiple exception types must be parenthesized "
-        "(Python 2 only; superseded by Pyramid)",
-    ),
-    Framework(
-        "restlite",
-        "WSGI",
-        distribution="restlite",
-        tried="",
-        module="restlite",
-        evidence="`pip install restlite`: ERROR: Could not find a version that satisfies the requirement "
-        "restlite (from versions: none)",
-    ),
-    Framework(
-        "weblayer",
-        "WSGI",
-        distribution="weblayer",
-        tried="0.4.3",
-        module="weblayer",
-        evidence="`pip install weblayer`: it pins Mako==0.3.6 and WebOb==1.0.1; building Mako 0.3.6 fails with "
-        "'error in Mako setup command: use_2to3 is invalid.'",
-    ),
-    Framework(
-        "web2py",
-        "WSGI",
-        distribution="web2py",
-        tried="2.1.1",
-        module="gluon",
-        evidence="`pip install web2py` (2.1.1, the version pip picks from PyPI): getting build requirements "
-        "fails in gluon/__init__.py `from globals import current` ModuleNotFoundError: No module named "
-        "'globals' (a Python 2 implicit relative import)",
-    ),
-]
 
 
 @dataclass(frozen=True)
@@ -207,16 +69,6 @@ class Site:
         return f"{self.placement.prefix}{path}"
 
 
-def framework_version(framework: Framework) -> str | None:
-    try:
-        names = framework.distribution.split()
-        if len(names) == 1:
-            return importlib.metadata.version(names[0])
-        return " + ".join(f"{name} {importlib.metadata.version(name)}" for name in names)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def _trac_environment(base: Path) -> dict[str, str]:
     """A real Trac environment made by ``trac-admin initenv``, with our plugin enabled."""
     path = base / "trac"
@@ -232,26 +84,11 @@ def _trac_environment(base: Path) -> dict[str, str]:
     return {"TRAC_ENV": str(path)}
 
 
-def _check_still_broken(framework: Framework) -> None:
-    """A skipped row's evidence goes stale if the framework becomes importable here: then fail,
-    so somebody writes its app (the import runs in a child, its warnings are not ours)."""
-    if importlib.util.find_spec(framework.module.split(".")[0]) is None:
-        return
-    proc = subprocess.run(
-        [sys.executable, "-c", f"import {framework.module}"], capture_output=True, timeout=60, check=False
-    )
-    assert proc.returncode != 0, f"{framework.name} imports now: its row needs an app instead of a skip"
-
-
 @pytest.fixture(scope="module", params=ROWS, ids=lambda row: row.id)
 def site(request, tmp_path_factory):
     """One server per (framework, placement), shared by the tests of that row."""
     placement: Placement = request.param
     framework = placement.framework
-    if framework.evidence:
-        _check_still_broken(framework)
-        label = f"{framework.name} {framework.tried}".strip()
-        pytest.skip(f"{label}: {framework.evidence}")
     env = {}
     if framework.prepare == "trac":
         env = _trac_environment(tmp_path_factory.mktemp("trac"))
@@ -266,17 +103,32 @@ def site(request, tmp_path_factory):
 
 def framework_row(item) -> list[tuple[str, object]]:
     """The row a test belongs to, for the results file (called by tests/framework_results.py
-    at collection, so even a row whose fixture skips is tagged)."""
+    at collection, so even a row whose fixture fails is tagged)."""
     placement: Placement = item.callspec.params["site"]
     framework = placement.framework
     return [
         ("framework", framework.name),
         ("interface", framework.interface),
-        ("version", framework_version(framework) or framework.tried),
+        ("version", installed_version(framework.distribution) or ""),
         ("placement", placement.name),
         ("prefix", placement.prefix),
         ("notes", framework.notes),
         ("order", FRAMEWORKS.index(framework)),
+    ]
+
+
+def unavailable_rows() -> list[dict[str, object]]:
+    """The rows of the frameworks that cannot run here, for the results file (called by
+    tests/framework_results.py when the session ends): no checks, the evidence instead."""
+    return [
+        {
+            "framework": framework.name,
+            "interface": framework.interface,
+            "version": installed_version(framework.distribution) or framework.tried,
+            "order": len(FRAMEWORKS) + index,
+            "evidence": framework.evidence,
+        }
+        for index, framework in enumerate(UNAVAILABLE)
     ]
 
 

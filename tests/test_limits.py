@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import wait_for_file
 
 
 def _chunks(total: int, size: int = 16 * 1024):
@@ -57,8 +58,9 @@ def test_concurrency_limit_answers_503_at_once(serve, tmp_path: Path):
         httpx.Client(base_url=server.url, timeout=30) as client,
         concurrent.futures.ThreadPoolExecutor(2) as pool,
     ):
-        busy = pool.submit(client.get, "/slow/slow")
-        time.sleep(0.3)
+        marker = tmp_path / "started"
+        busy = pool.submit(client.get, f"/slow/slow?record={marker}")
+        assert wait_for_file(marker, lambda text: "started" in text), "the first request never reached the app"
         started = time.monotonic()
         refused = client.get("/slow/x")
         elapsed = time.monotonic() - started

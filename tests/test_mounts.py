@@ -65,8 +65,9 @@ def test_a_busy_wsgi_pool_does_not_slow_other_mounts(serve, tmp_path: Path):
         concurrent.futures.ThreadPoolExecutor(4) as pool,
     ):
         # Three 1-second requests for a 1-thread pool: it stays busy for about 3 s.
-        slow = [pool.submit(client.get, "/slow/slow") for _ in range(3)]
-        time.sleep(0.3)
+        marker = tmp_path / "started"
+        slow = [pool.submit(client.get, f"/slow/slow?record={marker}") for _ in range(3)]
+        assert wait_for_file(marker, lambda text: "started" in text), "no request reached the slow app"
         timings = {}
         for path in ("/other/x", "/api/x"):
             started = time.monotonic()

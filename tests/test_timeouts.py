@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import RawConnection, build_request
+from support import RawConnection, build_request, wait_until
 from websockets.sync.client import connect
 
 HELLO = "apps.basic:hello"
@@ -36,6 +36,7 @@ def test_slowloris_clients_are_cut_off_while_others_are_served(serve):
     second after it started, and meanwhile normal requests answer promptly."""
     server = serve(HELLO, *FAST)
     outcomes: list[tuple[int | None, float]] = []
+    dripping: list[int] = []
     lock = threading.Lock()
 
     def drip() -> None:
@@ -44,9 +45,11 @@ def test_slowloris_clients_are_cut_off_while_others_are_served(serve):
         with socket.create_connection((server.host, server.port), timeout=10) as sock:
             try:
                 sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+                with lock:
+                    dripping.append(1)
                 for index in range(40):
                     sock.sendall(b"X-Drip-%d: y\r\n" % index)
-                    time.sleep(0.2)
+                    time.sleep(0.2)  # the stimulus: a client that drips its head slowly
             except OSError:
                 pass  # Closed by the server: read what it said.
             try:
@@ -60,14 +63,15 @@ def test_slowloris_clients_are_cut_off_while_others_are_served(serve):
     threads = [threading.Thread(target=drip) for _ in range(50)]
     for thread in threads:
         thread.start()
-    time.sleep(0.3)
+    # Every slow client is connected and dripping before the normal requests go.
+    wait_until(lambda: len(dripping) == len(threads), message="the dripping clients did not all connect")
     latencies = []
     with httpx.Client(base_url=server.url, timeout=5) as client:
         for _ in range(20):
             started = time.monotonic()
             assert client.get("/").status_code == 200
             latencies.append(time.monotonic() - started)
-            time.sleep(0.03)
+            time.sleep(0.03)  # pacing: the 20 requests are spread over the dripping time
     for thread in threads:
         thread.join(15)
     assert max(latencies) < 0.5, latencies
@@ -80,7 +84,7 @@ def test_an_idle_keep_alive_connection_closes_after_the_timeout(serve):
     server = serve(HELLO, *FAST)
     with RawConnection.to(server) as conn:
         assert conn.request("GET", "/").status == 200
-        time.sleep(0.5)
+        time.sleep(0.5)  # the stimulus: the connection idles for half the keep-alive timeout
         # Still open within the timeout: a second request on it works.
         assert conn.request("GET", "/").status == 200
         started = time.monotonic()
@@ -108,7 +112,7 @@ def test_keep_alive_default_keeps_connections_open_for_a_while(serve):
 def test_a_websocket_is_not_closed_by_the_http_timeouts(serve):
     server = serve("asgi_apps.websocket:app", *FAST)
     with connect(f"ws://{server.host}:{server.port}/echo", open_timeout=5) as websocket:
-        time.sleep(2.5)
+        time.sleep(2.5)  # the stimulus: idle for longer than every HTTP timeout
         websocket.send("still here")
         assert websocket.recv(timeout=5) == "echo:still here"
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import Server, StderrCollector
-from support import TESTS_DIR, server_env
+from support import TESTS_DIR, server_env, wait_until
 
 PID_APP = "apps.workers:pid"
 READY_RE = re.compile(r"Worker process (\d+) is ready")
@@ -66,7 +66,7 @@ def _wait_gone(pids: list[int], timeout: float) -> bool:
     while time.monotonic() < deadline:
         if not any(_alive(pid) for pid in pids):
             return True
-        time.sleep(0.05)
+        time.sleep(0.05)  # the polling interval
     return False
 
 
@@ -268,6 +268,14 @@ class _Load:
                 except httpx.HTTPError as exc:
                     self.failures.append(repr(exc))
 
+    def wait_answered_by(self, pids: list[int], count: int = 100) -> None:
+        """Wait until ``count`` requests have been answered by the workers ``pids``."""
+        wait_until(
+            lambda: sum(pid in pids for _, pid in list(self.pids)) >= count,
+            timeout=15,
+            message=f"the workers {pids} did not answer {count} requests ({len(self.failures)} failed)",
+        )
+
     def __enter__(self) -> _Load:
         for thread in self._threads:
             thread.start()
@@ -289,13 +297,13 @@ def test_sighup_rolling_restart_under_load_refuses_nothing(serve, keep_alive):
     switched: list[float] = []
     with _Load(server.url, keep_alive=keep_alive) as load:
         for _ in range(2):
-            time.sleep(1.0)
+            load.wait_answered_by(generations[-1])
             server.proc.send_signal(signal.SIGHUP)
             seen = {pid for generation in generations for pid in generation}
             generations.append(_ready_pids(server, 2, exclude=seen))
             assert _wait_gone(generations[-2], 15), server.stderr()
             switched.append(time.monotonic())
-        time.sleep(1.0)
+        load.wait_answered_by(generations[-1])
     assert load.failures == [], load.failures[:5]
     assert len(load.pids) > 200, len(load.pids)
     bounds = zip([0.0, *switched], [*switched, float("inf")], strict=True)
@@ -359,14 +367,9 @@ def test_reload_restarts_the_worker_when_a_python_file_changes(launched, tmp_pat
     )
     url = f"http://127.0.0.1:{port}"
     assert _get(url).text == "version-1"
-    time.sleep(0.5)  # let the watcher settle before the edit
+    assert server.wait_for_stderr("Watching for changed .py files", timeout=10), server.stderr()
     source.write_text(RELOAD_APP.format(version="version-2"))
-    deadline = time.monotonic() + 15
-    text = ""
-    while time.monotonic() < deadline and text != "version-2":
-        text = _get(url).text
-        time.sleep(0.1)
-    assert text == "version-2", server.stderr()
+    wait_until(lambda: _get(url).text == "version-2", timeout=15, message=f"never reloaded: {server.stderr()}")
     assert "Python files changed" in server.stderr()
 
 
@@ -383,17 +386,16 @@ def test_reload_dir_limits_what_is_watched(launched, tmp_path):
         ready="is ready",
     )
     url = f"http://127.0.0.1:{port}"
-    time.sleep(0.5)
+    assert server.wait_for_stderr("Watching for changed .py files", timeout=10), server.stderr()
     source.write_text(RELOAD_APP.format(version="version-2"))  # not under the watched directory
-    time.sleep(2.0)
-    assert _get(url).text == "version-1"
-    assert "Python files changed" not in server.stderr()
+    # Then a change under it: the watcher reports changes in order, so had it seen the first
+    # edit, it would have reported it by the time it reports this one.
     (watched / "touched.py").write_text("# a change the watcher sees\n")
-    assert server.wait_for_stderr("Python files changed", timeout=10), server.stderr()
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and _get(url).text != "version-2":
-        time.sleep(0.1)
-    assert _get(url).text == "version-2"
+    assert server.wait_for(lambda text: re.search(r"Changed: .*touched\.py", text), timeout=10), server.stderr()
+    changed = [line for line in server.stderr().splitlines() if "Changed: " in line]
+    assert not any("reloadable.py" in line for line in changed), changed
+    assert server.wait_for_stderr("Python files changed"), server.stderr()
+    wait_until(lambda: _get(url).text == "version-2", timeout=15, message=f"never reloaded: {server.stderr()}")
 
 
 def test_reload_keeps_the_old_worker_when_the_new_code_is_broken(launched, tmp_path):

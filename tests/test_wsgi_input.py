@@ -178,6 +178,8 @@ def test_disconnect_mid_body_raises_oserror_in_the_app(serve, tmp_path):
         )
         text = wait_for_file(log, lambda t: f"progress {sent}" in t, timeout=10)
         assert f"progress {sent}" in text, text
+        # The stimulus: the client leaves while the app waits in read() for the rest of the body.
+        # Nothing announces "blocked in read()", so this pause gives it time to get there.
         time.sleep(0.2)
     text = wait_for_file(log, lambda t: "error" in t or "eof" in t, timeout=10)
     assert "error" in text, f"the app never saw an error after the client left:\n{text}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import socket
 import struct
-import time
 
 import httpx
 import pytest
@@ -144,8 +143,9 @@ def test_close_called_when_the_client_disconnects_mid_stream(serve, tmp_path):
     assert "close after" in text, f"close() not called after the client left:\n{text[-500:]}"
     chunks_at_close = int(text.split("close after ")[1].split()[0])
     assert chunks_at_close < 1000
-    # The iteration stopped: no more chunks were produced after close().
-    time.sleep(0.5)
+    # The iteration stopped: no more chunks were produced after close(). Once the server
+    # has exited, the app has written everything it ever will.
+    assert server.stop() == 0
     assert log.read_text().count("chunk ") <= chunks_at_close
     assert "garbage collected without being closed" not in server.stderr()
 
@@ -343,3 +343,27 @@ def test_non_iterable_result_is_500(serve):
     # The TypeError comes from iterating None, not from an app frame: its text is what is logged.
     assert server.wait_for_stderr("not iterable"), server.stderr()
     assert _get(server, "/").status_code == 500
+
+
+# --- the status line -------------------------------------------------------------------------
+
+
+def test_a_reason_phrase_goes_out_latin_1_encoded(serve):
+    """PEP 3333: the status is a str of latin-1 characters, sent as latin-1 bytes."""
+    server = serve(f"{R}:status_line")
+    with RawConnection.to(server) as conn:
+        head = conn.request("GET", "/?case=latin1")
+    assert head.status == 200
+    assert head.reason == "Caf\xe9"  # the head is read as latin-1: one byte 0xE9, not UTF-8's two
+
+
+@pytest.mark.parametrize("case", ["crlf_inside", "crlf_after", "beyond_latin1"])
+def test_a_status_that_cannot_go_out_as_is_is_an_app_error(serve, case):
+    """A CR or LF in the status (response splitting) or a character beyond latin-1 is the
+    app's error: a 500, with the status named in the log, never a trimmed or re-encoded line."""
+    server = serve(f"{R}:status_line")
+    with RawConnection.to(server) as conn:
+        response = conn.request("GET", f"/?case={case}")
+    assert response.status == 500
+    assert response.header("x-injected") is None
+    assert server.wait_for_stderr("invalid status"), server.stderr()

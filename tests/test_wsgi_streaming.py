@@ -94,7 +94,6 @@ def test_thread_pool_bounds_concurrency_and_queues_the_rest(serve):
     threads = [threading.Thread(target=one) for _ in range(3)]
     for t in threads:
         t.start()
-        time.sleep(0.05)
     for t in threads:
         t.join()
     finished.sort()

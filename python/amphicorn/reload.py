@@ -24,7 +24,7 @@ class Reloader:
         self._thread = threading.Thread(target=self._run, name="amphicorn-reload", daemon=True)
 
     def start(self) -> None:
-        logs.logger.info("Watching for changed .py files in %s", ", ".join(self.directories))
+        """Start watching in the background (the log says when the watch is in place)."""
         self._thread.start()
 
     def stop(self) -> None:
@@ -39,10 +39,19 @@ class Reloader:
             watch_filter=watchfiles.PythonFilter(),
             stop_event=self._stop,
             rust_timeout=500,
-            yield_on_timeout=False,
+            # An empty set after each quiet half second: the first one (or the first change)
+            # means the watches are in place, and only then does the log say it is watching,
+            # so an edit made after that line is never missed.
+            yield_on_timeout=True,
             raise_interrupt=False,
         )
+        watching = False
         for changes in watch:
+            if not watching:
+                logs.logger.info("Watching for changed .py files in %s", ", ".join(self.directories))
+                watching = True
+            if not changes:
+                continue
             paths = sorted({path for _, path in changes})
             logs.logger.info("Changed: %s", ", ".join(paths[:5]) + (" ..." if len(paths) > 5 else ""))
             self.changed()

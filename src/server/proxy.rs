@@ -182,6 +182,8 @@ fn split_outside_quotes(text: &str, separator: char) -> Vec<&str> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
@@ -252,5 +254,107 @@ mod tests {
         assert_eq!(forwarded.host, Some(HeaderValue::from_static("a,b")));
         let obfuscated = read(&headers(&[("forwarded", "for=_hidden, for=10.0.0.3")]), &peers);
         assert_eq!(obfuscated.client, None);
+    }
+
+    /// The headers a proxy might send, and the Host the request has anyway.
+    const NAMES: [&str; 5] = ["forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "host"];
+
+    /// Header lines of any of those names with any value a header can hold (all bytes but
+    /// CR, LF and NUL, non-ASCII included), biased towards the characters the parser
+    /// cares about.
+    fn any_header_lines() -> impl Strategy<Value = Vec<(usize, Vec<u8>)>> {
+        let byte = prop_oneof![
+            3 => proptest::sample::select(b"=;,\"[]:.for proto host _ 10.0.0.1 ::1 https".to_vec()),
+            1 => any::<u8>().prop_filter("a header value byte", |byte| !matches!(byte, b'\r' | b'\n' | 0)),
+        ];
+        proptest::collection::vec((0..NAMES.len(), proptest::collection::vec(byte, 0..60)), 0..6)
+    }
+
+    fn any_trusted() -> impl Strategy<Value = TrustedPeers> {
+        proptest::sample::select(vec![vec![], vec!["*"], vec!["10.0.0.0/8", "::1"], vec!["0.0.0.0/0", "::/0"]])
+            .prop_map(|entries| trusted(&entries))
+    }
+
+    /// One hop as a proxy writes it: an address, with or without a port.
+    fn any_hop() -> impl Strategy<Value = SocketAddr> {
+        (any::<IpAddr>(), proptest::option::of(1..=u16::MAX))
+            .prop_map(|(address, port)| SocketAddr::new(address, port.unwrap_or(0)))
+    }
+
+    /// `203.0.113.7`, `203.0.113.7:4711`, `2001:db8::1`, `[2001:db8::1]:4711`.
+    fn x_forwarded_for_entry(hop: SocketAddr) -> String {
+        match (hop.ip(), hop.port()) {
+            (address, 0) => address.to_string(),
+            _ => hop.to_string(),
+        }
+    }
+
+    /// `for=203.0.113.7`, `for="203.0.113.7:4711"`, `for="[2001:db8::1]"`, as RFC 7239 says.
+    fn forwarded_for(hop: SocketAddr) -> String {
+        match (hop.ip(), hop.port()) {
+            (IpAddr::V4(address), 0) => format!("for={address}"),
+            (IpAddr::V6(address), 0) => format!("for=\"[{address}]\""),
+            _ => format!("for=\"{hop}\""),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn reading_never_panics(lines in any_header_lines(), peers in any_trusted()) {
+            let mut map = HeaderMap::new();
+            for (name, value) in lines {
+                if let Ok(value) = HeaderValue::from_bytes(&value) {
+                    map.append(HeaderName::from_static(NAMES[name]), value);
+                }
+            }
+            let forwarded = read(&map, &peers);
+            if let Some(host) = forwarded.host {
+                replace_host(&mut map, host);
+            }
+        }
+
+        #[test]
+        fn parts_never_panic(text in "\\PC{0,40}", separator in proptest::sample::select(vec![',', ';'])) {
+            let _ = node(&text);
+            let _ = scheme(&text);
+            let parts = split_outside_quotes(&text, separator);
+            prop_assert_eq!(parts.join(&separator.to_string()), text);
+        }
+
+        /// What a proxy chain writes is read back: with nobody trusted, the client is the
+        /// nearest hop; with everyone trusted, the farthest; the same from `Forwarded` as
+        /// from `X-Forwarded-*`.
+        #[test]
+        fn valid_headers_round_trip(
+            chain in proptest::collection::vec(any_hop(), 1..5),
+            proto in proptest::option::of(proptest::sample::select(vec!["http", "https", "HTTPS", "ws", "wss"])),
+            host in proptest::option::of("[a-z][a-z0-9-]{0,10}(\\.[a-z]{2,6}){0,2}(:[0-9]{1,5})?"),
+        ) {
+            let expected_scheme = proto.map(|proto| if proto.eq_ignore_ascii_case("http") || proto == "ws" { "http" } else { "https" });
+            let expected_host = host.as_deref().map(HeaderValue::from_str).transpose().ok().flatten();
+
+            let mut x_forwarded = vec![("x-forwarded-for", chain.iter().map(|hop| x_forwarded_for_entry(*hop)).collect::<Vec<_>>().join(", "))];
+            x_forwarded.extend(proto.map(|proto| ("x-forwarded-proto", proto.to_owned())));
+            x_forwarded.extend(host.clone().map(|host| ("x-forwarded-host", host)));
+
+            // Every hop but the last one only says who it forwarded for; the last one also
+            // says the scheme and host the client used.
+            let mut elements: Vec<String> = chain.iter().map(|hop| forwarded_for(*hop)).collect();
+            if let Some(last) = elements.last_mut() {
+                last.extend(proto.map(|proto| format!(";proto={proto}")));
+                last.extend(host.as_ref().map(|host| format!(";host=\"{host}\"")));
+            }
+            let forwarded = vec![("forwarded", elements.join(", "))];
+
+            for pairs in [x_forwarded, forwarded] {
+                let pairs: Vec<(&str, &str)> = pairs.iter().map(|(name, value)| (*name, value.as_str())).collect();
+                let nobody = read(&headers(&pairs), &TrustedPeers::default());
+                prop_assert_eq!(nobody.client, chain.last().copied(), "{:?}", pairs);
+                prop_assert_eq!(nobody.scheme, expected_scheme, "{:?}", pairs);
+                prop_assert_eq!(nobody.host.clone(), expected_host.clone(), "{:?}", pairs);
+                let everyone = read(&headers(&pairs), &trusted(&["*"]));
+                prop_assert_eq!(everyone.client, chain.first().copied(), "{:?}", pairs);
+            }
+        }
     }
 }

@@ -161,26 +161,38 @@ impl StartResponse {
     }
 }
 
-/// `"404 Not Found"` → 404 and, when the phrase is not the standard one, the phrase.
+/// The app's status (a str) → code and phrase, or a `TypeError`/`ValueError` naming it.
 fn parse_status(status: &Bound<'_, PyAny>) -> PyResult<(StatusCode, Option<ReasonPhrase>)> {
     let text = status
         .cast::<PyString>()
         .map_err(|_| PyTypeError::new_err(format!("status must be a str, not {}", type_name(status))))?
         .to_str()?;
-    let invalid = || PyValueError::new_err(format!("invalid status {text:?}: expected e.g. '200 OK'"));
+    parse_status_line(text)
+        .ok_or_else(|| PyValueError::new_err(format!("invalid status {text:?}: expected e.g. '200 OK'")))
+}
+
+/// `"404 Not Found"` → 404 and, when the phrase is not the standard one, the phrase; None
+/// if the text is no valid status.
+///
+/// The code is exactly three digits, 100 to 999, first in the text (`" 200 OK"` is invalid);
+/// the phrase is what follows the first space, without the spaces around it, and may be
+/// missing (`"204"`). The phrase goes out latin-1 encoded, as PEP 3333 says of every str in
+/// the head (`"200 Caf\u{e9}"` → the byte 0xE9), so a character beyond U+00FF is invalid, and
+/// so is a control character such as CR or LF anywhere in it (no response splitting).
+fn parse_status_line(text: &str) -> Option<(StatusCode, Option<ReasonPhrase>)> {
     let (code, reason) = match text.split_once(' ') {
-        Some((code, reason)) => (code, reason.trim()),
+        Some((code, reason)) => (code, reason.trim_matches(' ')),
         None => (text, ""),
     };
     if code.len() != 3 || !code.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Err(invalid());
+        return None;
     }
-    let code = StatusCode::from_bytes(code.as_bytes()).map_err(|_| invalid())?;
+    let code = StatusCode::from_bytes(code.as_bytes()).ok()?;
     if reason.is_empty() || code.canonical_reason() == Some(reason) {
-        return Ok((code, None));
+        return Some((code, None));
     }
-    let reason = ReasonPhrase::try_from(reason.as_bytes()).map_err(|_| invalid())?;
-    Ok((code, Some(reason)))
+    let reason = ReasonPhrase::try_from(latin1_bytes(reason)?).ok()?;
+    Some((code, Some(reason)))
 }
 
 /// A list of `(name, value)` str pairs → a header map; values are latin-1 as PEP 3333 says.
@@ -213,7 +225,72 @@ fn latin1_bytes(text: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::latin1_bytes;
+    use super::{latin1_bytes, parse_status_line};
+
+    /// The code and the phrase that goes out (None: the standard one), or None if invalid.
+    fn parsed(text: &str) -> Option<(u16, Option<Vec<u8>>)> {
+        parse_status_line(text).map(|(code, reason)| (code.as_u16(), reason.map(|reason| reason.as_bytes().to_vec())))
+    }
+
+    /// What `parsed` gives for a case.
+    type Expected = Option<(u16, Option<&'static [u8]>)>;
+
+    #[test]
+    fn status_lines() {
+        let cases: &[(&str, Expected)] = &[
+            // The standard phrase is hyper's to write; any other is kept.
+            ("200 OK", Some((200, None))),
+            ("404 Not Found", Some((404, None))),
+            ("200 Fine", Some((200, Some(b"Fine")))),
+            ("404 not found", Some((404, Some(b"not found")))),
+            // No phrase at all, or an empty one.
+            ("204", Some((204, None))),
+            ("204 ", Some((204, None))),
+            // Any three digits from 100 up, known or not.
+            ("999 X", Some((999, Some(b"X")))),
+            ("299 Custom", Some((299, Some(b"Custom")))),
+            ("100 Continue", Some((100, None))),
+            ("099 Low", None),
+            ("000", None),
+            // Exactly three digits, first.
+            ("20 OK", None),
+            ("2000 OK", None),
+            ("20x OK", None),
+            ("OK 200", None),
+            ("", None),
+            (" 200 OK", None),
+            ("\u{0662}00 OK", None),
+            // Spaces around the phrase are not part of it; inside it they are.
+            ("200 OK ", Some((200, None))),
+            ("200  OK", Some((200, None))),
+            ("500  Very  Bad ", Some((500, Some(b"Very  Bad")))),
+            // Latin-1, as PEP 3333 says: one byte per character up to U+00FF, nothing beyond.
+            ("200 Caf\u{e9}", Some((200, Some(b"Caf\xe9")))),
+            ("200 \u{20ac}", None),
+            // Control characters, CR and LF above all, are never sent.
+            ("200 OK\r\nSet-Cookie: x=1", None),
+            ("200 OK\r\n", None),
+            ("200 OK\n", None),
+            ("200 O\rK", None),
+            ("200 \0", None),
+            ("200\tOK", None),
+        ];
+        for (text, expected) in cases {
+            let expected = expected.map(|(code, reason)| (code, reason.map(<[u8]>::to_vec)));
+            assert_eq!(parsed(text), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn every_three_digit_code_from_100_parses() {
+        for code in 0..1000u16 {
+            let parsed = parse_status_line(&format!("{code:03} Phrase"));
+            assert_eq!(parsed.is_some(), code >= 100, "{code:03}");
+            if let Some((status, _)) = parsed {
+                assert_eq!(status.as_u16(), code);
+            }
+        }
+    }
 
     #[test]
     fn latin1_encoding() {

@@ -56,7 +56,8 @@ environ_dump = stash_raw_input(validator(_environ_dump))
 
 
 def _wait_for_disconnect(environ, start_response):
-    """Polls ``amphicorn.disconnected`` for up to ``timeout`` s; records what it saw."""
+    """Polls ``amphicorn.disconnected`` for up to ``timeout`` s; records what it saw, each
+    poll that found the client there too (``still connected``)."""
     params = query(environ)
     path = params.get("record")
 
@@ -67,6 +68,7 @@ def _wait_for_disconnect(environ, start_response):
         if check():
             record(path, "disconnected")
             break
+        record(path, "still connected")
         time.sleep(0.05)
     else:
         record(path, "timeout")

@@ -60,6 +60,7 @@ def wsgi_app(environ, start_response):
         return text_response(start_response, "slept")
     if path == "/wait-for-disconnect":
         options = query(environ)
+        record(options.get("record"), "started")
         deadline = time.monotonic() + 5
         while not environ["amphicorn.disconnected"]() and time.monotonic() < deadline:
             time.sleep(0.02)

@@ -4,6 +4,8 @@ import json
 import os
 import time
 
+from apps._util import query, record
+
 
 def _reply_json(start_response, status, payload):
     body = json.dumps(payload).encode()
@@ -12,8 +14,10 @@ def _reply_json(start_response, status, payload):
 
 
 def legacy(environ, start_response):
-    """WSGI: echoes SCRIPT_NAME, PATH_INFO and the body; /slow sleeps a second first."""
+    """WSGI: echoes SCRIPT_NAME, PATH_INFO and the body; /slow sleeps a second first (and with
+    ``?record=FILE``, first appends ``started`` to FILE, so a test knows it is inside)."""
     if environ["PATH_INFO"] == "/slow":
+        record(query(environ).get("record"), "started")
         time.sleep(1.0)
     body = environ["wsgi.input"].read()
     return _reply_json(

@@ -321,3 +321,18 @@ def _ok(environ, start_response):
 
 
 ok = validator(_ok)
+
+
+#: Statuses an app might pass to start_response, by the name the tests ask for (``?case=``).
+STATUSES = {
+    "latin1": "200 Caf\xe9",
+    "crlf_inside": "200 OK\r\nX-Injected: yes",
+    "crlf_after": "200 OK\r\n",
+    "beyond_latin1": "200 \u20ac",
+}
+
+
+def status_line(environ, start_response):
+    """Answers with ``STATUSES[case]`` as its status (no validator: it would refuse most)."""
+    start_response(STATUSES[query(environ)["case"]], [("Content-Length", "0")])
+    return [b""]

@@ -198,8 +198,11 @@ async def response(scope, receive, send):
 
 @with_lifespan
 async def sleepy(scope, receive, send):
-    """Sleeps ``seconds`` on the loop (not blocking it), then answers."""
-    await asyncio.sleep(float(query(scope).get("seconds", "0.5")))
+    """Sleeps ``seconds`` on the loop (not blocking it), then answers. With ``record``, it
+    first writes ``started`` there, so a test knows the request has reached the app."""
+    options = query(scope)
+    record(options.get("record"), "started")
+    await asyncio.sleep(float(options.get("seconds", "0.5")))
     await respond(send, b"slept")
 
 
