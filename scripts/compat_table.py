@@ -18,9 +18,9 @@ import json
 import sys
 from pathlib import Path
 
+import readme_section
+
 ROOT = Path(__file__).resolve().parent.parent
-START = "<!-- compat-table:start -->"
-END = "<!-- compat-table:end -->"
 #: The cell of a placement whose checks did not run: every one skipped, or the framework cannot
 #: run here at all (the notes say why).
 NOT_RUN = "— (skipped, see notes)"
@@ -87,11 +87,8 @@ def render(document: dict) -> str:
 
 
 def rewrite(readme: str, table: str) -> str:
-    before, start, rest = readme.partition(START)
-    _, end, after = rest.partition(END)
-    if not start or not end:
-        raise SystemExit(f"README.md has no {START} … {END} markers")
-    return f"{before}{START}\n{table}\n{END}{after}"
+    """README's text with ``table`` between the ``compat-table`` markers."""
+    return readme_section.rewrite(readme, "compat-table", table)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,11 +15,10 @@ import argparse
 import sys
 from pathlib import Path
 
+import readme_section
 from amphicorn.settings import SETTINGS, Setting
 
 ROOT = Path(__file__).resolve().parent.parent
-START = "<!-- settings-table:start -->"
-END = "<!-- settings-table:end -->"
 
 
 def _code(text: str) -> str:
@@ -67,12 +66,8 @@ def render() -> str:
 
 
 def rewrite(readme: str, table: str) -> str:
-    """README's text with ``table`` between the markers."""
-    before, start, rest = readme.partition(START)
-    _, end, after = rest.partition(END)
-    if not start or not end:
-        raise SystemExit(f"README.md has no {START} … {END} markers")
-    return f"{before}{START}\n{table}\n{END}{after}"
+    """README's text with ``table`` between the ``settings-table`` markers."""
+    return readme_section.rewrite(readme, "settings-table", table)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ A setting added, renamed or changed without ``make settings-table`` fails here.
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -16,6 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _script() -> ModuleType:
+    # The script imports its sibling readme_section, as it does when run from scripts/.
+    if str(ROOT / "scripts") not in sys.path:
+        sys.path.insert(0, str(ROOT / "scripts"))
     spec = importlib.util.spec_from_file_location("settings_table", ROOT / "scripts" / "settings_table.py")
     assert spec is not None
     assert spec.loader is not None
