@@ -173,7 +173,7 @@ fn split_outside_quotes(text: &str, separator: char) -> Vec<&str> {
             quoted = !quoted;
         } else if character == separator && !quoted {
             parts.push(&text[start..index]);
-            start = index + 1;
+            start = index + separator.len_utf8();
         }
     }
     parts.push(&text[start..]);
@@ -314,7 +314,7 @@ mod tests {
         }
 
         #[test]
-        fn parts_never_panic(text in "\\PC{0,40}", separator in proptest::sample::select(vec![',', ';'])) {
+        fn parts_never_panic(text in "[a-z,;\"é€ ]{0,40}|\\PC{0,40}", separator in proptest::sample::select(vec![',', ';', 'é', '€'])) {
             let _ = node(&text);
             let _ = scheme(&text);
             let parts = split_outside_quotes(&text, separator);
