@@ -21,6 +21,7 @@ from pathlib import Path
 import readme_section
 
 ROOT = Path(__file__).resolve().parent.parent
+START, END = readme_section.markers("compat-table")
 #: The cell of a placement whose checks did not run: every one skipped, or the framework cannot
 #: run here at all (the notes say why).
 NOT_RUN = "— (skipped, see notes)"

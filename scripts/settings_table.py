@@ -19,6 +19,7 @@ import readme_section
 from amphicorn.settings import SETTINGS, Setting
 
 ROOT = Path(__file__).resolve().parent.parent
+START, END = readme_section.markers("settings-table")
 
 
 def _code(text: str) -> str:
