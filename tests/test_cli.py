@@ -151,6 +151,18 @@ def test_seconds_above_a_year_exit_2_naming_the_flag(run_cli, flag, value):
     assert "Listening on" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--max-body-size", str(10**30)), ("--limit-max-requests", str(2**64)), ("--backlog", str(2**31))],
+)
+def test_whole_numbers_too_large_for_the_core_exit_2_naming_the_flag(run_cli, flag, value):
+    """A number the Rust core cannot hold was a traceback when the server started."""
+    result = run_cli("apps.basic:hello", flag, value, "-b", "127.0.0.1:0", timeout=20)
+    assert result.returncode == 2, result
+    assert f"{flag} '{value}'" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_new_flags_reach_the_server(serve, tmp_path):
     """--app-dir puts a directory on sys.path; --queue-size/--queue-timeout/--preread-limit parse."""
     (tmp_path / "elsewhere_app.py").write_text(

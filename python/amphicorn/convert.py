@@ -29,6 +29,11 @@ Converter = Callable[[object, str], T]
 #: The longest time any seconds setting may hold: a year. Longer values are mistakes (and
 #: overflow the Rust core's timers), as are inf and nan.
 MAX_SECONDS = 31_536_000
+#: The largest whole number a setting takes: what the Rust core's 64-bit sizes and counters
+#: hold (a larger one would fail there, after validation).
+MAX_WHOLE = 2**63 - 1
+#: ``listen()`` takes the backlog as a C int (and the kernel caps it at somaxconn anyway).
+MAX_BACKLOG = 2**31 - 1
 
 
 def text(value: object, source: str) -> str:
@@ -51,20 +56,34 @@ def _whole_number(value: object) -> int | None:
     return None
 
 
+def _at_most(number: int, maximum: int, value: object, source: str) -> int:
+    if number > maximum:
+        raise ConfigError(f"{source} {value!r}: expected a whole number of at most {maximum}")
+    return number
+
+
 def positive_int(value: object, source: str) -> int:
-    """A whole number of at least 1 (``"4"`` or ``4``)."""
+    """A whole number from 1 to :data:`MAX_WHOLE` (``"4"`` or ``4``)."""
     number = _whole_number(value)
     if number is None or number < 1:
         raise ConfigError(f"{source} {value!r}: expected a whole number of at least 1")
-    return number
+    return _at_most(number, MAX_WHOLE, value, source)
 
 
 def non_negative_int(value: object, source: str) -> int:
-    """A whole number of at least 0."""
+    """A whole number from 0 to :data:`MAX_WHOLE`."""
     number = _whole_number(value)
     if number is None or number < 0:
         raise ConfigError(f"{source} {value!r}: expected a whole number of at least 0")
-    return number
+    return _at_most(number, MAX_WHOLE, value, source)
+
+
+def backlog(value: object, source: str) -> int:
+    """A listen queue length: from 1 to :data:`MAX_BACKLOG`."""
+    number = _whole_number(value)
+    if number is None or number < 1:
+        raise ConfigError(f"{source} {value!r}: expected a whole number of at least 1")
+    return _at_most(number, MAX_BACKLOG, value, source)
 
 
 def bytes_at_least(minimum: int) -> Converter[int]:
@@ -74,7 +93,7 @@ def bytes_at_least(minimum: int) -> Converter[int]:
         number = _whole_number(value)
         if number is None or number < minimum:
             raise ConfigError(f"{source} {value!r}: expected a number of bytes, at least {minimum}")
-        return number
+        return _at_most(number, MAX_WHOLE, value, source)
 
     return convert
 

@@ -155,7 +155,7 @@ SETTINGS: tuple[Setting, ...] = (
     declare("max-header-size", convert.bytes_at_least(MIN_HEADER_SIZE),
             "bytes a request line and headers may take; more gets 431", f"64 KiB (at least {MIN_HEADER_SIZE})",
             group=_LIMITS, metavar="BYTES"),
-    declare("backlog", convert.positive_int, "connections the kernel queues before they are accepted", "2048",
+    declare("backlog", convert.backlog, "connections the kernel queues before they are accepted", "2048",
             group=_LIMITS, metavar="N"),
     declare("queue-size", convert.positive_int, "requests that may wait for a free WSGI thread; more get 503", "1024",
             group=_LIMITS, metavar="N", mount=True),

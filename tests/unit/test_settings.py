@@ -209,6 +209,19 @@ def test_a_year_itself_is_accepted(flag):
     assert BY_FLAG[flag].convert(2.5, f"--{flag}") == 2.5
 
 
+WHOLE_NUMBERS = [s.flag for s in SETTINGS if s.convert in (convert.positive_int, convert.non_negative_int)]
+
+
+@pytest.mark.parametrize("flag", [*WHOLE_NUMBERS, "max-header-size", "backlog"])
+def test_whole_numbers_the_core_cannot_hold_are_refused(flag):
+    setting = BY_FLAG[flag]
+    maximum = convert.MAX_BACKLOG if flag == "backlog" else convert.MAX_WHOLE
+    assert setting.convert(str(maximum), setting.option) == maximum
+    for value in (maximum + 1, str(10**30)):
+        with pytest.raises(ConfigError, match=f"^--{flag} .*at most {maximum}$"):
+            setting.convert(value, setting.option)
+
+
 def test_booleans_are_not_numbers():
     for setting in (BY_FLAG["threads"], BY_FLAG["timeout-keep-alive"], BY_FLAG["max-body-size"]):
         with pytest.raises(ConfigError):
