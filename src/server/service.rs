@@ -12,8 +12,8 @@
 //! `404`. That needs the request again, so it applies only when the whole body is in
 //! memory (no body, or one within the pre-read limit); the client then sees only the
 //! fallback's answer. The replay is held to the fallback mount's own limits (concurrency,
-//! body size), not the first one's. For example, with `/` (Django) as the fallback of `/api` (FastAPI),
-//! `GET /api/reports` goes to Django as long as FastAPI has no such route.
+//! body size), not the first one's. For example, with `/` (Django) as the fallback of `/api`
+//! (FastAPI), `GET /api/reports` goes to Django as long as FastAPI has no such route.
 
 use std::sync::Arc;
 
