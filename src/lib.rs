@@ -25,6 +25,7 @@ fn _amphicorn(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<server::Server>()?;
     module.add_function(wrap_pyfunction!(server::mounts::check_mount_point, module)?)?;
     module.add_function(wrap_pyfunction!(server::check_access_log_format, module)?)?;
+    module.add_function(wrap_pyfunction!(server::tls::check_tls, module)?)?;
     module.add("DEFAULT_ACCESS_LOG_FORMAT", server::access_log::DEFAULT_FORMAT)?;
     module.add_class::<wsgi::file_wrapper::FileWrapper>()?;
     module.add_class::<wsgi::input::InputStream>()?;

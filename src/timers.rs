@@ -10,6 +10,7 @@
 //! | in-flight requests after a stop | `--timeout-graceful-shutdown`, 30 s | `server/listen.rs` (drain), `server/mod.rs` (WSGI threads) |
 //! | one more request on an idle connection once stopping | [`LAST_REQUEST_GRACE`] | `server/listen.rs` |
 //! | a trusted peer's PROXY header | the request-head timeout, else [`PROXY_HEADER_TIMEOUT`] | `server/listen.rs` |
+//! | the TLS handshake | the request-head timeout, else [`PROXY_HEADER_TIMEOUT`] | `server/listen.rs`, `server/tls.rs` |
 //! | the client's answer to our WebSocket close | [`WEBSOCKET_CLOSE_TIMEOUT`] | `asgi/websocket/mod.rs` |
 //! | an ASGI app's lifespan shutdown | 30 s (`LIFESPAN_SHUTDOWN_TIMEOUT`) | Python: `amphicorn/server.py` |
 //! | a pause after a failed `accept()` | [`ACCEPT_BACKOFF`] | `server/listen.rs` |
@@ -26,7 +27,8 @@ use std::time::Duration;
 /// (a client that just reused an idle keep-alive connection gets its answer).
 pub const LAST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 
-/// How long a trusted peer has to send its PROXY header when there is no header timeout.
+/// How long a trusted peer has to send its PROXY header, and a client to finish its TLS
+/// handshake, when there is no header timeout.
 pub const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long to wait for the client's answer to our WebSocket close frame.

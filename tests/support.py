@@ -19,8 +19,8 @@ from pathlib import Path
 
 TESTS_DIR = Path(__file__).resolve().parent
 
-# `Listening on http://127.0.0.1:8000`, `Listening on http://[::1]:8000`
-LISTENING_RE = re.compile(r"Listening on (http://(\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):(\d+))")
+# `Listening on http://127.0.0.1:8000`, `Listening on http://[::1]:8000`, `https://` with TLS
+LISTENING_RE = re.compile(r"Listening on (https?://(\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):(\d+))")
 
 
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -24,6 +24,7 @@ __all__ = [
     "__version__",
     "check_access_log_format",
     "check_mount_point",
+    "check_tls",
 ]
 
 __version__: str
@@ -61,6 +62,10 @@ class _ServerSettings(Protocol):
     def access_log_format(self) -> str: ...
     @property
     def log_format(self) -> str: ...
+    @property
+    def ssl_certfile(self) -> str | None: ...
+    @property
+    def ssl_keyfile(self) -> str | None: ...
     @property
     def preread_limit(self) -> int: ...
     @property
@@ -134,6 +139,10 @@ def check_mount_point(text: str) -> str:
 
 def check_access_log_format(format: str) -> None:
     """Raises ValueError naming the atom of ``format`` it does not know."""
+
+def check_tls(certfile: str, keyfile: str) -> None:
+    """Raises ValueError naming the setting and the file when the PEM certificate chain and
+    private key cannot serve TLS (unreadable, none in the file, or a key that does not match)."""
 
 @final
 class FileWrapper:

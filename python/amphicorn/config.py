@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from amphicorn import settings
-from amphicorn._amphicorn import DEFAULT_ACCESS_LOG_FORMAT, check_mount_point
+from amphicorn._amphicorn import DEFAULT_ACCESS_LOG_FORMAT, check_mount_point, check_tls
 from amphicorn.errors import ConfigError
 from amphicorn.settings import LOG_FORMATS, LOG_LEVELS, MIN_HEADER_SIZE, WS_MODES
 
@@ -211,6 +211,12 @@ class Config:
     #: Connections the kernel queues before amphicorn accepts them.
     backlog: int = 2048
 
+    # -- TLS (see src/server/tls.rs)
+    #: PEM certificate chain (end-entity first): with ``ssl_keyfile``, TCP listeners serve HTTPS.
+    ssl_certfile: str | None = None
+    #: PEM private key of ``ssl_certfile``: RSA or ECDSA, in PKCS#1, PKCS#8 or SEC1, unencrypted.
+    ssl_keyfile: str | None = None
+
     # -- proxies in front (see src/server/proxy.rs and proxy_protocol.rs)
     #: Believe Forwarded / X-Forwarded-For/-Proto/-Host from the trusted peers.
     proxy_headers: bool = True
@@ -290,8 +296,21 @@ class Config:
             value = getattr(self, setting.field)
             if value is not None or not setting.optional:
                 setattr(self, setting.field, setting.convert(value, setting.field))
+        self._validate_tls()
         self._validate_processes()
         return self
+
+    def _validate_tls(self) -> None:
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            given, missing = (
+                ("ssl_certfile", "ssl_keyfile") if self.ssl_keyfile is None else ("ssl_keyfile", "ssl_certfile")
+            )
+            raise ConfigError(f"{given} {getattr(self, given)!r}: TLS needs {missing} too (give both, or neither)")
+        if self.ssl_certfile is not None and self.ssl_keyfile is not None:
+            try:
+                check_tls(self.ssl_certfile, self.ssl_keyfile)
+            except ValueError as error:
+                raise ConfigError(str(error)) from None
 
     def _validate_processes(self) -> None:
         if self.reload and importlib.util.find_spec("watchfiles") is None:

@@ -154,7 +154,7 @@ def _bound(config: Config, listeners: Listeners | None) -> Iterator[tuple[Listen
             logs.logger.info("Using %d socket(s) from systemd socket activation", len(listeners.sockets))
         with pid_file(config.pid_file):
             for sock in listeners.sockets:
-                logs.logger.info("Listening on %s", describe(sock))
+                logs.logger.info("Listening on %s", describe(sock, tls=config.ssl_certfile is not None))
             yield listeners, True
     finally:
         listeners.close()

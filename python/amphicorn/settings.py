@@ -35,7 +35,7 @@ MIN_HEADER_SIZE = 8192
 Style = Literal["value", "switch", "flag", "repeat", "positional"]
 
 #: argparse argument groups, in --help order (None: the parser's own options).
-GROUPS = (None, "limits and timeouts", "proxies in front", "logging", "processes")
+GROUPS = (None, "limits and timeouts", "TLS", "proxies in front", "logging", "processes")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,7 +107,7 @@ def declare(
 
 
 _PER_CORE = "4 per core, at most 32"
-_LIMITS, _PROXIES, _LOGGING, _PROCESSES = GROUPS[1:]
+_LIMITS, _TLS, _PROXIES, _LOGGING, _PROCESSES = GROUPS[1:]
 
 # fmt: off
 SETTINGS: tuple[Setting, ...] = (
@@ -164,6 +164,11 @@ SETTINGS: tuple[Setting, ...] = (
     declare("preread-limit", convert.non_negative_int,
             "request bodies up to this many bytes are read before a WSGI thread is taken (and can be replayed to a "
             "fallback)", "64 KiB", group=_LIMITS, metavar="BYTES"),
+    # TLS (src/server/tls.rs).
+    declare("ssl-certfile", convert.existing_file, "serve HTTPS with this PEM certificate chain (needs --ssl-keyfile)",
+            "no TLS", group=_TLS, metavar="FILE", optional=True),
+    declare("ssl-keyfile", convert.existing_file, "the PEM private key of --ssl-certfile (RSA or ECDSA, unencrypted)",
+            group=_TLS, metavar="FILE", optional=True),
     # Proxies in front.
     declare("proxy-headers", convert.boolean, "take the client address, scheme and host from Forwarded/X-Forwarded-* "
             "headers of trusted peers", "on", group=_PROXIES, style="switch"),

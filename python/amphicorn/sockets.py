@@ -161,13 +161,14 @@ def systemd_sockets(environ: MutableMapping[str, str]) -> list[socket.socket]:
     return sockets
 
 
-def describe(sock: socket.socket) -> str:
-    """The address a socket listens on, for the ``Listening on`` line."""
+def describe(sock: socket.socket, *, tls: bool = False) -> str:
+    """The address a socket listens on, for the ``Listening on`` line (``https://`` when TCP
+    listeners serve TLS; Unix sockets stay plain)."""
     if sock.family == socket.AF_UNIX:
         name = sock.getsockname()
         return f"unix:{name.decode() if isinstance(name, bytes) else name}"
     host, port = sock.getsockname()[:2]
-    return f"http://{format_address(host, port)}"
+    return f"{'https' if tls else 'http'}://{format_address(host, port)}"
 
 
 @contextlib.contextmanager

@@ -115,7 +115,7 @@ class Supervisor:
                 logs.logger.info("Using %d socket(s) from systemd socket activation", len(self.listeners.sockets))
             with pid_file(self.config.pid_file):
                 for sock in self.listeners.sockets:
-                    logs.logger.info("Listening on %s", describe(sock))
+                    logs.logger.info("Listening on %s", describe(sock, tls=self.config.ssl_certfile is not None))
                 logs.logger.info("Supervisor (pid %d) starting %d worker(s)", os.getpid(), self.config.workers)
                 for _ in range(self.config.workers):
                     self._start_worker()

@@ -16,9 +16,10 @@
 //! that long before reusing its connection can meet the close; the cost is up to that much
 //! longer to drain idle connections.
 //!
-//! Each connection's socket is wrapped twice: `Prefixed` (bytes read ahead with a PROXY
-//! protocol header, `proxy_protocol.rs`) and `TimedIo` (head and keep-alive timeouts,
-//! `timeouts.rs`). The listening sockets themselves are `listeners.rs`.
+//! Each connection's socket is wrapped two or three times: `Prefixed` (bytes read ahead with
+//! a PROXY protocol header, `proxy_protocol.rs`), with `--ssl-certfile` a TLS stream on TCP
+//! connections (`tls.rs`; Unix sockets stay plain), and `TimedIo` (head and keep-alive
+//! timeouts, `timeouts.rs`). The listening sockets themselves are `listeners.rs`.
 
 use std::convert::Infallible;
 use std::io;
@@ -33,6 +34,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::TlsAcceptor;
 
 use super::access_log::{AccessLog, Entry, Note};
 use super::listeners::{accept, Listener, Stream, TokioListener};
@@ -40,6 +43,7 @@ use super::proxy::TrustedPeers;
 use super::proxy_protocol::{self, Prefixed};
 use super::service::Service;
 use super::timeouts::{Activity, ConnectionTimeouts, TimedIo, TrackedBody};
+use super::tls;
 use crate::connection_info::ConnectionInfo;
 use crate::http::connection::Endpoint;
 use crate::timers::{ACCEPT_BACKOFF, LAST_REQUEST_GRACE, PROXY_HEADER_TIMEOUT};
@@ -58,6 +62,8 @@ pub struct ListenSettings {
     /// Trusted peers start their connections with a PROXY protocol header.
     pub proxy_protocol: Option<TrustedPeers>,
     pub access_log: Option<Arc<AccessLog>>,
+    /// TLS on TCP connections (`--ssl-certfile`, `--ssl-keyfile`).
+    pub tls: Option<Arc<ServerConfig>>,
 }
 
 /// Counts requests and flips the stop flag when the `max_requests` budget is spent, so the
@@ -89,6 +95,7 @@ struct Shared {
     timeouts: ConnectionTimeouts,
     proxy_protocol: Option<TrustedPeers>,
     access_log: Option<Arc<AccessLog>>,
+    tls: Option<TlsAcceptor>,
     /// Held while any connection is open, for the drain at shutdown.
     _connection_token: watch::Receiver<()>,
 }
@@ -114,6 +121,7 @@ pub async fn serve(
         timeouts: settings.timeouts,
         proxy_protocol: settings.proxy_protocol,
         access_log: settings.access_log,
+        tls: settings.tls.map(TlsAcceptor::from),
         _connection_token: connection_token,
     });
     let mut accepting = JoinSet::new();
@@ -142,26 +150,29 @@ async fn accept_loop(listener: TokioListener, shared: Arc<Shared>, mut stop: wat
             tokio::time::sleep(ACCEPT_BACKOFF).await;
             continue;
         };
-        let connection = ConnectionInfo::new(local.clone(), remote, "http");
         match stream {
             Stream::Tcp(stream) => {
+                let scheme = if shared.tls.is_some() { "https" } else { "http" };
+                let connection = ConnectionInfo::new(local.clone(), remote, scheme);
                 // Latency matters more than packet count for request/response traffic.
                 let _ = stream.set_nodelay(true);
                 tokio::spawn(serve_connection(stream, connection, shared.clone(), stop.clone()));
             }
             Stream::Unix(stream) => {
+                let connection = ConnectionInfo::new(local.clone(), remote, "http");
                 tokio::spawn(serve_connection(stream, connection, shared.clone(), stop.clone()));
             }
         }
     }
 }
 
-/// Serves one connection until it closes, or until a stop lets its in-flight request finish.
+/// Reads a trusted peer's PROXY header, does the TLS handshake of an `https` connection,
+/// then serves HTTP on it.
 async fn serve_connection<S>(
     stream: S,
     mut connection: ConnectionInfo,
     shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -182,6 +193,24 @@ async fn serve_connection<S>(
     } else {
         Prefixed::new(stream)
     };
+    match &shared.tls {
+        Some(acceptor) if connection.scheme == "https" => {
+            let timeout = shared.timeouts.header.unwrap_or(PROXY_HEADER_TIMEOUT);
+            let Some(stream) = tls::handshake(acceptor, stream, timeout).await else {
+                return; // A failed or stalled handshake: nothing to answer.
+            };
+            serve_http(stream, connection, shared, stop).await;
+        }
+        _ => serve_http(stream, connection, shared, stop).await,
+    }
+}
+
+/// Serves HTTP on one connection until it closes, or until a stop lets its in-flight
+/// request finish.
+async fn serve_http<S>(stream: S, connection: ConnectionInfo, shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let connection = Arc::new(connection);
     let activity = Arc::new(Activity::default());
     let io = TokioIo::new(TimedIo::new(stream, activity.clone(), shared.timeouts));

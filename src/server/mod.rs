@@ -19,6 +19,7 @@ mod proxy_protocol;
 pub mod router;
 mod service;
 mod timeouts;
+pub mod tls;
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
@@ -41,6 +42,7 @@ use proxy::TrustedPeers;
 use router::{MountPoint, Router};
 use service::Service;
 use timeouts::ConnectionTimeouts;
+use tls::TlsFiles;
 
 /// Process-wide settings, read by attribute from the Python `Config`.
 #[derive(FromPyObject)]
@@ -68,6 +70,11 @@ pub struct ServerSettings {
     /// `text` or `json`.
     #[pyo3(attribute)]
     log_format: String,
+    /// PEM certificate chain and private key: TLS on TCP listeners when both are set.
+    #[pyo3(attribute)]
+    ssl_certfile: Option<String>,
+    #[pyo3(attribute)]
+    ssl_keyfile: Option<String>,
 }
 
 impl ServerSettings {
@@ -82,7 +89,19 @@ impl ServerSettings {
             max_header_size: self.max_header_size,
             proxy_protocol: self.proxy_protocol.then(|| self.trusted_peers()).transpose()?,
             access_log: self.access_log.then(|| self.start_access_log()).transpose()?,
+            tls: self
+                .tls_files()
+                .map(|files| files.load())
+                .transpose()
+                .map_err(|error| PyValueError::new_err(error.to_string()))?,
         })
+    }
+
+    fn tls_files(&self) -> Option<TlsFiles> {
+        match (&self.ssl_certfile, &self.ssl_keyfile) {
+            (Some(certfile), Some(keyfile)) => Some(TlsFiles { certfile: certfile.clone(), keyfile: keyfile.clone() }),
+            _ => None,
+        }
     }
 
     fn start_access_log(&self) -> PyResult<Arc<AccessLog>> {

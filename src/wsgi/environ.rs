@@ -155,6 +155,10 @@ pub fn build<'py>(
     let version = WSGI_VERSION.get_or_try_init(py, || PyTuple::new(py, [1, 0]).map(Bound::unbind))?;
     environ.set_item(intern!(py, "wsgi.version"), version)?;
     set(intern!(py, "wsgi.url_scheme"), scheme)?;
+    if scheme == "https" {
+        // As mod_ssl and gunicorn: what CGI-era code checks.
+        set(intern!(py, "HTTPS"), "on")?;
+    }
     let input = InputStream::new(body, state.clone());
     environ.set_item(intern!(py, "wsgi.input"), Bound::new(py, input)?)?;
     environ.set_item(intern!(py, "wsgi.errors"), errors_stream(py)?)?;

@@ -1,0 +1,153 @@
+//! TLS for TCP connections: loading the certificate chain and private key (`--ssl-certfile`,
+//! `--ssl-keyfile`) into a rustls server configuration, and the handshake of each accepted
+//! connection, bounded in time.
+//!
+//! The files are PEM: a certificate chain (end-entity first) and an RSA or ECDSA key in
+//! PKCS#1, PKCS#8 or SEC1. Only TLS 1.2 and 1.3 are offered, with ring's cipher suites; ALPN
+//! offers `http/1.1` only. `check` is what Python's config validation calls (through
+//! `check_tls`) before anything binds, so a bad file exits 2 naming it; each server process
+//! (every worker too) then loads the files again into its own acceptor.
+//!
+//! Left to others: what comes before the handshake (a PROXY protocol header, `listen.rs`),
+//! what comes after (HTTP, `listen.rs`), the `https` scheme apps see (`ConnectionInfo`).
+//! Not here yet: encrypted keys, client certificates, HTTP/2 by ALPN, certificate reload.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use rustls_pki_types::pem::{self, PemObject};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::rustls::{crypto::ring, version, Error as TlsError, ServerConfig};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+/// What `--ssl-certfile` and `--ssl-keyfile` name.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub certfile: String,
+    pub keyfile: String,
+}
+
+/// Why the files cannot serve TLS; the message names the setting and the file.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LoadError(String);
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl TlsFiles {
+    fn cert_error(&self, why: impl fmt::Display) -> LoadError {
+        LoadError(format!("ssl_certfile {:?}: {why}", self.certfile))
+    }
+
+    fn key_error(&self, why: impl fmt::Display) -> LoadError {
+        LoadError(format!("ssl_keyfile {:?}: {why}", self.keyfile))
+    }
+
+    /// Reads both files and checks that the key belongs to the chain's first certificate.
+    pub fn load(&self) -> Result<Arc<ServerConfig>, LoadError> {
+        let chain = CertificateDer::pem_file_iter(Path::new(&self.certfile))
+            .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
+            .map_err(|error| self.cert_error(pem_problem(error)))?;
+        if chain.is_empty() {
+            return Err(self.cert_error("no PEM certificate (BEGIN CERTIFICATE) in the file"));
+        }
+        let key = PrivateKeyDer::from_pem_file(Path::new(&self.keyfile)).map_err(|error| match error {
+            pem::Error::NoItemsFound if self.key_is_encrypted() => {
+                self.key_error("the key is encrypted; encrypted keys are not supported yet")
+            }
+            pem::Error::NoItemsFound => {
+                self.key_error("no PEM private key (BEGIN PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY) in the file")
+            }
+            other => self.key_error(pem_problem(other)),
+        })?;
+        // ring has no post-quantum key exchange (hence the deprecation); aws-lc-rs has, but
+        // needs cmake and minutes more to build. X25519 and the NIST curves remain.
+        #[allow(deprecated)]
+        let provider = Arc::new(ring::default_provider());
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&version::TLS13, &version::TLS12])
+            .map_err(|error| self.cert_error(error))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|error| match error {
+                TlsError::InconsistentKeys(_) => LoadError(format!(
+                    "ssl_keyfile {:?}: the key does not match the certificate of ssl_certfile {:?}",
+                    self.keyfile, self.certfile
+                )),
+                TlsError::InvalidCertificate(_) | TlsError::NoCertificatesPresented => {
+                    self.cert_error(format!("not a usable certificate ({error})"))
+                }
+                other => self.key_error(format!("not a usable RSA or ECDSA private key ({other})")),
+            })?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// A legacy encrypted PEM key (`Proc-Type: 4,ENCRYPTED`) or an encrypted PKCS#8 one.
+    fn key_is_encrypted(&self) -> bool {
+        std::fs::read(&self.keyfile).is_ok_and(|bytes| {
+            let text = String::from_utf8_lossy(&bytes);
+            text.contains("BEGIN ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED")
+        })
+    }
+}
+
+fn pem_problem(error: pem::Error) -> String {
+    match error {
+        pem::Error::Io(error) => format!("cannot be read ({error})"),
+        pem::Error::NoItemsFound => "nothing PEM in the file".to_owned(),
+        other => format!("not valid PEM ({other})"),
+    }
+}
+
+/// The TLS handshake of one accepted connection, or None if it fails or does not finish
+/// within `timeout` (a client that connects and sends nothing is cut).
+pub async fn handshake<S>(acceptor: &TlsAcceptor, stream: S, timeout: Duration) -> Option<TlsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    tokio::time::timeout(timeout, acceptor.accept(stream)).await.ok()?.ok()
+}
+
+/// Checks that `certfile` and `keyfile` can serve TLS: both PEM, the key matching the
+/// certificate. Raises ValueError naming the setting and the file.
+#[pyfunction]
+pub fn check_tls(certfile: String, keyfile: String) -> PyResult<()> {
+    TlsFiles { certfile, keyfile }.load().map(drop).map_err(|error| PyValueError::new_err(error.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(certfile: &Path, keyfile: &Path) -> TlsFiles {
+        TlsFiles { certfile: certfile.display().to_string(), keyfile: keyfile.display().to_string() }
+    }
+
+    #[test]
+    fn a_missing_certificate_file_is_named() {
+        let error = files(Path::new("/nonexistent/cert.pem"), Path::new("/nonexistent/key.pem")).load();
+        let Err(LoadError(message)) = error else { panic!("loaded a missing file") };
+        assert!(message.starts_with("ssl_certfile \"/nonexistent/cert.pem\": cannot be read"), "{message}");
+    }
+
+    #[test]
+    fn a_file_without_a_certificate_is_named() {
+        let directory = std::env::temp_dir().join(format!("amphicorn-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&directory).expect("temp dir");
+        let empty = directory.join("empty.pem");
+        std::fs::write(&empty, "just text\n").expect("write");
+        let Err(LoadError(message)) = files(&empty, &empty).load() else { panic!("loaded an empty file") };
+        assert!(message.contains("no PEM certificate"), "{message}");
+        assert!(message.starts_with("ssl_certfile"), "{message}");
+    }
+}
