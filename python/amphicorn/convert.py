@@ -56,7 +56,11 @@ def _whole_number(value: object) -> int | None:
     return None
 
 
-def _at_most(number: int, maximum: int, value: object, source: str) -> int:
+def _whole_in_range(value: object, source: str, minimum: int, maximum: int, expected: str) -> int:
+    """``value`` as a whole number from ``minimum`` (else "expected ``expected``") to ``maximum``."""
+    number = _whole_number(value)
+    if number is None or number < minimum:
+        raise ConfigError(f"{source} {value!r}: expected {expected}")
     if number > maximum:
         raise ConfigError(f"{source} {value!r}: expected a whole number of at most {maximum}")
     return number
@@ -64,36 +68,24 @@ def _at_most(number: int, maximum: int, value: object, source: str) -> int:
 
 def positive_int(value: object, source: str) -> int:
     """A whole number from 1 to :data:`MAX_WHOLE` (``"4"`` or ``4``)."""
-    number = _whole_number(value)
-    if number is None or number < 1:
-        raise ConfigError(f"{source} {value!r}: expected a whole number of at least 1")
-    return _at_most(number, MAX_WHOLE, value, source)
+    return _whole_in_range(value, source, 1, MAX_WHOLE, "a whole number of at least 1")
 
 
 def non_negative_int(value: object, source: str) -> int:
     """A whole number from 0 to :data:`MAX_WHOLE`."""
-    number = _whole_number(value)
-    if number is None or number < 0:
-        raise ConfigError(f"{source} {value!r}: expected a whole number of at least 0")
-    return _at_most(number, MAX_WHOLE, value, source)
+    return _whole_in_range(value, source, 0, MAX_WHOLE, "a whole number of at least 0")
 
 
 def backlog(value: object, source: str) -> int:
     """A listen queue length: from 1 to :data:`MAX_BACKLOG`."""
-    number = _whole_number(value)
-    if number is None or number < 1:
-        raise ConfigError(f"{source} {value!r}: expected a whole number of at least 1")
-    return _at_most(number, MAX_BACKLOG, value, source)
+    return _whole_in_range(value, source, 1, MAX_BACKLOG, "a whole number of at least 1")
 
 
 def bytes_at_least(minimum: int) -> Converter[int]:
     """A number of bytes, at least ``minimum``."""
 
     def convert(value: object, source: str) -> int:
-        number = _whole_number(value)
-        if number is None or number < minimum:
-            raise ConfigError(f"{source} {value!r}: expected a number of bytes, at least {minimum}")
-        return _at_most(number, MAX_WHOLE, value, source)
+        return _whole_in_range(value, source, minimum, MAX_WHOLE, f"a number of bytes, at least {minimum}")
 
     return convert
 
