@@ -134,8 +134,9 @@ impl Entry {
                 Atom::Time => json_string(&mut line, &format_time(self.wall, RFC3339_MILLIS)),
                 Atom::Mount if self.mount.is_none() => line.extend_from_slice(b"null"),
                 // Numbers stay numbers: `bytes` is 0 rather than `-` for an empty body.
-                Atom::Status | Atom::Pid | Atom::Bytes { .. } | Atom::Duration(_) => {
-                    self.write_atom(&mut value, &numeric(atom), elapsed);
+                Atom::Bytes { .. } => line.extend_from_slice(self.bytes.to_string().as_bytes()),
+                Atom::Status | Atom::Pid | Atom::Duration(_) => {
+                    self.write_atom(&mut value, atom, elapsed);
                     line.extend_from_slice(value.as_bytes());
                 }
                 _ => {
@@ -199,14 +200,6 @@ impl Entry {
     /// A request header's value, `-` when absent (lossy for non-UTF-8 bytes).
     fn header(&self, name: &HeaderName) -> &str {
         self.headers.get(name).and_then(|value| value.to_str().ok()).unwrap_or("-")
-    }
-}
-
-/// The atom as a JSON number: `b` writes `0` rather than `-` for an empty body.
-fn numeric(atom: &Atom) -> Atom {
-    match atom {
-        Atom::Bytes { .. } => Atom::Bytes { dash_for_zero: false },
-        other => other.clone(),
     }
 }
 
