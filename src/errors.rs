@@ -112,6 +112,12 @@ impl Error {
         Self::new(Kind::Setting(format!("{name}: {message}")))
     }
 
+    /// The setting `name` cannot take the file or text `value`, for `why`, said as the
+    /// Python side says a bad setting: `ssl_keyfile '/etc/key.pem': why`.
+    pub fn setting_value(name: &str, value: &str, why: impl fmt::Display) -> Self {
+        Self::new(Kind::Setting(format!("{name} '{value}': {why}")))
+    }
+
     /// The same mount error, said of a mount: "fallback of mount /api: ...".
     pub fn in_context(self, context: impl fmt::Display) -> Self {
         match self.kind {

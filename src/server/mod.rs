@@ -89,11 +89,7 @@ impl ServerSettings {
             max_header_size: self.max_header_size,
             proxy_protocol: self.proxy_protocol.then(|| self.trusted_peers()).transpose()?,
             access_log: self.access_log.then(|| self.start_access_log()).transpose()?,
-            tls: self
-                .tls_files()
-                .map(|files| files.load())
-                .transpose()
-                .map_err(|error| PyValueError::new_err(error.to_string()))?,
+            tls: self.tls_files().map(|files| files.load()).transpose()?,
         })
     }
 

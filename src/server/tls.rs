@@ -17,7 +17,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -26,6 +25,8 @@ use tokio_rustls::rustls::{crypto::ring, version, Error as TlsError, ServerConfi
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use crate::errors::Error;
+
 /// What `--ssl-certfile` and `--ssl-keyfile` name.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
@@ -33,27 +34,17 @@ pub struct TlsFiles {
     pub keyfile: String,
 }
 
-/// Why the files cannot serve TLS; the message names the setting and the file.
-#[derive(Debug, PartialEq, Eq)]
-pub struct LoadError(String);
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(&self.0)
-    }
-}
-
 impl TlsFiles {
-    fn cert_error(&self, why: impl fmt::Display) -> LoadError {
-        LoadError(format!("ssl_certfile {:?}: {why}", self.certfile))
+    fn cert_error(&self, why: impl fmt::Display) -> Error {
+        Error::setting_value("ssl_certfile", &self.certfile, why)
     }
 
-    fn key_error(&self, why: impl fmt::Display) -> LoadError {
-        LoadError(format!("ssl_keyfile {:?}: {why}", self.keyfile))
+    fn key_error(&self, why: impl fmt::Display) -> Error {
+        Error::setting_value("ssl_keyfile", &self.keyfile, why)
     }
 
     /// Reads both files and checks that the key belongs to the chain's first certificate.
-    pub fn load(&self) -> Result<Arc<ServerConfig>, LoadError> {
+    pub fn load(&self) -> Result<Arc<ServerConfig>, Error> {
         let chain = CertificateDer::pem_file_iter(Path::new(&self.certfile))
             .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
             .map_err(|error| self.cert_error(pem_problem(error)))?;
@@ -79,10 +70,8 @@ impl TlsFiles {
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .map_err(|error| match error {
-                TlsError::InconsistentKeys(_) => LoadError(format!(
-                    "ssl_keyfile {:?}: the key does not match the certificate of ssl_certfile {:?}",
-                    self.keyfile, self.certfile
-                )),
+                TlsError::InconsistentKeys(_) => self
+                    .key_error(format!("the key does not match the certificate of ssl_certfile '{}'", self.certfile)),
                 TlsError::InvalidCertificate(_) | TlsError::NoCertificatesPresented => {
                     self.cert_error(format!("not a usable certificate ({error})"))
                 }
@@ -122,7 +111,8 @@ where
 /// certificate. Raises ValueError naming the setting and the file.
 #[pyfunction]
 pub fn check_tls(certfile: String, keyfile: String) -> PyResult<()> {
-    TlsFiles { certfile, keyfile }.load().map(drop).map_err(|error| PyValueError::new_err(error.0))
+    TlsFiles { certfile, keyfile }.load()?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -136,8 +126,9 @@ mod tests {
     #[test]
     fn a_missing_certificate_file_is_named() {
         let error = files(Path::new("/nonexistent/cert.pem"), Path::new("/nonexistent/key.pem")).load();
-        let Err(LoadError(message)) = error else { panic!("loaded a missing file") };
-        assert!(message.starts_with("ssl_certfile \"/nonexistent/cert.pem\": cannot be read"), "{message}");
+        let Err(error) = error else { panic!("loaded a missing file") };
+        let message = error.to_string();
+        assert!(message.starts_with("ssl_certfile '/nonexistent/cert.pem': cannot be read"), "{message}");
     }
 
     #[test]
@@ -146,7 +137,8 @@ mod tests {
         std::fs::create_dir_all(&directory).expect("temp dir");
         let empty = directory.join("empty.pem");
         std::fs::write(&empty, "just text\n").expect("write");
-        let Err(LoadError(message)) = files(&empty, &empty).load() else { panic!("loaded an empty file") };
+        let Err(error) = files(&empty, &empty).load() else { panic!("loaded an empty file") };
+        let message = error.to_string();
         assert!(message.contains("no PEM certificate"), "{message}");
         assert!(message.starts_with("ssl_certfile"), "{message}");
     }
