@@ -206,8 +206,13 @@ class Config:
     timeout_request_headers: float = 10.0
     #: Seconds a client may pause while sending a request body, else 408 (per mount too).
     timeout_request_body: float = 60.0
-    #: Bytes a request line and headers may take together, else 431 (at least 8192).
+    #: Bytes a request line and headers may take together, else 431 (at least 8192); also
+    #: the header list size HTTP/2 clients are told.
     max_header_size: int = 64 * 1024
+    #: HTTP versions served: ``auto`` (HTTP/1.1 and HTTP/2), ``1`` or ``2`` (see src/server/protocol.rs).
+    http: str = "auto"
+    #: HTTP/2 streams a client may have open at once on one connection.
+    http2_max_concurrent_streams: int = 100
     #: Connections the kernel queues before amphicorn accepts them.
     backlog: int = 2048
 

@@ -32,8 +32,9 @@ MAX_SECONDS = 31_536_000
 #: The largest whole number a setting takes: what the Rust core's 64-bit sizes and counters
 #: hold (a larger one would fail there, after validation).
 MAX_WHOLE = 2**63 - 1
-#: ``listen()`` takes the backlog as a C int (and the kernel caps it at somaxconn anyway).
-MAX_BACKLOG = 2**31 - 1
+#: ``listen()`` takes the backlog as a C int (and the kernel caps it at somaxconn anyway);
+#: HTTP/2's settings are 31-bit too.
+MAX_INT31 = 2**31 - 1
 
 
 def text(value: object, source: str) -> str:
@@ -76,9 +77,9 @@ def non_negative_int(value: object, source: str) -> int:
     return _whole_in_range(value, source, 0, MAX_WHOLE, "a whole number of at least 0")
 
 
-def backlog(value: object, source: str) -> int:
-    """A listen queue length: from 1 to :data:`MAX_BACKLOG`."""
-    return _whole_in_range(value, source, 1, MAX_BACKLOG, "a whole number of at least 1")
+def positive_int31(value: object, source: str) -> int:
+    """A whole number from 1 to :data:`MAX_INT31` (a listen backlog, an HTTP/2 setting)."""
+    return _whole_in_range(value, source, 1, MAX_INT31, "a whole number of at least 1")
 
 
 def bytes_at_least(minimum: int) -> Converter[int]:
@@ -139,7 +140,9 @@ def choice(choices: Sequence[str]) -> Converter[str]:
     """One of ``choices``, in any case."""
 
     def convert(value: object, source: str) -> str:
-        word = value.lower() if isinstance(value, str) else None
+        # A config file may write a numbered choice as a number (``http = 2``).
+        number = isinstance(value, int) and not isinstance(value, bool)
+        word = value.lower() if isinstance(value, str) else str(value) if number else None
         if word is None or word not in choices:
             raise ConfigError(f"{source} {value!r}: expected one of {', '.join(choices)}")
         return word

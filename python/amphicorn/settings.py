@@ -24,6 +24,7 @@ from amphicorn.interfaces import INTERFACES
 
 ENV_PREFIX = "AMPHICORN_"
 WS_MODES = ("auto", "none")
+HTTP_VERSIONS = ("auto", "1", "2")
 LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 #: hyper needs room for at least this much request head.
@@ -153,9 +154,13 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds a client may pause while sending a request body; longer gets 408", "60", group=_LIMITS,
             metavar="SECONDS", mount=True),
     declare("max-header-size", convert.bytes_at_least(MIN_HEADER_SIZE),
-            "bytes a request line and headers may take; more gets 431", f"64 KiB (at least {MIN_HEADER_SIZE})",
+            "bytes a request line and headers (or an HTTP/2 header list) may take; more gets 431", f"64 KiB (at least {MIN_HEADER_SIZE})",
             group=_LIMITS, metavar="BYTES"),
-    declare("backlog", convert.backlog, "connections the kernel queues before they are accepted", "2048",
+    declare("http", convert.choice(HTTP_VERSIONS), "HTTP versions served: auto (HTTP/1.1 and HTTP/2: ALPN on TLS, "
+            "prior knowledge in cleartext), 1 or 2 only", "`auto`", group=_LIMITS, metavar="|".join(HTTP_VERSIONS)),
+    declare("http2-max-concurrent-streams", convert.positive_int31,
+            "HTTP/2 streams a client may open at once on one connection", "100", group=_LIMITS, metavar="N"),
+    declare("backlog", convert.positive_int31, "connections the kernel queues before they are accepted", "2048",
             group=_LIMITS, metavar="N"),
     declare("queue-size", convert.positive_int, "requests that may wait for a free WSGI thread; more get 503", "1024",
             group=_LIMITS, metavar="N", mount=True),

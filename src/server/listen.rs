@@ -1,5 +1,6 @@
-//! Accept loops and per-connection HTTP/1.1 serving (with upgrades, for WebSockets),
-//! graceful shutdown and the `max_requests` budget.
+//! Accept loops and per-connection HTTP serving (HTTP/1.1 with upgrades, for WebSockets,
+//! and HTTP/2, as `--http` allows: `protocol.rs`), graceful shutdown and the
+//! `max_requests` budget.
 //!
 //! When the stop flag flips, every accept loop ends (closing its listener), each
 //! connection is told to finish its in-flight request and close (idle keep-alive
@@ -7,14 +8,15 @@
 //! Each connection task holds the `Shared` state, which holds a receiver of `drained`; when
 //! the last is dropped, `drained.closed()` resolves.
 //!
-//! Before a connection is told to shut down, it gets a short grace (`LAST_REQUEST_GRACE`)
-//! to send one more request, which is then answered with `Connection: close`. hyper closes
-//! a connection that is between requests at once on `graceful_shutdown()`, and a client
-//! that sent a request at that moment (on a connection accepted just before the stop, or
-//! on an idle keep-alive one) would see it closed without an answer although it did
-//! nothing wrong. With the grace, under a rolling restart only a client that waits exactly
-//! that long before reusing its connection can meet the close; the cost is up to that much
-//! longer to drain idle connections.
+//! Before an HTTP/1.1 connection is told to shut down, it gets a short grace
+//! (`LAST_REQUEST_GRACE`) to send one more request, which is then answered with
+//! `Connection: close` (see `protocol::drive`). hyper closes a connection that is between
+//! requests at once on `graceful_shutdown()`, and a client that sent a request at that
+//! moment (on a connection accepted just before the stop, or on an idle keep-alive one)
+//! would see it closed without an answer although it did nothing wrong. With the grace,
+//! under a rolling restart only a client that waits exactly that long before reusing its
+//! connection can meet the close; the cost is up to that much longer to drain idle
+//! connections. HTTP/2 connections get a GOAWAY at once.
 //!
 //! Each connection's socket is wrapped two or three times: `Prefixed` (bytes read ahead with
 //! a PROXY protocol header, `proxy_protocol.rs`), with `--ssl-certfile` a TLS stream on TCP
@@ -28,9 +30,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -39,6 +40,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::access_log::{AccessLog, Entry, Note};
 use super::listeners::{accept, Listener, Stream, TokioListener};
+use super::protocol::{self, stopped, Http2Limits, Protocols, Versions};
 use super::proxy::TrustedPeers;
 use super::proxy_protocol::{self, Prefixed};
 use super::service::Service;
@@ -46,10 +48,7 @@ use super::timeouts::{Activity, ConnectionTimeouts, TimedIo, TrackedBody};
 use super::tls;
 use crate::connection_info::ConnectionInfo;
 use crate::http::connection::Endpoint;
-use crate::timers::{ACCEPT_BACKOFF, LAST_REQUEST_GRACE, PROXY_HEADER_TIMEOUT};
-
-/// hyper refuses read buffers smaller than this.
-const MIN_HEADER_BUFFER: usize = 8192;
+use crate::timers::{ACCEPT_BACKOFF, PROXY_HEADER_TIMEOUT};
 
 /// How connections are served.
 #[derive(Debug, Clone)]
@@ -57,8 +56,12 @@ pub struct ListenSettings {
     /// How long in-flight requests get after a stop.
     pub graceful_timeout: Duration,
     pub timeouts: ConnectionTimeouts,
-    /// The most a request line and headers may take; more gets `431`.
+    /// The most a request line and headers may take; more gets `431`. Also HTTP/2's header
+    /// list size.
     pub max_header_size: usize,
+    /// The HTTP versions served (`--http`).
+    pub versions: Versions,
+    pub http2_max_concurrent_streams: u32,
     /// Trusted peers start their connections with a PROXY protocol header.
     pub proxy_protocol: Option<TrustedPeers>,
     pub access_log: Option<Arc<AccessLog>>,
@@ -90,7 +93,7 @@ impl RequestBudget {
 /// What every accept loop and connection shares.
 struct Shared {
     service: Arc<Service>,
-    builder: http1::Builder,
+    protocols: Protocols,
     budget: Option<Arc<RequestBudget>>,
     timeouts: ConnectionTimeouts,
     proxy_protocol: Option<TrustedPeers>,
@@ -109,14 +112,15 @@ pub async fn serve(
     settings: ListenSettings,
     budget: Option<Arc<RequestBudget>>,
 ) -> io::Result<Instant> {
-    let mut builder = http1::Builder::new();
-    // No `pipeline_flush`: with it, hyper 1.12 drops the automatic 400 it writes for a
-    // malformed request line instead of flushing it before closing.
-    builder.timer(TokioTimer::new()).keep_alive(true).max_buf_size(settings.max_header_size.max(MIN_HEADER_BUFFER));
+    let limits = Http2Limits {
+        max_concurrent_streams: settings.http2_max_concurrent_streams,
+        max_header_list_size: u32::try_from(settings.max_header_size).unwrap_or(u32::MAX),
+    };
+    let protocols = Protocols::new(settings.versions, settings.max_header_size, limits);
     let (drained, connection_token) = watch::channel(());
     let shared = Arc::new(Shared {
         service,
-        builder,
+        protocols,
         budget,
         timeouts: settings.timeouts,
         proxy_protocol: settings.proxy_protocol,
@@ -206,8 +210,8 @@ async fn serve_connection<S>(
 }
 
 /// Serves HTTP on one connection until it closes, or until a stop lets its in-flight
-/// request finish.
-async fn serve_http<S>(stream: S, connection: ConnectionInfo, shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
+/// requests finish.
+async fn serve_http<S>(stream: S, connection: ConnectionInfo, shared: Arc<Shared>, stop: watch::Receiver<bool>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -239,29 +243,21 @@ where
             }
         })
     };
-    let served = shared.builder.serve_connection(io, handler).with_upgrades();
-    tokio::pin!(served);
-    // Connection errors (resets, malformed input already answered) end only that connection.
-    tokio::select! {
-        _ = served.as_mut() => {}
-        _ = stopped(&mut stop) => {
-            let finished = tokio::select! {
-                _ = served.as_mut() => true,
-                () = activity.next_request() => false,
-                () = tokio::time::sleep(LAST_REQUEST_GRACE) => false,
-            };
-            if !finished {
-                served.as_mut().graceful_shutdown();
-                let _ = served.await;
-            }
+    let protocols = &shared.protocols;
+    match protocols.versions() {
+        Versions::Http1 => {
+            let served = protocols.http1().serve_connection(io, handler).with_upgrades();
+            protocol::drive(served, |served| served.graceful_shutdown(), &activity, stop).await;
+        }
+        Versions::Http2 => {
+            let served = protocols.http2().serve_connection(io, handler);
+            protocol::drive(served, |served| served.graceful_shutdown(), &activity, stop).await;
+        }
+        Versions::Auto => {
+            let served = protocols.auto().serve_connection_with_upgrades(io, handler);
+            protocol::drive(served, |served| served.graceful_shutdown(), &activity, stop).await;
         }
     }
-}
-
-/// Resolves once the stop flag is set (or its sender is gone).
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    // The guard `wait_for` returns is not `Send`; drop it before anything else awaits.
-    let _ = stop.wait_for(|stop| *stop).await.map(|_| ());
 }
 
 #[cfg(test)]

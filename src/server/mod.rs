@@ -14,6 +14,7 @@ mod listen;
 mod listeners;
 mod mounted;
 pub mod mounts;
+mod protocol;
 mod proxy;
 mod proxy_protocol;
 pub mod router;
@@ -38,6 +39,7 @@ use access_log::AccessLog;
 use listen::{ListenSettings, RequestBudget};
 use listeners::Listener;
 use mounts::{seconds, MountSpec, Prepared, SharedSettings};
+use protocol::Versions;
 use proxy::TrustedPeers;
 use router::{MountPoint, Router};
 use service::Service;
@@ -57,6 +59,11 @@ pub struct ServerSettings {
     timeout_keep_alive: Option<f64>,
     #[pyo3(attribute)]
     max_header_size: usize,
+    /// `auto`, `1` or `2`.
+    #[pyo3(attribute)]
+    http: String,
+    #[pyo3(attribute)]
+    http2_max_concurrent_streams: u32,
     #[pyo3(attribute)]
     proxy_headers: bool,
     #[pyo3(attribute)]
@@ -80,6 +87,8 @@ pub struct ServerSettings {
 impl ServerSettings {
     fn listen_settings(&self) -> PyResult<ListenSettings> {
         let optional = |value: Option<f64>, name| value.map(|value| seconds(value, name)).transpose();
+        let versions = Versions::parse(&self.http)
+            .ok_or_else(|| Error::setting_value("http", &self.http, "expected one of auto, 1, 2"))?;
         Ok(ListenSettings {
             graceful_timeout: seconds(self.graceful_timeout, "graceful_timeout")?,
             timeouts: ConnectionTimeouts {
@@ -87,9 +96,11 @@ impl ServerSettings {
                 keep_alive: optional(self.timeout_keep_alive, "timeout_keep_alive")?,
             },
             max_header_size: self.max_header_size,
+            versions,
+            http2_max_concurrent_streams: self.http2_max_concurrent_streams,
             proxy_protocol: self.proxy_protocol.then(|| self.trusted_peers()).transpose()?,
             access_log: self.access_log.then(|| self.start_access_log()).transpose()?,
-            tls: self.tls_files().map(|files| files.load()).transpose()?,
+            tls: self.tls_files().map(|files| files.load(versions)).transpose()?,
         })
     }
 

@@ -5,8 +5,13 @@
 //! proxy, its forwarding headers applied (`proxy.rs`), so host-qualified mounts see the
 //! host the client asked for.
 //!
-//! A response sent while part of the request body is still unread says `Connection: close`:
-//! the connection cannot carry another request, and the client must know before it tries.
+//! A response sent while part of the request body is still unread says `Connection: close`
+//! on HTTP/1.x: the connection cannot carry another request, and the client must know
+//! before it tries. (On HTTP/2 only that stream ends; hyper resets it.)
+//!
+//! An HTTP/2 request names its host in `:authority`; apps get it as the `Host` header too,
+//! first among the headers, as an HTTP/1.1 gateway would (RFC 9113 §8.3.1, ASGI's rule for
+//! pseudo-headers).
 //!
 //! Migration fallback: a mount may name another one to answer in its place when it says
 //! `404`. That needs the request again, so it applies only when the whole body is in
@@ -17,8 +22,8 @@
 
 use std::sync::Arc;
 
-use http::header::{HeaderValue, CONNECTION, HOST};
-use http::{request, Request, Response, StatusCode};
+use http::header::{HeaderMap, HeaderValue, CONNECTION, HOST};
+use http::{request, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use tokio::sync::{OwnedSemaphorePermit, TryAcquireError};
 
@@ -61,6 +66,9 @@ impl Service {
         if framing::check(&request).is_err() {
             return status::bad_framing();
         }
+        if request.version() == Version::HTTP_2 {
+            authority_as_host(&mut request);
+        }
         let connection = match &self.proxy_headers {
             Some(trusted) if connection.remote.ip().is_some_and(|ip| trusted.contains(ip)) => {
                 forwarded_connection(&mut request, connection, trusted)
@@ -102,6 +110,7 @@ impl Service {
             }
         }
         let (head, body) = request.into_parts();
+        let head_version = head.version;
         let state = RequestState::new();
         let pending = PendingResponse::new(state.clone());
         let body = match read_body(body, &head.headers, self.preread_limit, mounted.limits.body, &state).await {
@@ -117,7 +126,7 @@ impl Service {
         let mut response = mounted.app.dispatch(head, body, connection.clone(), state.clone()).await;
         pending.disarm();
         drop(permit);
-        if !state.is_body_complete() {
+        if !state.is_body_complete() && head_version < Version::HTTP_2 {
             // The app answered (or failed, or was turned away) with part of the body still on
             // the wire. hyper then drains it if it has already arrived, else closes, and it
             // decides only when the body is dropped, usually after this head is out: so the
@@ -186,6 +195,31 @@ fn forwarded_connection(
         forwarded.client.map_or_else(|| connection.remote.clone(), Endpoint::Inet),
         forwarded.scheme.unwrap_or(connection.scheme),
     ))
+}
+
+/// Gives an HTTP/2 request without a `Host` header one, from its `:authority`, first.
+fn authority_as_host(request: &mut Request<Incoming>) {
+    let Some(authority) = request.uri().authority() else {
+        return;
+    };
+    if request.headers().contains_key(HOST) {
+        return;
+    }
+    let Ok(host) = HeaderValue::from_str(authority.as_str()) else {
+        return;
+    };
+    let mut headers = HeaderMap::with_capacity(request.headers().len() + 1);
+    headers.insert(HOST, host);
+    let mut previous = None;
+    for (name, value) in std::mem::take(request.headers_mut()) {
+        // `into_iter` names a header only at its first value.
+        let Some(name) = name.or_else(|| previous.clone()) else {
+            continue;
+        };
+        headers.append(&name, value);
+        previous = Some(name);
+    }
+    *request.headers_mut() = headers;
 }
 
 /// The request line and headers again, for a second app (extensions stay with the first).

@@ -13,6 +13,11 @@
 //! - after a response, nothing sent yet: `keep_alive` from the end of the response, then
 //!   the connection closes quietly, as it would on a fresh connection that never spoke.
 //!
+//! HTTP/2 (told by the connection preface in the first bytes) differs in two ways: bytes
+//! between requests (PING, SETTINGS, WINDOW_UPDATE frames) do not begin a head, so an idle
+//! connection's clock keeps running; and on expiry nothing is written here: `Activity`
+//! tells the connection's driver (`protocol.rs`), which sends a GOAWAY.
+//!
 //! While a request is in flight no timer runs here: reading a slow request body is
 //! `request_body.rs`'s timeout, and the app takes the time it takes. An upgraded connection
 //! (WebSocket) is never timed out here.
@@ -41,6 +46,9 @@ use super::forward::forward_async_write;
 use crate::errors::Error;
 use crate::http::response_body::ResponseBody;
 
+/// The HTTP/2 connection preface, which an HTTP/2 client sends first.
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 const REQUEST_TIMEOUT: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 16\r\nconnection: close\r\n\r\nRequest Timeout\n";
 
@@ -63,6 +71,11 @@ pub struct Activity {
     requests: AtomicU64,
     draining: AtomicBool,
     arrived: Notify,
+    /// The client spoke HTTP/2 (its first bytes were the preface).
+    http2: AtomicBool,
+    /// An HTTP/2 connection's head or idle timer fired: its driver sends a GOAWAY.
+    idle_expired: AtomicBool,
+    expired: Notify,
 }
 
 impl Activity {
@@ -80,6 +93,33 @@ impl Activity {
     /// The connection now speaks another protocol: no more HTTP timeouts.
     pub fn mark_upgraded(&self) {
         self.upgraded.store(true, Ordering::Release);
+    }
+
+    /// Requests whose responses are not finished yet.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// True once the client sent the HTTP/2 connection preface.
+    pub fn is_http2(&self) -> bool {
+        self.http2.load(Ordering::Acquire)
+    }
+
+    /// Resolves once an HTTP/2 connection has been idle (or silent since its preface) for
+    /// its timeout; never on HTTP/1.1, whose timers close the socket themselves.
+    pub async fn idle_expired(&self) {
+        loop {
+            let notified = self.expired.notified();
+            if self.idle_expired.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    fn expire_idle(&self) {
+        self.idle_expired.store(true, Ordering::Release);
+        self.expired.notify_one();
     }
 
     /// Resolves when a request begins after this was first called.
@@ -118,6 +158,8 @@ enum Phase {
     Idle,
     /// A request is in flight (or the connection was upgraded).
     Busy,
+    /// An HTTP/2 connection's timer fired; its GOAWAY is on the way, no timer runs.
+    GoingAway,
 }
 
 pub struct TimedIo<T> {
@@ -139,6 +181,9 @@ impl<T> TimedIo<T> {
 
     /// Moves the phase on after what the service reported.
     fn settle(&mut self) {
+        if matches!(self.phase, Phase::GoingAway) {
+            return;
+        }
         let busy =
             self.activity.in_flight.load(Ordering::Acquire) > 0 || self.activity.upgraded.load(Ordering::Acquire);
         if busy {
@@ -149,15 +194,21 @@ impl<T> TimedIo<T> {
         }
     }
 
-    /// Bytes arrived while no request was in flight: a head has begun.
-    fn saw_bytes(&mut self) {
+    /// Bytes arrived while no request was in flight: a head has begun (on HTTP/1.1).
+    fn saw_bytes(&mut self, bytes: &[u8]) {
         match self.phase {
-            Phase::Fresh { .. } => self.phase = Phase::Fresh { any_bytes: true },
-            Phase::Idle => {
+            Phase::Fresh { any_bytes: false } => {
+                // The first bytes: are they the start of the HTTP/2 preface?
+                if HTTP2_PREFACE.starts_with(&bytes[..bytes.len().min(HTTP2_PREFACE.len())]) {
+                    self.activity.http2.store(true, Ordering::Release);
+                }
+                self.phase = Phase::Fresh { any_bytes: true };
+            }
+            Phase::Idle if !self.activity.is_http2() => {
                 self.phase = Phase::Head;
                 self.since = Instant::now();
             }
-            Phase::Head | Phase::Busy => {}
+            Phase::Fresh { any_bytes: true } | Phase::Idle | Phase::Head | Phase::Busy | Phase::GoingAway => {}
         }
     }
 
@@ -168,7 +219,7 @@ impl<T> TimedIo<T> {
             Phase::Fresh { any_bytes } => (self.timeouts.header?, any_bytes),
             Phase::Head => (self.timeouts.header?, true),
             Phase::Idle => (self.timeouts.keep_alive?, false),
-            Phase::Busy => return None,
+            Phase::Busy | Phase::GoingAway => return None,
         };
         Some((self.since.checked_add(limit)?, answer))
     }
@@ -185,7 +236,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<T> {
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 if buf.filled().len() > before {
-                    this.saw_bytes();
+                    this.saw_bytes(&buf.filled()[before..]);
                 }
                 Poll::Ready(Ok(()))
             }
@@ -205,6 +256,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> TimedIo<T> {
             self.timer.as_mut().reset(deadline);
         }
         if self.timer.as_mut().poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        if self.activity.is_http2() {
+            // No 408 in HTTP/2's framing: the driver sends a GOAWAY and closes. Meanwhile the
+            // socket stays open for it (the inner read is registered for the next bytes).
+            self.phase = Phase::GoingAway;
+            self.activity.expire_idle();
             return Poll::Pending;
         }
         if !answer {

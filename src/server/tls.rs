@@ -4,13 +4,13 @@
 //!
 //! The files are PEM: a certificate chain (end-entity first) and an RSA or ECDSA key in
 //! PKCS#1, PKCS#8 or SEC1. Only TLS 1.2 and 1.3 are offered, with ring's cipher suites; ALPN
-//! offers `http/1.1` only. `check` is what Python's config validation calls (through
+//! offers what `--http` allows (`h2` and `http/1.1` by default, `protocol.rs`). `check` is what Python's config validation calls (through
 //! `check_tls`) before anything binds, so a bad file exits 2 naming it; each server process
 //! (every worker too) then loads the files again into its own acceptor.
 //!
 //! Left to others: what comes before the handshake (a PROXY protocol header, `listen.rs`),
 //! what comes after (HTTP, `listen.rs`), the `https` scheme apps see (`ConnectionInfo`).
-//! Not here yet: encrypted keys, client certificates, HTTP/2 by ALPN, certificate reload.
+//! Not here yet: encrypted keys, client certificates, certificate reload.
 
 use std::fmt;
 use std::path::Path;
@@ -25,6 +25,7 @@ use tokio_rustls::rustls::{crypto::ring, version, Error as TlsError, ServerConfi
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::protocol::Versions;
 use crate::errors::Error;
 
 /// What `--ssl-certfile` and `--ssl-keyfile` name.
@@ -43,8 +44,9 @@ impl TlsFiles {
         Error::setting_value("ssl_keyfile", &self.keyfile, why)
     }
 
-    /// Reads both files and checks that the key belongs to the chain's first certificate.
-    pub fn load(&self) -> Result<Arc<ServerConfig>, Error> {
+    /// Reads both files and checks that the key belongs to the chain's first certificate;
+    /// the handshake will offer `versions` by ALPN.
+    pub fn load(&self, versions: Versions) -> Result<Arc<ServerConfig>, Error> {
         let chain = CertificateDer::pem_file_iter(Path::new(&self.certfile))
             .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
             .map_err(|error| self.cert_error(pem_problem(error)))?;
@@ -77,7 +79,7 @@ impl TlsFiles {
                 }
                 other => self.key_error(format!("not a usable RSA or ECDSA private key ({other})")),
             })?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        config.alpn_protocols = versions.alpn();
         Ok(Arc::new(config))
     }
 
@@ -111,7 +113,7 @@ where
 /// certificate. Raises ValueError naming the setting and the file.
 #[pyfunction]
 pub fn check_tls(certfile: String, keyfile: String) -> PyResult<()> {
-    TlsFiles { certfile, keyfile }.load()?;
+    TlsFiles { certfile, keyfile }.load(Versions::Auto)?;
     Ok(())
 }
 
@@ -125,7 +127,7 @@ mod tests {
 
     #[test]
     fn a_missing_certificate_file_is_named() {
-        let error = files(Path::new("/nonexistent/cert.pem"), Path::new("/nonexistent/key.pem")).load();
+        let error = files(Path::new("/nonexistent/cert.pem"), Path::new("/nonexistent/key.pem")).load(Versions::Auto);
         let Err(error) = error else { panic!("loaded a missing file") };
         let message = error.to_string();
         assert!(message.starts_with("ssl_certfile '/nonexistent/cert.pem': cannot be read"), "{message}");
@@ -137,7 +139,7 @@ mod tests {
         std::fs::create_dir_all(&directory).expect("temp dir");
         let empty = directory.join("empty.pem");
         std::fs::write(&empty, "just text\n").expect("write");
-        let Err(error) = files(&empty, &empty).load() else { panic!("loaded an empty file") };
+        let Err(error) = files(&empty, &empty).load(Versions::Auto) else { panic!("loaded an empty file") };
         let message = error.to_string();
         assert!(message.contains("no PEM certificate"), "{message}");
         assert!(message.starts_with("ssl_certfile"), "{message}");

@@ -41,6 +41,8 @@ BAD = {
     "timeout-request-headers": "soon",
     "timeout-request-body": "-1",
     "max-header-size": "100",
+    "http": "3",
+    "http2-max-concurrent-streams": "0",
     "backlog": "0",
     "queue-size": "0",
     "queue-timeout": "-1",
@@ -87,6 +89,8 @@ GOOD = {
     "timeout-request-headers": 10,
     "timeout-request-body": "60",
     "max-header-size": "8192",
+    "http": 2,
+    "http2-max-concurrent-streams": "250",
     "backlog": "128",
     "queue-size": 8,
     "queue-timeout": "0",
@@ -216,10 +220,13 @@ def test_a_year_itself_is_accepted(flag):
 WHOLE_NUMBERS = [s.flag for s in SETTINGS if s.convert in (convert.positive_int, convert.non_negative_int)]
 
 
-@pytest.mark.parametrize("flag", [*WHOLE_NUMBERS, "max-header-size", "backlog"])
+INT31 = [s.flag for s in SETTINGS if s.convert is convert.positive_int31]
+
+
+@pytest.mark.parametrize("flag", [*WHOLE_NUMBERS, "max-header-size", *INT31])
 def test_whole_numbers_the_core_cannot_hold_are_refused(flag):
     setting = BY_FLAG[flag]
-    maximum = convert.MAX_BACKLOG if flag == "backlog" else convert.MAX_WHOLE
+    maximum = convert.MAX_INT31 if flag in INT31 else convert.MAX_WHOLE
     assert setting.convert(str(maximum), setting.option) == maximum
     for value in (maximum + 1, str(10**30)):
         with pytest.raises(ConfigError, match=f"^--{flag} .*at most {maximum}$"):

@@ -1,0 +1,195 @@
+//! Which HTTP versions a connection may speak (`--http auto|1|2`), how hyper is set up for
+//! each, and how one connection is driven to its end: by the client, by a stop (a drain),
+//! or by an idle HTTP/2 connection's timer.
+//!
+//! `auto` serves HTTP/1.1 and HTTP/2 on every listener: over TLS the client picks by ALPN,
+//! in cleartext by sending the HTTP/2 connection preface first ("prior knowledge", h2c);
+//! hyper-util's auto builder reads the first bytes to tell. `1` is plain HTTP/1.1 (a client
+//! that sends the preface gets hyper's `400`), `2` only HTTP/2.
+//!
+//! HTTP/2's limits: `--http2-max-concurrent-streams` streams at once per connection, and
+//! `--max-header-size` for the header list (as for an HTTP/1.1 head). Rapid reset
+//! (CVE-2023-44487) and CONTINUATION floods are bounded by hyper and h2 themselves: a client
+//! that resets more streams than `MAX_PENDING_RESETS` before we answered them, or whose
+//! header block grows past the limit, gets a GOAWAY.
+//!
+//! Left to others: what the connection's socket is (`listen.rs`), the TLS handshake
+//! (`tls.rs`, which offers `alpn()` from here), the head and idle timers (`timeouts.rs`).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::sync::watch;
+
+use super::timeouts::Activity;
+use crate::timers::{GOAWAY_GRACE, LAST_REQUEST_GRACE};
+
+/// hyper refuses read buffers smaller than this.
+const MIN_HEADER_BUFFER: usize = 8192;
+
+/// Streams a client may reset before we have answered them, per connection, before it gets
+/// a GOAWAY: rapid reset's bound (h2's own default, written down here).
+const MAX_PENDING_RESETS: usize = 20;
+
+/// The HTTP versions served (`--http`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versions {
+    /// HTTP/1.1 and HTTP/2.
+    Auto,
+    Http1,
+    Http2,
+}
+
+impl Versions {
+    /// `auto`, `1` or `2` (checked in Python long before).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "auto" => Some(Self::Auto),
+            "1" => Some(Self::Http1),
+            "2" => Some(Self::Http2),
+            _ => None,
+        }
+    }
+
+    /// What the TLS handshake offers by ALPN, most preferred first.
+    pub fn alpn(self) -> Vec<Vec<u8>> {
+        match self {
+            Self::Auto => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+            Self::Http1 => vec![b"http/1.1".to_vec()],
+            Self::Http2 => vec![b"h2".to_vec()],
+        }
+    }
+}
+
+/// HTTP/2's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Http2Limits {
+    pub max_concurrent_streams: u32,
+    pub max_header_list_size: u32,
+}
+
+/// hyper, set up once for every connection.
+pub struct Protocols {
+    versions: Versions,
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+    auto: auto::Builder<TokioExecutor>,
+}
+
+impl Protocols {
+    pub fn new(versions: Versions, max_header_size: usize, limits: Http2Limits) -> Self {
+        let mut http1 = http1::Builder::new();
+        // No `pipeline_flush`: with it, hyper 1.12 drops the automatic 400 it writes for a
+        // malformed request line instead of flushing it before closing.
+        http1.timer(TokioTimer::new()).keep_alive(true).max_buf_size(max_header_size.max(MIN_HEADER_BUFFER));
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            .max_header_list_size(limits.max_header_list_size)
+            .max_pending_accept_reset_streams(MAX_PENDING_RESETS);
+        let mut auto = auto::Builder::new(TokioExecutor::new());
+        auto.http1().timer(TokioTimer::new()).keep_alive(true).max_buf_size(max_header_size.max(MIN_HEADER_BUFFER));
+        auto.http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            .max_header_list_size(limits.max_header_list_size)
+            .max_pending_accept_reset_streams(MAX_PENDING_RESETS);
+        Self { versions, http1, http2, auto }
+    }
+
+    pub fn versions(&self) -> Versions {
+        self.versions
+    }
+
+    pub fn http1(&self) -> &http1::Builder {
+        &self.http1
+    }
+
+    pub fn http2(&self) -> &http2::Builder<TokioExecutor> {
+        &self.http2
+    }
+
+    pub fn auto(&self) -> &auto::Builder<TokioExecutor> {
+        &self.auto
+    }
+}
+
+/// Drives one connection until it ends: the client closes it, an HTTP/2 connection's idle
+/// timer fires (GOAWAY, see `timeouts.rs`), or a stop asks it to finish. `shut_down` is the
+/// connection's `graceful_shutdown`: HTTP/1.1 closes after the response in flight, HTTP/2
+/// sends GOAWAY and finishes its open streams.
+///
+/// On a stop, an HTTP/1.1 connection first gets a short grace (`LAST_REQUEST_GRACE`) to send
+/// one more request: hyper closes a connection that is between requests at once on a
+/// graceful shutdown, and a client that sent a request at that moment would see it closed
+/// unanswered. HTTP/2 needs no grace: its GOAWAY tells the client which streams were taken.
+pub async fn drive<F: Future>(
+    served: F,
+    shut_down: impl Fn(Pin<&mut F>),
+    activity: &Activity,
+    mut stop: watch::Receiver<bool>,
+) {
+    tokio::pin!(served);
+    // Connection errors (resets, malformed input already answered) end only that connection.
+    tokio::select! {
+        _ = served.as_mut() => {}
+        () = activity.idle_expired() => {
+            shut_down(served.as_mut());
+            finish_after_goaway(served, activity).await;
+        }
+        () = stopped(&mut stop) => {
+            if !activity.is_http2() {
+                let finished = tokio::select! {
+                    _ = served.as_mut() => true,
+                    () = activity.next_request() => false,
+                    () = tokio::time::sleep(LAST_REQUEST_GRACE) => false,
+                };
+                if finished {
+                    return;
+                }
+            }
+            shut_down(served.as_mut());
+            let _ = served.await;
+        }
+    }
+}
+
+/// After an idle HTTP/2 connection's GOAWAY: its client has `GOAWAY_GRACE` to acknowledge
+/// it, then the connection is dropped unless a request (one that was already on its way)
+/// is still being answered. A client that ignores the GOAWAY cannot keep it open.
+async fn finish_after_goaway<F: Future>(mut served: Pin<&mut F>, activity: &Activity) {
+    tokio::select! {
+        _ = served.as_mut() => {}
+        () = tokio::time::sleep(GOAWAY_GRACE) => {
+            if activity.in_flight() > 0 {
+                let _ = served.await;
+            }
+        }
+    }
+}
+
+/// Resolves once the stop flag is set (or its sender is gone).
+pub async fn stopped(stop: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not `Send`; drop it before anything else awaits.
+    let _ = stop.wait_for(|stop| *stop).await.map(|_| ());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_and_offer_alpn_in_preference_order() {
+        assert_eq!(Versions::parse("auto"), Some(Versions::Auto));
+        assert_eq!(Versions::parse("1"), Some(Versions::Http1));
+        assert_eq!(Versions::parse("2"), Some(Versions::Http2));
+        assert_eq!(Versions::parse("3"), None);
+        assert_eq!(Versions::Auto.alpn(), vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
+        assert_eq!(Versions::Http1.alpn(), vec![b"http/1.1".to_vec()]);
+        assert_eq!(Versions::Http2.alpn(), vec![b"h2".to_vec()]);
+    }
+}
