@@ -416,6 +416,48 @@ mod tests {
         }
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn an_http2_connection_is_never_sent_a_408_and_its_driver_hears_of_the_expiry() {
+        let (mut io, mut client, activity) = connection();
+        client.write_all(&HTTP2_PREFACE[..10]).await.unwrap_or_else(|error| panic!("{error}"));
+        let started = Instant::now();
+        assert!(read(&mut io).await.is_ok_and(|count| count > 0));
+        assert!(activity.is_http2());
+        // The timer fires: the read keeps waiting (for the GOAWAY exchange), the driver is told.
+        let waiting = tokio::time::timeout(HEADER * 2, read(&mut io)).await;
+        assert!(waiting.is_err(), "the socket must stay open for the GOAWAY");
+        let told = tokio::time::timeout(Duration::ZERO, activity.idle_expired()).await;
+        assert!(told.is_ok(), "the driver must hear of the expiry");
+        assert!(started.elapsed() >= HEADER);
+        assert_eq!(received(&mut client).await, "", "no HTTP/1.1 408 on an HTTP/2 connection");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn frames_between_http2_requests_do_not_reset_the_idle_clock() {
+        let (mut io, mut client, activity) = connection();
+        client.write_all(HTTP2_PREFACE).await.unwrap_or_else(|error| panic!("{error}"));
+        assert!(read(&mut io).await.is_ok_and(|count| count > 0));
+        drop(activity.begin());
+        let ended = Instant::now();
+        // A PING frame (9-byte header, 8-byte payload) halfway through the idle time.
+        assert!(tokio::time::timeout(KEEP_ALIVE / 2, read(&mut io)).await.is_err());
+        client.write_all(&[0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8]).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(read(&mut io).await.is_ok_and(|count| count > 0));
+        // Expired at keep-alive after the response, not keep-alive after the PING.
+        let rest = KEEP_ALIVE / 2 + Duration::from_millis(1);
+        assert!(tokio::time::timeout(rest, read(&mut io)).await.is_err());
+        assert!(tokio::time::timeout(Duration::ZERO, activity.idle_expired()).await.is_ok());
+        assert!(ended.elapsed() < KEEP_ALIVE + Duration::from_millis(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_http1_connection_is_not_taken_for_http2() {
+        let (mut io, mut client, activity) = connection();
+        client.write_all(b"PUT / HTTP/1.1\r\n").await.unwrap_or_else(|error| panic!("{error}"));
+        assert!(read(&mut io).await.is_ok_and(|count| count > 0));
+        assert!(!activity.is_http2());
+    }
+
     #[tokio::test]
     async fn next_request_waits_for_a_request_after_the_stop() {
         let activity = Arc::new(Activity::default());
