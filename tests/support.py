@@ -47,6 +47,8 @@ class RawResponse:
     chunked: bool = False
     chunk_sizes: list[int] = field(default_factory=list)
     complete: bool = True
+    #: The trailer section of a chunked body, as (name, value) pairs.
+    trailers: list[tuple[str, str]] = field(default_factory=list)
 
     def header(self, name: str) -> str | None:
         """The first value of ``name`` (case-insensitive), or None."""
@@ -198,6 +200,8 @@ class RawConnection:
                 if size == 0:
                     trailer_end = self._read_until(b"\r\n")
                     while trailer_end not in (None, b"\r\n"):
+                        name, _, value = trailer_end.decode("latin-1").partition(":")
+                        response.trailers.append((name, value.strip()))
                         trailer_end = self._read_until(b"\r\n")
                     response.complete = trailer_end is not None
                     break

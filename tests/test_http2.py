@@ -157,12 +157,15 @@ def test_a_large_download_streams_in_bounded_memory(serve, app):
     server = serve(app)
     blocks = STREAMED // len(BLOCK)
     received = crc = 0
-    with RssSampler(server.pid) as rss, h2_client() as client:
-        with client.stream("GET", server.url + f"/?chunks={blocks}") as response:
-            assert response.http_version == "HTTP/2"
-            for piece in response.iter_bytes():
-                received += len(piece)
-                crc = zlib.crc32(piece, crc)
+    with (
+        RssSampler(server.pid) as rss,
+        h2_client() as client,
+        client.stream("GET", server.url + f"/?chunks={blocks}") as response,
+    ):
+        assert response.http_version == "HTTP/2"
+        for piece in response.iter_bytes():
+            received += len(piece)
+            crc = zlib.crc32(piece, crc)
     expected = 0
     for _ in range(blocks):
         expected = zlib.crc32(BLOCK, expected)
@@ -233,7 +236,8 @@ def test_rapid_reset_gets_a_goaway_and_the_server_keeps_serving(serve):
                 break
         assert raw.events_until(lambda: raw.goaway() is not None or raw.closed)
         terminated = raw.goaway()
-        assert terminated is not None and terminated.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
+        assert terminated is not None
+        assert terminated.error_code == h2.errors.ErrorCodes.ENHANCE_YOUR_CALM
     with h2_client() as client:
         assert client.get(server.url + "/?delay=0").status_code == 200
 

@@ -154,7 +154,8 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds a client may pause while sending a request body; longer gets 408", "60", group=_LIMITS,
             metavar="SECONDS", mount=True),
     declare("max-header-size", convert.bytes_at_least(MIN_HEADER_SIZE),
-            "bytes a request line and headers (or an HTTP/2 header list) may take; more gets 431", f"64 KiB (at least {MIN_HEADER_SIZE})",
+            "bytes a request line and headers (or an HTTP/2 header list) may take; more gets 431",
+            f"64 KiB (at least {MIN_HEADER_SIZE})",
             group=_LIMITS, metavar="BYTES"),
     declare("http", convert.choice(HTTP_VERSIONS), "HTTP versions served: auto (HTTP/1.1 and HTTP/2: ALPN on TLS, "
             "prior knowledge in cleartext), 1 or 2 only", "`auto`", group=_LIMITS, metavar="|".join(HTTP_VERSIONS)),

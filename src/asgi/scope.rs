@@ -4,10 +4,15 @@
 //!   `root_path` is the prefix; `raw_path` is the path bytes as sent, without the query.
 //! - `headers` is a list of `(name, value)` byte pairs in arrival order, names lower-cased
 //!   (hyper stores them so).
+//! - `extensions` offers `http.response.pathsend` always, and `http.response.trailers` where
+//!   trailers reach the client: on HTTP/2, and on HTTP/1.1 when the request said
+//!   `TE: trailers` (hyper then sends them after the last chunk, for the fields the response
+//!   names in its `Trailer` header).
 //! - `state` is a shallow copy of the lifespan state, so a request cannot change what the
 //!   next one sees at the top level (ASGI lifespan "state" extension).
 
-use http::request;
+use http::header::TE;
+use http::{request, Version};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
@@ -40,6 +45,9 @@ pub fn build<'py>(
             scope.set_item(intern!(py, "method"), interned::method(py, &head.method))?;
             scope.set_item(intern!(py, "scheme"), connection.scheme)?;
             extensions.set_item(intern!(py, "http.response.pathsend"), PyDict::new(py))?;
+            if trailers_reach_the_client(head) {
+                extensions.set_item(intern!(py, "http.response.trailers"), PyDict::new(py))?;
+            }
         }
         ScopeKind::WebSocket { subprotocols } => {
             scope.set_item(intern!(py, "type"), intern!(py, "websocket"))?;
@@ -71,6 +79,20 @@ pub fn build<'py>(
         scope.set_item(intern!(py, "state"), state.copy()?)?;
     }
     Ok(scope)
+}
+
+/// HTTP/2 carries trailers on any response; HTTP/1.1 only in chunked responses to a client
+/// that said it accepts them (`TE: trailers`, RFC 9112 §7.4).
+fn trailers_reach_the_client(head: &request::Parts) -> bool {
+    match head.version {
+        Version::HTTP_2 | Version::HTTP_3 => true,
+        Version::HTTP_11 => head.headers.get_all(TE).iter().any(|value| {
+            value
+                .to_str()
+                .is_ok_and(|text| text.split(',').any(|coding| coding.trim().eq_ignore_ascii_case("trailers")))
+        }),
+        _ => false,
+    }
 }
 
 /// `client` and `server`. A Unix socket's client is unnamed: `None`, as uvicorn gives; its

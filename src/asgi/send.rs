@@ -1,11 +1,16 @@
 //! ASGI `send()` for `http` scopes: `http.response.start`, then `http.response.body`
-//! messages, checked against the spec's order.
+//! messages, then (when the start said `trailers: True`) `http.response.trailers` messages,
+//! checked against the spec's order.
 //!
 //! The head is held until the first body message, so a one-message body goes out with
 //! `Content-Length`; later messages stream through a bounded channel. When the channel has
 //! room, `send()` completes at once; when it is full, `send()` returns a future that a
 //! tokio task resolves once the chunk is queued, which is the download backpressure.
 //! After the client has gone, `send()` raises `ClientDisconnected` (an `OSError`).
+//!
+//! Trailers (the `http.response.trailers` extension): the body streams without a
+//! `Content-Length`, and its end waits for the last trailers message. Where the extension is
+//! not offered (see `scope.rs`), an app that announces trailers anyway has them dropped.
 
 use std::sync::Arc;
 
@@ -32,6 +37,8 @@ enum Phase {
     Start,
     /// Head received; body messages may follow.
     Body,
+    /// The last body message was sent; trailers messages follow.
+    Trailers,
     /// The last body message was sent.
     Done,
 }
@@ -41,6 +48,7 @@ impl Phase {
         match self {
             Self::Start => "before 'http.response.start'",
             Self::Body => "after 'http.response.start'",
+            Self::Trailers => "after the last body message",
             Self::Done => "after the response completed",
         }
     }
@@ -84,12 +92,21 @@ impl HttpSend {
 pub struct ResponseWriter {
     /// Set by the start message, taken by the first body message.
     head: Option<Head>,
+    /// The start message announced trailers.
+    trailers: bool,
+    /// Trailer fields gathered until the last trailers message.
+    trailer_fields: HeaderMap,
     pub responder: Responder,
 }
 
 impl ResponseWriter {
     pub fn new(responder: Responder) -> Self {
-        Self { head: None, responder }
+        Self { head: None, trailers: false, trailer_fields: HeaderMap::new(), responder }
+    }
+
+    /// The start message announced trailers: the body's end waits for them.
+    pub fn expects_trailers(&self) -> bool {
+        self.trailers
     }
 
     /// Takes `status` and `headers` from a start message.
@@ -107,7 +124,30 @@ impl ResponseWriter {
             _ => HeaderMap::new(),
         };
         self.head = Some(Head { status, reason: None, headers });
+        self.trailers = match message.get_item(intern!(py, "trailers"))? {
+            Some(trailers) => trailers.is_truthy()?,
+            None => false,
+        };
         Ok(())
+    }
+
+    /// Takes an `http.response.trailers` message; returns whether it was the last one, which
+    /// ends the response.
+    pub fn trailers(&mut self, message: &Bound<'_, PyDict>) -> PyResult<bool> {
+        let py = message.py();
+        if let Some(headers) = message.get_item(intern!(py, "headers"))? {
+            if !headers.is_none() {
+                self.trailer_fields.extend(parse_headers(&headers)?);
+            }
+        }
+        let more = match message.get_item(intern!(py, "more_trailers"))? {
+            Some(more) => more.is_truthy()?,
+            None => false,
+        };
+        if !more {
+            self.responder.send_trailers(std::mem::take(&mut self.trailer_fields));
+        }
+        Ok(!more)
     }
 
     /// Sends a body message; returns the awaitable for `send()` and whether it was the last.
@@ -131,11 +171,14 @@ impl ResponseWriter {
             None => false,
         };
         if let Some(head) = self.head.take() {
-            if !more_body {
+            if self.trailers {
+                self.responder.open_stream_with_trailers(head)?;
+            } else if !more_body {
                 self.responder.send_complete(head, data)?;
                 return Ok((done(py)?, true));
+            } else {
+                self.responder.open_stream(head, None)?;
             }
-            self.responder.open_stream(head, None)?;
         }
         let waiting = if data.is_empty() { Ok(Queued::Sent) } else { self.responder.try_send(data) };
         let awaitable = match waiting {
@@ -154,7 +197,7 @@ impl ResponseWriter {
                 Ok(future)
             }
         };
-        if !more_body {
+        if !more_body && !self.trailers {
             self.responder.finish();
         }
         Ok((awaitable?, !more_body))
@@ -232,18 +275,25 @@ impl HttpSend {
             (Phase::Body, "http.response.body") => {
                 let (awaitable, last) = self.writer.body(message, &self.bridge)?;
                 if last {
-                    self.phase = Phase::Done;
+                    self.phase = if self.writer.expects_trailers() { Phase::Trailers } else { Phase::Done };
                 }
                 Ok(awaitable)
+            }
+            (Phase::Trailers, "http.response.trailers") => {
+                if self.writer.trailers(message)? {
+                    self.phase = Phase::Done;
+                }
+                done(py)
             }
             (Phase::Body, "http.response.pathsend") => {
                 self.phase = Phase::Done;
                 self.writer.pathsend(message, &self.bridge)?;
                 done(py)
             }
-            (phase, "http.response.start" | "http.response.body" | "http.response.pathsend") => {
-                Err(PyRuntimeError::new_err(format!("unexpected ASGI message '{kind}' sent {}", phase.describe())))
-            }
+            (
+                phase,
+                "http.response.start" | "http.response.body" | "http.response.pathsend" | "http.response.trailers",
+            ) => Err(PyRuntimeError::new_err(format!("unexpected ASGI message '{kind}' sent {}", phase.describe()))),
             (_, other) => {
                 Err(PyRuntimeError::new_err(format!("unknown ASGI message type '{other}' for an http scope")))
             }

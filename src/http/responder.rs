@@ -6,6 +6,9 @@
 //! HTTP/1.0) unless the head carries a `Content-Length`. For `HEAD` the body is dropped here
 //! and the head keeps the length the body would have had, when known.
 //!
+//! A streamed body may end with trailers (`open_stream_with_trailers`, then `send_trailers`):
+//! they travel to `ResponseBody` on a oneshot channel of their own.
+//!
 //! Failing after the head went out marks the exchange aborted and closes the channel:
 //! `ResponseBody` then ends with an error, and hyper closes the connection instead of
 //! finishing the message, so the client cannot take a partial body for a whole one.
@@ -57,13 +60,15 @@ pub struct Responder {
     respond: Option<oneshot::Sender<Response<ResponseBody>>>,
     /// Present while a streamed body is open.
     chunks: Option<async_channel::Sender<ResponseChunk>>,
+    /// Present while a streamed body that ends with trailers is open.
+    trailers: Option<oneshot::Sender<HeaderMap>>,
     state: Arc<RequestState>,
     head_only: bool,
 }
 
 impl Responder {
     pub fn new(respond: oneshot::Sender<Response<ResponseBody>>, state: Arc<RequestState>, head_only: bool) -> Self {
-        Self { respond: Some(respond), chunks: None, state, head_only }
+        Self { respond: Some(respond), chunks: None, trailers: None, state, head_only }
     }
 
     pub fn state(&self) -> &Arc<RequestState> {
@@ -108,9 +113,32 @@ impl Responder {
             return Ok(());
         }
         let (sender, receiver) = async_channel::bounded(CHANNEL_CHUNKS);
-        self.send_head(head, ResponseBody::channel(receiver, self.state.clone()), length)?;
+        self.send_head(head, ResponseBody::channel(receiver, self.state.clone(), None), length)?;
         self.chunks = Some(sender);
         Ok(())
+    }
+
+    /// Sends the head and opens a streamed body of unknown length that `send_trailers` ends
+    /// (for `HEAD`, the trailers are dropped with the body).
+    pub fn open_stream_with_trailers(&mut self, head: Head) -> Result<(), Error> {
+        if self.head_only {
+            return self.open_stream(head, None);
+        }
+        let (sender, receiver) = async_channel::bounded(CHANNEL_CHUNKS);
+        let (trailers, announced) = oneshot::channel();
+        self.send_head(head, ResponseBody::channel(receiver, self.state.clone(), Some(announced)), None)?;
+        self.chunks = Some(sender);
+        self.trailers = Some(trailers);
+        Ok(())
+    }
+
+    /// Ends a body opened by `open_stream_with_trailers` with `fields` after its last chunk.
+    pub fn send_trailers(&mut self, fields: HeaderMap) {
+        if let Some(trailers) = self.trailers.take() {
+            // A dropped receiver: the client is gone, which the body's state already says.
+            let _ = trailers.send(fields);
+        }
+        self.finish();
     }
 
     /// The open stream's sender, for senders that wait (with the GIL released, or on
@@ -149,6 +177,7 @@ impl Responder {
         } else if let Some(chunks) = self.chunks.take() {
             // Flag first, then close: the body checks the flag when it sees the close.
             self.state.mark_aborted();
+            self.trailers = None;
             drop(chunks);
         }
     }

@@ -1,5 +1,7 @@
 //! The response body handed to hyper: nothing, one buffer, or chunks an app thread pushes
-//! through a bounded async-channel.
+//! through a bounded async-channel, optionally followed by trailers (ASGI's
+//! `http.response.trailers`: a field section after the last chunk, on HTTP/2 and on chunked
+//! HTTP/1.1 when the client sent `TE: trailers`; hyper frames them).
 //!
 //! The channel's bound is the download backpressure: a slow client fills it, and the app
 //! thread blocks (with the GIL released) in its next send. When hyper drops an unfinished
@@ -10,8 +12,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use futures::Stream;
+use futures::{Future, Stream};
+use http::HeaderMap;
 use hyper::body::{Body, Frame, SizeHint};
+use tokio::sync::oneshot;
 
 use super::connection::RequestState;
 use crate::errors::Error;
@@ -28,6 +32,9 @@ pub enum ResponseBody {
         finished: bool,
         /// An abort was seen and one `Pending` returned, so hyper flushed what came before.
         abort_deferred: bool,
+        /// The trailers that follow the last chunk, when the app announced some; a dropped
+        /// sender means none.
+        trailers: Option<oneshot::Receiver<HeaderMap>>,
     },
 }
 
@@ -40,8 +47,12 @@ impl ResponseBody {
         }
     }
 
-    pub fn channel(chunks: async_channel::Receiver<ResponseChunk>, state: Arc<RequestState>) -> Self {
-        Self::Channel { chunks: Box::pin(chunks), state, finished: false, abort_deferred: false }
+    pub fn channel(
+        chunks: async_channel::Receiver<ResponseChunk>,
+        state: Arc<RequestState>,
+        trailers: Option<oneshot::Receiver<HeaderMap>>,
+    ) -> Self {
+        Self::Channel { chunks: Box::pin(chunks), state, finished: false, abort_deferred: false, trailers }
     }
 }
 
@@ -53,29 +64,39 @@ impl Body for ResponseBody {
         match self.get_mut() {
             Self::Empty => Poll::Ready(None),
             Self::Full(data) => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
-            Self::Channel { chunks, finished, state, abort_deferred } => match chunks.as_mut().poll_next(cx) {
-                Poll::Ready(Some(Ok(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
-                Poll::Ready(Some(Err(aborted))) => {
-                    *finished = true;
-                    Poll::Ready(Some(Err(aborted)))
-                }
-                Poll::Ready(None) if state.is_aborted() && !*abort_deferred => {
-                    // hyper drops unflushed bytes when a body fails: yield once so it writes
-                    // what the app already sent, then fail on the next poll.
-                    *abort_deferred = true;
-                    cx.waker().wake_by_ref();
-                    Poll::Pending
-                }
-                Poll::Ready(None) => {
-                    *finished = true;
-                    if state.is_aborted() {
-                        return Poll::Ready(Some(Err(Error::aborted())));
+            Self::Channel { chunks, finished, state, abort_deferred, trailers } => {
+                match chunks.as_mut().poll_next(cx) {
+                    Poll::Ready(Some(Ok(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
+                    Poll::Ready(Some(Err(aborted))) => {
+                        *finished = true;
+                        Poll::Ready(Some(Err(aborted)))
                     }
-                    state.mark_response_complete();
-                    Poll::Ready(None)
+                    Poll::Ready(None) if state.is_aborted() && !*abort_deferred => {
+                        // hyper drops unflushed bytes when a body fails: yield once so it writes
+                        // what the app already sent, then fail on the next poll.
+                        *abort_deferred = true;
+                        cx.waker().wake_by_ref();
+                        Poll::Pending
+                    }
+                    Poll::Ready(None) => {
+                        if state.is_aborted() {
+                            *finished = true;
+                            return Poll::Ready(Some(Err(Error::aborted())));
+                        }
+                        let fields = match trailers.as_mut().map(|receiver| Pin::new(receiver).poll(cx)) {
+                            Some(Poll::Pending) => return Poll::Pending,
+                            Some(Poll::Ready(Ok(fields))) => Some(fields),
+                            Some(Poll::Ready(Err(_))) | None => None,
+                        };
+                        *trailers = None;
+                        // hyper may not poll again after trailers: the body ends with them.
+                        *finished = true;
+                        state.mark_response_complete();
+                        Poll::Ready(fields.map(|fields| Ok(Frame::trailers(fields))))
+                    }
+                    Poll::Pending => Poll::Pending,
                 }
-                Poll::Pending => Poll::Pending,
-            },
+            }
         }
     }
 

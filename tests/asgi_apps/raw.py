@@ -304,3 +304,24 @@ async def no_response(scope, receive, send):
 async def incomplete_response(scope, receive, send):
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
     await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+
+
+@with_lifespan
+async def trailers(scope, receive, send):
+    """Two body chunks, then an ``x-checksum`` trailer (their CRC-32) in two trailers messages
+    (``x-checksum`` and ``x-count``), when the scope offers ``http.response.trailers``; the
+    ``x-trailers-offered`` header says whether it did. Without the extension: the body only.
+    ``?forget=1``: announces trailers, then returns without sending them."""
+    await read_body(receive)
+    offered = "http.response.trailers" in scope.get("extensions", {})
+    headers = [(b"content-type", b"text/plain"), (b"x-trailers-offered", b"yes" if offered else b"no")]
+    if offered:
+        headers.append((b"trailer", b"x-checksum, x-count"))
+    await send({"type": "http.response.start", "status": 200, "headers": headers, "trailers": offered})
+    chunks = [b"first chunk;", b"second chunk"]
+    for index, chunk in enumerate(chunks):
+        await send({"type": "http.response.body", "body": chunk, "more_body": index < len(chunks) - 1})
+    if offered and not query(scope).get("forget"):
+        checksum = str(zlib.crc32(b"".join(chunks))).encode()
+        await send({"type": "http.response.trailers", "headers": [(b"x-checksum", checksum)], "more_trailers": True})
+        await send({"type": "http.response.trailers", "headers": [(b"x-count", b"2")], "more_trailers": False})
