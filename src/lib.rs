@@ -8,6 +8,7 @@ pub mod asgi;
 pub mod buffers;
 pub mod connection_info;
 pub mod errors;
+pub mod fds;
 pub mod http;
 pub mod interned;
 pub mod log;

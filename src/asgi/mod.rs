@@ -13,6 +13,7 @@
 pub mod awaitable;
 pub mod bridge;
 pub mod call;
+pub mod file_body;
 pub mod job;
 pub mod messages;
 pub mod receive;

@@ -4,7 +4,7 @@
 //!   `root_path` is the prefix; `raw_path` is the path bytes as sent, without the query.
 //! - `headers` is a list of `(name, value)` byte pairs in arrival order, names lower-cased
 //!   (hyper stores them so).
-//! - `extensions` offers `http.response.pathsend` always, and `http.response.trailers` where
+//! - `extensions` offers `http.response.pathsend` and `http.response.zerocopysend` always, and `http.response.trailers` where
 //!   trailers reach the client: on HTTP/2, and on HTTP/1.1 when the request said
 //!   `TE: trailers` (hyper then sends them after the last chunk, for the fields the response
 //!   names in its `Trailer` header).
@@ -45,6 +45,7 @@ pub fn build<'py>(
             scope.set_item(intern!(py, "method"), interned::method(py, &head.method))?;
             scope.set_item(intern!(py, "scheme"), connection.scheme)?;
             extensions.set_item(intern!(py, "http.response.pathsend"), PyDict::new(py))?;
+            extensions.set_item(intern!(py, "http.response.zerocopysend"), PyDict::new(py))?;
             if trailers_reach_the_client(head) {
                 extensions.set_item(intern!(py, "http.response.trailers"), PyDict::new(py))?;
             }

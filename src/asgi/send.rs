@@ -25,6 +25,7 @@ use tokio::sync::oneshot;
 
 use super::awaitable::done;
 use super::bridge::{LoopBridge, Resolution};
+use super::file_body::{self, FileRange};
 use crate::buffers::shared_bytes;
 use crate::errors::Error;
 use crate::http::connection::RequestState;
@@ -124,10 +125,7 @@ impl ResponseWriter {
             _ => HeaderMap::new(),
         };
         self.head = Some(Head { status, reason: None, headers });
-        self.trailers = match message.get_item(intern!(py, "trailers"))? {
-            Some(trailers) => trailers.is_truthy()?,
-            None => false,
-        };
+        self.trailers = flag(message, intern!(py, "trailers"))?;
         Ok(())
     }
 
@@ -140,10 +138,7 @@ impl ResponseWriter {
                 self.trailer_fields.extend(parse_headers(&headers)?);
             }
         }
-        let more = match message.get_item(intern!(py, "more_trailers"))? {
-            Some(more) => more.is_truthy()?,
-            None => false,
-        };
+        let more = flag(message, intern!(py, "more_trailers"))?;
         if !more {
             self.responder.send_trailers(std::mem::take(&mut self.trailer_fields));
         }
@@ -166,10 +161,7 @@ impl ResponseWriter {
             }
             _ => Bytes::new(),
         };
-        let more_body = match message.get_item(intern!(py, "more_body"))? {
-            Some(more) => more.is_truthy()?,
-            None => false,
-        };
+        let more_body = flag(message, intern!(py, "more_body"))?;
         if let Some(head) = self.head.take() {
             if self.trailers {
                 self.responder.open_stream_with_trailers(head)?;
@@ -203,54 +195,75 @@ impl ResponseWriter {
         Ok((awaitable?, !more_body))
     }
 
-    /// `http.response.pathsend`: the file at `path` is the whole body, read and sent by a
-    /// tokio task; the head gets the file's length unless the app set one.
+    /// `http.response.pathsend`: the file at `path` is the whole body, read and sent by
+    /// Rust; the head gets the file's length unless the app set one (a shorter one wins).
     pub fn pathsend(&mut self, message: &Bound<'_, PyDict>, bridge: &Py<LoopBridge>) -> PyResult<()> {
         let py = message.py();
         let path = message
             .get_item(intern!(py, "path"))?
             .ok_or_else(|| PyValueError::new_err("'http.response.pathsend' needs a 'path'"))?;
         let path: std::path::PathBuf = path.extract()?;
-        let file = std::fs::File::open(&path)?;
-        let length = file.metadata()?.len();
+        let mut range = FileRange::whole(&path)?;
         let head = self.head.take().ok_or_else(|| PyRuntimeError::new_err("pathsend before response start"))?;
-        let length = head.declared_length().map_or(length, |declared| declared.min(length));
-        self.responder.open_stream(head, Some(length))?;
+        if let Some(declared) = head.declared_length() {
+            range.limit(declared);
+        }
+        self.responder.open_stream(head, range.length())?;
         if let Some(chunks) = self.responder.chunk_sender().cloned() {
             let state = self.responder.state().clone();
-            bridge.get().handle().runtime().spawn(send_file(tokio::fs::File::from_std(file), length, chunks, state));
+            bridge.get().handle().runtime().spawn_blocking(move || file_body::stream(range, &chunks, &state));
         }
         self.responder.finish();
         Ok(())
     }
-}
 
-/// Reads `length` bytes of `file` into the body channel; a read error aborts the response.
-async fn send_file(
-    mut file: tokio::fs::File,
-    mut left: u64,
-    chunks: async_channel::Sender<crate::http::response_body::ResponseChunk>,
-    state: Arc<RequestState>,
-) {
-    use tokio::io::AsyncReadExt;
-    const BLOCK: usize = 256 * 1024;
-    while left > 0 {
-        let mut block = bytes::BytesMut::with_capacity(BLOCK.min(usize::try_from(left).unwrap_or(BLOCK)));
-        match file.read_buf(&mut block).await {
-            Ok(read) if read > 0 => {
-                let read = (read as u64).min(left);
-                block.truncate(read as usize);
-                left -= read;
-                if chunks.send(Ok(block.freeze())).await.is_err() {
-                    return; // The client is gone.
-                }
-            }
-            _ => {
-                // Short file or read error: the promised length cannot be met.
-                state.mark_aborted();
-                return;
+    /// `http.response.zerocopysend`: part of an open file is the next piece of the body,
+    /// read by Rust; `send()` resolves once it is all queued. A first and last message gives
+    /// the head the range's length (unless the app set one).
+    pub fn zerocopysend<'py>(
+        &mut self,
+        message: &Bound<'py, PyDict>,
+        bridge: &Py<LoopBridge>,
+    ) -> PyResult<(Bound<'py, PyAny>, bool)> {
+        let py = message.py();
+        let range = FileRange::from_zerocopysend(message)?;
+        let more_body = flag(message, intern!(py, "more_body"))?;
+        if let Some(head) = self.head.take() {
+            if self.trailers {
+                self.responder.open_stream_with_trailers(head)?;
+            } else {
+                let length = if more_body || head.declared_length().is_some() { None } else { range.length() };
+                self.responder.open_stream(head, length)?;
             }
         }
+        let awaitable = match self.responder.chunk_sender().cloned() {
+            None => done(py)?, // HEAD: the body is dropped.
+            Some(chunks) => {
+                let state = self.responder.state().clone();
+                let bridge = bridge.get();
+                let (id, future) = bridge.waiter(py)?;
+                let runtime = bridge.handle().runtime().clone();
+                bridge.handle().resolve_with(id, async move {
+                    match runtime.spawn_blocking(move || file_body::stream(range, &chunks, &state)).await {
+                        Ok(true) => Resolution::Sent,
+                        _ => Resolution::SendFailed,
+                    }
+                });
+                future
+            }
+        };
+        if !more_body && !self.trailers {
+            self.responder.finish();
+        }
+        Ok((awaitable, !more_body))
+    }
+}
+
+/// A message's boolean key (`more_body`, `trailers`, `more_trailers`); absent is false.
+fn flag(message: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> PyResult<bool> {
+    match message.get_item(key)? {
+        Some(value) => value.is_truthy(),
+        None => Ok(false),
     }
 }
 
@@ -284,6 +297,13 @@ impl HttpSend {
                     self.phase = Phase::Done;
                 }
                 done(py)
+            }
+            (Phase::Body, "http.response.zerocopysend") => {
+                let (awaitable, last) = self.writer.zerocopysend(message, &self.bridge)?;
+                if last {
+                    self.phase = if self.writer.expects_trailers() { Phase::Trailers } else { Phase::Done };
+                }
+                Ok(awaitable)
             }
             (Phase::Body, "http.response.pathsend") => {
                 self.phase = Phase::Done;

@@ -22,7 +22,6 @@ mod service;
 mod timeouts;
 pub mod tls;
 
-use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -279,13 +278,7 @@ pub fn check_access_log_format(format: &str) -> PyResult<()> {
 }
 
 fn listener_from_fd(fd: i32) -> PyResult<Listener> {
-    if fd < 0 {
-        return Err(PyValueError::new_err(format!("invalid socket descriptor {fd}")));
-    }
-    #[allow(unsafe_code)]
-    // SAFETY: the caller passes the descriptor of a socket it keeps open for this call; we
-    // only borrow it to dup it, and own the duplicate from then on.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    let owned: OwnedFd = borrowed.try_clone_to_owned()?;
+    let owned =
+        crate::fds::duplicate(fd).map_err(|error| PyValueError::new_err(format!("socket descriptor {fd}: {error}")))?;
     Listener::from_fd(owned).map_err(|error| PyValueError::new_err(format!("socket descriptor {fd}: {error}")))
 }

@@ -325,3 +325,32 @@ async def trailers(scope, receive, send):
         checksum = str(zlib.crc32(b"".join(chunks))).encode()
         await send({"type": "http.response.trailers", "headers": [(b"x-checksum", checksum)], "more_trailers": True})
         await send({"type": "http.response.trailers", "headers": [(b"x-count", b"2")], "more_trailers": False})
+
+
+@with_lifespan
+async def zerocopy(scope, receive, send):
+    """Sends parts of the file named by ``path`` with ``http.response.zerocopysend``:
+    ``mode=range`` one message, ``offset``/``count`` from the query; ``mode=position`` two
+    messages without an offset (from the file's position, which each moves on), then a
+    ``http.response.body``; answers the file's final position in ``x-position`` (``range``)
+    or as a trailing body line (``position``)."""
+    await read_body(receive)
+    params = query(scope)
+    offered = "http.response.zerocopysend" in scope["extensions"]
+    with open(params["path"], "rb") as file:
+        if params.get("mode") == "position":
+            file.seek(int(params.get("start", "0")))
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"x-offered", b"%d" % offered)]})
+            for _ in range(2):
+                message = {"type": "http.response.zerocopysend", "file": file, "count": 4, "more_body": True}
+                await send(message)
+            await send({"type": "http.response.body", "body": b"|position=%d" % file.tell()})
+            return
+        message = {"type": "http.response.zerocopysend", "file": file.fileno()}
+        for key in ("offset", "count"):
+            if key in params:
+                message[key] = int(params[key])
+        file.seek(3)
+        headers = [(b"x-offered", b"%d" % offered), (b"x-position", b"%d" % file.tell())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send(message)
