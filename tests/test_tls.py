@@ -209,19 +209,3 @@ def test_a_certificate_file_with_no_certificate_is_named(run_cli, pair):
     assert "ssl_certfile" in stderr
     assert "no PEM certificate" in stderr
     assert str(pair[1]) in stderr
-
-
-def test_an_encrypted_key_is_named_as_not_supported_yet(run_cli, ca, pair, tmp_path):
-    cert = ca.issue_cert("127.0.0.1")
-    certfile, keyfile = _write_pair(tmp_path, cert, "encrypted")
-    key = serialization.load_pem_private_key(cert.private_key_pem.bytes(), password=None)
-    keyfile.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(b"secret"),
-        )
-    )
-    stderr = _refused(run_cli, "--ssl-certfile", str(certfile), "--ssl-keyfile", str(keyfile))
-    assert "encrypted" in stderr
-    assert str(keyfile) in stderr

@@ -67,6 +67,8 @@ class _ServerSettings(Protocol):
     @property
     def ssl_keyfile(self) -> str | None: ...
     @property
+    def ssl_keyfile_password(self) -> str | None: ...
+    @property
     def preread_limit(self) -> int: ...
     @property
     def ws(self) -> str: ...
@@ -140,9 +142,10 @@ def check_mount_point(text: str) -> str:
 def check_access_log_format(format: str) -> None:
     """Raises ValueError naming the atom of ``format`` it does not know."""
 
-def check_tls(certfile: str, keyfile: str) -> None:
+def check_tls(certfile: str, keyfile: str, *, password: str | None = None) -> None:
     """Raises ValueError naming the setting and the file when the PEM certificate chain and
-    private key cannot serve TLS (unreadable, none in the file, or a key that does not match)."""
+    private key cannot serve TLS (unreadable, none in the file, a key that does not match, or
+    an encrypted key that ``password`` does not open)."""
 
 @final
 class FileWrapper:

@@ -214,8 +214,10 @@ class Config:
     # -- TLS (see src/server/tls.rs)
     #: PEM certificate chain (end-entity first): with ``ssl_keyfile``, TCP listeners serve HTTPS.
     ssl_certfile: str | None = None
-    #: PEM private key of ``ssl_certfile``: RSA or ECDSA, in PKCS#1, PKCS#8 or SEC1, unencrypted.
+    #: PEM private key of ``ssl_certfile``: RSA or ECDSA, in PKCS#1, PKCS#8 or SEC1, or encrypted PKCS#8.
     ssl_keyfile: str | None = None
+    #: The password of an encrypted ``ssl_keyfile``.
+    ssl_keyfile_password: str | None = dataclasses.field(default=None, repr=False)
 
     # -- proxies in front (see src/server/proxy.rs and proxy_protocol.rs)
     #: Believe Forwarded / X-Forwarded-For/-Proto/-Host from the trusted peers.
@@ -306,9 +308,11 @@ class Config:
                 ("ssl_certfile", "ssl_keyfile") if self.ssl_keyfile is None else ("ssl_keyfile", "ssl_certfile")
             )
             raise ConfigError(f"{given} {getattr(self, given)!r}: TLS needs {missing} too (give both, or neither)")
+        if self.ssl_keyfile_password is not None and self.ssl_keyfile is None:
+            raise ConfigError("ssl_keyfile_password: given, but there is no ssl_keyfile to decrypt")
         if self.ssl_certfile is not None and self.ssl_keyfile is not None:
             try:
-                check_tls(self.ssl_certfile, self.ssl_keyfile)
+                check_tls(self.ssl_certfile, self.ssl_keyfile, password=self.ssl_keyfile_password)
             except ValueError as error:
                 raise ConfigError(str(error)) from None
 

@@ -43,6 +43,13 @@ def text(value: object, source: str) -> str:
     return value
 
 
+def secret(value: object, source: str) -> str:
+    """A non-empty string that no message shows (a password)."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{source}: expected a non-empty string (the value is not shown)")
+    return value
+
+
 def _whole_number(value: object) -> int | None:
     if isinstance(value, bool):
         return None

@@ -167,8 +167,10 @@ SETTINGS: tuple[Setting, ...] = (
     # TLS (src/server/tls.rs).
     declare("ssl-certfile", convert.existing_file, "serve HTTPS with this PEM certificate chain (needs --ssl-keyfile)",
             "no TLS", group=_TLS, metavar="FILE", optional=True),
-    declare("ssl-keyfile", convert.existing_file, "the PEM private key of --ssl-certfile (RSA or ECDSA, unencrypted)",
-            group=_TLS, metavar="FILE", optional=True),
+    declare("ssl-keyfile", convert.existing_file, "the PEM private key of --ssl-certfile (RSA or ECDSA; encrypted "
+            "PKCS#8 with --ssl-keyfile-password)", group=_TLS, metavar="FILE", optional=True),
+    declare("ssl-keyfile-password", convert.secret, "the password of an encrypted --ssl-keyfile", "none", group=_TLS,
+            metavar="PASSWORD", optional=True),
     # Proxies in front.
     declare("proxy-headers", convert.boolean, "take the client address, scheme and host from Forwarded/X-Forwarded-* "
             "headers of trusted peers", "on", group=_PROXIES, style="switch"),

@@ -20,6 +20,7 @@ pub mod router;
 mod service;
 mod timeouts;
 pub mod tls;
+mod tls_key;
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
@@ -75,6 +76,8 @@ pub struct ServerSettings {
     ssl_certfile: Option<String>,
     #[pyo3(attribute)]
     ssl_keyfile: Option<String>,
+    #[pyo3(attribute)]
+    ssl_keyfile_password: Option<String>,
 }
 
 impl ServerSettings {
@@ -95,7 +98,11 @@ impl ServerSettings {
 
     fn tls_files(&self) -> Option<TlsFiles> {
         match (&self.ssl_certfile, &self.ssl_keyfile) {
-            (Some(certfile), Some(keyfile)) => Some(TlsFiles { certfile: certfile.clone(), keyfile: keyfile.clone() }),
+            (Some(certfile), Some(keyfile)) => Some(TlsFiles {
+                certfile: certfile.clone(),
+                keyfile: keyfile.clone(),
+                password: self.ssl_keyfile_password.clone(),
+            }),
             _ => None,
         }
     }

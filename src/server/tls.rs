@@ -3,14 +3,14 @@
 //! connection, bounded in time.
 //!
 //! The files are PEM: a certificate chain (end-entity first) and an RSA or ECDSA key in
-//! PKCS#1, PKCS#8 or SEC1. Only TLS 1.2 and 1.3 are offered, with ring's cipher suites; ALPN
+//! PKCS#1, PKCS#8 or SEC1, or encrypted PKCS#8 with `--ssl-keyfile-password` (`tls_key.rs`). Only TLS 1.2 and 1.3 are offered, with ring's cipher suites; ALPN
 //! offers `http/1.1` only. `check` is what Python's config validation calls (through
 //! `check_tls`) before anything binds, so a bad file exits 2 naming it; each server process
 //! (every worker too) then loads the files again into its own acceptor.
 //!
 //! Left to others: what comes before the handshake (a PROXY protocol header, `listen.rs`),
 //! what comes after (HTTP, `listen.rs`), the `https` scheme apps see (`ConnectionInfo`).
-//! Not here yet: encrypted keys, client certificates, HTTP/2 by ALPN, certificate reload.
+//! Not here yet: client certificates, HTTP/2 by ALPN, certificate reload.
 
 use std::fmt;
 use std::path::Path;
@@ -19,12 +19,13 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use rustls_pki_types::pem::{self, PemObject};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::rustls::{crypto::ring, version, Error as TlsError, ServerConfig};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::tls_key::KeyFile;
 use crate::errors::Error;
 
 /// What `--ssl-certfile` and `--ssl-keyfile` name.
@@ -32,6 +33,8 @@ use crate::errors::Error;
 pub struct TlsFiles {
     pub certfile: String,
     pub keyfile: String,
+    /// `--ssl-keyfile-password`, for an encrypted key.
+    pub password: Option<String>,
 }
 
 impl TlsFiles {
@@ -51,15 +54,7 @@ impl TlsFiles {
         if chain.is_empty() {
             return Err(self.cert_error("no PEM certificate (BEGIN CERTIFICATE) in the file"));
         }
-        let key = PrivateKeyDer::from_pem_file(Path::new(&self.keyfile)).map_err(|error| match error {
-            pem::Error::NoItemsFound if self.key_is_encrypted() => {
-                self.key_error("the key is encrypted; encrypted keys are not supported yet")
-            }
-            pem::Error::NoItemsFound => {
-                self.key_error("no PEM private key (BEGIN PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY) in the file")
-            }
-            other => self.key_error(pem_problem(other)),
-        })?;
+        let key = KeyFile { path: &self.keyfile, password: self.password.as_deref() }.load()?;
         // ring has no post-quantum key exchange (hence the deprecation); aws-lc-rs has, but
         // needs cmake and minutes more to build. X25519 and the NIST curves remain.
         #[allow(deprecated)]
@@ -80,17 +75,9 @@ impl TlsFiles {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }
-
-    /// A legacy encrypted PEM key (`Proc-Type: 4,ENCRYPTED`) or an encrypted PKCS#8 one.
-    fn key_is_encrypted(&self) -> bool {
-        std::fs::read(&self.keyfile).is_ok_and(|bytes| {
-            let text = String::from_utf8_lossy(&bytes);
-            text.contains("BEGIN ENCRYPTED PRIVATE KEY") || text.contains("Proc-Type: 4,ENCRYPTED")
-        })
-    }
 }
 
-fn pem_problem(error: pem::Error) -> String {
+pub(super) fn pem_problem(error: pem::Error) -> String {
     match error {
         pem::Error::Io(error) => format!("cannot be read ({error})"),
         pem::Error::NoItemsFound => "nothing PEM in the file".to_owned(),
@@ -110,8 +97,9 @@ where
 /// Checks that `certfile` and `keyfile` can serve TLS: both PEM, the key matching the
 /// certificate. Raises ValueError naming the setting and the file.
 #[pyfunction]
-pub fn check_tls(certfile: String, keyfile: String) -> PyResult<()> {
-    TlsFiles { certfile, keyfile }.load()?;
+#[pyo3(signature = (certfile, keyfile, *, password = None))]
+pub fn check_tls(certfile: String, keyfile: String, password: Option<String>) -> PyResult<()> {
+    TlsFiles { certfile, keyfile, password }.load()?;
     Ok(())
 }
 
@@ -120,7 +108,7 @@ mod tests {
     use super::*;
 
     fn files(certfile: &Path, keyfile: &Path) -> TlsFiles {
-        TlsFiles { certfile: certfile.display().to_string(), keyfile: keyfile.display().to_string() }
+        TlsFiles { certfile: certfile.display().to_string(), keyfile: keyfile.display().to_string(), password: None }
     }
 
     #[test]
