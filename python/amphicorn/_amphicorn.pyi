@@ -69,6 +69,10 @@ class _ServerSettings(Protocol):
     @property
     def ssl_keyfile_password(self) -> str | None: ...
     @property
+    def ssl_ca_certs(self) -> str | None: ...
+    @property
+    def ssl_cert_reqs(self) -> str: ...
+    @property
     def preread_limit(self) -> int: ...
     @property
     def ws(self) -> str: ...
@@ -142,10 +146,13 @@ def check_mount_point(text: str) -> str:
 def check_access_log_format(format: str) -> None:
     """Raises ValueError naming the atom of ``format`` it does not know."""
 
-def check_tls(certfile: str, keyfile: str, *, password: str | None = None) -> None:
+def check_tls(
+    certfile: str, keyfile: str, *, password: str | None = None, ca_certs: str | None = None, cert_reqs: str = "none"
+) -> None:
     """Raises ValueError naming the setting and the file when the PEM certificate chain and
     private key cannot serve TLS (unreadable, none in the file, a key that does not match, or
-    an encrypted key that ``password`` does not open)."""
+    an encrypted key that ``password`` does not open), or when client certificates
+    (``cert_reqs`` ``none|optional|required``) cannot be verified against ``ca_certs``."""
 
 @final
 class FileWrapper:

@@ -154,6 +154,24 @@ def choice(choices: Sequence[str]) -> Converter[str]:
     return convert
 
 
+def aliased(choices: Sequence[str], aliases: dict[str, str]) -> Converter[str]:
+    """One of ``choices``, in any case, or an alias of one (``2`` for ``required``; a number
+    may be given as one)."""
+    pick = choice(choices)
+
+    def convert(value: object, source: str) -> str:
+        word = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else value
+        if isinstance(word, str) and word in aliases:
+            return aliases[word]
+        try:
+            return pick(value, source)
+        except ConfigError:
+            names = ", ".join((*choices, *aliases))
+            raise ConfigError(f"{source} {value!r}: expected one of {names}") from None
+
+    return convert
+
+
 def installed(convert: Converter[str], packages: dict[str, str]) -> Converter[str]:
     """``convert``, then: a value that names a package of ``packages`` needs it installed
     (``{"uvloop": "pip install uvloop"}``)."""

@@ -25,6 +25,8 @@ from amphicorn.interfaces import INTERFACES
 ENV_PREFIX = "AMPHICORN_"
 WS_MODES = ("auto", "none")
 LOG_FORMATS = ("text", "json")
+#: ``--ssl-cert-reqs``, in uvicorn's (Python ``ssl``'s CERT_NONE/OPTIONAL/REQUIRED) order.
+CERT_REQS = ("none", "optional", "required")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 #: hyper needs room for at least this much request head.
 MIN_HEADER_SIZE = 8192
@@ -171,6 +173,11 @@ SETTINGS: tuple[Setting, ...] = (
             "PKCS#8 with --ssl-keyfile-password)", group=_TLS, metavar="FILE", optional=True),
     declare("ssl-keyfile-password", convert.secret, "the password of an encrypted --ssl-keyfile", "none", group=_TLS,
             metavar="PASSWORD", optional=True),
+    declare("ssl-ca-certs", convert.existing_file, "PEM CA certificates that client certificates are verified against "
+            "(with --ssl-cert-reqs)", "none", group=_TLS, metavar="FILE", optional=True),
+    declare("ssl-cert-reqs", convert.aliased(CERT_REQS, {"0": "none", "1": "optional", "2": "required"}),
+            "ask clients for a certificate from --ssl-ca-certs: not (none, 0), accepting none (optional, 1) or "
+            "refusing those without (required, 2)", "`none`", group=_TLS, metavar="|".join(CERT_REQS)),
     # Proxies in front.
     declare("proxy-headers", convert.boolean, "take the client address, scheme and host from Forwarded/X-Forwarded-* "
             "headers of trusted peers", "on", group=_PROXIES, style="switch"),

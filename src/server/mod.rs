@@ -20,7 +20,8 @@ pub mod router;
 mod service;
 mod timeouts;
 pub mod tls;
-mod tls_key;
+mod tls_clients;
+mod tls_pem;
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex};
@@ -44,6 +45,7 @@ use router::{MountPoint, Router};
 use service::Service;
 use timeouts::ConnectionTimeouts;
 use tls::TlsFiles;
+use tls_clients::ClientCerts;
 
 /// Process-wide settings, read by attribute from the Python `Config`.
 #[derive(FromPyObject)]
@@ -78,6 +80,11 @@ pub struct ServerSettings {
     ssl_keyfile: Option<String>,
     #[pyo3(attribute)]
     ssl_keyfile_password: Option<String>,
+    /// Client certificates: the CAs they are verified against, and `none|optional|required`.
+    #[pyo3(attribute)]
+    ssl_ca_certs: Option<String>,
+    #[pyo3(attribute)]
+    ssl_cert_reqs: String,
 }
 
 impl ServerSettings {
@@ -92,19 +99,21 @@ impl ServerSettings {
             max_header_size: self.max_header_size,
             proxy_protocol: self.proxy_protocol.then(|| self.trusted_peers()).transpose()?,
             access_log: self.access_log.then(|| self.start_access_log()).transpose()?,
-            tls: self.tls_files().map(|files| files.load()).transpose()?,
+            tls: self.tls_files()?.map(|files| files.load()).transpose()?,
         })
     }
 
-    fn tls_files(&self) -> Option<TlsFiles> {
-        match (&self.ssl_certfile, &self.ssl_keyfile) {
+    fn tls_files(&self) -> Result<Option<TlsFiles>, Error> {
+        Ok(match (&self.ssl_certfile, &self.ssl_keyfile) {
             (Some(certfile), Some(keyfile)) => Some(TlsFiles {
                 certfile: certfile.clone(),
                 keyfile: keyfile.clone(),
                 password: self.ssl_keyfile_password.clone(),
+                ca_certs: self.ssl_ca_certs.clone(),
+                client_certs: ClientCerts::parse_setting(&self.ssl_cert_reqs)?,
             }),
             _ => None,
-        }
+        })
     }
 
     fn start_access_log(&self) -> PyResult<Arc<AccessLog>> {

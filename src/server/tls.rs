@@ -3,29 +3,27 @@
 //! connection, bounded in time.
 //!
 //! The files are PEM: a certificate chain (end-entity first) and an RSA or ECDSA key in
-//! PKCS#1, PKCS#8 or SEC1, or encrypted PKCS#8 with `--ssl-keyfile-password` (`tls_key.rs`). Only TLS 1.2 and 1.3 are offered, with ring's cipher suites; ALPN
-//! offers `http/1.1` only. `check` is what Python's config validation calls (through
+//! PKCS#1, PKCS#8 or SEC1, or encrypted PKCS#8 with `--ssl-keyfile-password` (`tls_pem.rs`). Only TLS 1.2 and 1.3 are offered, with ring's cipher suites; ALPN
+//! offers `http/1.1` only. Client certificates, when asked for, are `tls_clients.rs`'s. `check` is what Python's config validation calls (through
 //! `check_tls`) before anything binds, so a bad file exits 2 naming it; each server process
 //! (every worker too) then loads the files again into its own acceptor.
 //!
 //! Left to others: what comes before the handshake (a PROXY protocol header, `listen.rs`),
 //! what comes after (HTTP, `listen.rs`), the `https` scheme apps see (`ConnectionInfo`).
-//! Not here yet: client certificates, HTTP/2 by ALPN, certificate reload.
+//! Not here yet: HTTP/2 by ALPN, certificate reload.
 
 use std::fmt;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use rustls_pki_types::pem::{self, PemObject};
-use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::rustls::{crypto::ring, version, Error as TlsError, ServerConfig};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
-use super::tls_key::KeyFile;
+use super::tls_clients::{client_verifier, ClientCerts};
+use super::tls_pem::{read_certificates, KeyFile};
 use crate::errors::Error;
 
 /// What `--ssl-certfile` and `--ssl-keyfile` name.
@@ -35,6 +33,10 @@ pub struct TlsFiles {
     pub keyfile: String,
     /// `--ssl-keyfile-password`, for an encrypted key.
     pub password: Option<String>,
+    /// `--ssl-ca-certs`: the CAs client certificates are verified against.
+    pub ca_certs: Option<String>,
+    /// `--ssl-cert-reqs`.
+    pub client_certs: ClientCerts,
 }
 
 impl TlsFiles {
@@ -48,40 +50,31 @@ impl TlsFiles {
 
     /// Reads both files and checks that the key belongs to the chain's first certificate.
     pub fn load(&self) -> Result<Arc<ServerConfig>, Error> {
-        let chain = CertificateDer::pem_file_iter(Path::new(&self.certfile))
-            .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
-            .map_err(|error| self.cert_error(pem_problem(error)))?;
-        if chain.is_empty() {
-            return Err(self.cert_error("no PEM certificate (BEGIN CERTIFICATE) in the file"));
-        }
+        let chain = read_certificates(&self.certfile).map_err(|why| self.cert_error(why))?;
         let key = KeyFile { path: &self.keyfile, password: self.password.as_deref() }.load()?;
         // ring has no post-quantum key exchange (hence the deprecation); aws-lc-rs has, but
         // needs cmake and minutes more to build. X25519 and the NIST curves remain.
         #[allow(deprecated)]
         let provider = Arc::new(ring::default_provider());
-        let mut config = ServerConfig::builder_with_provider(provider)
+        let verifier = client_verifier(self.client_certs, self.ca_certs.as_deref(), provider.clone())?;
+        let builder = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&version::TLS13, &version::TLS12])
-            .map_err(|error| self.cert_error(error))?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(|error| match error {
-                TlsError::InconsistentKeys(_) => self
-                    .key_error(format!("the key does not match the certificate of ssl_certfile '{}'", self.certfile)),
-                TlsError::InvalidCertificate(_) | TlsError::NoCertificatesPresented => {
-                    self.cert_error(format!("not a usable certificate ({error})"))
-                }
-                other => self.key_error(format!("not a usable RSA or ECDSA private key ({other})")),
-            })?;
+            .map_err(|error| self.cert_error(error))?;
+        let builder = match verifier {
+            Some(verifier) => builder.with_client_cert_verifier(verifier),
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder.with_single_cert(chain, key).map_err(|error| match error {
+            TlsError::InconsistentKeys(_) => {
+                self.key_error(format!("the key does not match the certificate of ssl_certfile '{}'", self.certfile))
+            }
+            TlsError::InvalidCertificate(_) | TlsError::NoCertificatesPresented => {
+                self.cert_error(format!("not a usable certificate ({error})"))
+            }
+            other => self.key_error(format!("not a usable RSA or ECDSA private key ({other})")),
+        })?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Arc::new(config))
-    }
-}
-
-pub(super) fn pem_problem(error: pem::Error) -> String {
-    match error {
-        pem::Error::Io(error) => format!("cannot be read ({error})"),
-        pem::Error::NoItemsFound => "nothing PEM in the file".to_owned(),
-        other => format!("not valid PEM ({other})"),
     }
 }
 
@@ -97,18 +90,33 @@ where
 /// Checks that `certfile` and `keyfile` can serve TLS: both PEM, the key matching the
 /// certificate. Raises ValueError naming the setting and the file.
 #[pyfunction]
-#[pyo3(signature = (certfile, keyfile, *, password = None))]
-pub fn check_tls(certfile: String, keyfile: String, password: Option<String>) -> PyResult<()> {
-    TlsFiles { certfile, keyfile, password }.load()?;
+#[pyo3(signature = (certfile, keyfile, *, password = None, ca_certs = None, cert_reqs = "none"))]
+pub fn check_tls(
+    certfile: String,
+    keyfile: String,
+    password: Option<String>,
+    ca_certs: Option<String>,
+    cert_reqs: &str,
+) -> PyResult<()> {
+    let client_certs = ClientCerts::parse_setting(cert_reqs)?;
+    TlsFiles { certfile, keyfile, password, ca_certs, client_certs }.load()?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn files(certfile: &Path, keyfile: &Path) -> TlsFiles {
-        TlsFiles { certfile: certfile.display().to_string(), keyfile: keyfile.display().to_string(), password: None }
+        TlsFiles {
+            certfile: certfile.display().to_string(),
+            keyfile: keyfile.display().to_string(),
+            password: None,
+            ca_certs: None,
+            client_certs: ClientCerts::None,
+        }
     }
 
     #[test]

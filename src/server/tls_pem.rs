@@ -1,4 +1,5 @@
-//! The private key of `--ssl-keyfile`, decrypted with `--ssl-keyfile-password` when it is
+//! The PEM files of TLS: lists of certificates (`--ssl-certfile`'s chain, `--ssl-ca-certs`),
+//! and the private key of `--ssl-keyfile`, decrypted with `--ssl-keyfile-password` when it is
 //! an encrypted PKCS#8 key (`BEGIN ENCRYPTED PRIVATE KEY`, PBES2: PBKDF2 or scrypt with AES,
 //! which is what `openssl pkcs8 -topk8` and Python's `cryptography` write).
 //!
@@ -7,15 +8,30 @@
 //! that converts it. A password given for a key that is not encrypted is refused too: it is
 //! a sign that the wrong file is named.
 //!
-//! The password never appears in an error message. Left to others: the certificate chain
-//! and whether the key matches it (`tls.rs`).
+//! The password never appears in an error message. Left to others: whether the key matches
+//! the certificate, and what the certificates are used for (`tls.rs`, `tls_clients.rs`).
 
 use pkcs8::der::pem::PemLabel;
 use pkcs8::{EncryptedPrivateKeyInfoRef, PrivateKeyInfoRef};
 use rustls_pki_types::pem::{self, PemObject};
-use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::errors::Error;
+
+/// Every certificate (`BEGIN CERTIFICATE`) of the PEM file at `path`, in order, or why not
+/// (for a message that names the setting and the file).
+pub fn read_certificates(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certificates = CertificateDer::pem_file_iter(std::path::Path::new(path))
+        .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
+        .map_err(|error| match error {
+            pem::Error::Io(error) => format!("cannot be read ({error})"),
+            other => format!("not valid PEM ({other})"),
+        })?;
+    if certificates.is_empty() {
+        return Err("no PEM certificate (BEGIN CERTIFICATE) in the file".to_owned());
+    }
+    Ok(certificates)
+}
 
 /// The `ssl_keyfile` and its password, if any.
 pub struct KeyFile<'a> {
