@@ -4,6 +4,7 @@
 //!   `root_path` is the prefix; `raw_path` is the path bytes as sent, without the query.
 //! - `headers` is a list of `(name, value)` byte pairs in arrival order, names lower-cased
 //!   (hyper stores them so).
+//! - `extensions` has `tls` on TLS connections only (`connection_tls`).
 //! - `state` is a shallow copy of the lifespan state, so a request cannot change what the
 //!   next one sees at the top level (ASGI lifespan "state" extension).
 
@@ -48,6 +49,10 @@ pub fn build<'py>(
             scope.set_item(intern!(py, "subprotocols"), PyList::new(py, subprotocols)?)?;
             extensions.set_item(intern!(py, "websocket.http.response"), PyDict::new(py))?;
         }
+    }
+    // Only on TLS connections, as the extension's spec demands.
+    if let Some(tls) = &connection.tls {
+        extensions.set_item(intern!(py, "tls"), tls.asgi_extension(py)?)?;
     }
     scope.set_item(intern!(py, "extensions"), extensions)?;
     scope.set_item(intern!(py, "asgi"), versions(py)?)?;

@@ -9,7 +9,8 @@
 //! (every worker too) then loads the files again into its own acceptor.
 //!
 //! Left to others: what comes before the handshake (a PROXY protocol header, `listen.rs`),
-//! what comes after (HTTP, `listen.rs`), the `https` scheme apps see (`ConnectionInfo`).
+//! what comes after (HTTP, `listen.rs`), the `https` scheme apps see (`ConnectionInfo`) and
+//! the rest of what they learn of the connection (`connection_tls.rs`).
 //! Not here yet: HTTP/2 by ALPN, certificate reload.
 
 use std::fmt;
@@ -24,6 +25,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::tls_clients::{client_verifier, ClientCerts};
 use super::tls_pem::{read_certificates, KeyFile};
+use crate::connection_tls::{to_pem, ConnectionTls};
 use crate::errors::Error;
 
 /// What `--ssl-certfile` and `--ssl-keyfile` name.
@@ -49,8 +51,9 @@ impl TlsFiles {
     }
 
     /// Reads both files and checks that the key belongs to the chain's first certificate.
-    pub fn load(&self) -> Result<Arc<ServerConfig>, Error> {
+    pub fn load(&self) -> Result<ServerTls, Error> {
         let chain = read_certificates(&self.certfile).map_err(|why| self.cert_error(why))?;
+        let server_cert = chain.first().map(|leaf| Arc::from(to_pem(leaf)));
         let key = KeyFile { path: &self.keyfile, password: self.password.as_deref() }.load()?;
         // ring has no post-quantum key exchange (hence the deprecation); aws-lc-rs has, but
         // needs cmake and minutes more to build. X25519 and the NIST curves remain.
@@ -74,17 +77,34 @@ impl TlsFiles {
             other => self.key_error(format!("not a usable RSA or ECDSA private key ({other})")),
         })?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Arc::new(config))
+        Ok(ServerTls { acceptor: TlsAcceptor::from(Arc::new(config)), server_cert })
     }
 }
 
-/// The TLS handshake of one accepted connection, or None if it fails or does not finish
-/// within `timeout` (a client that connects and sends nothing is cut).
-pub async fn handshake<S>(acceptor: &TlsAcceptor, stream: S, timeout: Duration) -> Option<TlsStream<S>>
+/// A loaded TLS configuration: what each handshake uses, and our certificate as apps see it.
+#[derive(Clone)]
+pub struct ServerTls {
+    acceptor: TlsAcceptor,
+    /// Our leaf certificate, PEM.
+    server_cert: Option<Arc<str>>,
+}
+
+impl fmt::Debug for ServerTls {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str("ServerTls")
+    }
+}
+
+/// The TLS handshake of one accepted connection, with what it settled for the apps; None
+/// if it fails or does not finish within `timeout` (a client that connects and sends
+/// nothing is cut).
+pub async fn handshake<S>(tls: &ServerTls, stream: S, timeout: Duration) -> Option<(TlsStream<S>, ConnectionTls)>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    tokio::time::timeout(timeout, acceptor.accept(stream)).await.ok()?.ok()
+    let stream = tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await.ok()?.ok()?;
+    let described = ConnectionTls::new(stream.get_ref().1, tls.server_cert.clone());
+    Some((stream, described))
 }
 
 /// Checks that `certfile` and `keyfile` can serve TLS: both PEM, the key matching the

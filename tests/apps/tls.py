@@ -37,3 +37,27 @@ async def asgi(scope, receive, send):
             await send({"type": f"lifespan.{kind}.complete"})
             if kind == "shutdown":
                 return
+
+
+SSL_VARIABLES = ("HTTPS", "SSL_PROTOCOL", "SSL_CIPHER", "SSL_CLIENT_CERT", "SSL_CLIENT_S_DN", "SSL_CLIENT_VERIFY")
+
+
+def wsgi_ssl(environ, start_response):
+    """mod_ssl's variables as the environ has them (absent ones left out), as JSON."""
+    return json_response(start_response, {name: environ[name] for name in SSL_VARIABLES if name in environ})
+
+
+async def asgi_tls(scope, receive, send):
+    """HTTP only: ``{"tls": scope["extensions"]["tls"]}`` (``null`` when absent), as JSON.
+
+    It then appends to the extension's client chain, so that a test can see the next request
+    on the connection get a fresh copy."""
+    assert scope["type"] == "http"
+    extension = scope["extensions"].get("tls")
+    body = json.dumps({"tls": extension}).encode()
+    if extension is not None:
+        extension["client_cert_chain"].append("edited by the app")
+        extension["cipher_suite"] = -1
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
