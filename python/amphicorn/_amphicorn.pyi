@@ -139,6 +139,10 @@ class Server:
         """Serves until ``stop()``, then drains; returns how many WSGI threads were still busy."""
     def stop(self) -> None:
         """Asks a running ``serve()`` to drain and return; safe from signal handlers and threads."""
+    def reload_tls(self) -> str | None:
+        """Reads the TLS certificate and key files again for new handshakes; returns the
+        certificate file (None without TLS). Raises ValueError naming a file that cannot
+        serve, and the previous pair stays in use."""
 
 def check_mount_point(text: str) -> str:
     """The mount address as the router reads it; raises ValueError naming what is wrong."""

@@ -20,6 +20,7 @@ pub mod router;
 mod service;
 mod timeouts;
 pub mod tls;
+mod tls_cert;
 mod tls_clients;
 mod tls_pem;
 
@@ -192,6 +193,19 @@ impl Server {
             stop: watch::channel(false).0,
             max_requests,
         })
+    }
+
+    /// Reads the TLS certificate chain and key files again (SIGHUP in a single process):
+    /// handshakes from now on use them, connections already open keep theirs. Returns the
+    /// certificate file, or None without TLS; raises ValueError naming the file if the new
+    /// files cannot serve, and the previous pair stays in use.
+    fn reload_tls(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        let Some(tls) = &self.listen.tls else {
+            return Ok(None);
+        };
+        // Decrypting a key may take a while (scrypt): let the other Python threads run.
+        py.detach(|| tls.reload())?;
+        Ok(Some(tls.certfile().to_owned()))
     }
 
     /// The loop-side ends of the ASGI mounts' bridges, in mount order: register each with

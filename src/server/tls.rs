@@ -1,17 +1,19 @@
 //! TLS for TCP connections: loading the certificate chain and private key (`--ssl-certfile`,
-//! `--ssl-keyfile`) into a rustls server configuration, and the handshake of each accepted
-//! connection, bounded in time.
+//! `--ssl-keyfile`) into a rustls server configuration, the handshake of each accepted
+//! connection, bounded in time, and re-reading the pair while serving (`reload`).
 //!
 //! The files are PEM: a certificate chain (end-entity first) and an RSA or ECDSA key in
-//! PKCS#1, PKCS#8 or SEC1, or encrypted PKCS#8 with `--ssl-keyfile-password` (`tls_pem.rs`). Only TLS 1.2 and 1.3 are offered, with ring's cipher suites; ALPN
-//! offers `http/1.1` only. Client certificates, when asked for, are `tls_clients.rs`'s. `check` is what Python's config validation calls (through
-//! `check_tls`) before anything binds, so a bad file exits 2 naming it; each server process
-//! (every worker too) then loads the files again into its own acceptor.
+//! PKCS#1, PKCS#8 or SEC1, or encrypted PKCS#8 with `--ssl-keyfile-password` (`tls_pem.rs`).
+//! Only TLS 1.2 and 1.3 are offered, with ring's cipher suites; ALPN offers `http/1.1` only.
+//! Client certificates, when asked for, are `tls_clients.rs`'s; the pair in use,
+//! replaceable, is `tls_cert.rs`'s. `check_tls` is what Python's config validation calls
+//! before anything binds, so a bad file exits 2 naming it; each server process (every
+//! worker too) then loads the files again into its own acceptor.
 //!
 //! Left to others: what comes before the handshake (a PROXY protocol header, `listen.rs`),
 //! what comes after (HTTP, `listen.rs`), the `https` scheme apps see (`ConnectionInfo`) and
 //! the rest of what they learn of the connection (`connection_tls.rs`).
-//! Not here yet: HTTP/2 by ALPN, certificate reload.
+//! Not here yet: HTTP/2 by ALPN.
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,17 +21,20 @@ use std::time::Duration;
 
 use pyo3::prelude::*;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_rustls::rustls::{crypto::ring, version, Error as TlsError, ServerConfig};
+use tokio_rustls::rustls::crypto::{ring, CryptoProvider};
+use tokio_rustls::rustls::sign::CertifiedKey;
+use tokio_rustls::rustls::{version, Error as TlsError, ServerConfig};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::tls_cert::ServerCert;
 use super::tls_clients::{client_verifier, ClientCerts};
 use super::tls_pem::{read_certificates, KeyFile};
-use crate::connection_tls::{to_pem, ConnectionTls};
+use crate::connection_tls::ConnectionTls;
 use crate::errors::Error;
 
-/// What `--ssl-certfile` and `--ssl-keyfile` name.
-#[derive(Debug, Clone)]
+/// What `--ssl-certfile` and `--ssl-keyfile` name. (No `Debug`: it holds the password.)
+#[derive(Clone)]
 pub struct TlsFiles {
     pub certfile: String,
     pub keyfile: String,
@@ -51,23 +56,10 @@ impl TlsFiles {
     }
 
     /// Reads both files and checks that the key belongs to the chain's first certificate.
-    pub fn load(&self) -> Result<ServerTls, Error> {
+    fn certified_key(&self, provider: &CryptoProvider) -> Result<CertifiedKey, Error> {
         let chain = read_certificates(&self.certfile).map_err(|why| self.cert_error(why))?;
-        let server_cert = chain.first().map(|leaf| Arc::from(to_pem(leaf)));
         let key = KeyFile { path: &self.keyfile, password: self.password.as_deref() }.load()?;
-        // ring has no post-quantum key exchange (hence the deprecation); aws-lc-rs has, but
-        // needs cmake and minutes more to build. X25519 and the NIST curves remain.
-        #[allow(deprecated)]
-        let provider = Arc::new(ring::default_provider());
-        let verifier = client_verifier(self.client_certs, self.ca_certs.as_deref(), provider.clone())?;
-        let builder = ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&version::TLS13, &version::TLS12])
-            .map_err(|error| self.cert_error(error))?;
-        let builder = match verifier {
-            Some(verifier) => builder.with_client_cert_verifier(verifier),
-            None => builder.with_no_client_auth(),
-        };
-        let mut config = builder.with_single_cert(chain, key).map_err(|error| match error {
+        CertifiedKey::from_der(chain, key, provider).map_err(|error| match error {
             TlsError::InconsistentKeys(_) => {
                 self.key_error(format!("the key does not match the certificate of ssl_certfile '{}'", self.certfile))
             }
@@ -75,18 +67,53 @@ impl TlsFiles {
                 self.cert_error(format!("not a usable certificate ({error})"))
             }
             other => self.key_error(format!("not a usable RSA or ECDSA private key ({other})")),
-        })?;
+        })
+    }
+
+    /// Reads the files into a configuration for the handshakes.
+    pub fn load(&self) -> Result<ServerTls, Error> {
+        // ring has no post-quantum key exchange (hence the deprecation); aws-lc-rs has, but
+        // needs cmake and minutes more to build. X25519 and the NIST curves remain.
+        #[allow(deprecated)]
+        let provider = Arc::new(ring::default_provider());
+        let certificate = Arc::new(ServerCert::new(self.certified_key(&provider)?));
+        let verifier = client_verifier(self.client_certs, self.ca_certs.as_deref(), provider.clone())?;
+        let builder = ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&version::TLS13, &version::TLS12])
+            .map_err(|error| self.cert_error(error))?;
+        let builder = match verifier {
+            Some(verifier) => builder.with_client_cert_verifier(verifier),
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder.with_cert_resolver(certificate.clone());
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(ServerTls { acceptor: TlsAcceptor::from(Arc::new(config)), server_cert })
+        let acceptor = TlsAcceptor::from(Arc::new(config));
+        Ok(ServerTls { acceptor, certificate, files: self.clone(), provider })
     }
 }
 
-/// A loaded TLS configuration: what each handshake uses, and our certificate as apps see it.
+/// A loaded TLS configuration: what each handshake uses, and where it came from. Clones
+/// share the certificate in use: a reload through one is seen by all.
 #[derive(Clone)]
 pub struct ServerTls {
     acceptor: TlsAcceptor,
-    /// Our leaf certificate, PEM.
-    server_cert: Option<Arc<str>>,
+    certificate: Arc<ServerCert>,
+    files: TlsFiles,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerTls {
+    /// Reads the certificate chain and key files again; handshakes from now on use them.
+    /// If they cannot serve, the error names the file and the pair in use stays.
+    pub fn reload(&self) -> Result<(), Error> {
+        self.certificate.replace(self.files.certified_key(&self.provider)?);
+        Ok(())
+    }
+
+    /// The certificate file reloads read.
+    pub fn certfile(&self) -> &str {
+        &self.files.certfile
+    }
 }
 
 impl fmt::Debug for ServerTls {
@@ -103,7 +130,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let stream = tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await.ok()?.ok()?;
-    let described = ConnectionTls::new(stream.get_ref().1, tls.server_cert.clone());
+    let described = ConnectionTls::new(stream.get_ref().1, tls.certificate.pem());
     Some((stream, described))
 }
 
