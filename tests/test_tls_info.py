@@ -19,6 +19,7 @@ import pytest
 import trustme
 from cryptography import x509
 from tls_support import client_context, tls_args, write_pair
+from websockets.sync.client import connect
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -132,6 +133,16 @@ def test_asgi_tls_extension_with_a_client_certificate_on_each_request(serve, ca,
     assert first["tls"]["client_cert_error"] is None
     # The app edited its copy after answering; the next request on the connection has its own.
     assert second == first
+
+
+def test_a_websocket_over_tls_has_the_extension_too(serve, ca, client_ca, args):
+    server = serve("apps.tls:asgi_tls", *args)
+    client = client_ca.issue_cert("client@example.com")
+    context = client_context(ca, client)
+    with connect(f"wss://127.0.0.1:{server.port}/", ssl=context, open_timeout=10) as websocket:
+        seen = json.loads(websocket.recv(timeout=10))
+    assert seen["tls"]["client_cert_name"] == _subject(client)
+    assert seen["tls"]["tls_version"] == 0x0304
 
 
 def test_asgi_over_tls_1_2_gives_the_suites_number(serve, ca, args):

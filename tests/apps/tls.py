@@ -48,13 +48,20 @@ def wsgi_ssl(environ, start_response):
 
 
 async def asgi_tls(scope, receive, send):
-    """HTTP only: ``{"tls": scope["extensions"]["tls"]}`` (``null`` when absent), as JSON.
+    """``{"tls": scope["extensions"]["tls"]}`` (``null`` when absent) as JSON: the HTTP
+    response, or a WebSocket's one text message.
 
-    It then appends to the extension's client chain, so that a test can see the next request
-    on the connection get a fresh copy."""
-    assert scope["type"] == "http"
+    Over HTTP it then edits the extension (its client chain too), so that a test can see the
+    next request on the connection get a fresh copy."""
     extension = scope["extensions"].get("tls")
     body = json.dumps({"tls": extension}).encode()
+    if scope["type"] == "websocket":
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": body.decode()})
+        await send({"type": "websocket.close", "code": 1000})
+        return
+    assert scope["type"] == "http"
     if extension is not None:
         extension["client_cert_chain"].append("edited by the app")
         extension["cipher_suite"] = -1
