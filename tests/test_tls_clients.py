@@ -1,14 +1,15 @@
 """Client certificates (``--ssl-ca-certs``, ``--ssl-cert-reqs``), end to end with ``trustme``.
 
 Under ``required`` a client with a certificate from the CA is served, one without a
-certificate and one with a certificate from another CA are refused in the handshake; under
-``optional`` a client without a certificate is served too, and one from another CA is still
-refused; ``none`` (the default) asks for nothing. uvicorn's ``0``/``1``/``2`` are accepted.
-Client certificates without a CA file, and a bad CA file, exit 2 naming the setting.
+certificate, one with a certificate from another CA and one with an expired certificate are
+refused in the handshake; under ``optional`` a client without a certificate is served too,
+and the others are still refused; ``none`` (the default) asks for nothing. uvicorn's
+``0``/``1``/``2`` are accepted. Client certificates without a CA file, and a bad CA file, exit 2 naming the setting.
 """
 
 from __future__ import annotations
 
+import datetime
 import socket
 import ssl
 from pathlib import Path
@@ -81,6 +82,16 @@ def test_a_certificate_from_another_ca_is_refused(serve, ca, files, reqs):
     server = serve("apps.tls:wsgi", *_mtls_args(files, reqs))
     stranger = trustme.CA().issue_cert("mallory@example.com")
     assert _refused_in_handshake(ca, server.port, stranger)
+
+
+def test_an_expired_certificate_from_the_ca_is_refused(serve, ca, client_ca, files):
+    server = serve("apps.tls:wsgi", *_mtls_args(files, "optional"))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    expired = client_ca.issue_cert(
+        "client@example.com", not_before=now - datetime.timedelta(days=30), not_after=now - datetime.timedelta(days=1)
+    )
+    assert _refused_in_handshake(ca, server.port, expired)
+    assert not _refused_in_handshake(ca, server.port, client_ca.issue_cert("client@example.com"))
 
 
 @pytest.mark.parametrize("reqs", ["optional", "1"])
