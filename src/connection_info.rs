@@ -1,5 +1,6 @@
-//! What a request knows about the connection it arrived on: its two ends, its scheme, and
-//! the Python objects the gateways make from the addresses.
+//! What a request knows about the connection it arrived on: its two ends, its scheme, what
+//! its TLS handshake settled (`connection_tls`), and the Python objects the gateways make
+//! from the addresses.
 //!
 //! `ConnectionInfo` is built once per accepted socket (`server::listen`), or again for a
 //! trusted proxy's view of the client (`server::service`), and shared by every request on
@@ -11,10 +12,13 @@
 //! and dropped with the last `Arc`, usually on tokio when the connection ends: pyo3 then
 //! defers the reference-count decrements to the next thread that holds the GIL.
 
+use std::sync::Arc;
+
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::PyString;
 
+use crate::connection_tls::ConnectionTls;
 use crate::http::connection::Endpoint;
 
 /// The two ends of an accepted connection.
@@ -26,11 +30,13 @@ pub struct ConnectionInfo {
     pub scheme: &'static str,
     /// The addresses as the gateways give them to Python, made once per connection.
     pub python: AddressObjects,
+    /// What the TLS handshake settled, on an `https` connection (set after it).
+    pub tls: Option<Arc<ConnectionTls>>,
 }
 
 impl ConnectionInfo {
     pub fn new(local: Endpoint, remote: Endpoint, scheme: &'static str) -> Self {
-        Self { local, remote, scheme, python: AddressObjects::default() }
+        Self { local, remote, scheme, python: AddressObjects::default(), tls: None }
     }
 }
 

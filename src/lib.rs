@@ -7,6 +7,7 @@
 pub mod asgi;
 pub mod buffers;
 pub mod connection_info;
+pub mod connection_tls;
 pub mod errors;
 pub mod fds;
 pub mod http;

@@ -20,6 +20,7 @@ import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
 from support import RawConnection
+from tls_support import client_context, get, tls_args, write_pair
 from websockets.sync.client import connect
 
 pytestmark = pytest.mark.timeout(60)
@@ -30,38 +31,16 @@ def ca() -> trustme.CA:
     return trustme.CA()
 
 
-def _write_pair(directory: Path, cert: trustme.LeafCert, name: str) -> tuple[Path, Path]:
-    certfile, keyfile = directory / f"{name}-cert.pem", directory / f"{name}-key.pem"
-    certfile.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
-    cert.private_key_pem.write_to_path(str(keyfile))
-    return certfile, keyfile
-
-
 @pytest.fixture(scope="module")
 def pair(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A certificate chain for 127.0.0.1 and localhost, and its (ECDSA, PKCS#8) key."""
-    return _write_pair(tmp_path_factory.mktemp("tls"), ca.issue_cert("127.0.0.1", "localhost"), "server")
-
-
-def _tls_args(pair: tuple[Path, Path]) -> tuple[str, ...]:
-    return ("--ssl-certfile", str(pair[0]), "--ssl-keyfile", str(pair[1]))
-
-
-def _client_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
-
-
-def _get(ca: trustme.CA, url: str) -> httpx.Response:
-    with httpx.Client(verify=_client_context(ca), timeout=10) as client:
-        return client.get(url)
+    return write_pair(tmp_path_factory.mktemp("tls"), ca.issue_cert("127.0.0.1", "localhost"), "server")
 
 
 def test_a_wsgi_app_sees_https(serve, ca, pair):
-    server = serve("apps.tls:wsgi", *_tls_args(pair))
+    server = serve("apps.tls:wsgi", *tls_args(pair))
     assert server.url.startswith("https://")
-    response = _get(ca, server.url + "/")
+    response = get(ca, server.url + "/")
     assert response.status_code == 200
     assert response.json()["url_scheme"] == "https"
     assert response.json()["HTTPS"] == "on"
@@ -76,18 +55,18 @@ def test_without_tls_a_wsgi_app_sees_http_and_no_https_key(serve):
 
 
 def test_an_asgi_app_sees_https_and_wss(serve, ca, pair):
-    server = serve("apps.tls:asgi", *_tls_args(pair))
-    response = _get(ca, server.url + "/")
+    server = serve("apps.tls:asgi", *tls_args(pair))
+    response = get(ca, server.url + "/")
     assert response.status_code == 200
     assert response.json() == {"scheme": "https"}
-    with connect(f"wss://127.0.0.1:{server.port}/", ssl=_client_context(ca), open_timeout=10) as websocket:
+    with connect(f"wss://127.0.0.1:{server.port}/", ssl=client_context(ca), open_timeout=10) as websocket:
         assert websocket.recv(timeout=10) == "wss"
 
 
 def test_a_trusted_proxy_header_still_wins_over_tls(serve, ca, pair):
     """As in uvicorn: a trusted peer (127.0.0.1 by default) says what the client used."""
-    server = serve("apps.tls:wsgi", *_tls_args(pair))
-    with httpx.Client(verify=_client_context(ca), timeout=10) as client:
+    server = serve("apps.tls:wsgi", *tls_args(pair))
+    with httpx.Client(verify=client_context(ca), timeout=10) as client:
         seen = client.get(server.url + "/", headers={"X-Forwarded-Proto": "http"}).json()
     assert seen["url_scheme"] == "http"
     assert seen["HTTPS"] is None
@@ -97,20 +76,20 @@ def test_a_trusted_proxy_header_still_wins_over_tls(serve, ca, pair):
 def test_rsa_and_ecdsa_keys_in_their_traditional_pem_forms(serve, ca, tmp_path, key_type):
     """PKCS#1 (``RSA PRIVATE KEY``) and SEC1 (``EC PRIVATE KEY``), as openssl writes them."""
     cert = ca.issue_cert("127.0.0.1", key_type=key_type)
-    certfile, keyfile = _write_pair(tmp_path, cert, "traditional")
+    certfile, keyfile = write_pair(tmp_path, cert, "traditional")
     key = serialization.load_pem_private_key(cert.private_key_pem.bytes(), password=None)
     traditional = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
     )
     keyfile.write_bytes(traditional)
     assert b"BEGIN RSA PRIVATE KEY" in traditional or b"BEGIN EC PRIVATE KEY" in traditional
-    server = serve("apps.tls:wsgi", *_tls_args((certfile, keyfile)))
-    assert _get(ca, server.url + "/").json()["url_scheme"] == "https"
+    server = serve("apps.tls:wsgi", *tls_args((certfile, keyfile)))
+    assert get(ca, server.url + "/").json()["url_scheme"] == "https"
 
 
 def test_a_tls_1_1_client_is_refused(serve, ca, pair):
-    server = serve("apps.tls:wsgi", *_tls_args(pair))
-    context = _client_context(ca)
+    server = serve("apps.tls:wsgi", *tls_args(pair))
+    context = client_context(ca)
     # Let this client offer TLS 1.1 at all (OpenSSL's default security level forbids it).
     context.set_ciphers("DEFAULT:@SECLEVEL=0")
     with warnings.catch_warnings():
@@ -134,35 +113,35 @@ def test_a_tls_1_1_client_is_refused(serve, ca, pair):
 
 
 def test_plain_http_on_the_tls_port_gets_no_answer_and_the_server_keeps_serving(serve, ca, pair):
-    server = serve("apps.tls:wsgi", *_tls_args(pair))
+    server = serve("apps.tls:wsgi", *tls_args(pair))
     with RawConnection("127.0.0.1", server.port) as raw:
         raw.send(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         received = b""
         while (more := raw.recv_some(5)) and len(received) < 65536:
             received += more
         assert not received.startswith(b"HTTP/1.1 200"), received
-    assert _get(ca, server.url + "/").status_code == 200
+    assert get(ca, server.url + "/").status_code == 200
 
 
 def test_a_stalled_handshake_is_cut_by_the_header_timeout(serve, ca, pair):
-    server = serve("apps.tls:wsgi", *_tls_args(pair), "--timeout-request-headers", "1")
+    server = serve("apps.tls:wsgi", *tls_args(pair), "--timeout-request-headers", "1")
     started = time.monotonic()
     with RawConnection("127.0.0.1", server.port) as raw:
         assert raw.is_closed(timeout=5), "a client that sends nothing kept its connection"
     assert time.monotonic() - started >= 0.8  # cut by the timeout, not at once
-    assert _get(ca, server.url + "/").status_code == 200
+    assert get(ca, server.url + "/").status_code == 200
 
 
 def test_workers_serve_tls(serve, ca, pair):
-    server = serve("apps.tls:wsgi", *_tls_args(pair), "-w", "2")
+    server = serve("apps.tls:wsgi", *tls_args(pair), "-w", "2")
     assert server.url.startswith("https://")
-    seen = [_get(ca, server.url + "/").json() for _ in range(4)]
+    seen = [get(ca, server.url + "/").json() for _ in range(4)]
     assert {answer["url_scheme"] for answer in seen} == {"https"}
 
 
 def test_a_unix_socket_stays_plain_http(serve, ca, pair, tmp_path):
     path = tmp_path / "tls.sock"
-    serve("apps.tls:wsgi", *_tls_args(pair), "-b", f"unix:{path}")
+    serve("apps.tls:wsgi", *tls_args(pair), "-b", f"unix:{path}")
     transport = httpx.HTTPTransport(uds=str(path))
     with httpx.Client(transport=transport, timeout=10) as client:
         assert client.get("http://localhost/").json()["url_scheme"] == "http"
@@ -191,7 +170,7 @@ def test_a_certificate_without_its_key_is_refused(run_cli, pair):
 
 
 def test_a_key_of_another_certificate_is_named(run_cli, ca, pair, tmp_path):
-    _, other_key = _write_pair(tmp_path, ca.issue_cert("127.0.0.1"), "other")
+    _, other_key = write_pair(tmp_path, ca.issue_cert("127.0.0.1"), "other")
     stderr = _refused(run_cli, "--ssl-certfile", str(pair[0]), "--ssl-keyfile", str(other_key))
     assert "does not match" in stderr
     assert str(other_key) in stderr
@@ -209,19 +188,3 @@ def test_a_certificate_file_with_no_certificate_is_named(run_cli, pair):
     assert "ssl_certfile" in stderr
     assert "no PEM certificate" in stderr
     assert str(pair[1]) in stderr
-
-
-def test_an_encrypted_key_is_named_as_not_supported_yet(run_cli, ca, pair, tmp_path):
-    cert = ca.issue_cert("127.0.0.1")
-    certfile, keyfile = _write_pair(tmp_path, cert, "encrypted")
-    key = serialization.load_pem_private_key(cert.private_key_pem.bytes(), password=None)
-    keyfile.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.BestAvailableEncryption(b"secret"),
-        )
-    )
-    stderr = _refused(run_cli, "--ssl-certfile", str(certfile), "--ssl-keyfile", str(keyfile))
-    assert "encrypted" in stderr
-    assert str(keyfile) in stderr

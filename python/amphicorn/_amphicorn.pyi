@@ -71,6 +71,12 @@ class _ServerSettings(Protocol):
     @property
     def ssl_keyfile(self) -> str | None: ...
     @property
+    def ssl_keyfile_password(self) -> str | None: ...
+    @property
+    def ssl_ca_certs(self) -> str | None: ...
+    @property
+    def ssl_cert_reqs(self) -> str: ...
+    @property
     def preread_limit(self) -> int: ...
     @property
     def ws(self) -> str: ...
@@ -137,6 +143,10 @@ class Server:
         """Serves until ``stop()``, then drains; returns how many WSGI threads were still busy."""
     def stop(self) -> None:
         """Asks a running ``serve()`` to drain and return; safe from signal handlers and threads."""
+    def reload_tls(self) -> str | None:
+        """Reads the TLS certificate and key files again for new handshakes; returns the
+        certificate file (None without TLS). Raises ValueError naming a file that cannot
+        serve, and the previous pair stays in use."""
 
 def check_mount_point(text: str) -> str:
     """The mount address as the router reads it; raises ValueError naming what is wrong."""
@@ -144,9 +154,13 @@ def check_mount_point(text: str) -> str:
 def check_access_log_format(format: str) -> None:
     """Raises ValueError naming the atom of ``format`` it does not know."""
 
-def check_tls(certfile: str, keyfile: str) -> None:
+def check_tls(
+    certfile: str, keyfile: str, *, password: str | None = None, ca_certs: str | None = None, cert_reqs: str = "none"
+) -> None:
     """Raises ValueError naming the setting and the file when the PEM certificate chain and
-    private key cannot serve TLS (unreadable, none in the file, or a key that does not match)."""
+    private key cannot serve TLS (unreadable, none in the file, a key that does not match, or
+    an encrypted key that ``password`` does not open), or when client certificates
+    (``cert_reqs`` ``none|optional|required``) cannot be verified against ``ca_certs``."""
 
 @final
 class FileWrapper:

@@ -219,8 +219,14 @@ class Config:
     # -- TLS (see src/server/tls.rs)
     #: PEM certificate chain (end-entity first): with ``ssl_keyfile``, TCP listeners serve HTTPS.
     ssl_certfile: str | None = None
-    #: PEM private key of ``ssl_certfile``: RSA or ECDSA, in PKCS#1, PKCS#8 or SEC1, unencrypted.
+    #: PEM private key of ``ssl_certfile``: RSA or ECDSA, in PKCS#1, PKCS#8 or SEC1, or encrypted PKCS#8.
     ssl_keyfile: str | None = None
+    #: The password of an encrypted ``ssl_keyfile``.
+    ssl_keyfile_password: str | None = dataclasses.field(default=None, repr=False)
+    #: PEM CA certificates that client certificates are verified against.
+    ssl_ca_certs: str | None = None
+    #: Client certificates: ``none`` (not asked for), ``optional`` or ``required``.
+    ssl_cert_reqs: str = "none"
 
     # -- proxies in front (see src/server/proxy.rs and proxy_protocol.rs)
     #: Believe Forwarded / X-Forwarded-For/-Proto/-Host from the trusted peers.
@@ -311,9 +317,23 @@ class Config:
                 ("ssl_certfile", "ssl_keyfile") if self.ssl_keyfile is None else ("ssl_keyfile", "ssl_certfile")
             )
             raise ConfigError(f"{given} {getattr(self, given)!r}: TLS needs {missing} too (give both, or neither)")
+        if self.ssl_certfile is None:
+            for name in ("ssl_keyfile_password", "ssl_ca_certs"):
+                if getattr(self, name) is not None:
+                    raise ConfigError(f"{name}: given, but TLS is off (give ssl_certfile and ssl_keyfile)")
+            if self.ssl_cert_reqs != "none":
+                raise ConfigError(
+                    f"ssl_cert_reqs {self.ssl_cert_reqs!r}: client certificates need TLS (ssl_certfile and ssl_keyfile)"
+                )
         if self.ssl_certfile is not None and self.ssl_keyfile is not None:
             try:
-                check_tls(self.ssl_certfile, self.ssl_keyfile)
+                check_tls(
+                    self.ssl_certfile,
+                    self.ssl_keyfile,
+                    password=self.ssl_keyfile_password,
+                    ca_certs=self.ssl_ca_certs,
+                    cert_reqs=self.ssl_cert_reqs,
+                )
             except ValueError as error:
                 raise ConfigError(str(error)) from None
 

@@ -44,6 +44,13 @@ def text(value: object, source: str) -> str:
     return value
 
 
+def secret(value: object, source: str) -> str:
+    """A non-empty string that no message shows (a password)."""
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{source}: expected a non-empty string (the value is not shown)")
+    return value
+
+
 def _whole_number(value: object) -> int | None:
     if isinstance(value, bool):
         return None
@@ -146,6 +153,24 @@ def choice(choices: Sequence[str]) -> Converter[str]:
         if word is None or word not in choices:
             raise ConfigError(f"{source} {value!r}: expected one of {', '.join(choices)}")
         return word
+
+    return convert
+
+
+def aliased(choices: Sequence[str], aliases: dict[str, str]) -> Converter[str]:
+    """One of ``choices``, in any case, or an alias of one (``2`` for ``required``; a number
+    may be given as one)."""
+    pick = choice(choices)
+
+    def convert(value: object, source: str) -> str:
+        word = str(value).strip() if isinstance(value, (str, int)) and not isinstance(value, bool) else value
+        if isinstance(word, str) and word in aliases:
+            return aliases[word]
+        try:
+            return pick(value, source)
+        except ConfigError:
+            names = ", ".join((*choices, *aliases))
+            raise ConfigError(f"{source} {value!r}: expected one of {names}") from None
 
     return convert
 

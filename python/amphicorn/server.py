@@ -112,7 +112,10 @@ def serve(
                         f"ASGI lifespan startup failed: mount {mount.point} ({mount.description}): {failure}"
                     ) from None
                 started.append((mount, lifespan))
-        with stopper.handling_signals(), _bound(config, listeners) as (sockets, owned):
+        # A single process re-reads its certificate on SIGHUP; a worker leaves SIGHUP to its
+        # supervisor, whose rolling restart starts workers that read the files anew.
+        reloader = _TlsReloader(enabled=listeners is None and config.ssl_certfile is not None)
+        with stopper.handling_signals(), reloader.handling_signal(), _bound(config, listeners) as (sockets, owned):
             server = _start(mounts, config, loop_thread, sockets, max_requests)
             if owned:
                 # The server holds duplicates of the descriptors.
@@ -121,6 +124,7 @@ def serve(
             stopper.attach(server)
             if on_ready is not None:
                 on_ready()
+            reloader.attach(server)
             stuck = server.serve()
             if max_requests is not None and not stopper.requested:
                 logs.logger.info("Served its %d requests (max-requests); this worker stops", max_requests)
@@ -221,6 +225,44 @@ class _Stopper:
         finally:
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
+
+
+class _TlsReloader:
+    """SIGHUP in a single process with TLS: the server reads its certificate and key files
+    again, for new handshakes (open connections keep theirs); files that cannot serve are
+    logged and the previous pair stays. Installed with the stop signals, before the port is
+    bound, so that an early SIGHUP does not end the process (its default action); before the
+    server has loaded the files there is nothing to reload."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self._enabled = enabled
+        self._server: _amphicorn.Server | None = None
+
+    def attach(self, server: _amphicorn.Server) -> None:
+        self._server = server
+
+    def _handle(self, _signum: int, _frame: object) -> None:
+        if self._server is None:
+            logs.logger.info("Received SIGHUP while starting: the TLS files are being read now")
+            return
+        logs.logger.info("Received SIGHUP, reloading the TLS certificate and key")
+        try:
+            certfile = self._server.reload_tls()
+        except ValueError as error:
+            logs.logger.error("TLS reload failed, still serving the previous certificate: %s", error)
+        else:
+            logs.logger.info("TLS certificate reloaded from %s", certfile)
+
+    @contextlib.contextmanager
+    def handling_signal(self) -> Iterator[None]:
+        if not self._enabled:
+            yield
+            return
+        previous = signal.signal(signal.SIGHUP, self._handle)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGHUP, previous)
 
 
 def _shutdown_lifespans(loop_thread: LoopThread, started: list[tuple[Mount, Lifespan]]) -> None:

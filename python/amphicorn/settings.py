@@ -26,6 +26,8 @@ ENV_PREFIX = "AMPHICORN_"
 WS_MODES = ("auto", "none")
 HTTP_VERSIONS = ("auto", "1", "2")
 LOG_FORMATS = ("text", "json")
+#: ``--ssl-cert-reqs``, in uvicorn's (Python ``ssl``'s CERT_NONE/OPTIONAL/REQUIRED) order.
+CERT_REQS = ("none", "optional", "required")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 #: hyper needs room for at least this much request head.
 MIN_HEADER_SIZE = 8192
@@ -173,8 +175,15 @@ SETTINGS: tuple[Setting, ...] = (
     # TLS (src/server/tls.rs).
     declare("ssl-certfile", convert.existing_file, "serve HTTPS with this PEM certificate chain (needs --ssl-keyfile)",
             "no TLS", group=_TLS, metavar="FILE", optional=True),
-    declare("ssl-keyfile", convert.existing_file, "the PEM private key of --ssl-certfile (RSA or ECDSA, unencrypted)",
-            group=_TLS, metavar="FILE", optional=True),
+    declare("ssl-keyfile", convert.existing_file, "the PEM private key of --ssl-certfile (RSA or ECDSA; encrypted "
+            "PKCS#8 with --ssl-keyfile-password)", group=_TLS, metavar="FILE", optional=True),
+    declare("ssl-keyfile-password", convert.secret, "the password of an encrypted --ssl-keyfile", "none", group=_TLS,
+            metavar="PASSWORD", optional=True),
+    declare("ssl-ca-certs", convert.existing_file, "PEM CA certificates that client certificates are verified against "
+            "(with --ssl-cert-reqs)", "none", group=_TLS, metavar="FILE", optional=True),
+    declare("ssl-cert-reqs", convert.aliased(CERT_REQS, {"0": "none", "1": "optional", "2": "required"}),
+            "ask clients for a certificate from --ssl-ca-certs: not (none, 0), accepting none (optional, 1) or "
+            "refusing those without (required, 2)", "`none`", group=_TLS, metavar="|".join(CERT_REQS)),
     # Proxies in front.
     declare("proxy-headers", convert.boolean, "take the client address, scheme and host from Forwarded/X-Forwarded-* "
             "headers of trusted peers", "on", group=_PROXIES, style="switch"),

@@ -4,10 +4,11 @@
 //!   `root_path` is the prefix; `raw_path` is the path bytes as sent, without the query.
 //! - `headers` is a list of `(name, value)` byte pairs in arrival order, names lower-cased
 //!   (hyper stores them so).
-//! - `extensions` offers `http.response.pathsend` and `http.response.zerocopysend` always, and `http.response.trailers` where
-//!   trailers reach the client: on HTTP/2, and on HTTP/1.1 when the request said
-//!   `TE: trailers` (hyper then sends them after the last chunk, for the fields the response
-//!   names in its `Trailer` header).
+//! - `extensions` offers `http.response.pathsend` and `http.response.zerocopysend` always,
+//!   `http.response.trailers` where trailers reach the client: on HTTP/2, and on HTTP/1.1
+//!   when the request said `TE: trailers` (hyper then sends them after the last chunk, for
+//!   the fields the response names in its `Trailer` header); and `tls` on TLS connections
+//!   only (`connection_tls`).
 //! - `state` is a shallow copy of the lifespan state, so a request cannot change what the
 //!   next one sees at the top level (ASGI lifespan "state" extension).
 
@@ -57,6 +58,10 @@ pub fn build<'py>(
             scope.set_item(intern!(py, "subprotocols"), PyList::new(py, subprotocols)?)?;
             extensions.set_item(intern!(py, "websocket.http.response"), PyDict::new(py))?;
         }
+    }
+    // Only on TLS connections, as the extension's spec demands.
+    if let Some(tls) = &connection.tls {
+        extensions.set_item(intern!(py, "tls"), tls.asgi_extension(py)?)?;
     }
     scope.set_item(intern!(py, "extensions"), extensions)?;
     scope.set_item(intern!(py, "asgi"), versions(py)?)?;

@@ -35,8 +35,6 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio_rustls::rustls::ServerConfig;
-use tokio_rustls::TlsAcceptor;
 
 use super::access_log::{AccessLog, Entry, Note};
 use super::listeners::{accept, Listener, Stream, TokioListener};
@@ -66,7 +64,7 @@ pub struct ListenSettings {
     pub proxy_protocol: Option<TrustedPeers>,
     pub access_log: Option<Arc<AccessLog>>,
     /// TLS on TCP connections (`--ssl-certfile`, `--ssl-keyfile`).
-    pub tls: Option<Arc<ServerConfig>>,
+    pub tls: Option<tls::ServerTls>,
 }
 
 /// Counts requests and flips the stop flag when the `max_requests` budget is spent, so the
@@ -98,7 +96,7 @@ struct Shared {
     timeouts: ConnectionTimeouts,
     proxy_protocol: Option<TrustedPeers>,
     access_log: Option<Arc<AccessLog>>,
-    tls: Option<TlsAcceptor>,
+    tls: Option<tls::ServerTls>,
     /// Held while any connection is open, for the drain at shutdown.
     _connection_token: watch::Receiver<()>,
 }
@@ -125,7 +123,7 @@ pub async fn serve(
         timeouts: settings.timeouts,
         proxy_protocol: settings.proxy_protocol,
         access_log: settings.access_log,
-        tls: settings.tls.map(TlsAcceptor::from),
+        tls: settings.tls,
         _connection_token: connection_token,
     });
     let mut accepting = JoinSet::new();
@@ -200,9 +198,10 @@ async fn serve_connection<S>(
     match &shared.tls {
         Some(acceptor) if connection.scheme == "https" => {
             let timeout = shared.timeouts.header.unwrap_or(PROXY_HEADER_TIMEOUT);
-            let Some(stream) = tls::handshake(acceptor, stream, timeout).await else {
+            let Some((stream, described)) = tls::handshake(acceptor, stream, timeout).await else {
                 return; // A failed or stalled handshake: nothing to answer.
             };
+            connection.tls = Some(Arc::new(described));
             serve_http(stream, connection, shared, stop).await;
         }
         _ => serve_http(stream, connection, shared, stop).await,

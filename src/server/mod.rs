@@ -21,6 +21,9 @@ pub mod router;
 mod service;
 mod timeouts;
 pub mod tls;
+mod tls_cert;
+mod tls_clients;
+mod tls_pem;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,6 +47,7 @@ use router::{MountPoint, Router};
 use service::Service;
 use timeouts::ConnectionTimeouts;
 use tls::TlsFiles;
+use tls_clients::ClientCerts;
 
 /// Process-wide settings, read by attribute from the Python `Config`.
 #[derive(FromPyObject)]
@@ -81,6 +85,13 @@ pub struct ServerSettings {
     ssl_certfile: Option<String>,
     #[pyo3(attribute)]
     ssl_keyfile: Option<String>,
+    #[pyo3(attribute)]
+    ssl_keyfile_password: Option<String>,
+    /// Client certificates: the CAs they are verified against, and `none|optional|required`.
+    #[pyo3(attribute)]
+    ssl_ca_certs: Option<String>,
+    #[pyo3(attribute)]
+    ssl_cert_reqs: String,
 }
 
 impl ServerSettings {
@@ -99,15 +110,21 @@ impl ServerSettings {
             http2_max_concurrent_streams: self.http2_max_concurrent_streams,
             proxy_protocol: self.proxy_protocol.then(|| self.trusted_peers()).transpose()?,
             access_log: self.access_log.then(|| self.start_access_log()).transpose()?,
-            tls: self.tls_files().map(|files| files.load(versions)).transpose()?,
+            tls: self.tls_files()?.map(|files| files.load(versions)).transpose()?,
         })
     }
 
-    fn tls_files(&self) -> Option<TlsFiles> {
-        match (&self.ssl_certfile, &self.ssl_keyfile) {
-            (Some(certfile), Some(keyfile)) => Some(TlsFiles { certfile: certfile.clone(), keyfile: keyfile.clone() }),
+    fn tls_files(&self) -> Result<Option<TlsFiles>, Error> {
+        Ok(match (&self.ssl_certfile, &self.ssl_keyfile) {
+            (Some(certfile), Some(keyfile)) => Some(TlsFiles {
+                certfile: certfile.clone(),
+                keyfile: keyfile.clone(),
+                password: self.ssl_keyfile_password.clone(),
+                ca_certs: self.ssl_ca_certs.clone(),
+                client_certs: ClientCerts::parse_setting(&self.ssl_cert_reqs)?,
+            }),
             _ => None,
-        }
+        })
     }
 
     fn start_access_log(&self) -> PyResult<Arc<AccessLog>> {
@@ -186,6 +203,19 @@ impl Server {
             stop: watch::channel(false).0,
             max_requests,
         })
+    }
+
+    /// Reads the TLS certificate chain and key files again (SIGHUP in a single process):
+    /// handshakes from now on use them, connections already open keep theirs. Returns the
+    /// certificate file, or None without TLS; raises ValueError naming the file if the new
+    /// files cannot serve, and the previous pair stays in use.
+    fn reload_tls(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        let Some(tls) = &self.listen.tls else {
+            return Ok(None);
+        };
+        // Decrypting a key may take a while (scrypt): let the other Python threads run.
+        py.detach(|| tls.reload())?;
+        Ok(Some(tls.certfile().to_owned()))
     }
 
     /// The loop-side ends of the ASGI mounts' bridges, in mount order: register each with

@@ -190,11 +190,16 @@ fn forwarded_connection(
     if forwarded.client.is_none() && forwarded.scheme.is_none() {
         return connection;
     }
-    Arc::new(ConnectionInfo::new(
+    let mut seen = ConnectionInfo::new(
         connection.local.clone(),
         forwarded.client.map_or_else(|| connection.remote.clone(), Endpoint::Inet),
         forwarded.scheme.unwrap_or(connection.scheme),
-    ))
+    );
+    // Our TLS hop is the client's only if the proxy says the client used TLS too.
+    if seen.scheme == "https" {
+        seen.tls.clone_from(&connection.tls);
+    }
+    Arc::new(seen)
 }
 
 /// Gives an HTTP/2 request without a `Host` header one, from its `:authority`, first.

@@ -9,6 +9,7 @@
 //!   `X-Forwarded-For` once both become `HTTP_X_FORWARDED_FOR`.
 //! - `SERVER_NAME`/`SERVER_PORT` come from `Host` (or an absolute request target), else
 //!   from the socket the request arrived on.
+//! - Over TLS, `HTTPS=on` and mod_ssl's `SSL_*` variables (`connection_tls`).
 
 use std::sync::Arc;
 
@@ -158,6 +159,12 @@ pub fn build<'py>(
     if scheme == "https" {
         // As mod_ssl and gunicorn: what CGI-era code checks.
         set(intern!(py, "HTTPS"), "on")?;
+    }
+    // mod_ssl's SSL_* variables, on a connection amphicorn's TLS served.
+    if let Origin::Socket(connection) = request.origin {
+        if let Some(tls) = &connection.tls {
+            tls.set_wsgi(&environ)?;
+        }
     }
     let input = InputStream::new(body, state.clone());
     environ.set_item(intern!(py, "wsgi.input"), Bound::new(py, input)?)?;
