@@ -1,0 +1,57 @@
+"""Request targets and methods that are not a path on a resource: `OPTIONS *` (the server as a
+whole, RFC 9110 §9.3.7, RFC 9112 §3.2.4). Raw sockets: httpx cannot send these."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from support import RawConnection, build_request
+
+LEGACY = "apps.mounts:legacy"
+API = "asgi:apps.mounts:api"
+
+
+def _mount(point: str, app: str) -> str:
+    return f"--mount={point}={app}"
+
+
+# --- OPTIONS * ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("app", "expected"),
+    [
+        (LEGACY, {"app": "legacy", "script_name": "", "path_info": "*", "body_length": 0}),
+        (API, {"app": "api", "root_path": "", "path": "*", "body_length": 0}),
+    ],
+    ids=["wsgi", "asgi"],
+)
+def test_options_asterisk_reaches_the_root_mount_with_path_asterisk(serve, app, expected):
+    server = serve(_mount("/", app), _mount("/other", LEGACY))
+    with RawConnection.to(server) as conn:
+        response = conn.request("OPTIONS", "*")
+        assert response.status == 200, response
+        assert json.loads(response.body) == expected
+        # The connection stays usable.
+        assert conn.request("GET", "/other/x").status == 200
+
+
+def test_options_asterisk_without_a_root_mount_lists_the_methods(serve):
+    server = serve(_mount("/api", API))
+    with RawConnection.to(server) as conn:
+        response = conn.request("OPTIONS", "*")
+        assert response.status == 200
+        assert response.header("content-length") == "0"
+        assert response.body == b""
+        allowed = {method.strip() for method in (response.header("allow") or "").split(",")}
+        assert {"GET", "HEAD", "POST", "OPTIONS"} <= allowed
+        assert "CONNECT" not in allowed
+        assert conn.request("GET", "/api/x").status == 200
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+def test_other_methods_with_an_asterisk_get_400(serve, method):
+    server = serve(_mount("/", LEGACY))
+    with RawConnection.to(server) as conn:
+        assert conn.request(method, "*").status == 400
