@@ -1,5 +1,6 @@
 """Request targets and methods that are not a path on a resource: `OPTIONS *` (the server as a
-whole, RFC 9110 §9.3.7, RFC 9112 §3.2.4). Raw sockets: httpx cannot send these."""
+whole, RFC 9110 §9.3.7, RFC 9112 §3.2.4) and `CONNECT` (we are not a proxy). Raw sockets:
+httpx cannot send these."""
 
 from __future__ import annotations
 
@@ -55,3 +56,21 @@ def test_other_methods_with_an_asterisk_get_400(serve, method):
     server = serve(_mount("/", LEGACY))
     with RawConnection.to(server) as conn:
         assert conn.request(method, "*").status == 400
+
+
+# --- CONNECT -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("app", [LEGACY, API], ids=["wsgi", "asgi"])
+def test_connect_gets_501_and_close_before_any_app(serve, app):
+    # Both apps would answer any request with 200 and a JSON body.
+    server = serve(_mount("/", app))
+    with RawConnection.to(server) as conn:
+        conn.send(build_request("CONNECT", "example.com:443", host="example.com:443"))
+        response = conn.read_response()
+        assert response.status == 501
+        assert (response.header("connection") or "").lower() == "close"
+        assert b"app" not in response.body
+        assert conn.is_closed()
+    with RawConnection.to(server) as conn:
+        assert conn.request("GET", "/x").status == 200

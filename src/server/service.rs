@@ -4,7 +4,8 @@
 //! Two request-targets are not paths: `OPTIONS *` asks about the server as a whole and goes
 //! to the app mounted at `/` (the host's, else the host-less one) with the path `*` and an
 //! empty `SCRIPT_NAME`/`root_path`; with no such app, the server answers `200` with `Allow`
-//! itself. `*` with any other method is `400`.
+//! itself. `*` with any other method is `400`. `CONNECT` (authority form) asks for a tunnel:
+//! we are not a proxy, so it gets `501` and a closed connection before any app runs.
 //!
 //! Before routing, the request's framing is checked (`http/framing.rs`) and, from a trusted
 //! proxy, its forwarding headers applied (`proxy.rs`), so host-qualified mounts see the
@@ -89,6 +90,9 @@ impl Service {
         connection: Arc<ConnectionInfo>,
         mount: &mut Option<Arc<str>>,
     ) -> Response<ResponseBody> {
+        if request.method() == Method::CONNECT {
+            return status::not_a_proxy();
+        }
         let host = match request.uri().authority() {
             Some(authority) => Some(authority.as_str()),
             None => request.headers().get(HOST).and_then(|value| value.to_str().ok()),
