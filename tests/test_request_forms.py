@@ -1,6 +1,6 @@
 """Request targets and methods that are not a path on a resource: `OPTIONS *` (the server as a
-whole, RFC 9110 §9.3.7, RFC 9112 §3.2.4) and `CONNECT` (we are not a proxy). Raw sockets:
-httpx cannot send these."""
+whole, RFC 9110 §9.3.7, RFC 9112 §3.2.4) and `CONNECT` (we are not a proxy), and a request
+line too long for the head buffer (414, not 431). Raw sockets: httpx cannot send these."""
 
 from __future__ import annotations
 
@@ -74,3 +74,33 @@ def test_connect_gets_501_and_close_before_any_app(serve, app):
         assert conn.is_closed()
     with RawConnection.to(server) as conn:
         assert conn.request("GET", "/x").status == 200
+
+
+# --- 414 ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [20_000, 200 * 1024])
+def test_a_uri_too_long_for_the_head_buffer_gets_414(serve, size):
+    server = serve(LEGACY, "--max-header-size", "16384")
+    with RawConnection.to(server) as conn:
+        conn.send(b"GET /" + b"a" * size + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        response = conn.read_head()
+        assert response.status == 414
+        assert response.reason == "URI Too Long"
+    # A later request on a kept-alive connection too.
+    with RawConnection.to(server) as conn:
+        assert conn.request("GET", "/x").status == 200
+        conn.send(b"GET /" + b"a" * size + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert conn.read_head().status == 414
+
+
+@pytest.mark.parametrize("size", [20_000, 200 * 1024])
+def test_a_header_too_long_for_the_head_buffer_still_gets_431(serve, size):
+    server = serve(LEGACY, "--max-header-size", "16384")
+    with RawConnection.to(server) as conn:
+        conn.send(build_request("GET", "/x", headers=[("X-Big", "b" * size)]))
+        assert conn.read_head().status == 431
+    with RawConnection.to(server) as conn:
+        assert conn.request("GET", "/x").status == 200
+        conn.send(build_request("GET", "/x", headers=[("X-Big", "b" * size)]))
+        assert conn.read_head().status == 431

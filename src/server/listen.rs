@@ -16,9 +16,10 @@
 //! that long before reusing its connection can meet the close; the cost is up to that much
 //! longer to drain idle connections.
 //!
-//! Each connection's socket is wrapped two or three times: `Prefixed` (bytes read ahead with
+//! Each connection's socket is wrapped three or four times: `Prefixed` (bytes read ahead with
 //! a PROXY protocol header, `proxy_protocol.rs`), with `--ssl-certfile` a TLS stream on TCP
-//! connections (`tls.rs`; Unix sockets stay plain), and `TimedIo` (head and keep-alive
+//! connections (`tls.rs`; Unix sockets stay plain), `RequestLineWatch` (`414` for a request
+//! line too long for the head buffer, `request_line.rs`) and `TimedIo` (head and keep-alive
 //! timeouts, `timeouts.rs`). The listening sockets themselves are `listeners.rs`.
 
 use std::convert::Infallible;
@@ -41,6 +42,7 @@ use super::access_log::{AccessLog, Entry, Note};
 use super::listeners::{accept, Listener, Stream, TokioListener};
 use super::proxy::TrustedPeers;
 use super::proxy_protocol::{self, Prefixed};
+use super::request_line::RequestLineWatch;
 use super::service::Service;
 use super::timeouts::{Activity, ConnectionTimeouts, TimedIo, TrackedBody};
 use super::tls;
@@ -213,6 +215,7 @@ where
 {
     let connection = Arc::new(connection);
     let activity = Arc::new(Activity::default());
+    let stream = RequestLineWatch::new(stream, activity.clone());
     let io = TokioIo::new(TimedIo::new(stream, activity.clone(), shared.timeouts));
     let handler = {
         let shared = shared.clone();

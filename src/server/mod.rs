@@ -16,6 +16,7 @@ mod mounted;
 pub mod mounts;
 mod proxy;
 mod proxy_protocol;
+mod request_line;
 pub mod router;
 mod service;
 mod timeouts;
