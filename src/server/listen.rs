@@ -32,6 +32,7 @@ use http::StatusCode;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use pyo3::Python;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -39,7 +40,7 @@ use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
 use super::access_log::{AccessLog, Entry, Note};
-use super::listeners::{accept, Listener, Stream, TokioListener};
+use super::listeners::{accept, AcceptErrors, Listener, Stream, TokioListener};
 use super::proxy::TrustedPeers;
 use super::proxy_protocol::{self, Prefixed};
 use super::request_line::RequestLineWatch;
@@ -48,6 +49,7 @@ use super::timeouts::{Activity, ConnectionTimeouts, TimedIo, TrackedBody};
 use super::tls;
 use crate::connection_info::ConnectionInfo;
 use crate::http::connection::Endpoint;
+use crate::log;
 use crate::timers::{ACCEPT_BACKOFF, LAST_REQUEST_GRACE, PROXY_HEADER_TIMEOUT};
 
 /// hyper refuses read buffers smaller than this.
@@ -143,14 +145,22 @@ async fn accept_loop(listener: TokioListener, shared: Arc<Shared>, mut stop: wat
     let Ok(local) = listener.local() else {
         return;
     };
+    let mut errors = AcceptErrors::default();
     loop {
         let accepted = tokio::select! {
             _ = stopped(&mut stop) => return,
             accepted = accept(&listener) => accepted,
         };
-        let Ok((stream, remote)) = accepted else {
-            tokio::time::sleep(ACCEPT_BACKOFF).await;
-            continue;
+        let (stream, remote) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                if let Some(warning) = errors.on_error(&error, Instant::now()) {
+                    // Logging takes the GIL: not on a tokio worker.
+                    tokio::task::spawn_blocking(move || Python::attach(|py| log::warning(py, &warning)));
+                }
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
         };
         match stream {
             Stream::Tcp(stream) => {
