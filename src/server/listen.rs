@@ -16,6 +16,12 @@
 //! that long before reusing its connection can meet the close; the cost is up to that much
 //! longer to drain idle connections.
 //!
+//! Every response that leaves once the stop flag is set says `Connection: close` in its own
+//! head (hyper then closes after it), rather than relying on `graceful_shutdown()` to add
+//! it: the connection task and hyper race, and when hyper wrote the head first the client
+//! got a keep-alive answer on a connection closed right after, and its next request, sent
+//! a moment later, met the close (`tests/test_rolling_restart.py`).
+//!
 //! Each connection's socket is wrapped three or four times: `Prefixed` (bytes read ahead with
 //! a PROXY protocol header, `proxy_protocol.rs`), with `--ssl-certfile` a TLS stream on TCP
 //! connections (`tls.rs`; Unix sockets stay plain), `RequestLineWatch` (`414` for a request
@@ -28,6 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use http::header::{HeaderValue, CONNECTION};
 use http::StatusCode;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -230,20 +237,26 @@ where
     let handler = {
         let shared = shared.clone();
         let activity = activity.clone();
+        let stopping = stop.clone();
         service_fn(move |request| {
             let shared = shared.clone();
             let connection = connection.clone();
             let guard = activity.begin();
             let activity = activity.clone();
+            let stopping = stopping.clone();
             if let Some(budget) = &shared.budget {
                 budget.count();
             }
             let mut entry =
                 shared.access_log.as_ref().map(|log| Entry::start(log, &request, connection.remote.clone()));
             async move {
-                let response = shared.service.handle(request, connection).await;
+                let mut response = shared.service.handle(request, connection).await;
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                     activity.mark_upgraded();
+                } else if *stopping.borrow() {
+                    // The connection's last response: say so in its head (hyper then closes
+                    // after it), or the client may send its next request as hyper closes.
+                    response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
                 }
                 if let Some(entry) = entry.as_mut() {
                     entry.respond(response.status(), response.extensions().get::<Note>());
