@@ -18,12 +18,11 @@ def _low_descriptor_limit() -> None:
 
 def test_running_out_of_descriptors_is_logged_and_serving_resumes(serve):
     server = serve(HELLO, preexec_fn=_low_descriptor_limit)
-    warned = lambda text: "Out of file descriptors" in text  # noqa: E731
     held: list[RawConnection] = []
     try:
         # Each connection the server accepts holds one of its descriptors; keep opening them
         # until accept() fails (the connections past the limit wait in the listen backlog).
-        while not server.wait_for(warned, timeout=0.05):
+        while not server.wait_for_stderr("Out of file descriptors", timeout=0.05):
             assert len(held) < 4 * DESCRIPTOR_LIMIT, f"no warning after {len(held)} connections"
             held.append(RawConnection.to(server))
         stderr = server.stderr()
