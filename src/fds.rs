@@ -26,13 +26,8 @@ mod tests {
     #[test]
     fn a_duplicate_reads_the_same_file_and_outlives_the_original() {
         let path = std::env::temp_dir().join(format!("amphicorn-fds-{}", std::process::id()));
-        let mut original = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .expect("create");
+        let mut original =
+            std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).expect("create");
         original.write_all(b"hello").expect("write");
         let copy = duplicate(original.as_raw_fd()).expect("dup");
         drop(original);

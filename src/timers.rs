@@ -16,6 +16,7 @@
 //! | the client's answer to our WebSocket close | [`WEBSOCKET_CLOSE_TIMEOUT`] | `asgi/websocket/mod.rs` |
 //! | an ASGI app's lifespan shutdown | 30 s (`LIFESPAN_SHUTDOWN_TIMEOUT`) | Python: `amphicorn/server.py` |
 //! | a pause after a failed `accept()` | [`ACCEPT_BACKOFF`] | `server/listen.rs` |
+//! | warnings that descriptors ran out, at most one per | [`ACCEPT_ERROR_REPORT`] | `server/listeners.rs` |
 //! | Python's turn to run signal handlers while serving | [`SIGNAL_POLL`] | `server/mod.rs` |
 //! | tokio's tasks after the drain | [`RUNTIME_SHUTDOWN`] | `server/mod.rs` |
 //! | reports of dropped access-log lines, at most one per | [`ACCESS_LOG_DROP_REPORT`] | `server/access_log/writer.rs` |
@@ -42,6 +43,9 @@ pub const WEBSOCKET_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Back-off after a failed `accept()` (out of descriptors, say), so the loop cannot spin.
 pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// How often, at most, running out of descriptors is reported while `accept()` keeps failing.
+pub const ACCEPT_ERROR_REPORT: Duration = Duration::from_secs(1);
 
 /// How often `Server.serve()` lets Python check for signals.
 pub const SIGNAL_POLL: Duration = Duration::from_millis(100);

@@ -145,10 +145,12 @@ def start_server(
     capture_stdout: bool = False,
     stdout_unread: bool = False,
     cwd: Path = TESTS_DIR,
+    preexec_fn=None,
 ) -> Server:
     """Start ``python -m amphicorn [app] [-b bind] *args`` in ``cwd`` and wait for
     ``listeners`` sockets (``app`` None: the app comes from the args or a config file).
-    With ``stdout_unread``, stdout is a pipe nobody reads: a writer to it soon blocks."""
+    With ``stdout_unread``, stdout is a pipe nobody reads: a writer to it soon blocks.
+    ``preexec_fn`` runs in the child before amphicorn starts (to lower a resource limit)."""
     cmd = [sys.executable, "-m", "amphicorn", *([app] if app is not None else [])]
     if bind is not None:
         cmd += ["-b", bind]
@@ -160,6 +162,7 @@ def start_server(
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE if capture_stdout or stdout_unread else subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        preexec_fn=preexec_fn,
     )
     collector = StderrCollector(proc.stderr)
     stdout = StderrCollector(proc.stdout) if capture_stdout else None

@@ -2,11 +2,13 @@
 //! mount covers, `500`/`503` when an app fails or is gone, `503` with `Retry-After` for a full
 //! mount or queue, `400` for bad framing, and the answer to a request body that broke the
 //! mount's limits (`413`, `408`) or its framing (`400`), with `Connection: close` when the
-//! rest of the connection cannot be trusted or is still arriving.
+//! rest of the connection cannot be trusted or is still arriving; the server's own answer to
+//! `OPTIONS *` when no app is mounted at `/`, `400` for `*` with another method, and `501`
+//! for `CONNECT` (we are not a proxy).
 //!
 //! When each is sent is the caller's decision (`server::service`, the gateways).
 
-use http::header::{HeaderValue, CONNECTION, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
 use http::{Response, StatusCode};
 
 use super::response_body::ResponseBody;
@@ -31,6 +33,35 @@ pub fn overloaded(retry_after_seconds: u32) -> Response<ResponseBody> {
 /// `400` and a closed connection, for a request whose framing cannot be trusted.
 pub fn bad_framing() -> Response<ResponseBody> {
     let mut response = plain(StatusCode::BAD_REQUEST);
+    response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// The methods that reach an app: every one but `CONNECT` (`501`, see [`not_a_proxy`]); these
+/// are the ones RFC 9110 defines, and `PATCH`.
+const ROUTED_METHODS: &str = "GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH";
+
+/// `200` with an `Allow` header and no body: `OPTIONS *` (the server as a whole) when no app
+/// is mounted at `/` to answer it.
+pub fn server_options() -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::full(bytes::Bytes::new()));
+    response.headers_mut().insert(ALLOW, HeaderValue::from_static(ROUTED_METHODS));
+    response.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+    response
+}
+
+/// `400` and a closed connection, for the asterisk request-target (`*`) with a method other
+/// than `OPTIONS` (RFC 9112 §3.2.4 allows it only there).
+pub fn bad_target() -> Response<ResponseBody> {
+    let mut response = plain(StatusCode::BAD_REQUEST);
+    response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// `501 Not Implemented` and a closed connection, for `CONNECT`: we are not a proxy, and a
+/// `2xx` from an app would turn the connection into a tunnel to nowhere.
+pub fn not_a_proxy() -> Response<ResponseBody> {
+    let mut response = plain(StatusCode::NOT_IMPLEMENTED);
     response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
     response
 }

@@ -18,9 +18,16 @@
 //! connection can meet the close; the cost is up to that much longer to drain idle
 //! connections. HTTP/2 connections get a GOAWAY at once.
 //!
-//! Each connection's socket is wrapped two or three times: `Prefixed` (bytes read ahead with
+//! Every HTTP/1.x response that leaves once the stop flag is set says `Connection: close` in its own
+//! head (hyper then closes after it), rather than relying on `graceful_shutdown()` to add
+//! it: the connection task and hyper race, and when hyper wrote the head first the client
+//! got a keep-alive answer on a connection closed right after, and its next request, sent
+//! a moment later, met the close (`tests/test_rolling_restart.py`).
+//!
+//! Each connection's socket is wrapped three or four times: `Prefixed` (bytes read ahead with
 //! a PROXY protocol header, `proxy_protocol.rs`), with `--ssl-certfile` a TLS stream on TCP
-//! connections (`tls.rs`; Unix sockets stay plain), and `TimedIo` (head and keep-alive
+//! connections (`tls.rs`; Unix sockets stay plain), `RequestLineWatch` (`414` for a request
+//! line too long for the head buffer, `request_line.rs`) and `TimedIo` (head and keep-alive
 //! timeouts, `timeouts.rs`). The listening sockets themselves are `listeners.rs`.
 
 use std::convert::Infallible;
@@ -29,23 +36,27 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::StatusCode;
+use http::header::{HeaderValue, CONNECTION};
+use http::{StatusCode, Version};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use pyo3::Python;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::access_log::{AccessLog, Entry, Note};
-use super::listeners::{accept, Listener, Stream, TokioListener};
+use super::listeners::{accept, AcceptErrors, Listener, Stream, TokioListener};
 use super::protocol::{self, stopped, Http2Limits, Protocols, Versions};
 use super::proxy::TrustedPeers;
 use super::proxy_protocol::{self, Prefixed};
+use super::request_line::RequestLineWatch;
 use super::service::Service;
 use super::timeouts::{Activity, ConnectionTimeouts, TimedIo, TrackedBody};
 use super::tls;
 use crate::connection_info::ConnectionInfo;
 use crate::http::connection::Endpoint;
+use crate::log;
 use crate::timers::{ACCEPT_BACKOFF, PROXY_HEADER_TIMEOUT};
 
 /// How connections are served.
@@ -143,14 +154,22 @@ async fn accept_loop(listener: TokioListener, shared: Arc<Shared>, mut stop: wat
     let Ok(local) = listener.local() else {
         return;
     };
+    let mut errors = AcceptErrors::default();
     loop {
         let accepted = tokio::select! {
             _ = stopped(&mut stop) => return,
             accepted = accept(&listener) => accepted,
         };
-        let Ok((stream, remote)) = accepted else {
-            tokio::time::sleep(ACCEPT_BACKOFF).await;
-            continue;
+        let (stream, remote) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                if let Some(warning) = errors.on_error(&error, Instant::now()) {
+                    // Logging takes the GIL: not on a tokio worker.
+                    tokio::task::spawn_blocking(move || Python::attach(|py| log::warning(py, &warning)));
+                }
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
         };
         match stream {
             Stream::Tcp(stream) => {
@@ -216,24 +235,33 @@ where
 {
     let connection = Arc::new(connection);
     let activity = Arc::new(Activity::default());
+    let stream = RequestLineWatch::new(stream, activity.clone());
     let io = TokioIo::new(TimedIo::new(stream, activity.clone(), shared.timeouts));
     let handler = {
         let shared = shared.clone();
         let activity = activity.clone();
+        let stopping = stop.clone();
         service_fn(move |request| {
             let shared = shared.clone();
             let connection = connection.clone();
             let guard = activity.begin();
             let activity = activity.clone();
+            let stopping = stopping.clone();
             if let Some(budget) = &shared.budget {
                 budget.count();
             }
             let mut entry =
                 shared.access_log.as_ref().map(|log| Entry::start(log, &request, connection.remote.clone()));
+            // HTTP/2 has no `Connection` header: its drain is the GOAWAY (`protocol.rs`).
+            let http1 = request.version() < Version::HTTP_2;
             async move {
-                let response = shared.service.handle(request, connection).await;
+                let mut response = shared.service.handle(request, connection).await;
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                     activity.mark_upgraded();
+                } else if http1 && *stopping.borrow() {
+                    // The connection's last response: say so in its head (hyper then closes
+                    // after it), or the client may send its next request as hyper closes.
+                    response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
                 }
                 if let Some(entry) = entry.as_mut() {
                     entry.respond(response.status(), response.extensions().get::<Note>());

@@ -1,12 +1,20 @@
 //! The listening sockets Python hands over (bound there, or inherited: TCP or Unix), and
 //! accepting connections on them. What a socket *is* is read from its address family.
+//!
+//! A failed `accept()` is the accept loop's to retry (`listen.rs`, after a back-off); what
+//! is said about it is decided here (`AcceptErrors`): running out of file descriptors
+//! (`EMFILE` for the process, `ENFILE` for the system) is a warning naming the limit and how
+//! to raise it, at most once per `timers::ACCEPT_ERROR_REPORT` while it lasts, because every
+//! new connection waits in the listen backlog (or is refused) until descriptors free up.
 
 use std::io;
 use std::os::fd::OwnedFd;
+use std::time::Instant;
 
 use tokio::net::{TcpListener, UnixListener};
 
 use crate::http::connection::Endpoint;
+use crate::timers::ACCEPT_ERROR_REPORT;
 
 /// A listening socket handed over by Python: TCP (IPv4 or IPv6) or Unix.
 pub enum Listener {
@@ -76,9 +84,79 @@ pub async fn accept(listener: &TokioListener) -> io::Result<(Stream, Endpoint)> 
     }
 }
 
+/// What to say about failed accepts: a warning when descriptors run out, at most once per
+/// `ACCEPT_ERROR_REPORT`, counting the failures since the last one.
+#[derive(Debug, Default)]
+pub struct AcceptErrors {
+    last_report: Option<Instant>,
+    failed: u64,
+}
+
+impl AcceptErrors {
+    /// The warning to log for this failed accept, if one is due.
+    pub fn on_error(&mut self, error: &io::Error, now: Instant) -> Option<String> {
+        let errno = error.raw_os_error()?;
+        if errno != libc::EMFILE && errno != libc::ENFILE {
+            return None;
+        }
+        self.failed += 1;
+        if self.last_report.is_some_and(|last| now.duration_since(last) < ACCEPT_ERROR_REPORT) {
+            return None;
+        }
+        self.last_report = Some(now);
+        let failed = std::mem::take(&mut self.failed);
+        let since =
+            if failed > 1 { format!(" ({failed} failed accepts since the last warning)") } else { String::new() };
+        Some(if errno == libc::EMFILE {
+            let limit = open_files_limit().map_or_else(|| "all the".to_owned(), |limit| format!("all {limit}"));
+            format!(
+                "Out of file descriptors (EMFILE): this process has used {limit} descriptors it may open, so new \
+                 connections wait in the listen queue until some close{since}. Raise the limit: `ulimit -n` \
+                 in the shell that starts amphicorn, or LimitNOFILE= for a systemd service"
+            )
+        } else {
+            format!(
+                "Out of file descriptors (ENFILE): the system's open-file table is full, so new connections \
+                 wait in the listen queue until some close{since}. Raise the system's limit (sysctl \
+                 fs.file-max) or find what holds so many files"
+            )
+        })
+    }
+}
+
+/// The process's soft limit on open descriptors (`ulimit -n`), if it can be read.
+fn open_files_limit() -> Option<u64> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit only writes the struct it is given, which lives on this stack frame.
+    #[allow(unsafe_code)]
+    let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    (status == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn running_out_of_descriptors_is_reported_at_most_once_per_interval() {
+        let mut errors = AcceptErrors::default();
+        let start = Instant::now();
+        let emfile = io::Error::from_raw_os_error(libc::EMFILE);
+        let first = errors.on_error(&emfile, start).unwrap_or_default();
+        assert!(first.contains("EMFILE") && first.contains("ulimit -n"), "{first}");
+        assert!(!first.contains("failed accepts"), "{first}");
+        assert_eq!(errors.on_error(&emfile, start + ACCEPT_ERROR_REPORT / 2), None);
+        assert_eq!(errors.on_error(&emfile, start + ACCEPT_ERROR_REPORT / 2), None);
+        let later = errors.on_error(&emfile, start + ACCEPT_ERROR_REPORT).unwrap_or_default();
+        assert!(later.contains("(3 failed accepts since the last warning)"), "{later}");
+        let enfile = io::Error::from_raw_os_error(libc::ENFILE);
+        let system = errors.on_error(&enfile, start + ACCEPT_ERROR_REPORT * 2).unwrap_or_default();
+        assert!(system.contains("ENFILE"), "{system}");
+        // Other failures (a connection reset before it was accepted) are not worth a word.
+        let reset = io::Error::from_raw_os_error(libc::ECONNABORTED);
+        assert_eq!(errors.on_error(&reset, start + ACCEPT_ERROR_REPORT * 10), None);
+        assert_eq!(errors.on_error(&io::Error::other("not an OS error"), start), None);
+    }
 
     #[test]
     fn listeners_are_told_apart_by_address_family() -> io::Result<()> {

@@ -17,6 +17,7 @@ pub mod mounts;
 mod protocol;
 mod proxy;
 mod proxy_protocol;
+mod request_line;
 pub mod router;
 mod service;
 mod timeouts;

@@ -1,6 +1,12 @@
 //! The per-request entry point hyper calls: routes the request through the mount table,
 //! pre-reads a small body, and runs the mount's app; a path no mount covers gets `404`.
 //!
+//! Two request-targets are not paths: `OPTIONS *` asks about the server as a whole and goes
+//! to the app mounted at `/` (the host's, else the host-less one) with the path `*` and an
+//! empty `SCRIPT_NAME`/`root_path`; with no such app, the server answers `200` with `Allow`
+//! itself. `*` with any other method is `400`. `CONNECT` (authority form) asks for a tunnel:
+//! we are not a proxy, so it gets `501` and a closed connection before any app runs.
+//!
 //! Before routing, the request's framing is checked (`http/framing.rs`) and, from a trusted
 //! proxy, its forwarding headers applied (`proxy.rs`), so host-qualified mounts see the
 //! host the client asked for.
@@ -23,7 +29,7 @@
 use std::sync::Arc;
 
 use http::header::{HeaderMap, HeaderValue, CONNECTION, HOST};
-use http::{request, Request, Response, StatusCode, Version};
+use http::{request, Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use tokio::sync::{OwnedSemaphorePermit, TryAcquireError};
 
@@ -92,12 +98,23 @@ impl Service {
         connection: Arc<ConnectionInfo>,
         mount: &mut Option<Arc<str>>,
     ) -> Response<ResponseBody> {
+        if request.method() == Method::CONNECT {
+            return status::not_a_proxy();
+        }
         let host = match request.uri().authority() {
             Some(authority) => Some(authority.as_str()),
             None => request.headers().get(HOST).and_then(|value| value.to_str().ok()),
         };
-        let Some((_, mounted)) = self.router.route(host, request.uri().path()) else {
-            return status::plain(StatusCode::NOT_FOUND);
+        // `OPTIONS *` goes to whatever serves `/` (only a root mount covers it); the app sees
+        // the path `*`, which no prefix but the root's empty one can be stripped from.
+        let asterisk = request.uri().path() == "*";
+        let path = match (asterisk, request.method() == Method::OPTIONS) {
+            (false, _) => request.uri().path(),
+            (true, true) => "/",
+            (true, false) => return status::bad_target(),
+        };
+        let Some((_, mounted)) = self.router.route(host, path) else {
+            return if asterisk { status::server_options() } else { status::plain(StatusCode::NOT_FOUND) };
         };
         *mount = Some(mounted.label.clone());
         // Held until the response head is out: a full mount answers 503 before any Python runs.

@@ -122,6 +122,16 @@ impl Activity {
         self.expired.notify_one();
     }
 
+    /// A request is in flight, or the connection speaks another protocol now.
+    pub fn is_busy(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) > 0 || self.upgraded.load(Ordering::Acquire)
+    }
+
+    /// How many requests have begun on the connection.
+    pub fn requests_begun(&self) -> u64 {
+        self.requests.load(Ordering::SeqCst)
+    }
+
     /// Resolves when a request begins after this was first called.
     pub async fn next_request(&self) {
         // Sequentially consistent with `begin()`: either it sees `draining` and notifies, or
@@ -184,9 +194,7 @@ impl<T> TimedIo<T> {
         if matches!(self.phase, Phase::GoingAway) {
             return;
         }
-        let busy =
-            self.activity.in_flight.load(Ordering::Acquire) > 0 || self.activity.upgraded.load(Ordering::Acquire);
-        if busy {
+        if self.activity.is_busy() {
             self.phase = Phase::Busy;
         } else if self.activity.response_ended.swap(false, Ordering::AcqRel) || matches!(self.phase, Phase::Busy) {
             self.phase = Phase::Idle;
