@@ -14,6 +14,11 @@
 //! - `chunked` applied more than once (`Transfer-Encoding: chunked, chunked`, or the header
 //!   twice), which §7 forbids;
 //! - an HTTP/1.1 request without `Host`, or with more than one (§3.2).
+//!
+//! And the head's size (`oversized`): hyper's `max_buf_size` bounds the bytes it buffers
+//! while a head is incomplete, not the head itself; a head that arrives whole in one read
+//! can be larger. So the size is checked again here, as the request line and header lines
+//! would be written, against `--max-header-size`.
 
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{Request, Version};
@@ -53,9 +58,52 @@ pub fn check<B>(request: &Request<B>) -> Result<(), Error> {
     }
 }
 
+/// The part of a head over the size limit.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Oversized {
+    /// The request line alone is over it: `414`.
+    RequestLine,
+    /// The whole head is: `431`.
+    Head,
+}
+
+/// Whether the request line and header lines, as HTTP/1.1 writes them, take more than
+/// `limit` bytes.
+pub fn oversized<B>(request: &Request<B>, limit: usize) -> Option<Oversized> {
+    // `METHOD SP target SP HTTP/1.1 CRLF`
+    let uri = request.uri();
+    let target = uri.path_and_query().map_or(1, |target| target.as_str().len())
+        + uri.authority().map_or(0, |authority| authority.as_str().len())
+        + uri.scheme_str().map_or(0, |scheme| scheme.len() + 3);
+    let line = request.method().as_str().len() + target + 12;
+    if line > limit {
+        return Some(Oversized::RequestLine);
+    }
+    // `name: value CRLF` each, then the blank line.
+    let fields: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum();
+    (line + fields + 2 > limit).then_some(Oversized::Head)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heads_over_the_limit_are_told_apart_by_the_part_that_is() {
+        let long_uri = format!("/{}", "a".repeat(100));
+        let long_header = "b".repeat(100);
+        let fits = request(Version::HTTP_11, "/", &[("host", "x")]);
+        assert_eq!(oversized(&fits, 64), None);
+        assert_eq!(
+            oversized(&request(Version::HTTP_11, &long_uri, &[("host", "x")]), 64),
+            Some(Oversized::RequestLine)
+        );
+        let big = request(Version::HTTP_11, "/", &[("host", "x"), ("x-big", &long_header)]);
+        assert_eq!(oversized(&big, 64), Some(Oversized::Head));
+        // `GET / HTTP/1.1\r\n` (16) + `host: x\r\n` (9) + `\r\n` (2) = 27.
+        assert_eq!(oversized(&fits, 27), None);
+        assert_eq!(oversized(&fits, 26), Some(Oversized::Head));
+    }
 
     fn request(version: Version, target: &str, headers: &[(&str, &str)]) -> Request<()> {
         let mut request = Request::builder().version(version).uri(target);

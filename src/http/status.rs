@@ -58,6 +58,15 @@ pub fn bad_target() -> Response<ResponseBody> {
     response
 }
 
+/// `414 URI Too Long` (`uri`) or `431 Request Header Fields Too Large`, and a closed
+/// connection, for a head over `--max-header-size` that hyper let through.
+pub fn head_too_large(uri: bool) -> Response<ResponseBody> {
+    let status = if uri { StatusCode::URI_TOO_LONG } else { StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE };
+    let mut response = plain(status);
+    response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 /// `501 Not Implemented` and a closed connection, for `CONNECT`: we are not a proxy, and a
 /// `2xx` from an app would turn the connection into a tunnel to nowhere.
 pub fn not_a_proxy() -> Response<ResponseBody> {

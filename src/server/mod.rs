@@ -246,7 +246,13 @@ impl Server {
         }
         let router = Router::new(apps)?;
         let notes = self.listen.access_log.is_some();
-        let service = Arc::new(Service::new(router, self.preread_limit, self.proxy_headers.clone(), notes));
+        let service = Arc::new(Service::new(
+            router,
+            self.preread_limit,
+            self.proxy_headers.clone(),
+            notes,
+            self.listen.max_header_size,
+        ));
         let budget = self.max_requests.map(|limit| Arc::new(RequestBudget::new(limit, self.stop.clone())));
         let mut serving = {
             let _entered = runtime.enter();

@@ -52,6 +52,8 @@ pub struct Service {
     proxy_headers: Option<TrustedPeers>,
     /// Put an access-log `Note` on each response.
     notes: bool,
+    /// `--max-header-size`: the most a request head may take.
+    max_header_size: usize,
 }
 
 impl Service {
@@ -60,8 +62,9 @@ impl Service {
         preread_limit: usize,
         proxy_headers: Option<TrustedPeers>,
         notes: bool,
+        max_header_size: usize,
     ) -> Self {
-        Self { router, preread_limit, proxy_headers, notes }
+        Self { router, preread_limit, proxy_headers, notes, max_header_size }
     }
 
     pub async fn handle(
@@ -71,6 +74,9 @@ impl Service {
     ) -> Response<ResponseBody> {
         if framing::check(&request).is_err() {
             return status::bad_framing();
+        }
+        if let Some(part) = framing::oversized(&request, self.max_header_size) {
+            return status::head_too_large(part == framing::Oversized::RequestLine);
         }
         if request.version() == Version::HTTP_2 {
             authority_as_host(&mut request);
