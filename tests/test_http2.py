@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import signal
-import ssl
 import zlib
-from pathlib import Path
 
 import h2.errors
 import h2.events
@@ -27,7 +25,9 @@ import trustme
 from asgi_apps._util import decode
 from h2_client import RawH2
 from hyperframe.frame import ContinuationFrame, HeadersFrame
-from support import BLOCK, RssSampler, wait_until
+from support import BLOCK, RssSampler, wait_for_file, wait_until
+from tls_support import client_context, write_pair
+from tls_support import tls_args as tls_server_args
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -99,24 +99,14 @@ def ca() -> trustme.CA:
 
 @pytest.fixture(scope="module")
 def tls_args(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, ...]:
-    directory: Path = tmp_path_factory.mktemp("h2tls")
-    leaf = ca.issue_cert("127.0.0.1", "localhost")
-    certfile, keyfile = directory / "cert.pem", directory / "key.pem"
-    certfile.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
-    leaf.private_key_pem.write_to_path(str(keyfile))
-    return ("--ssl-certfile", str(certfile), "--ssl-keyfile", str(keyfile))
-
-
-def _context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
+    pair = write_pair(tmp_path_factory.mktemp("h2tls"), ca.issue_cert("127.0.0.1", "localhost"), "server")
+    return tls_server_args(pair)
 
 
 @pytest.mark.parametrize(("http", "expected"), [("auto", "HTTP/2"), ("1", "HTTP/1.1"), ("2", "HTTP/2")])
 def test_alpn_picks_the_version_over_tls(serve, ca, tls_args, http, expected):
     server = serve(None, *MIXED, *tls_args, "--http", http)
-    with httpx.Client(http2=True, verify=_context(ca), timeout=20) as client:
+    with httpx.Client(http2=True, verify=client_context(ca), timeout=20) as client:
         wsgi = client.get(server.url + "/x")
         asgi = client.get(server.url + "/asgi/x")
     assert wsgi.http_version == asgi.http_version == expected
@@ -127,7 +117,7 @@ def test_alpn_picks_the_version_over_tls(serve, ca, tls_args, http, expected):
 def test_an_http1_only_client_is_refused_by_alpn_under_http_2(serve, ca, tls_args):
     server = serve("apps.basic:hello", *tls_args, "--http", "2")
     with pytest.raises(httpx.HTTPError):
-        httpx.get(server.url + "/", verify=_context(ca), timeout=10)
+        httpx.get(server.url + "/", verify=client_context(ca), timeout=10)
     assert server.proc.poll() is None
 
 
@@ -188,6 +178,42 @@ def test_mount_limits_and_the_fallback_apply_to_streams(serve, tmp_path):
     assert fine.status_code == 200
     lines = server.stdout_lines(2)
     assert all("HTTP/2" in line for line in lines), lines
+
+
+def test_a_full_mount_answers_503_to_a_stream_while_other_streams_go_on(serve, tmp_path):
+    config = tmp_path / "amphicorn.toml"
+    config.write_text(
+        "[[mount]]\nprefix = '/slow'\napp = 'apps.mounts:legacy'\nlimit-concurrency = 1\n"
+        "[[mount]]\nprefix = '/api'\napp = 'asgi:apps.mounts:api'\n"
+    )
+    server = serve(None, "-c", str(config))
+    marker = tmp_path / "started"
+    with h2_client() as client, concurrent.futures.ThreadPoolExecutor(2) as pool:
+        busy = pool.submit(client.get, server.url + f"/slow/slow?record={marker}")
+        assert wait_for_file(marker, lambda text: "started" in text), "the first request never reached the app"
+        refused = client.get(server.url + "/slow/x")
+        other = client.get(server.url + "/api/x")
+        assert busy.result().status_code == 200
+    assert (refused.status_code, refused.headers["retry-after"]) == (503, "1")
+    assert other.status_code == 200
+    assert refused.http_version == other.http_version == "HTTP/2"
+
+
+def test_the_fallback_replays_a_stream_and_proxy_headers_apply(serve, tmp_path):
+    config = tmp_path / "amphicorn.toml"
+    config.write_text(
+        "[[mount]]\nprefix = '/'\napp = 'apps.basic:environ_dump'\n\n"
+        "[[mount]]\nprefix = '/api'\napp = 'asgi:apps.mounts:new_api'\nfallback = '/'\n"
+    )
+    server = serve(None, "-c", str(config))
+    forwarded = {"x-forwarded-for": "203.0.113.9", "x-forwarded-proto": "https"}
+    with h2_client() as client:
+        new = client.post(server.url + "/api/new", content=b"x" * 100)
+        old = client.post(server.url + "/api/reports", content=b"y" * 1000, headers=forwarded)
+    assert new.json()["app"] == "new"
+    environ = old.json()["str"]
+    assert (environ["PATH_INFO"], environ["SERVER_PROTOCOL"]) == ("/api/reports", "HTTP/2")
+    assert (environ["REMOTE_ADDR"], environ["wsgi.url_scheme"]) == ("203.0.113.9", "https")
 
 
 # -- ends of connections ---------------------------------------------------------------------
