@@ -1,5 +1,5 @@
 # One entry point per chore; each is a script in scripts/ so CI and people run the same thing.
-.PHONY: build-dev format lint test all bench bench-quick compat settings-table
+.PHONY: build-dev format lint test all bench bench-quick bench-protocols compat settings-table
 
 build-dev:  ## build and install amphicorn into the current Python, editable, without fat LTO (Cargo.toml's profile.fast)
 	MATURIN_PEP517_ARGS="--profile fast" pip install -e .
@@ -17,6 +17,9 @@ all: format test
 
 bench:  ## the benchmark suite (bench/README.md); results in bench/results/
 	bash bench/run.sh
+
+bench-protocols:  ## TLS and HTTP/2 against granian, hypercorn and pyvoy, one core each (bench/protocols.py)
+	bash bench/run.sh protocols
 
 bench-quick:  ## the same, ~1 s per server and scenario, results in /tmp
 	bash bench/run.sh --quick --out /tmp/amphicorn-bench-quick

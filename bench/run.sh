@@ -5,6 +5,7 @@
 #   bash bench/run.sh                      # full run: 10 s per server and scenario (~8 min)
 #   bash bench/run.sh --quick              # ~1 s each (what tests/test_bench_quick.py runs)
 #   bash bench/run.sh --only wsgi-hello --servers amphicorn,granian --duration 5
+#   bash bench/run.sh protocols [ARGS]     # TLS and HTTP/2, one core each (bench/protocols.py)
 #
 # Steps, each skipped when already done:
 #   1. bench/.venv with the pinned peers of bench/requirements.txt (re-installed when it changes);
@@ -17,6 +18,11 @@
 #   6. bench/bench.py with every argument given here (see `bench/bench.py --help`).
 # Results go to bench/results/ (results.md, results.json, results.png; wrk output in raw/).
 set -euo pipefail
+script=bench.py
+if [ "${1:-}" = protocols ]; then
+    script=protocols.py
+    shift
+fi
 bench=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$bench")
 venv="$bench/.venv"
@@ -55,6 +61,18 @@ if ! command -v wrk >/dev/null 2>&1; then
         echo "bench: wrk is not installed and this is not root with apt-get; install it (e.g. 'sudo apt-get install wrk') and run again" >&2
         exit 2
     fi
+fi
+
+# The protocols run needs h2load (and taskset, from util-linux) and nothing below.
+if [ "$script" = protocols.py ]; then
+    if ! command -v h2load >/dev/null 2>&1; then
+        [ "$(id -u)" = 0 ] || { echo "bench: h2load is missing: apt-get install nghttp2-client" >&2; exit 2; }
+        say "installing h2load (apt-get install nghttp2-client)"
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client >/dev/null
+    fi
+    say "running bench/protocols.py $*"
+    exec "$venv/bin/python" "$bench/protocols.py" "$@"
 fi
 
 # 4. The ceiling: a bare tokio + hyper hello-world.
