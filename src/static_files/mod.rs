@@ -21,27 +21,16 @@ mod response;
 
 use std::sync::Arc;
 
-use http::header::HeaderValue;
 use http::{request, Response, StatusCode};
 
 use crate::http::connection::RequestState;
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
-use resolve::Root;
 use response::Prepared;
+pub use response::StaticSettings;
 
 /// How many body pieces (each at most 256 KiB) may wait between the file and the socket.
 const CHANNEL_PIECES: usize = 8;
-
-/// Per-mount settings of a static mount.
-#[derive(Debug)]
-pub struct StaticSettings {
-    pub root: Root,
-    /// The mount prefix (empty at the root), stripped from the request path.
-    pub prefix: String,
-    /// `static-cache-control`, for names without a content hash.
-    pub cache_control: Option<HeaderValue>,
-}
 
 /// A mounted directory.
 pub struct StaticApp {

@@ -30,10 +30,19 @@ use http::{request, Method, Response, StatusCode};
 use super::body::{self, BLOCK};
 use super::conditional::{evaluate, Answer, Validators};
 use super::encoding::{acceptable, sibling};
-use super::resolve::{segments, Found};
-use super::StaticSettings;
+use super::resolve::{segments, Found, Root};
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
+
+/// Per-mount settings of a static mount.
+#[derive(Debug)]
+pub struct StaticSettings {
+    pub root: Root,
+    /// The mount prefix (empty at the root), stripped from the request path.
+    pub prefix: String,
+    /// `static-cache-control`, for names without a content hash.
+    pub cache_control: Option<HeaderValue>,
+}
 
 /// `Cache-Control` of a name with a content hash: it can never change, so keep it a year.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
