@@ -359,3 +359,21 @@ def test_a_large_file_streams_with_bounded_memory(serve, tmp_path: Path):
     assert received == size
     assert tail == b"last!"
     assert rss.growth_mib < 64, f"RSS grew by {rss.growth_mib:.1f} MiB"
+
+
+def test_http2_gets_the_same_answers(serve, tree: Path, tmp_path: Path):
+    """Over h2c (prior knowledge): a whole file, a range, a 304, and a file larger than one
+    read (streamed through the channel) arrive intact."""
+    large = bytes(range(256)) * 4096 + b"end"  # 1 MiB and 3 bytes: five reads
+    (tree / "large.bin").write_bytes(large)
+    server = serve(*_static(tree))
+    with httpx.Client(base_url=server.url, http1=False, http2=True, timeout=20) as client:
+        whole = client.get("/static/digits.txt")
+        assert (whole.http_version, whole.status_code, whole.content) == ("HTTP/2", 200, b"0123456789")
+        part = client.get("/static/digits.txt", headers={"Range": "bytes=-4"})
+        assert (part.status_code, part.content) == (206, b"6789")
+        again = client.get("/static/digits.txt", headers={"If-None-Match": whole.headers["etag"]})
+        assert again.status_code == 304
+        streamed = client.get("/static/large.bin")
+        assert streamed.content == large
+        assert streamed.headers["content-length"] == str(len(large))
