@@ -343,6 +343,10 @@ def test_a_large_file_streams_with_bounded_memory(serve, tmp_path: Path):
         file.seek(size - 5)
         file.write(b"last!")
     server = serve(*_static(root, "/files"))
+    with RawConnection.to(server) as conn:
+        head = conn.request("HEAD", "/files/large.bin")
+        assert (head.status, head.header("content-length"), head.body) == (200, str(size), b"")
+        assert conn.request("GET", "/files/large.bin", headers=[("Range", "bytes=-5")]).body == b"last!"
     with RssSampler(server.pid) as rss, RawConnection.to(server, timeout=60) as conn:
         conn.send(build_request("GET", "/files/large.bin"))
         head = conn.read_head()
