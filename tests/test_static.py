@@ -112,6 +112,10 @@ def test_conditional_requests_get_304(serve, tree: Path):
             {"If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"},
         ):
             assert client.get("/static/digits.txt", headers=headers).status_code == 200, headers
+        assert client.get("/static/digits.txt", headers={"If-Match": '"other"'}).status_code == 412
+        assert client.get("/static/digits.txt", headers={"If-Match": etag}).status_code == 200
+        stale = {"If-Unmodified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"}
+        assert client.get("/static/digits.txt", headers=stale).status_code == 412
         (tree / "digits.txt").write_bytes(b"01234567890")
         assert client.get("/static/digits.txt", headers={"If-None-Match": etag}).status_code == 200
 

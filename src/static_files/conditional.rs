@@ -6,8 +6,10 @@
 //! (`"…-br"`): strong so that `If-Range` can use it, and any rewrite that changes the size
 //! or the time changes it. `Last-Modified` is the same time, to the second.
 //!
-//! Order of evaluation: `If-None-Match` (weak comparison, `*` matches) decides when present,
-//! else `If-Modified-Since`; a match is `304` for `GET` and `HEAD`. Then, for `GET` only,
+//! Order of evaluation (RFC 9110 §13.2.2): `If-Match` (strong comparison, `*` matches), else
+//! `If-Unmodified-Since`, failing gives `412`; then `If-None-Match` (weak comparison, `*`
+//! matches) decides when present, else `If-Modified-Since`; a match is `304` for `GET` and
+//! `HEAD`. Then, for `GET` only,
 //! `Range`: a single range gives `206` (or `416` when it starts past the end), unless
 //! `If-Range` names another validator (a strong ETag must equal ours, a date must equal
 //! `Last-Modified`), which gives the whole file. Several ranges (`bytes=0-1,5-6`) also give
@@ -19,7 +21,7 @@
 use std::ops::RangeInclusive;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::header::{IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, RANGE};
+use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, RANGE};
 use http::{HeaderMap, Method};
 use http_range_header::{parse_range_header, RangeUnsatisfiableError};
 
@@ -52,6 +54,8 @@ impl Validators {
 /// What to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
+    /// `412`: `If-Match` or `If-Unmodified-Since` does not hold.
+    PreconditionFailed,
     NotModified,
     Whole,
     Part(RangeInclusive<u64>),
@@ -60,6 +64,9 @@ pub enum Answer {
 }
 
 pub fn evaluate(method: &Method, headers: &HeaderMap, validators: &Validators, length: u64) -> Answer {
+    if !preconditions_hold(headers, validators) {
+        return Answer::PreconditionFailed;
+    }
     if not_modified(headers, validators) {
         return Answer::NotModified;
     }
@@ -85,20 +92,43 @@ pub fn evaluate(method: &Method, headers: &HeaderMap, validators: &Validators, l
     }
 }
 
-fn not_modified(headers: &HeaderMap, validators: &Validators) -> bool {
-    let mut tags = headers.get_all(IF_NONE_MATCH).iter().peekable();
-    if tags.peek().is_some() {
-        let ours = weak_form(&validators.etag);
-        return tags.filter_map(|value| value.to_str().ok()).flat_map(|text| text.split(',')).any(|tag| {
-            let tag = tag.trim();
-            tag == "*" || weak_form(tag) == ours
-        });
+/// `If-Match`, else `If-Unmodified-Since`: whether the request may go on.
+fn preconditions_hold(headers: &HeaderMap, validators: &Validators) -> bool {
+    if let Some(matched) = any_tag(headers, IF_MATCH, |tag| tag == validators.etag) {
+        return matched;
     }
-    let since = headers.get(IF_MODIFIED_SINCE).and_then(|value| httpdate::parse_http_date(value.to_str().ok()?).ok());
-    match (since, validators.modified) {
+    match (date(headers, IF_UNMODIFIED_SINCE), validators.modified) {
+        (Some(since), Some(modified)) => modified <= since,
+        _ => true,
+    }
+}
+
+/// `If-None-Match`, else `If-Modified-Since`: whether the client's copy is current.
+fn not_modified(headers: &HeaderMap, validators: &Validators) -> bool {
+    let ours = weak_form(&validators.etag);
+    if let Some(matched) = any_tag(headers, IF_NONE_MATCH, |tag| weak_form(tag) == ours) {
+        return matched;
+    }
+    match (date(headers, IF_MODIFIED_SINCE), validators.modified) {
         (Some(since), Some(modified)) => modified <= since,
         _ => false,
     }
+}
+
+/// Whether any entity tag listed in the `name` headers (or `*`) passes `test`; None without
+/// such a header.
+fn any_tag(headers: &HeaderMap, name: http::header::HeaderName, test: impl Fn(&str) -> bool) -> Option<bool> {
+    let mut values = headers.get_all(name).iter().peekable();
+    values.peek()?;
+    Some(values.filter_map(|value| value.to_str().ok()).flat_map(|text| text.split(',')).any(|tag| {
+        let tag = tag.trim();
+        tag == "*" || test(tag)
+    }))
+}
+
+/// A date header; None when absent or not an HTTP date.
+fn date(headers: &HeaderMap, name: http::header::HeaderName) -> Option<SystemTime> {
+    httpdate::parse_http_date(headers.get(name)?.to_str().ok()?).ok()
 }
 
 /// An ETag without its weakness flag, for the weak comparison.
@@ -197,6 +227,14 @@ mod tests {
             (get.clone(), vec![("range", "bytes=0-99"), ("if-range", "\"other\"")], Answer::Whole),
             (get.clone(), vec![("range", "bytes=0-99"), ("if-range", date)], Answer::Part(0..=99)),
             (get.clone(), vec![("range", "bytes=0-99"), ("if-range", earlier)], Answer::Whole),
+            (get.clone(), vec![("if-match", &etag)], Answer::Whole),
+            (get.clone(), vec![("if-match", "*")], Answer::Whole),
+            (get.clone(), vec![("if-match", &weak)], Answer::PreconditionFailed),
+            (get.clone(), vec![("if-match", "\"other\"")], Answer::PreconditionFailed),
+            (get.clone(), vec![("if-unmodified-since", date)], Answer::Whole),
+            (get.clone(), vec![("if-unmodified-since", earlier)], Answer::PreconditionFailed),
+            // If-Match wins over If-Unmodified-Since.
+            (get.clone(), vec![("if-match", &etag), ("if-unmodified-since", earlier)], Answer::Whole),
         ];
         for (method, headers, expected) in cases {
             assert_eq!(answer(method.clone(), &headers), expected, "{method} {headers:?}");

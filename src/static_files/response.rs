@@ -2,7 +2,7 @@
 //! (`resolve.rs`), which representation (`encoding.rs`), which status and part
 //! (`conditional.rs`), and the headers that describe it.
 //!
-//! Headers of every file response (`200`, `206`, `304`, `416`): `ETag`, `Last-Modified`,
+//! Headers of every file response (`200`, `206`, `304`, `416`; not `412`): `ETag`, `Last-Modified`,
 //! `Vary: Accept-Encoding` (always, so a cache never hands one client another's coding, even
 //! for a file that gains a sibling later), and `Cache-Control` when the mount sets
 //! `static-cache-control`, or `public, max-age=31536000, immutable` for a name that carries a
@@ -20,6 +20,7 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::ops::RangeInclusive;
+use std::path::PathBuf;
 
 use http::header::{
     HeaderValue, ACCEPT_RANGES, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
@@ -64,57 +65,59 @@ pub fn prepare(settings: &StaticSettings, head: &request::Parts) -> Prepared {
         Found::NotFound => Prepared::Ready(status::plain(StatusCode::NOT_FOUND)),
         _ if !reads => Prepared::Ready(not_allowed()),
         Found::AddSlash => Prepared::Ready(add_slash(head)),
-        Found::File { path, name } => {
-            let codings = acceptable(&head.headers);
-            let chosen = sibling(&settings.root, &path, &codings);
-            let (coding, path) = match chosen {
-                Some((coding, sibling)) => (Some(coding), sibling),
-                None => (None, path),
-            };
-            let Ok((file, metadata)) = body::open(&path) else {
-                return Prepared::Ready(status::plain(StatusCode::NOT_FOUND));
-            };
-            let length = metadata.len();
-            let validators = Validators::new(length, metadata.modified().ok(), coding);
-            let answer = evaluate(&head.method, &head.headers, &validators, length);
-            let mut response = Response::new(ResponseBody::Empty);
-            describe(&mut response, settings, &validators, &name);
-            let range = match answer {
-                Answer::NotModified => {
-                    *response.status_mut() = StatusCode::NOT_MODIFIED;
-                    return Prepared::Ready(response);
-                }
-                Answer::Unsatisfiable => {
-                    let mut refused = status::plain(StatusCode::RANGE_NOT_SATISFIABLE);
-                    let headers = refused.headers_mut();
-                    headers.insert(CONTENT_RANGE, value(&format!("bytes */{length}")));
-                    for (name, value) in response.headers() {
-                        headers.insert(name, value.clone());
-                    }
-                    return Prepared::Ready(refused);
-                }
-                Answer::Whole if length == 0 => None,
-                Answer::Whole => Some(0..=length - 1),
-                Answer::Part(range) => {
-                    *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-                    let content_range = format!("bytes {}-{}/{length}", range.start(), range.end());
-                    response.headers_mut().insert(CONTENT_RANGE, value(&content_range));
-                    Some(range)
-                }
-            };
-            let headers = response.headers_mut();
-            headers.insert(CONTENT_TYPE, content_type(&name));
-            headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-            if let Some(coding) = coding {
-                headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
-            }
-            let sent = range.as_ref().map_or(0, |range| range.end() + 1 - range.start());
-            headers.insert(CONTENT_LENGTH, HeaderValue::from(sent));
-            match range {
-                Some(range) if head.method == Method::GET => with_body(response, file, range),
-                _ => Prepared::Ready(response),
-            }
+        Found::File { path, name } => serve_file(settings, head, path, &name),
+    }
+}
+
+/// The answer for the file at `path` (canonical), asked for as `name`, to a `GET` or `HEAD`.
+fn serve_file(settings: &StaticSettings, head: &request::Parts, path: PathBuf, name: &OsStr) -> Prepared {
+    let codings = acceptable(&head.headers);
+    let (coding, path) = match sibling(&settings.root, &path, &codings) {
+        Some((coding, sibling)) => (Some(coding), sibling),
+        None => (None, path),
+    };
+    let Ok((file, metadata)) = body::open(&path) else {
+        return Prepared::Ready(status::plain(StatusCode::NOT_FOUND));
+    };
+    let length = metadata.len();
+    let validators = Validators::new(length, metadata.modified().ok(), coding);
+    let mut response = Response::new(ResponseBody::Empty);
+    describe(&mut response, settings, &validators, name);
+    let range = match evaluate(&head.method, &head.headers, &validators, length) {
+        Answer::NotModified => {
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            return Prepared::Ready(response);
         }
+        Answer::PreconditionFailed => return Prepared::Ready(status::plain(StatusCode::PRECONDITION_FAILED)),
+        Answer::Unsatisfiable => {
+            let mut refused = status::plain(StatusCode::RANGE_NOT_SATISFIABLE);
+            let headers = refused.headers_mut();
+            headers.insert(CONTENT_RANGE, value(&format!("bytes */{length}")));
+            for (name, value) in response.headers() {
+                headers.insert(name, value.clone());
+            }
+            return Prepared::Ready(refused);
+        }
+        Answer::Whole if length == 0 => None,
+        Answer::Whole => Some(0..=length - 1),
+        Answer::Part(range) => {
+            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+            let content_range = format!("bytes {}-{}/{length}", range.start(), range.end());
+            response.headers_mut().insert(CONTENT_RANGE, value(&content_range));
+            Some(range)
+        }
+    };
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, content_type(name));
+    headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some(coding) = coding {
+        headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
+    }
+    let sent = range.as_ref().map_or(0, |range| range.end() + 1 - range.start());
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(sent));
+    match range {
+        Some(range) if head.method == Method::GET => with_body(response, file, range),
+        _ => Prepared::Ready(response),
     }
 }
 
