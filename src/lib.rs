@@ -1,8 +1,8 @@
 //! amphicorn's compiled core, imported by the Python package as `amphicorn._amphicorn`.
 //!
 //! This file only registers what Python sees; `server/` runs sockets and connections,
-//! `http/` holds what every interface shares, `wsgi/` bridges to WSGI apps and `asgi/`
-//! to ASGI apps.
+//! `http/` holds what every interface shares, `wsgi/` bridges to WSGI apps, `asgi/`
+//! to ASGI apps, and `static_files/` serves directories.
 
 pub mod asgi;
 pub mod buffers;
@@ -14,6 +14,7 @@ pub mod http;
 pub mod interned;
 pub mod log;
 pub mod server;
+pub mod static_files;
 pub mod sync;
 pub mod timers;
 pub mod wake;

@@ -1,9 +1,11 @@
-"""The flagship example, examples/mixed/: a Django site (WSGI) at ``/`` and a FastAPI service (ASGI)
-at ``/api`` served by one amphicorn process from ``examples/mixed/amphicorn.toml``.
+"""The flagship example, examples/mixed/: a Django site (WSGI) at ``/``, a FastAPI service (ASGI)
+at ``/api`` and Django's collected static files at ``/static`` (a static mount, served by Rust)
+in one amphicorn process from ``examples/mixed/amphicorn.toml``.
 
-The server is started the way the example's README says (``amphicorn --config amphicorn.toml``
-from ``examples/mixed/``), with ``--bind 127.0.0.1:0`` overriding the file's port, and a fresh
-sqlite path that is never migrated: every page the example shows must work without a database.
+The server is started the way the example's README says (``python manage.py collectstatic
+--noinput``, then ``amphicorn --config amphicorn.toml`` from ``examples/mixed/``), with
+``--bind 127.0.0.1:0`` overriding the file's port, and a fresh sqlite path that is never
+migrated: every page the example shows must work without a database.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ from __future__ import annotations
 import html
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import unquote
 
 import httpx
 import pytest
 from conftest import Server, start_server
+from support import server_env
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -25,7 +30,18 @@ CSRF_INPUT_RE = re.compile(r'<input type="hidden" name="csrfmiddlewaretoken" val
 
 
 def start_example(env: dict[str, str]) -> Server:
-    """``amphicorn --config amphicorn.toml --bind 127.0.0.1:0`` in examples/mixed, once it listens."""
+    """``python manage.py collectstatic --noinput``, then ``amphicorn --config amphicorn.toml
+    --bind 127.0.0.1:0`` in examples/mixed, once it listens."""
+    collected = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput"],
+        cwd=EXAMPLE_DIR,
+        env=server_env(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert collected.returncode == 0, f"collectstatic failed:\n{collected.stdout}\n{collected.stderr}"
     return start_server(None, "--config", "amphicorn.toml", env=env, cwd=EXAMPLE_DIR)
 
 
@@ -56,6 +72,8 @@ def test_both_apps_are_mounted_from_the_file(server):
     # The per-mount lines may trail the "Listening on" line.
     assert server.wait_for_stderr("WSGI app wsgi:legacy.wsgi:application at / with 8 threads"), server.stderr()
     assert server.wait_for_stderr("ASGI app asgi:api.main:app at /api "), server.stderr()
+    static_root = EXAMPLE_DIR / "staticfiles"
+    assert server.wait_for_stderr(f"Serving static files from {static_root} at /static, by Rust"), server.stderr()
 
 
 def test_django_home_page_links_both_halves(client):
@@ -86,10 +104,28 @@ def test_admin_login_page_renders_without_a_migrated_database(client, database):
     assert not database.exists(), "the login page touched the database"
 
 
-def test_admin_static_files_are_served(client):
+def test_admin_static_files_are_served_by_the_static_mount(client):
     response = client.get("/static/admin/css/base.css")
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/css")
+    assert response.headers["content-type"] == "text/css; charset=utf-8"
+    assert "--body-fg" in response.text
+    # The static mount's headers (Django's own static view sends no ETag and no ranges).
+    assert response.headers["cache-control"] == "public, max-age=3600"
+    assert response.headers["accept-ranges"] == "bytes"
+    assert (
+        client.get("/static/admin/css/base.css", headers={"If-None-Match": response.headers["etag"]}).status_code == 304
+    )
+    part = client.get("/static/admin/css/base.css", headers={"Range": "bytes=0-9"})
+    assert (part.status_code, part.content) == (206, response.content[:10])
+
+
+def test_admin_pages_link_hashed_names_that_are_cached_for_a_year(client):
+    login = client.get("/admin/login/")
+    hashed = re.search(r'href="(/static/admin/css/base\.[0-9a-f]{12}\.css)"', login.text)
+    assert hashed, login.text
+    response = client.get(hashed.group(1))
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert "--body-fg" in response.text
 
 

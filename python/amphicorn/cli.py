@@ -20,7 +20,7 @@ from typing import Any, Literal, NoReturn
 from amphicorn import __version__, config_file, convert, exits
 from amphicorn.config import DEFAULT_HOST, DEFAULT_PORT, Bind, Config, ConfigError, MountConfig
 from amphicorn.importer import parse_spec
-from amphicorn.interfaces import split_prefix
+from amphicorn.interfaces import split_prefix, static_directory
 from amphicorn.server import serve
 from amphicorn.settings import BY_FLAG, ENV_PREFIX, GROUPS, MOUNT_SETTINGS, SETTINGS, Setting
 
@@ -119,7 +119,7 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Co
     if not app and not mounts:
         raise ConfigError("no app given: pass one like 'mysite.wsgi:application', or --mount PREFIX=APP")
     for spec in [app, *(mount.app for mount in mounts)]:
-        if isinstance(spec, str):
+        if isinstance(spec, str) and static_directory(spec) is None:
             parse_spec(split_prefix(spec)[1])
     values: dict[str, Any] = {"mounts": mounts, "binds": _binds(sources)}
     for setting in SETTINGS:

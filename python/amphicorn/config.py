@@ -19,6 +19,7 @@ from typing import Any
 from amphicorn import settings
 from amphicorn._amphicorn import DEFAULT_ACCESS_LOG_FORMAT, check_mount_point, check_tls
 from amphicorn.errors import ConfigError
+from amphicorn.interfaces import STATIC_PREFIX, static_directory
 from amphicorn.settings import LOG_FORMATS, LOG_LEVELS, MIN_HEADER_SIZE, WS_MODES
 
 __all__ = [
@@ -136,6 +137,10 @@ class MountConfig:
     limit_concurrency: int | None = None
     #: Seconds the client may pause while sending a body, before 408.
     timeout_request_body: float | None = None
+    #: A static mount's ``Cache-Control`` (names with a content hash get a year, immutable).
+    static_cache_control: str | None = None
+    #: The file a static mount serves for a directory.
+    static_index: str | None = None
 
     @classmethod
     def parse(cls, text: str, *, setting: str = "--mount") -> MountConfig:
@@ -185,6 +190,10 @@ class Config:
     limit_concurrency: int | None = None
     #: Largest WebSocket message accepted from a client, in bytes; larger ones close with 1009.
     ws_max_size: int = 16 * 1024 * 1024
+    #: ``Cache-Control`` of the files of ``static:`` mounts (None: none; hashed names get a year).
+    static_cache_control: str | None = None
+    #: The file ``static:`` mounts serve for a directory (None: a directory is 404).
+    static_index: str | None = None
 
     # -- process management (amphicorn.supervisor)
     #: Worker processes; more than one (or ``reload``, or ``limit_max_requests``) runs a supervisor.
@@ -271,6 +280,10 @@ class Config:
         typed value; raises :class:`ConfigError` naming the first bad one and its value."""
         if isinstance(self.app, str) and not self.app.strip():
             raise ConfigError("app: expected an app spec like 'module:app'")
+        root_directory = static_directory(self.app)
+        if root_directory and os.path.isdir(root_directory):
+            # all_mounts() makes the root's MountConfig anew each time: keep the absolute path.
+            self.app = STATIC_PREFIX + os.path.abspath(root_directory)
         mounts = self.all_mounts()
         if not mounts:
             raise ConfigError("no app given: pass one like 'mysite.wsgi:application', or --mount PREFIX=APP")
@@ -283,6 +296,7 @@ class Config:
             if where in seen:
                 raise ConfigError(f"mount {mount.point!r}: {where} is already mounted ({seen[where]})")
             seen[where] = str(mount.app)
+            _validate_static(mount, where)
             for setting in settings.MOUNT_SETTINGS:
                 assert setting.field is not None
                 value = getattr(mount, setting.field)
@@ -348,6 +362,19 @@ class Config:
                         f"mount {mount.point!r}: workers, reload and max-requests need the app as an import "
                         "string like 'module:app', not an object"
                     )
+
+
+def _validate_static(mount: MountConfig, where: str) -> None:
+    """A ``static:PATH`` mount names an existing directory (made absolute, as workers may
+    start elsewhere) and no interface."""
+    directory = static_directory(mount.app)
+    if directory is None:
+        return
+    if not directory or not os.path.isdir(directory):
+        raise ConfigError(f"mount {where}: static directory {directory!r} does not exist or is not a directory")
+    if mount.interface is not None:
+        raise ConfigError(f"mount {where}: interface {mount.interface!r} given for static files (static:{directory})")
+    mount.app = STATIC_PREFIX + os.path.abspath(directory)
 
 
 def _normalized(point: str | None) -> str | None:

@@ -269,6 +269,22 @@ def existing_file(value: object, source: str) -> str:
     return path
 
 
+def header_value(value: object, source: str) -> str:
+    """Text fit for an HTTP header value: visible ASCII and spaces (e.g. ``public, max-age=3600``)."""
+    header = text(value, source).strip()
+    if not all(" " <= character <= "~" for character in header):
+        raise ConfigError(f"{source} {value!r}: expected visible ASCII characters and spaces (an HTTP header value)")
+    return header
+
+
+def file_name(value: object, source: str) -> str:
+    """The name of a file in a directory: no ``/`` or ``\\``, not hidden (``index.html``)."""
+    name = text(value, source).strip()
+    if "/" in name or "\\" in name or "\0" in name or name.startswith("."):
+        raise ConfigError(f"{source} {value!r}: expected a file name without '/', not starting with '.'")
+    return name
+
+
 def access_log_format(value: object, source: str) -> str:
     """A gunicorn-style access log format whose atoms the Rust core knows."""
     format_text = text(value, source)

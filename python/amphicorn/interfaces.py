@@ -1,4 +1,5 @@
-"""Which gateway interface an app speaks: ASGI 3 or WSGI.
+"""Which gateway interface an app speaks: ASGI 3 or WSGI; or whether the spec names a
+directory of static files (``static:PATH``), served by the Rust core without Python.
 
 An ``async def`` function, or an object whose ``__call__`` is one, is ASGI 3; anything
 else callable is WSGI. An ``asgi:`` or ``wsgi:`` prefix on the app spec overrides the guess.
@@ -12,6 +13,15 @@ from typing import Any, Literal
 
 Interface = Literal["wsgi", "asgi"]
 INTERFACES: tuple[Interface, ...] = ("wsgi", "asgi")
+#: The app-spec prefix of a static mount: ``static:PATH``.
+STATIC_PREFIX = "static:"
+
+
+def static_directory(spec: object) -> str | None:
+    """``'static:public'`` → ``'public'``; None for any other spec (or a callable)."""
+    if isinstance(spec, str) and spec.startswith(STATIC_PREFIX):
+        return spec.removeprefix(STATIC_PREFIX)
+    return None
 
 
 def split_prefix(spec: str) -> tuple[Interface | None, str]:

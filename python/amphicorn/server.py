@@ -25,7 +25,7 @@ from amphicorn.asgi import Lifespan, LoopThread
 from amphicorn.config import Config, MountConfig
 from amphicorn.errors import LifespanFailure
 from amphicorn.importer import import_app
-from amphicorn.interfaces import detect, split_prefix
+from amphicorn.interfaces import detect, split_prefix, static_directory
 from amphicorn.sockets import Listeners, describe, listen_all, pid_file
 
 #: Seconds each ASGI mount's lifespan shutdown may take (listed with every other timer in
@@ -38,7 +38,8 @@ class Mount:
     """A loaded mount, as the Rust core reads it (by attribute)."""
 
     point: str
-    app: Callable[..., Any]
+    #: The app; for a static mount (interface ``static``), its directory, absolute.
+    app: Callable[..., Any] | str
     interface: str
     threads: int
     queue_size: int
@@ -50,10 +51,30 @@ class Mount:
     max_body_size: int | None = None
     limit_concurrency: int | None = None
     timeout_request_body: float | None = None
+    static_cache_control: str | None = None
+    static_index: str | None = None
 
 
 def load_mount(mount: MountConfig, config: Config) -> Mount:
-    """Imports a mount's app and settles its interface: the mount's, the spec prefix's, or detected."""
+    """Imports a mount's app and settles its interface: the mount's, the spec prefix's, or
+    detected; a ``static:PATH`` mount imports nothing."""
+    directory = static_directory(mount.app)
+    if directory is not None:
+        return Mount(
+            point=mount.point,
+            app=os.path.abspath(directory),
+            interface="static",
+            threads=0,
+            queue_size=0,
+            queue_timeout=0.0,
+            description=f"static files from {os.path.abspath(directory)}",
+            fallback=fallback.point if (fallback := config.resolve_fallback(mount)) is not None else None,
+            max_body_size=config.max_body_size if mount.max_body_size is None else mount.max_body_size,
+            limit_concurrency=mount.limit_concurrency or config.limit_concurrency,
+            timeout_request_body=mount.timeout_request_body or config.timeout_request_body,
+            static_cache_control=mount.static_cache_control or config.static_cache_control,
+            static_index=mount.static_index or config.static_index,
+        )
     interface = mount.interface
     app: Any = mount.app
     if isinstance(app, str):
@@ -103,6 +124,7 @@ def serve(
     try:
         if loop_thread is not None:
             for mount in asgi_mounts:
+                assert not isinstance(mount.app, str), "an ASGI mount's app is a callable"
                 lifespan = Lifespan(mount.app, config.lifespan)
                 mount.lifespan_state = lifespan.state
                 try:
@@ -182,12 +204,15 @@ def _start(
         for bridge in server.asgi_bridges:
             loop_thread.call(loop_thread.loop.add_reader, bridge.fileno(), bridge.drain)
     for mount in mounts:
-        if mount.interface == "asgi":
-            assert loop_thread is not None
-            how = f"on the {_loop_kind(loop_thread)} event loop"
+        if mount.interface == "static":
+            logs.logger.info("Serving %s at %s, by Rust", mount.description, mount.point)
         else:
-            how = f"with {mount.threads} threads"
-        logs.logger.info("Serving %s app %s at %s %s", mount.interface.upper(), mount.description, mount.point, how)
+            if mount.interface == "asgi":
+                assert loop_thread is not None
+                how = f"on the {_loop_kind(loop_thread)} event loop"
+            else:
+                how = f"with {mount.threads} threads"
+            logs.logger.info("Serving %s app %s at %s %s", mount.interface.upper(), mount.description, mount.point, how)
         if mount.fallback is not None:
             logs.logger.info("Requests to %s that it answers with 404 go on to %s", mount.point, mount.fallback)
     return server

@@ -117,8 +117,8 @@ SETTINGS: tuple[Setting, ...] = (
     declare("app", convert.text, "the app to serve, as module:attribute (e.g. mysite.wsgi:application)",
             style="positional", metavar="APP", composite=True, note="positional: the app at `/`"),
     declare("mount", convert.mount_texts, "serve APP at PREFIX: /legacy=wsgi:mysite.wsgi:application, "
-            "api.example.com/v2=api:app ([[mount]] tables in a file)", field="mounts", style="repeat",
-            metavar="PREFIX=APP", env_note="space separated", composite=True),
+            "api.example.com/v2=api:app, /static=static:DIR ([[mount]] tables in a file)", field="mounts",
+            style="repeat", metavar="PREFIX=APP", env_note="space separated", composite=True),
     declare("config", convert.text, "TOML settings file (keys are the long flag names; [[mount]] tables for apps)",
             "`[tool.amphicorn]` of `./pyproject.toml`, if any", short="c", metavar="FILE", field=None, file=False),
     declare("bind", convert.bind_texts, "address to listen on (IPv6 as [::1]:8000; unix:PATH for a Unix socket; "
@@ -146,6 +146,10 @@ SETTINGS: tuple[Setting, ...] = (
             "no limit", metavar="BYTES", mount=True, optional=True),
     declare("limit-concurrency", convert.positive_int, "most requests in one mount's app at once; more get 503 at once",
             "no limit", metavar="N", mount=True, optional=True),
+    declare("static-cache-control", convert.header_value, "Cache-Control of files from static: mounts (names with a "
+            "content hash always get a year, immutable)", "none", metavar="VALUE", mount=True, optional=True),
+    declare("static-index", convert.file_name, "file that static: mounts serve for a directory (never a listing)",
+            "none (404)", metavar="NAME", mount=True, optional=True),
     # Limits and timeouts.
     declare("timeout-keep-alive", convert.positive_seconds, "seconds an idle keep-alive connection stays open", "5",
             group=_LIMITS, metavar="SECONDS"),

@@ -1,8 +1,8 @@
-//! A mount as the service runs it: its app (WSGI or ASGI), the limits it lets requests in
-//! with, and the mount that answers in its place when it says `404`.
+//! A mount as the service runs it: its app (WSGI, ASGI or a static directory), the limits
+//! it lets requests in with, and the mount that answers in its place when it says `404`.
 //!
 //! `mounts.rs` builds these from what Python describes; `service.rs` routes requests to
-//! them. How each app runs a request is `wsgi/` and `asgi/`'s.
+//! them. How each app runs a request is `wsgi/`, `asgi/` and `static_files/`'s.
 
 use std::sync::Arc;
 
@@ -14,11 +14,14 @@ use crate::connection_info::ConnectionInfo;
 use crate::http::connection::RequestState;
 use crate::http::request_body::{BodyLimits, RequestBody};
 use crate::http::response_body::ResponseBody;
+use crate::static_files::StaticApp;
 use crate::wsgi::WsgiApp;
 
 pub enum App {
     Wsgi(WsgiApp),
     Asgi(AsgiApp),
+    /// Files served by Rust; the request body is ignored.
+    Static(StaticApp),
 }
 
 impl App {
@@ -32,6 +35,7 @@ impl App {
         match self {
             Self::Wsgi(app) => app.dispatch(head, body, connection, state).await,
             Self::Asgi(app) => app.dispatch(head, body, connection, state).await,
+            Self::Static(app) => app.dispatch(head, state).await,
         }
     }
 }

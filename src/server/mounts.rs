@@ -1,5 +1,6 @@
 //! Turns the mounts Python describes into what serves them: a WSGI mount gets its own
-//! thread pool, an ASGI mount its own bridge to the shared event loop.
+//! thread pool, an ASGI mount its own bridge to the shared event loop, a static mount its
+//! canonical root directory (an error naming it when it is not a directory).
 //!
 //! Building happens in two steps because the pools start only when `serve()` runs, while
 //! the bridges must exist before, for Python to register them with the loop.
@@ -18,6 +19,8 @@ use crate::asgi::websocket::WebSocketSettings;
 use crate::asgi::{AsgiApp, AsgiSettings};
 use crate::errors::Error;
 use crate::http::request_body::BodyLimits;
+use crate::static_files::resolve::Root;
+use crate::static_files::{StaticApp, StaticSettings};
 use crate::wsgi::pool::Pool;
 use crate::wsgi::{WsgiApp, WsgiSettings};
 
@@ -47,6 +50,12 @@ pub struct MountSpec {
     limit_concurrency: Option<usize>,
     #[pyo3(attribute)]
     timeout_request_body: Option<f64>,
+    /// A static mount's `Cache-Control` for names without a content hash.
+    #[pyo3(attribute)]
+    static_cache_control: Option<String>,
+    /// The file a static mount serves for a directory (e.g. `index.html`).
+    #[pyo3(attribute)]
+    static_index: Option<String>,
 }
 
 /// Settings every mount shares, read by attribute from the Python `Config`.
@@ -71,6 +80,7 @@ pub struct Prepared {
 enum Executor {
     Wsgi { app: Py<PyAny>, threads: usize, queue_size: usize, settings: WsgiSettings },
     Asgi { bridge: Py<LoopBridge>, settings: AsgiSettings },
+    Static(Arc<StaticSettings>),
 }
 
 impl Prepared {
@@ -116,7 +126,27 @@ impl Prepared {
                     },
                 }
             }
-            other => return Err(PyValueError::new_err(format!("interface must be 'wsgi' or 'asgi', got {other:?}"))),
+            "static" => {
+                // For a static mount, Python passes the directory as the app.
+                let directory: String = spec.app.extract(py)?;
+                let root = Root::new(std::path::Path::new(&directory), spec.static_index.map(Into::into))
+                    .map_err(|error| Error::setting_value("static root of mount", &directory, error))
+                    .map_err(|error| error.in_context(format_args!("mount {point}")))?;
+                let cache_control = spec
+                    .static_cache_control
+                    .map(|text| {
+                        http::HeaderValue::from_str(&text).map_err(|_| {
+                            Error::setting_value("static_cache_control", &text, "not a valid header value")
+                        })
+                    })
+                    .transpose()?;
+                Executor::Static(Arc::new(StaticSettings { root, prefix: point.prefix.clone(), cache_control }))
+            }
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "interface must be 'wsgi', 'asgi' or 'static', got {other:?}"
+                )))
+            }
         };
         let limits = Limits {
             body: BodyLimits {
@@ -134,7 +164,7 @@ impl Prepared {
     pub fn bridge(&self) -> Option<&Py<LoopBridge>> {
         match &self.executor {
             Executor::Asgi { bridge, .. } => Some(bridge),
-            Executor::Wsgi { .. } => None,
+            Executor::Wsgi { .. } | Executor::Static(_) => None,
         }
     }
 
@@ -153,6 +183,7 @@ impl Prepared {
             Executor::Asgi { bridge, settings } => {
                 (App::Asgi(AsgiApp::new(bridge.get().handle(), settings.clone())), None)
             }
+            Executor::Static(settings) => (App::Static(StaticApp::new(settings.clone())), None),
         };
         let label = Arc::from(point.to_string());
         Ok((Mounted { app, label, fallback: self.fallback.clone(), limits: self.limits.clone() }, pool))

@@ -37,6 +37,8 @@ BAD = {
     "ws-max-size": "0",
     "max-body-size": "-5",
     "limit-concurrency": "0",
+    "static-cache-control": "max-age=1\r\nSet-Cookie: x",
+    "static-index": "../index.html",
     "timeout-keep-alive": "0",
     "timeout-request-headers": "soon",
     "timeout-request-body": "-1",
@@ -88,6 +90,8 @@ GOOD = {
     "ws-max-size": "1024",
     "max-body-size": "0",
     "limit-concurrency": 100,
+    "static-cache-control": "public, max-age=3600",
+    "static-index": "index.html",
     "timeout-keep-alive": "0.5",
     "timeout-request-headers": 10,
     "timeout-request-body": "60",
@@ -310,3 +314,19 @@ def test_run_refuses_bad_settings_before_serving(settings_, message):
     with pytest.raises(ConfigError) as caught:
         amphicorn.run("m:app", **settings_)
     assert str(caught.value).startswith(message), caught.value
+
+
+def test_static_mounts_name_an_existing_directory_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "public").mkdir()
+    (tmp_path / "file.txt").write_text("x")
+    config = Config(app="static:public", mounts=[MountConfig("/media", "static:public")]).validate()
+    assert config.app == f"static:{tmp_path / 'public'}"
+    assert config.mounts[0].app == f"static:{tmp_path / 'public'}"
+    for missing in ("static:nowhere", "static:file.txt", "static:"):
+        with pytest.raises(ConfigError, match=r"^mount /static: static directory '.*' does not exist"):
+            Config(mounts=[MountConfig("/static", missing)]).validate()
+    with pytest.raises(ConfigError, match=r"^mount /static: interface 'wsgi' given for static files"):
+        Config(mounts=[MountConfig("/static", "static:public", interface="wsgi")]).validate()
+    with pytest.raises(ConfigError, match=r"^static_index of mount /static '\.\./x'"):
+        Config(mounts=[MountConfig("/static", "static:public", static_index="../x")]).validate()

@@ -74,8 +74,17 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-# Served by Django itself (see urls.py) so the admin is styled without a separate file server.
-STATIC_URL = "static/"
+# `python manage.py collectstatic` copies every app's static files (the admin's CSS and JS)
+# to STATIC_ROOT, where amphicorn's static mount serves them from Rust (amphicorn.toml), no
+# Python involved. The manifest storage also writes a copy of each file with a hash of its
+# content in the name (admin/css/base.<hash>.css) and makes {% static %} link to it: those
+# names never change, so the static mount tells browsers to keep them for a year.
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR.parent / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LOGGING = {

@@ -1,8 +1,8 @@
-"""URLs of the legacy site. FastAPI owns ``/api/``: amphicorn routes that prefix before Django sees it."""
+"""URLs of the legacy site. FastAPI owns ``/api/`` and the static mount ``/static/``: amphicorn
+routes those prefixes before Django sees them."""
 
 from django.contrib import admin
-from django.contrib.staticfiles.views import serve as serve_static
-from django.urls import path, re_path
+from django.urls import path
 
 from legacy.contact import views
 
@@ -10,7 +10,5 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("contact/", views.contact, name="contact"),
     path("admin/", admin.site.urls),
-    # The admin's CSS and JS, served by Django for the demo; a real deployment would use
-    # WhiteNoise, a CDN or the proxy in front.
-    re_path(r"^static/(?P<path>.*)$", serve_static, {"insecure": True}),
+    # No static/ pattern: the admin's CSS and JS are amphicorn's static mount's (amphicorn.toml).
 ]

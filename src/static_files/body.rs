@@ -1,0 +1,146 @@
+//! A static file's bytes: opened safely, read whole when small, else streamed in bounded
+//! pieces.
+//!
+//! Opening uses `O_NONBLOCK` (a FIFO swapped in after the check cannot hang a thread) and
+//! `O_NOFOLLOW` (the path is canonical; a symlink swapped in for its last component is
+//! refused), then checks the open descriptor is a regular file: what is served is what was
+//! checked. A body up to `BLOCK` bytes is read at once, on the blocking pool, with the open;
+//! a larger one is read `BLOCK` at a time, each read a short task on the blocking pool, into
+//! the response channel: a slow client fills the channel and the reads wait, so a download
+//! holds at most the channel's worth of memory and no thread while it waits. A file that
+//! ends sooner than its length said (truncated meanwhile) aborts the response, so the client
+//! cannot take the partial body for the whole.
+//!
+//! Which bytes (range, sibling) is decided by `conditional.rs` and `encoding.rs`.
+
+use std::fs::{File, Metadata, OpenOptions};
+use std::io;
+use std::ops::RangeInclusive;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::http::connection::RequestState;
+use crate::http::response_body::ResponseChunk;
+
+/// The most read from a file at once; bodies up to this size go out as one buffer.
+pub const BLOCK: u64 = 256 * 1024;
+
+/// Opens a regular file for reading; any other kind of file is `NotFound`.
+pub fn open(path: &Path) -> io::Result<(File, Metadata)> {
+    let file = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(path)?;
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(io::ErrorKind::NotFound.into());
+    }
+    Ok((file, metadata))
+}
+
+/// Reads `range` whole (it is at most `BLOCK` long); an error if the file ends sooner.
+pub fn read(file: &File, range: &RangeInclusive<u64>) -> io::Result<Bytes> {
+    let length = usize::try_from(range.end() + 1 - range.start()).map_err(|_| io::ErrorKind::InvalidInput)?;
+    let mut buffer = BytesMut::zeroed(length);
+    file.read_exact_at(&mut buffer, *range.start())?;
+    Ok(buffer.freeze())
+}
+
+/// Sends `range` of `file` into `chunks`, `BLOCK` at a time (a task on tokio); ends when the
+/// range is sent, the client is gone (the channel closed), or the file runs short (the
+/// response is then aborted).
+pub async fn pump(
+    file: File,
+    range: RangeInclusive<u64>,
+    chunks: async_channel::Sender<ResponseChunk>,
+    state: Arc<RequestState>,
+) {
+    let file = Arc::new(file);
+    let mut at = *range.start();
+    let end = range.end() + 1;
+    while at < end {
+        let piece = at..=(at + BLOCK.min(end - at) - 1);
+        let reader = file.clone();
+        let read = tokio::task::spawn_blocking(move || read_some(&reader, &piece)).await;
+        let block = match read {
+            Ok(Ok(block)) if !block.is_empty() => block,
+            _ => {
+                // Short file, read error, or the runtime shutting down: the length promised
+                // cannot be met. Flag first, then close: the body checks the flag at the close.
+                state.mark_aborted();
+                return;
+            }
+        };
+        at += block.len() as u64;
+        if chunks.send(Ok(block)).await.is_err() {
+            return; // The client is gone.
+        }
+    }
+}
+
+/// Reads what one `pread` gives of `range` (empty at the end of the file).
+fn read_some(file: &File, range: &RangeInclusive<u64>) -> io::Result<Bytes> {
+    let length = usize::try_from(range.end() + 1 - range.start()).map_err(|_| io::ErrorKind::InvalidInput)?;
+    let mut buffer = BytesMut::zeroed(length);
+    let read = file.read_at(&mut buffer, *range.start())?;
+    buffer.truncate(read);
+    Ok(buffer.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_open() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let file = directory.path().join("data.bin");
+        std::fs::write(&file, b"0123456789").expect("write");
+        let (opened, metadata) = open(&file).expect("a regular file opens");
+        assert_eq!(metadata.len(), 10);
+        assert_eq!(read(&opened, &(2..=4)).expect("read").as_ref(), b"234");
+        assert!(read(&opened, &(8..=12)).is_err(), "past the end");
+        assert_eq!(open(directory.path()).map(drop).map_err(|error| error.kind()), Err(io::ErrorKind::NotFound));
+        let link = directory.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).expect("symlink");
+        assert!(open(&link).is_err(), "a symlink as the last component is refused");
+    }
+
+    #[tokio::test]
+    async fn pump_sends_the_range_in_blocks() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let path = directory.path().join("big.bin");
+        let data: Vec<u8> = (0..(BLOCK * 2 + 10)).map(|index| (index % 251) as u8).collect();
+        std::fs::write(&path, &data).expect("write");
+        let (file, _) = open(&path).expect("open");
+        let (sender, receiver) = async_channel::bounded(4);
+        let state = RequestState::new();
+        let range = 5..=(BLOCK * 2 + 7);
+        tokio::spawn(pump(file, range.clone(), sender, state.clone()));
+        let mut received = Vec::new();
+        let mut sizes = Vec::new();
+        while let Ok(chunk) = receiver.recv().await {
+            let chunk = chunk.expect("no abort");
+            sizes.push(chunk.len() as u64);
+            received.extend_from_slice(&chunk);
+        }
+        let (start, end) = (*range.start() as usize, *range.end() as usize);
+        assert_eq!(received, data[start..=end]);
+        assert!(sizes.iter().all(|size| *size <= BLOCK));
+        assert!(!state.is_aborted());
+    }
+
+    #[tokio::test]
+    async fn a_file_shorter_than_promised_aborts() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let path = directory.path().join("short.bin");
+        std::fs::write(&path, b"abc").expect("write");
+        let (file, _) = open(&path).expect("open");
+        let (sender, receiver) = async_channel::bounded(4);
+        let state = RequestState::new();
+        tokio::spawn(pump(file, 0..=9, sender, state.clone()));
+        assert_eq!(receiver.recv().await.ok().and_then(Result::ok).as_deref(), Some(&b"abc"[..]));
+        assert!(receiver.recv().await.is_err(), "closed");
+        assert!(state.is_aborted());
+    }
+}

@@ -1,0 +1,235 @@
+//! The answer to one request on a static mount, decided on the blocking pool: which file
+//! (`resolve.rs`), which representation (`encoding.rs`), which status and part
+//! (`conditional.rs`), and the headers that describe it.
+//!
+//! Headers of every file response (`200`, `206`, `304`, `416`; not `412`): `ETag`, `Last-Modified`,
+//! `Vary: Accept-Encoding` (always, so a cache never hands one client another's coding, even
+//! for a file that gains a sibling later), and `Cache-Control` when the mount sets
+//! `static-cache-control`, or `public, max-age=31536000, immutable` for a name that carries a
+//! content hash as Django's `ManifestStaticFilesStorage` writes it (`app.3f2a9c1b7d4e.css`: a
+//! dot-separated part of exactly 12 lower-case hex digits, neither the first nor the last).
+//! `200` and `206` add `Content-Type` (from the extension of the name asked for; text, JS and
+//! JSON types say `charset=utf-8`), `Content-Length`, `Accept-Ranges: bytes`, and the
+//! `Content-Encoding` of a precompressed sibling.
+//!
+//! Methods: only `GET` and `HEAD` read files; any other gets `405` with `Allow: GET, HEAD`,
+//! but only for a path that names a file: a path that names nothing is `404` whatever the
+//! method, so a static mount can be another's fallback's front (a `POST /login` that
+//! matches no file falls back to the app).
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+
+use http::header::{
+    HeaderValue, ACCEPT_RANGES, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
+    ETAG, LAST_MODIFIED, LOCATION, VARY,
+};
+use http::{request, Method, Response, StatusCode};
+
+use super::body::{self, BLOCK};
+use super::conditional::{evaluate, Answer, Validators};
+use super::encoding::{acceptable, sibling};
+use super::resolve::{segments, Found, Root};
+use crate::http::response_body::ResponseBody;
+use crate::http::status;
+
+/// Per-mount settings of a static mount.
+#[derive(Debug)]
+pub struct StaticSettings {
+    pub root: Root,
+    /// The mount prefix (empty at the root), stripped from the request path.
+    pub prefix: String,
+    /// `static-cache-control`, for names without a content hash.
+    pub cache_control: Option<HeaderValue>,
+}
+
+/// `Cache-Control` of a name with a content hash: it can never change, so keep it a year.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// What `prepare` decided: a response ready to send, or one whose body is streamed from
+/// `file` (the head is ready; the `range` is yet to read).
+pub enum Prepared {
+    Ready(Response<ResponseBody>),
+    Stream { head: Response<ResponseBody>, file: File, range: RangeInclusive<u64> },
+}
+
+/// Decides the answer to `head` (blocking: call it on the blocking pool).
+pub fn prepare(settings: &StaticSettings, head: &request::Parts) -> Prepared {
+    let path = head.uri.path();
+    let rest = path.strip_prefix(settings.prefix.as_str()).unwrap_or("*");
+    let found = segments(rest).map_or(Found::NotFound, |segments| settings.root.find(&segments));
+    let reads = head.method == Method::GET || head.method == Method::HEAD;
+    match found {
+        Found::NotFound => Prepared::Ready(status::plain(StatusCode::NOT_FOUND)),
+        _ if !reads => Prepared::Ready(not_allowed()),
+        Found::AddSlash => Prepared::Ready(add_slash(head)),
+        Found::File { path, name } => serve_file(settings, head, path, &name),
+    }
+}
+
+/// The answer for the file at `path` (canonical), asked for as `name`, to a `GET` or `HEAD`.
+fn serve_file(settings: &StaticSettings, head: &request::Parts, path: PathBuf, name: &OsStr) -> Prepared {
+    let codings = acceptable(&head.headers);
+    let (coding, path) = match sibling(&settings.root, &path, &codings) {
+        Some((coding, sibling)) => (Some(coding), sibling),
+        None => (None, path),
+    };
+    let Ok((file, metadata)) = body::open(&path) else {
+        return Prepared::Ready(status::plain(StatusCode::NOT_FOUND));
+    };
+    let length = metadata.len();
+    let validators = Validators::new(length, metadata.modified().ok(), coding);
+    let mut response = Response::new(ResponseBody::Empty);
+    describe(&mut response, settings, &validators, name);
+    let range = match evaluate(&head.method, &head.headers, &validators, length) {
+        Answer::NotModified => {
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            return Prepared::Ready(response);
+        }
+        Answer::PreconditionFailed => return Prepared::Ready(status::plain(StatusCode::PRECONDITION_FAILED)),
+        Answer::Unsatisfiable => {
+            let mut refused = status::plain(StatusCode::RANGE_NOT_SATISFIABLE);
+            let headers = refused.headers_mut();
+            headers.insert(CONTENT_RANGE, value(&format!("bytes */{length}")));
+            for (name, value) in response.headers() {
+                headers.insert(name, value.clone());
+            }
+            return Prepared::Ready(refused);
+        }
+        Answer::Whole if length == 0 => None,
+        Answer::Whole => Some(0..=length - 1),
+        Answer::Part(range) => {
+            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+            let content_range = format!("bytes {}-{}/{length}", range.start(), range.end());
+            response.headers_mut().insert(CONTENT_RANGE, value(&content_range));
+            Some(range)
+        }
+    };
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, content_type(name));
+    headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Some(coding) = coding {
+        headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
+    }
+    let sent = range.as_ref().map_or(0, |range| range.end() + 1 - range.start());
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(sent));
+    match range {
+        Some(range) if head.method == Method::GET => with_body(response, file, range),
+        _ => Prepared::Ready(response),
+    }
+}
+
+/// The response with its body: read now when small, else to be streamed.
+fn with_body(mut response: Response<ResponseBody>, file: File, range: RangeInclusive<u64>) -> Prepared {
+    if range.end() - range.start() < BLOCK {
+        return match body::read(&file, &range) {
+            Ok(data) => {
+                *response.body_mut() = ResponseBody::full(data);
+                Prepared::Ready(response)
+            }
+            // Truncated between the length check and the read.
+            Err(_) => Prepared::Ready(status::plain(StatusCode::INTERNAL_SERVER_ERROR)),
+        };
+    }
+    Prepared::Stream { head: response, file, range }
+}
+
+/// The headers every response about a file carries (see the module's header).
+fn describe(response: &mut Response<ResponseBody>, settings: &StaticSettings, validators: &Validators, name: &OsStr) {
+    let headers = response.headers_mut();
+    headers.insert(ETAG, value(&validators.etag));
+    if let Some(date) = validators.last_modified() {
+        headers.insert(LAST_MODIFIED, value(&date));
+    }
+    headers.insert(VARY, HeaderValue::from_static("accept-encoding"));
+    if has_content_hash(name) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    } else if let Some(cache_control) = &settings.cache_control {
+        headers.insert(CACHE_CONTROL, cache_control.clone());
+    }
+}
+
+/// A header value we formatted from digits, quotes, letters and punctuation.
+fn value(text: &str) -> HeaderValue {
+    // Only ETags, dates and ranges we wrote come here: always visible ASCII. The fallback
+    // keeps the request path free of panics all the same.
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// `Content-Type` from the extension of `name`; `charset=utf-8` for text, JS and JSON.
+pub fn content_type(name: &OsStr) -> HeaderValue {
+    let guessed = mime_guess::from_path(name).first_raw().unwrap_or("application/octet-stream");
+    let textual = guessed.starts_with("text/")
+        || guessed == "application/javascript"
+        || guessed == "application/json"
+        || guessed.ends_with("+json");
+    if textual {
+        value(&format!("{guessed}; charset=utf-8"))
+    } else {
+        HeaderValue::from_static(guessed)
+    }
+}
+
+/// Whether `name` looks like `app.3f2a9c1b7d4e.css` (see the module's header).
+pub fn has_content_hash(name: &OsStr) -> bool {
+    let Some(name) = name.to_str() else {
+        return false;
+    };
+    let parts: Vec<&str> = name.split('.').collect();
+    parts.len() >= 3
+        && parts[1..parts.len() - 1].iter().any(|part| {
+            part.len() == 12 && part.bytes().all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte))
+        })
+}
+
+fn not_allowed() -> Response<ResponseBody> {
+    let mut response = status::plain(StatusCode::METHOD_NOT_ALLOWED);
+    response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+    response
+}
+
+/// `301` to the same path with a final `/` (and the same query).
+fn add_slash(head: &request::Parts) -> Response<ResponseBody> {
+    let location = match head.uri.query() {
+        Some(query) => format!("{}/?{query}", head.uri.path()),
+        None => format!("{}/", head.uri.path()),
+    };
+    let mut response = status::plain(StatusCode::MOVED_PERMANENTLY);
+    response.headers_mut().insert(LOCATION, value(&location));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        let cases = [
+            ("app.css", "text/css; charset=utf-8"),
+            ("index.html", "text/html; charset=utf-8"),
+            ("app.js", "text/javascript; charset=utf-8"),
+            ("data.json", "application/json; charset=utf-8"),
+            ("logo.png", "image/png"),
+            ("logo.svg", "image/svg+xml"),
+            ("archive.tar.gz", "application/gzip"),
+            ("no-extension", "application/octet-stream"),
+        ];
+        for (name, expected) in cases {
+            assert_eq!(content_type(OsStr::new(name)), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn content_hashes() {
+        for hashed in ["app.3f2a9c1b7d4e.css", "base.0123456789ab.js.map", "x.aaaaaaaaaaaa.y.z"] {
+            assert!(has_content_hash(OsStr::new(hashed)), "{hashed}");
+        }
+        for plain in ["app.css", "3f2a9c1b7d4e.css", "app.3f2a9c1b7d4e", "app.3F2A9C1B7D4E.css", "app.3f2a9c1b7d4.css"]
+        {
+            assert!(!has_content_hash(OsStr::new(plain)), "{plain}");
+        }
+    }
+}
