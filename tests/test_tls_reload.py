@@ -82,6 +82,8 @@ def test_a_reload_with_files_that_cannot_serve_keeps_the_previous_pair(serve, ca
     old = ca.issue_cert("127.0.0.1")
     certfile, keyfile = write_pair(tmp_path, old, "server")
     server = serve("apps.tls:wsgi", *tls_args((certfile, keyfile)))
+    # Serving (the files are loaded) before they change.
+    assert _served(ca, server.port) == _der(old)
     # A new certificate whose key has not been written yet.
     certfile.write_bytes(b"".join(blob.bytes() for blob in ca.issue_cert("127.0.0.1").cert_chain_pems))
     server.proc.send_signal(signal.SIGHUP)
@@ -105,3 +107,26 @@ def test_sighup_under_workers_restarts_them_onto_the_new_pair(serve, ca, tmp_pat
         timeout=30,
         message="the old certificate was still served after the rolling restart",
     )
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["single", "workers"])
+def test_renewed_files_are_read_when_they_change_without_a_signal(serve, ca, tmp_path, workers):
+    """A renewal tool rewrites the files; new handshakes soon show the new certificate,
+    in a single process and in every worker."""
+    old, new = ca.issue_cert("127.0.0.1"), ca.issue_cert("127.0.0.1")
+    files = write_pair(tmp_path, old, "server")
+    server = serve("apps.tls:asgi_tls", *tls_args(files), "--workers", str(workers))
+    assert server.wait_for_stderr("Watching for changes to", timeout=10), server.stderr()
+    assert _served(ca, server.port) == _der(old)
+    # As certbot does: the new files are written beside, then renamed over the old ones.
+    (tmp_path / "staged").mkdir()
+    staged = write_pair(tmp_path / "staged", new, "server")
+    for source, target in zip(staged, files, strict=True):
+        source.replace(target)
+    # Every new handshake (on any worker) shows the new certificate once each has reloaded.
+    wait_until(
+        lambda: all(_served(ca, server.port) == _der(new) for _ in range(8)),
+        timeout=15,
+        message=f"the renewed certificate was never served:\n{server.stderr()}",
+    )
+    assert server.proc.poll() is None

@@ -23,9 +23,10 @@ from amphicorn import _amphicorn
 from amphicorn import log as logs
 from amphicorn.asgi import Lifespan, LoopThread
 from amphicorn.config import Config, MountConfig
-from amphicorn.errors import LifespanFailure
+from amphicorn.errors import ConfigError, LifespanFailure
 from amphicorn.importer import import_app
 from amphicorn.interfaces import detect, split_prefix, static_directory
+from amphicorn.reload import Reloader, watchfiles_installed
 from amphicorn.sockets import Listeners, describe, listen_all, pid_file
 
 #: Seconds each ASGI mount's lifespan shutdown may take (listed with every other timer in
@@ -137,6 +138,7 @@ def serve(
         # A single process re-reads its certificate on SIGHUP; a worker leaves SIGHUP to its
         # supervisor, whose rolling restart starts workers that read the files anew.
         reloader = _TlsReloader(enabled=listeners is None and config.ssl_certfile is not None)
+        watcher = _tls_watcher(config, reloader)
         with stopper.handling_signals(), reloader.handling_signal(), _bound(config, listeners) as (sockets, owned):
             server = _start(mounts, config, loop_thread, sockets, max_requests)
             if owned:
@@ -147,7 +149,13 @@ def serve(
             if on_ready is not None:
                 on_ready()
             reloader.attach(server)
-            stuck = server.serve()
+            if watcher is not None:
+                watcher.start()
+            try:
+                stuck = server.serve()
+            finally:
+                if watcher is not None:
+                    watcher.stop()
             if max_requests is not None and not stopper.requested:
                 logs.logger.info("Served its %d requests (max-requests); this worker stops", max_requests)
     finally:
@@ -193,13 +201,17 @@ def _start(
     listeners: Listeners,
     max_requests: int | None,
 ) -> _amphicorn.Server:
-    server = _amphicorn.Server(
-        mounts,
-        listeners.fds(),
-        config,
-        event_loop=loop_thread.loop if loop_thread else None,
-        max_requests=max_requests,
-    )
+    try:
+        server = _amphicorn.Server(
+            mounts,
+            listeners.fds(),
+            config,
+            event_loop=loop_thread.loop if loop_thread else None,
+            max_requests=max_requests,
+        )
+    except ValueError as error:
+        # A setting the checks passed that no longer holds (a TLS file replaced since).
+        raise ConfigError(str(error)) from None
     if loop_thread is not None:
         for bridge in server.asgi_bridges:
             loop_thread.call(loop_thread.loop.add_reader, bridge.fileno(), bridge.drain)
@@ -271,6 +283,12 @@ class _TlsReloader:
             logs.logger.info("Received SIGHUP while starting: the TLS files are being read now")
             return
         logs.logger.info("Received SIGHUP, reloading the TLS certificate and key")
+        self.reload()
+
+    def reload(self) -> None:
+        """Reads the certificate and key again (on SIGHUP, or when the files changed)."""
+        if self._server is None:
+            return
         try:
             certfile = self._server.reload_tls()
         except ValueError as error:
@@ -288,6 +306,20 @@ class _TlsReloader:
             yield
         finally:
             signal.signal(signal.SIGHUP, previous)
+
+
+def _tls_watcher(config: Config, reloader: _TlsReloader) -> Reloader | None:
+    """With TLS and watchfiles, a watch on the certificate and key files that reloads them
+    when they change (every process: workers too). Renewal tools replace the files (certbot
+    swaps symlinks), so the watch is on their directories, filtered to the two paths."""
+    if config.ssl_certfile is None or config.ssl_keyfile is None:
+        return None
+    if not watchfiles_installed():
+        logs.logger.info("TLS files are re-read on SIGHUP; pip install watchfiles to re-read them when they change")
+        return None
+    files = [config.ssl_certfile, config.ssl_keyfile]
+    directories = sorted({os.path.dirname(os.path.abspath(path)) for path in files})
+    return Reloader(directories, reloader.reload, only=files)
 
 
 def _shutdown_lifespans(loop_thread: LoopThread, started: list[tuple[Mount, Lifespan]]) -> None:
