@@ -14,10 +14,10 @@ import argparse
 import os
 import platform
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, NoReturn
 
-from amphicorn import __version__, config_file, convert, exits
+from amphicorn import __version__, config_file, convert, exits, gunicorn_config
 from amphicorn.config import DEFAULT_HOST, DEFAULT_PORT, Bind, Config, ConfigError, MountConfig
 from amphicorn.importer import parse_spec
 from amphicorn.interfaces import split_prefix, static_directory
@@ -26,9 +26,10 @@ from amphicorn.settings import BY_FLAG, ENV_PREFIX, GROUPS, MOUNT_SETTINGS, SETT
 
 __all__ = ["ENV_PREFIX", "build_parser", "config_from_args", "help_of", "main", "usage_error", "version_text"]
 
-#: Where a value may come from, the first that has it winning.
-Layer = Literal["flag", "file", "env"]
-LAYERS: tuple[Layer, ...] = ("flag", "file", "env")
+#: Where a value may come from, the first that has it winning (``gunicorn``: a
+#: ``--gunicorn-config`` file, with ``GUNICORN_CMD_ARGS``).
+Layer = Literal["flag", "file", "gunicorn", "env"]
+LAYERS: tuple[Layer, ...] = ("flag", "file", "gunicorn", "env")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,15 +88,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        config = config_from_args(args, os.environ)
+        sources = load_sources(args, os.environ)
+        config = config_from_sources(sources)
     except ConfigError as error:
         usage_error(parser, str(error))
+    gunicorn = sources.gunicorn
+    if gunicorn is not None and gunicorn.warning():
+        print(f"amphicorn: warning: {gunicorn.warning()}", file=sys.stderr)
+    app_uri = config.app if isinstance(config.app, str) else None
+
+    def hook(name: str) -> Callable[[], None]:
+        return lambda: gunicorn_config.call_hook(gunicorn, name, app_uri)
+
+    hook("on_starting")()
     if config.supervised():
         from amphicorn.supervisor import Supervisor
 
-        status = Supervisor(config).run()
+        status = Supervisor(config, on_ready=hook("when_ready")).run()
     else:
-        status = exits.run_reporting(lambda: serve(config, exit_when_stuck=True))
+        status = exits.run_reporting(lambda: serve(config, on_ready=hook("when_ready"), exit_when_stuck=True))
+    hook("on_exit")()
     if status:
         sys.exit(status)
 
@@ -108,12 +120,28 @@ def usage_error(parser: argparse.ArgumentParser, message: str) -> NoReturn:
 
 
 def config_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> Config:
-    """Merges flags over the config file over ``AMPHICORN_*`` variables over defaults, into a
-    validated Config (the file overrides the environment, as a checked-in file describes the
-    deployment more precisely than a process environment shared with other tools)."""
+    """Merges flags over the config file over a gunicorn configuration over ``AMPHICORN_*``
+    variables over defaults, into a validated Config (the files override the environment, as
+    a checked-in file describes the deployment more precisely than a process environment
+    shared with other tools)."""
+    return config_from_sources(load_sources(args, environ))
+
+
+def load_sources(args: argparse.Namespace, environ: Mapping[str, str]) -> Sources:
+    """The command line, the config file and the gunicorn configuration it names, and
+    ``environ``, ready to be read setting by setting."""
     sources = Sources(args, None, environ)
     found = sources.at(BY_FLAG["config"], "flag") or sources.at(BY_FLAG["config"], "env")
     sources.file = config_file.load(convert.text(*found) if found else None)
+    setting = BY_FLAG["gunicorn-config"]
+    found = sources.at(setting, "flag") or sources.at(setting, "env")
+    if found is not None:
+        sources.gunicorn = gunicorn_config.load(setting.convert(*found), environ)
+    return sources
+
+
+def config_from_sources(sources: Sources) -> Config:
+    """The validated Config the sources describe."""
     app = sources.value(BY_FLAG["app"])
     mounts = _mounts(sources)
     if not app and not mounts:
@@ -138,6 +166,7 @@ class Sources:
     ) -> None:
         self.args = args
         self.file = file
+        self.gunicorn: gunicorn_config.GunicornSettings | None = None
         self.environ = environ
 
     def at(self, setting: Setting, layer: Layer) -> tuple[object, str] | None:
@@ -145,10 +174,11 @@ class Sources:
         if layer == "flag":
             value = getattr(self.args, setting.dest, None)
             return (value, setting.option) if value is not None else None
-        if layer == "file":
-            if self.file is None or self.file.get(setting.flag) is None:
+        if layer in ("file", "gunicorn"):
+            file = self.file if layer == "file" else self.gunicorn
+            if file is None or file.get(setting.flag) is None:
                 return None
-            return self.file.get(setting.flag), self.file.label(setting.flag)
+            return file.get(setting.flag), file.label(setting.flag)
         for name in setting.env_names:
             if name in self.environ:
                 return self.environ[name], name

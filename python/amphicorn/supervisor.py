@@ -78,8 +78,10 @@ class Worker:
 class Supervisor:
     """Runs the worker processes of one validated config; :meth:`run` returns the exit status."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, on_ready: Callable[[], None] | None = None) -> None:
         self.config = config
+        #: Called once the listening sockets are bound (gunicorn's ``when_ready``).
+        self.on_ready = on_ready
         self.context = multiprocessing.get_context("spawn")
         self.workers: list[Worker] = []
         self.generation = 0
@@ -116,6 +118,8 @@ class Supervisor:
             with pid_file(self.config.pid_file):
                 for sock in self.listeners.sockets:
                     logs.logger.info("Listening on %s", describe(sock, tls=self.config.ssl_certfile is not None))
+                if self.on_ready is not None:
+                    self.on_ready()
                 logs.logger.info("Supervisor (pid %d) starting %d worker(s)", os.getpid(), self.config.workers)
                 for _ in range(self.config.workers):
                     self._start_worker()

@@ -23,6 +23,7 @@ BAD = {
     "app": "",
     "mount": 3,
     "config": "",
+    "gunicorn-config": "/no/such/gunicorn.conf.py",
     "bind": [],
     "host": " ",
     "port": "http",
@@ -76,6 +77,7 @@ GOOD = {
     "app": "mysite.wsgi:application",
     "mount": "/api=api:app /x=wsgi:x:app",
     "config": "amphicorn.toml",
+    "gunicorn-config": __file__,
     "bind": "127.0.0.1:8000,[::1]:8000",
     "host": "0.0.0.0",
     "port": "8080",
@@ -170,8 +172,11 @@ def test_short_flags():
 
 def test_file_keys():
     assert {"queue-size", "queue-timeout", "preread-limit", "app-dir", "mount", "app", "bind"} <= settings.FILE_KEYS
-    assert "config" not in settings.FILE_KEYS  # a file does not name another file
-    assert {setting.flag for setting in SETTINGS if setting.flag != "config"} == settings.FILE_KEYS
+    # A file does not name another file.
+    assert not {"config", "gunicorn-config"} & settings.FILE_KEYS
+    assert {
+        setting.flag for setting in SETTINGS if setting.flag not in ("config", "gunicorn-config")
+    } == settings.FILE_KEYS
 
 
 def test_mount_keys_are_mount_config_fields():
