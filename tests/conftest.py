@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import trustme
 from support import LISTENING_RE, TESTS_DIR, server_env
 
 pytest_plugins = ["framework_results"]
@@ -264,3 +265,15 @@ def _run_cli(*args: str, timeout: float = 30, env: dict[str, str] | None = None)
 def run_cli():
     """``run_cli(*args, timeout=30, env=None) -> CliResult`` runs the CLI to completion."""
     return _run_cli
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    """The CA the TLS tests' server certificates come from (clients trust it)."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def client_ca() -> trustme.CA:
+    """The CA whose client certificates an mTLS server trusts (another one than ``ca``)."""
+    return trustme.CA()

@@ -242,6 +242,28 @@ class RawConnection:
         return False
 
 
+class ClientThreads:
+    """Client threads that run ``self._run(index)`` until the ``with`` block ends; a
+    subclass says what each does (``self._stop`` is set when it should return)."""
+
+    def __init__(self, threads: int) -> None:
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(threads)]
+
+    def _run(self, index: int) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(15)
+
+
 def wait_until(condition, timeout: float = 10.0, message: str = "the condition never held"):
     """Poll ``condition()`` until it returns something truthy, and return that; fail the test
     with ``message`` if ``timeout`` seconds pass first. For a state that nothing announces

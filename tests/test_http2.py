@@ -93,11 +93,6 @@ def test_http_1_refuses_the_preface_and_http_2_refuses_http1(serve):
 
 # -- TLS and ALPN ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
 def tls_args(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, ...]:
     pair = write_pair(tmp_path_factory.mktemp("h2tls"), ca.issue_cert("127.0.0.1", "localhost"), "server")
     return tls_server_args(pair)

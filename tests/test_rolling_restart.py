@@ -11,25 +11,24 @@ import signal
 import threading
 
 from conftest import Server
-from support import ConnectionClosed, RawConnection, build_request, wait_until
+from support import ClientThreads, ConnectionClosed, RawConnection, build_request, wait_until
 
 PID_APP = "apps.workers:pid"
 READY_RE = re.compile(r"Worker process (\d+) is ready")
 RESTARTS = 5
 
 
-class _PausingClients:
+class _PausingClients(ClientThreads):
     """Threads that each keep one connection alive, pausing 50 to 200 ms between requests;
     a connection the server closes *after* answering with ``Connection: close`` is replaced.
     Anything else (a close or reset instead of an answer, another status) is a failure."""
 
     def __init__(self, server: Server, threads: int = 8) -> None:
+        super().__init__(threads)
         self.server = server
         self.answered = 0
         self.failures: list[str] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(threads)]
 
     def _run(self, seed: int) -> None:
         pauses = random.Random(seed)
@@ -62,16 +61,6 @@ class _PausingClients:
     def wait_answered(self, count: int) -> None:
         target = self.answered + count
         wait_until(lambda: self.answered >= target, timeout=15, message=f"{count} more answers never came")
-
-    def __enter__(self) -> _PausingClients:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(15)
 
 
 def _ready_pids(server: Server, exclude: set[int]) -> list[int]:

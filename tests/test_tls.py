@@ -27,11 +27,6 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
 def pair(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A certificate chain for 127.0.0.1 and localhost, and its (ECDSA, PKCS#8) key."""
     return write_pair(tmp_path_factory.mktemp("tls"), ca.issue_cert("127.0.0.1", "localhost"), "server")

@@ -23,17 +23,6 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def client_ca() -> trustme.CA:
-    """The CA whose client certificates the server trusts."""
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
 def files(ca: trustme.CA, client_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ...]:
     """certfile, keyfile, and the client CA's certificate file."""
     directory = tmp_path_factory.mktemp("mtls")

@@ -32,16 +32,6 @@ TLS13_SUITES = {
 
 
 @pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def client_ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
 def server_cert(ca: trustme.CA) -> trustme.LeafCert:
     return ca.issue_cert("127.0.0.1")
 

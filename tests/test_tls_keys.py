@@ -20,11 +20,6 @@ pytestmark = pytest.mark.timeout(60)
 PASSWORD = "correct horse battery staple"
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
 def _encrypted_pair(
     ca: trustme.CA, directory: Path, key_type: trustme.KeyType = trustme.KeyType.ECDSA, *, legacy: bool = False
 ) -> tuple[Path, Path]:

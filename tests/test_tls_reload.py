@@ -26,11 +26,6 @@ from tls_support import client_context, tls_args, write_pair
 pytestmark = pytest.mark.timeout(90)
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
 def _der(cert: trustme.LeafCert) -> bytes:
     leaf = x509.load_pem_x509_certificate(cert.cert_chain_pems[0].bytes())
     return leaf.public_bytes(serialization.Encoding.DER)

@@ -21,11 +21,6 @@ needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed")
 
 
 @pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
 def files(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """The server's certificate and key, and the CA file clients trust."""
     directory = tmp_path_factory.mktemp("tools")

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import Server, StderrCollector
-from support import TESTS_DIR, server_env, wait_until
+from support import TESTS_DIR, ClientThreads, server_env, wait_until
 
 PID_APP = "apps.workers:pid"
 READY_RE = re.compile(r"Worker process (\d+) is ready")
@@ -244,18 +244,17 @@ def test_timeout_graceful_shutdown_from_the_config_file(serve, tmp_path):
 # --- rolling restart ---------------------------------------------------------------------
 
 
-class _Load:
+class _Load(ClientThreads):
     """Threads issuing requests in a loop until stopped, on fresh or kept-alive connections."""
 
     def __init__(self, url: str, threads: int = 4, keep_alive: bool = False) -> None:
+        super().__init__(threads)
         self.url = url
         self.keep_alive = keep_alive
         self.pids: list[tuple[float, int]] = []
         self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
 
-    def _run(self) -> None:
+    def _run(self, index: int) -> None:
         limits = httpx.Limits(max_keepalive_connections=1 if self.keep_alive else 0)
         with httpx.Client(timeout=10, limits=limits) as client:
             while not self._stop.is_set():
@@ -275,16 +274,6 @@ class _Load:
             timeout=15,
             message=f"the workers {pids} did not answer {count} requests ({len(self.failures)} failed)",
         )
-
-    def __enter__(self) -> _Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(15)
 
 
 @pytest.mark.parametrize("keep_alive", [False, True], ids=["new-connections", "keep-alive"])
