@@ -49,6 +49,18 @@ def when_ready(server):
 
 def on_exit(server):
     _note("on_exit")
+
+def post_worker_init(worker):
+    _note("post_worker_init")
+
+def worker_exit(server, worker):
+    _note(f"worker_exit {{worker.pid != server.pid}}")
+
+def pre_request(worker, req):
+    _note(f"pre_request {{req.method}} {{req.path}} {{req.query}}")
+
+def post_request(worker, req, environ, resp):
+    _note(f"post_request {{req.path}} {{resp.status_code}} {{resp.sent}} {{environ['PATH_INFO']}}")
 {extra}"""
     )
     return path
@@ -59,14 +71,22 @@ def test_a_shipped_gunicorn_conf_serves_with_its_hooks(launched, tmp_path):
     path = write_conf(tmp_path, port)
     server = launched([sys.executable, "-m", "amphicorn", "--gunicorn-config", str(path)], ready="is ready")
     assert wait_for_file(tmp_path / "hooks.txt", lambda text: "when_ready" in text)
-    # The file's app answers on the file's bind.
-    assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
+    assert wait_for_file(tmp_path / "hooks.txt", lambda text: text.count("post_worker_init") == 2)
+    # The file's app answers on the file's bind, between the request hooks.
+    response = httpx.get(f"http://127.0.0.1:{port}/?x=1", timeout=10)
+    assert response.status_code == 200
     stderr = server.stderr()
     assert "no amphicorn equivalent, ignored: timeout" in stderr
     assert "ready, says the hook" in stderr
     assert server.stop(signal.SIGTERM) == 0
     hooks = (tmp_path / "hooks.txt").read_text().splitlines()
-    assert hooks == ["on_starting 2 apps.workers:pid", "when_ready", "on_exit"]
+    assert hooks[:2] == ["on_starting 2 apps.workers:pid", "when_ready"]
+    assert hooks[-1] == "on_exit"
+    assert hooks.count("post_worker_init") == 2
+    assert hooks.count("worker_exit True") == 2
+    assert "pre_request GET / x=1" in hooks
+    assert f"post_request / 200 {len(response.content)} /" in hooks
+    assert hooks.index("pre_request GET / x=1") < hooks.index(f"post_request / 200 {len(response.content)} /")
 
 
 def test_gunicorn_cmd_args_and_flags_win_over_the_file(launched, tmp_path):

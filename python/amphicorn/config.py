@@ -207,6 +207,9 @@ class Config:
     reload_dirs: list[str] = dataclasses.field(default_factory=list)
     #: A file the server writes its process id to once bound, and removes on exit.
     pid_file: str | None = None
+    #: A gunicorn.conf.py whose settings the CLI mapped; each serving process calls its
+    #: worker hooks (see gunicorn_config.py).
+    gunicorn_config: str | None = None
 
     # -- limits and timeouts of connections (see src/server/timeouts.rs)
     #: Seconds an idle keep-alive connection stays open after a response.

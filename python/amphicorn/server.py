@@ -19,7 +19,7 @@ import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from amphicorn import _amphicorn
+from amphicorn import _amphicorn, gunicorn_config
 from amphicorn import log as logs
 from amphicorn.asgi import Lifespan, LoopThread
 from amphicorn.config import Config, MountConfig
@@ -118,7 +118,12 @@ def serve(
     logs.configure(config.log_level, config.log_format, config.log_config)
     stopper = _Stopper()
     stuck = 0
+    hooks = gunicorn_config.worker_hooks(config.gunicorn_config)
     mounts = [load_mount(mount, config) for mount in config.all_mounts()]
+    if hooks is not None:
+        for mount in mounts:
+            if mount.interface == "wsgi" and callable(mount.app):
+                mount.app = hooks.wrap_wsgi(mount.app)
     asgi_mounts = [mount for mount in mounts if mount.interface == "asgi"]
     loop_thread = LoopThread(config.loop) if asgi_mounts else None
     started: list[tuple[Mount, Lifespan]] = []
@@ -149,6 +154,8 @@ def serve(
             if on_ready is not None:
                 on_ready()
             reloader.attach(server)
+            if hooks is not None:
+                hooks.call("post_worker_init")
             if watcher is not None:
                 watcher.start()
             try:
@@ -162,6 +169,8 @@ def serve(
         if loop_thread is not None:
             _shutdown_lifespans(loop_thread, started)
             loop_thread.stop()
+        if hooks is not None:
+            hooks.call("worker_exit", gunicorn_config.ServerView.of_worker(hooks))
     if stuck:
         logs.logger.warning(
             "%d WSGI threads were still busy after the graceful timeout (%gs); their requests are abandoned",

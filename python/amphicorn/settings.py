@@ -123,7 +123,7 @@ SETTINGS: tuple[Setting, ...] = (
             "`[tool.amphicorn]` of `./pyproject.toml`, if any", short="c", metavar="FILE", field=None, file=False),
     declare("gunicorn-config", convert.existing_file,
             "read a gunicorn.conf.py as gunicorn does (and GUNICORN_CMD_ARGS); flags and --config win over it",
-            metavar="FILE", field=None, file=False),
+            metavar="FILE", file=False, optional=True),
     declare("bind", convert.bind_texts, "address to listen on (IPv6 as [::1]:8000; unix:PATH for a Unix socket; "
             "fd://N for an inherited listening socket)", "`127.0.0.1:8000`", field="binds", short="b",
             style="repeat", metavar="HOST:PORT|unix:PATH|fd://N", env_note="space or comma separated", composite=True),

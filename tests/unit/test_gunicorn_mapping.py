@@ -92,13 +92,13 @@ def test_settings_without_an_equivalent_are_named_in_one_warning(tmp_path):
     path = conf(
         tmp_path,
         "wsgi_app = 'a:b'\ntimeout = 30\nworker_class = 'gevent'\naccesslog = '/var/log/a.log'\n"
-        "def pre_request(worker, req):\n    pass\n",
+        "def worker_abort(worker):\n    pass\n",
     )
     sources = load_sources(build_parser().parse_args(["--gunicorn-config", path]), {})
     assert sources.gunicorn is not None
     warning = sources.gunicorn.warning()
     assert warning is not None
-    for named in ("timeout", "worker_class ('gevent'", "accesslog (to '/var/log/a.log'", "pre_request (hook)"):
+    for named in ("timeout", "worker_class ('gevent'", "accesslog (to '/var/log/a.log'", "worker_abort (hook)"):
         assert named in warning
 
 
