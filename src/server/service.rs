@@ -129,7 +129,9 @@ impl Service {
         };
         if let App::Asgi(app) = &mounted.app {
             if app.takes_websocket(&request) {
-                return app.handle_websocket(request, connection).await;
+                // Boxed, as the replay below: rare paths that would otherwise size every
+                // request's future (hyper moves it, and HTTP/2 spawns it).
+                return Box::pin(app.handle_websocket(request, connection)).await;
             }
         }
         let (head, body) = request.into_parts();
@@ -161,7 +163,7 @@ impl Service {
                 // Dropping the first answer tells its app the client has gone.
                 drop(response);
                 *mount = Some(fallback.label.clone());
-                replay(fallback, head, data, connection).await
+                Box::pin(replay(fallback, head, data, connection)).await
             }
             _ => response,
         }
