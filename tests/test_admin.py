@@ -20,7 +20,6 @@ import httpx
 import pytest
 from prometheus_client import parser
 from prometheus_client.openmetrics import parser as openmetrics_parser
-
 from support import wait_for_file, wait_until
 
 ADMIN_RE = re.compile(r"Admin listener \(.*?\) on (http://\S+)")
@@ -48,7 +47,9 @@ def scrape(admin: str, *, openmetrics: bool = False) -> Samples:
         assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
         families = parser.text_string_to_metric_families(response.text)
     return {
-        (sample.name, frozenset(sample.labels.items())): sample.value for family in families for sample in family.samples
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in families
+        for sample in family.samples
     }
 
 
@@ -270,4 +271,3 @@ def test_without_admin_bind_nothing_listens(serve):
     server = serve("apps.admin:wsgi_app")
     assert "Admin listener" not in server.stderr()
     assert httpx.get(f"{server.url}/metrics").text == "wsgi"
-
