@@ -85,7 +85,8 @@ impl Service {
         connection: Arc<ConnectionInfo>,
         recording: &mut Option<Recording>,
     ) -> Response<ResponseBody> {
-        let started = Instant::now();
+        // A clock read only when the metrics will use it.
+        let started = self.metrics.as_ref().map(|_| Instant::now());
         if framing::check(&request).is_err() {
             self.refuse(Reason::BadFraming);
             return status::bad_framing();
@@ -125,7 +126,7 @@ impl Service {
         request: Request<Incoming>,
         connection: Arc<ConnectionInfo>,
         mount: &mut Option<Arc<str>>,
-        (started, recording): (Instant, &mut Option<Recording>),
+        (started, recording): (Option<Instant>, &mut Option<Recording>),
     ) -> Response<ResponseBody> {
         if request.method() == Method::CONNECT {
             self.refuse(Reason::NotAProxy);
@@ -154,7 +155,7 @@ impl Service {
             return status::plain(StatusCode::NOT_FOUND);
         };
         *mount = Some(mounted.label.clone());
-        if let Some(metrics) = &mounted.metrics {
+        if let (Some(metrics), Some(started)) = (&mounted.metrics, started) {
             *recording = Some(Recording::start(metrics, request.method(), started));
         }
         // Held until the response head is out: a full mount answers 503 before any Python runs.
