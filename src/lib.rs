@@ -2,7 +2,8 @@
 //!
 //! This file only registers what Python sees; `server/` runs sockets and connections,
 //! `http/` holds what every interface shares, `wsgi/` bridges to WSGI apps, `asgi/`
-//! to ASGI apps, and `static_files/` serves directories.
+//! to ASGI apps, `static_files/` serves directories, and `metrics/` counts requests for
+//! the admin listener.
 
 pub mod asgi;
 pub mod buffers;
@@ -13,6 +14,7 @@ pub mod fds;
 pub mod http;
 pub mod interned;
 pub mod log;
+pub mod metrics;
 pub mod server;
 pub mod static_files;
 pub mod sync;
@@ -26,6 +28,7 @@ use pyo3::prelude::*;
 fn _amphicorn(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add_class::<server::Server>()?;
+    module.add_class::<server::admin::Admin>()?;
     module.add_function(wrap_pyfunction!(server::mounts::check_mount_point, module)?)?;
     module.add_function(wrap_pyfunction!(server::check_access_log_format, module)?)?;
     module.add_function(wrap_pyfunction!(server::tls::check_tls, module)?)?;

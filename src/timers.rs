@@ -15,7 +15,7 @@
 //! | the TLS handshake | the request-head timeout, else [`PROXY_HEADER_TIMEOUT`] | `server/listen.rs`, `server/tls.rs` |
 //! | the client's answer to our WebSocket close | [`WEBSOCKET_CLOSE_TIMEOUT`] | `asgi/websocket/mod.rs` |
 //! | an ASGI app's lifespan shutdown | 30 s (`LIFESPAN_SHUTDOWN_TIMEOUT`) | Python: `amphicorn/server.py` |
-//! | a pause after a failed `accept()` | [`ACCEPT_BACKOFF`] | `server/listen.rs` |
+//! | a pause after a failed `accept()` | [`ACCEPT_BACKOFF`] | `server/listen.rs`, `server/admin.rs` |
 //! | warnings that descriptors ran out, at most one per | [`ACCEPT_ERROR_REPORT`] | `server/listeners.rs` |
 //! | Python's turn to run signal handlers while serving | [`SIGNAL_POLL`] | `server/mod.rs` |
 //! | tokio's tasks after the drain | [`RUNTIME_SHUTDOWN`] | `server/mod.rs` |

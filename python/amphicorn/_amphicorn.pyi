@@ -14,6 +14,7 @@ from typing import Any, Protocol, final
 
 __all__ = [
     "DEFAULT_ACCESS_LOG_FORMAT",
+    "Admin",
     "ClientDisconnected",
     "FileWrapper",
     "InputStream",
@@ -136,6 +137,7 @@ class Server:
         *,
         event_loop: asyncio.AbstractEventLoop | None = None,
         max_requests: int | None = None,
+        admin: Admin | None = None,
     ) -> Server: ...
     @property
     def asgi_bridges(self) -> list[LoopBridge]:
@@ -151,6 +153,17 @@ class Server:
         """Reads the TLS certificate and key files again for new handshakes; returns the
         certificate file (None without TLS). Raises ValueError naming a file that cannot
         serve, and the previous pair stays in use."""
+
+@final
+class Admin:
+    """The admin listener: serves ``/healthz``, ``/readyz`` and ``/metrics`` on the listening
+    sockets ``fds`` (duplicated: the caller may close its own), on its own thread, from now
+    until ``close()``. A ``Server`` made with it records into its metrics and is reported
+    ready while it serves."""
+
+    def __new__(cls, fds: Sequence[int]) -> Admin: ...
+    def close(self) -> None:
+        """Stops answering: the sockets close, open connections are dropped."""
 
 def check_mount_point(text: str) -> str:
     """The mount address as the router reads it; raises ValueError naming what is wrong."""

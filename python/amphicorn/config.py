@@ -211,6 +211,11 @@ class Config:
     #: worker hooks (see gunicorn_config.py).
     gunicorn_config: str | None = None
 
+    # -- observability (see src/server/admin.rs)
+    #: ``HOST:PORT`` or ``unix:PATH`` of the admin listener (``/healthz``, ``/readyz``,
+    #: ``/metrics``), answered by Rust apart from the apps; None: no admin listener.
+    admin_bind: str | None = None
+
     # -- limits and timeouts of connections (see src/server/timeouts.rs)
     #: Seconds an idle keep-alive connection stays open after a response.
     timeout_keep_alive: float = 5.0
@@ -326,7 +331,24 @@ class Config:
                 setattr(self, setting.field, setting.convert(value, setting.field))
         self._validate_tls()
         self._validate_processes()
+        self._validate_admin()
         return self
+
+    def admin_address(self) -> Bind | None:
+        """The admin listener's address, parsed (None without one)."""
+        return None if self.admin_bind is None else Bind.parse(self.admin_bind, setting="admin-bind")
+
+    def _validate_admin(self) -> None:
+        address = self.admin_address()
+        if address is None:
+            return
+        if address.fd is not None:
+            raise ConfigError(f"admin-bind {self.admin_bind!r}: expected HOST:PORT or unix:PATH")
+        if self.supervised():
+            raise ConfigError(
+                f"admin-bind {self.admin_bind!r}: not available yet with workers, reload or max-requests "
+                "(a single process only)"
+            )
 
     def _validate_tls(self) -> None:
         if (self.ssl_certfile is None) != (self.ssl_keyfile is None):

@@ -7,6 +7,10 @@ ready for. Lifespan shutdown runs in reverse mount order after the last request.
 
 A worker process under the supervisor runs the same path on sockets the supervisor bound
 (``listeners``), and reports when it is ready to serve.
+
+The admin listener (``--admin-bind``) is the exception: it is bound and answering first,
+before any app is imported, so that ``/healthz`` answers during a slow start and
+``/readyz`` says 503 until the apps' listeners serve (src/server/admin.rs).
 """
 
 from __future__ import annotations
@@ -23,11 +27,11 @@ from amphicorn import _amphicorn, gunicorn_config
 from amphicorn import log as logs
 from amphicorn.asgi import Lifespan, LoopThread
 from amphicorn.config import Config, MountConfig
-from amphicorn.errors import ConfigError, LifespanFailure
+from amphicorn.errors import BindError, ConfigError, LifespanFailure
 from amphicorn.importer import import_app
 from amphicorn.interfaces import detect, split_prefix, static_directory
 from amphicorn.reload import Reloader, watchfiles_installed
-from amphicorn.sockets import Listeners, describe, listen_all, pid_file
+from amphicorn.sockets import Listeners, describe, listen, listen_all, pid_file
 
 #: Seconds each ASGI mount's lifespan shutdown may take (listed with every other timer in
 #: src/timers.rs).
@@ -116,6 +120,18 @@ def serve(
     rather than risk waiting for them at interpreter exit.
     """
     logs.configure(config.log_level, config.log_format, config.log_config)
+    with _admin_listener(config) as admin:
+        _serve(config, listeners, admin, on_ready, max_requests, exit_when_stuck)
+
+
+def _serve(
+    config: Config,
+    listeners: Listeners | None,
+    admin: _amphicorn.Admin | None,
+    on_ready: Callable[[], None] | None,
+    max_requests: int | None,
+    exit_when_stuck: bool,
+) -> None:
     stopper = _Stopper()
     stuck = 0
     hooks = gunicorn_config.worker_hooks(config.gunicorn_config)
@@ -145,7 +161,7 @@ def serve(
         reloader = _TlsReloader(enabled=listeners is None and config.ssl_certfile is not None)
         watcher = _tls_watcher(config, reloader)
         with stopper.handling_signals(), reloader.handling_signal(), _bound(config, listeners) as (sockets, owned):
-            server = _start(mounts, config, loop_thread, sockets, max_requests)
+            server = _start(mounts, config, loop_thread, sockets, max_requests, admin)
             if owned:
                 # The server holds duplicates of the descriptors.
                 for sock in sockets.sockets:
@@ -186,6 +202,30 @@ def serve(
 
 
 @contextlib.contextmanager
+def _admin_listener(config: Config) -> Iterator[_amphicorn.Admin | None]:
+    """The admin listener of ``config.admin_bind``, bound and answering for the duration
+    (None without one); a bind failure names the setting."""
+    address = config.admin_address()
+    if address is None:
+        yield None
+        return
+    try:
+        bound = Listeners(listen(address, config.backlog), unix_paths=[address.path] if address.path else [])
+    except BindError as error:
+        raise BindError(f"admin-bind: {error}") from None
+    try:
+        admin = _amphicorn.Admin(bound.fds())
+        try:
+            for sock in bound.sockets:
+                logs.logger.info("Admin listener (/healthz, /readyz, /metrics) on %s", describe(sock))
+            yield admin
+        finally:
+            admin.close()
+    finally:
+        bound.close()
+
+
+@contextlib.contextmanager
 def _bound(config: Config, listeners: Listeners | None) -> Iterator[tuple[Listeners, bool]]:
     """The given sockets, or ours, bound now and (with the pid file) cleaned up after."""
     if listeners is not None:
@@ -209,6 +249,7 @@ def _start(
     loop_thread: LoopThread | None,
     listeners: Listeners,
     max_requests: int | None,
+    admin: _amphicorn.Admin | None,
 ) -> _amphicorn.Server:
     try:
         server = _amphicorn.Server(
@@ -217,6 +258,7 @@ def _start(
             config,
             event_loop=loop_thread.loop if loop_thread else None,
             max_requests=max_requests,
+            admin=admin,
         )
     except ValueError as error:
         # A setting the checks passed that no longer holds (a TLS file replaced since).

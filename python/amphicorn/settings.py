@@ -38,7 +38,7 @@ MIN_HEADER_SIZE = 8192
 Style = Literal["value", "switch", "flag", "repeat", "positional"]
 
 #: argparse argument groups, in --help order (None: the parser's own options).
-GROUPS = (None, "limits and timeouts", "TLS", "proxies in front", "logging", "processes")
+GROUPS = (None, "limits and timeouts", "TLS", "proxies in front", "logging", "processes", "observability")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +110,7 @@ def declare(
 
 
 _PER_CORE = "4 per core, at most 32"
-_LIMITS, _TLS, _PROXIES, _LOGGING, _PROCESSES = GROUPS[1:]
+_LIMITS, _TLS, _PROXIES, _LOGGING, _PROCESSES, _OBSERVABILITY = GROUPS[1:]
 
 # fmt: off
 SETTINGS: tuple[Setting, ...] = (
@@ -227,6 +227,10 @@ SETTINGS: tuple[Setting, ...] = (
             group=_PROCESSES, field="reload_dirs", style="repeat", metavar="DIR", env_note=f"`{os.pathsep}` separated"),
     declare("pid", convert.new_file, "write the server's process id to FILE (removed on exit)", group=_PROCESSES,
             field="pid_file", metavar="FILE", optional=True),
+    # Observability (src/server/admin.rs, src/metrics/).
+    declare("admin-bind", convert.text, "serve /healthz, /readyz and /metrics (Prometheus) on this address, apart "
+            "from the apps", "off", group=_OBSERVABILITY, metavar="HOST:PORT|unix:PATH", optional=True,
+            note="health, readiness, metrics"),
 )
 # fmt: on
 

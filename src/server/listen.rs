@@ -255,7 +255,10 @@ where
             // HTTP/2 has no `Connection` header: its drain is the GOAWAY (`protocol.rs`).
             let http1 = request.version() < Version::HTTP_2;
             let answer = async move {
-                let mut response = shared.service.handle(request, connection).await;
+                // Set when a mount takes the request (with `--admin-bind`); if the client leaves
+                // before the answer, dropping it records the request as 499.
+                let mut recording = None;
+                let mut response = shared.service.handle(request, connection, &mut recording).await;
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                     activity.mark_upgraded();
                 } else if http1 && *stopping.borrow() {
@@ -266,7 +269,10 @@ where
                 if let Some(entry) = entry.as_mut() {
                     entry.respond(response.status(), response.extensions().get::<Note>());
                 }
-                Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, guard, entry)))
+                if let Some(recording) = recording.as_mut() {
+                    recording.respond(response.status());
+                }
+                Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, guard, entry, recording)))
             };
             // Boxed: the future is several KiB, and hyper moves it (HTTP/2 spawns one task
             // per stream, copying it into the task; HTTP/1.1 moves it into its slot): a

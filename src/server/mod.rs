@@ -6,8 +6,11 @@
 //! registers each of `server.asgi_bridges` with it. `serve()` blocks the calling thread with
 //! the GIL released, waking every 100 ms to let Python run its signal handlers, which call
 //! `stop()`; with `max_requests`, the server also stops itself after that many requests.
+//! With an `admin` listener (`admin.rs`), it records its requests into the admin's metrics
+//! and tells it when it serves.
 
 pub mod access_log;
+pub mod admin;
 mod allocator;
 mod forward;
 mod listen;
@@ -39,6 +42,7 @@ use crate::errors::Error;
 use crate::sync::lock;
 use crate::timers::{RUNTIME_SHUTDOWN, SIGNAL_POLL};
 use access_log::AccessLog;
+use admin::{Admin, AdminState};
 use listen::{ListenSettings, RequestBudget};
 use listeners::Listener;
 use mounts::{seconds, MountSpec, Prepared, SharedSettings};
@@ -151,6 +155,8 @@ pub struct Server {
     stop: watch::Sender<bool>,
     /// Requests to serve before stopping by itself (a worker's `max_requests`).
     max_requests: Option<u64>,
+    /// The admin listener's state: metrics to record into, readiness to report.
+    admin: Option<Arc<AdminState>>,
 }
 
 #[pymethods]
@@ -158,9 +164,11 @@ impl Server {
     /// `mounts` are `amphicorn.server.Mount` objects; `fds` are listening sockets (the server
     /// dups them, so the caller may close its own); `config` is the validated `Config`;
     /// ASGI mounts need the `event_loop` that runs them. With `max_requests`, `serve()`
-    /// stops accepting after that many requests and drains, as after `stop()`.
+    /// stops accepting after that many requests and drains, as after `stop()`. With an
+    /// `admin` listener, requests are recorded in its metrics and it reports the server
+    /// ready while `serve()` serves.
     #[new]
-    #[pyo3(signature = (mounts, fds, config, *, event_loop = None, max_requests = None))]
+    #[pyo3(signature = (mounts, fds, config, *, event_loop = None, max_requests = None, admin = None))]
     fn new(
         py: Python<'_>,
         mounts: Vec<MountSpec>,
@@ -168,6 +176,7 @@ impl Server {
         config: &Bound<'_, PyAny>,
         event_loop: Option<Py<PyAny>>,
         max_requests: Option<u64>,
+        admin: Option<PyRef<'_, Admin>>,
     ) -> PyResult<Self> {
         if max_requests == Some(0) {
             return Err(PyValueError::new_err("max_requests must be at least 1"));
@@ -203,6 +212,7 @@ impl Server {
             proxy_headers: settings.proxy_headers.then(|| settings.trusted_peers()).transpose()?,
             stop: watch::channel(false).0,
             max_requests,
+            admin: admin.map(|admin| admin.state()),
         })
     }
 
@@ -240,7 +250,10 @@ impl Server {
         let mut pools = Vec::new();
         let mut apps = Vec::with_capacity(self.mounts.len());
         for (point, mount) in &self.mounts {
-            let (app, pool) = mount.start(py, point)?;
+            let (mut app, pool) = mount.start(py, point)?;
+            if let Some(admin) = &self.admin {
+                app.metrics = Some(admin.metrics.mount(&app.label, app.app.interface()));
+            }
             pools.extend(pool);
             apps.push((point.clone(), app));
         }
@@ -252,12 +265,17 @@ impl Server {
             self.proxy_headers.clone(),
             notes,
             self.listen.max_header_size,
+            self.admin.as_ref().map(|admin| admin.metrics.clone()),
         ));
         let budget = self.max_requests.map(|limit| Arc::new(RequestBudget::new(limit, self.stop.clone())));
         let mut serving = {
             let _entered = runtime.enter();
             runtime.spawn(listen::serve(listeners, service, self.stop.subscribe(), self.listen.clone(), budget))
         };
+        if let Some(admin) = &self.admin {
+            // Every lifespan startup finished before this server was made: ready now.
+            admin.attach(self.stop.subscribe());
+        }
         let mut interrupted = None;
         let served = loop {
             if let Err(error) = py.check_signals() {

@@ -14,6 +14,7 @@ use crate::connection_info::ConnectionInfo;
 use crate::http::connection::RequestState;
 use crate::http::request_body::{BodyLimits, RequestBody};
 use crate::http::response_body::ResponseBody;
+use crate::metrics::MountMetrics;
 use crate::static_files::StaticApp;
 use crate::wsgi::WsgiApp;
 
@@ -25,6 +26,15 @@ pub enum App {
 }
 
 impl App {
+    /// The `interface` label of the mount's metrics.
+    pub fn interface(&self) -> &'static str {
+        match self {
+            Self::Wsgi(_) => "wsgi",
+            Self::Asgi(_) => "asgi",
+            Self::Static(_) => "static",
+        }
+    }
+
     pub async fn dispatch(
         &self,
         head: request::Parts,
@@ -56,4 +66,6 @@ pub struct Mounted {
     pub label: Arc<str>,
     pub fallback: Option<MountPoint>,
     pub limits: Limits,
+    /// Its handles into the metrics (with `--admin-bind`).
+    pub metrics: Option<Arc<MountMetrics>>,
 }

@@ -186,7 +186,7 @@ impl Prepared {
             Executor::Static(settings) => (App::Static(StaticApp::new(settings.clone())), None),
         };
         let label = Arc::from(point.to_string());
-        Ok((Mounted { app, label, fallback: self.fallback.clone(), limits: self.limits.clone() }, pool))
+        Ok((Mounted { app, label, fallback: self.fallback.clone(), limits: self.limits.clone(), metrics: None }, pool))
     }
 }
 

@@ -25,8 +25,14 @@
 //! fallback's answer. The replay is held to the fallback mount's own limits (concurrency,
 //! body size), not the first one's. For example, with `/` (Django) as the fallback of `/api`
 //! (FastAPI), `GET /api/reports` goes to Django as long as FastAPI has no such route.
+//!
+//! With `--admin-bind`, each request a mount takes is recorded (`metrics/`): in flight from
+//! routing, in the duration histogram when its response body ends (the `Recording` is
+//! handed back to `listen.rs` for that), under the mount that answered; each refusal above
+//! (and the body and concurrency limits') is counted by reason.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use http::header::{HeaderMap, HeaderValue, CONNECTION, HOST};
 use http::{request, Method, Request, Response, StatusCode, Version};
@@ -43,6 +49,7 @@ use crate::http::framing;
 use crate::http::request_body::{read_body, Frames, RequestBody};
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
+use crate::metrics::{Metrics, MountMetrics, Reason, Recording};
 
 pub struct Service {
     router: Router<Mounted>,
@@ -54,6 +61,8 @@ pub struct Service {
     notes: bool,
     /// `--max-header-size`: the most a request head may take.
     max_header_size: usize,
+    /// Where requests refused before a mount are counted (`--admin-bind`).
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Service {
@@ -63,19 +72,27 @@ impl Service {
         proxy_headers: Option<TrustedPeers>,
         notes: bool,
         max_header_size: usize,
+        metrics: Option<Arc<Metrics>>,
     ) -> Self {
-        Self { router, preread_limit, proxy_headers, notes, max_header_size }
+        Self { router, preread_limit, proxy_headers, notes, max_header_size, metrics }
     }
 
+    /// Answers one request; `recording` is set when a mount took it (with `--admin-bind`),
+    /// for the caller to keep until the response body ends.
     pub async fn handle(
         &self,
         mut request: Request<Incoming>,
         connection: Arc<ConnectionInfo>,
+        recording: &mut Option<Recording>,
     ) -> Response<ResponseBody> {
+        // A clock read only when the metrics will use it.
+        let started = self.metrics.as_ref().map(|_| Instant::now());
         if framing::check(&request).is_err() {
+            self.refuse(Reason::BadFraming);
             return status::bad_framing();
         }
         if let Some(part) = framing::oversized(&request, self.max_header_size) {
+            self.refuse(Reason::HeadersTooLarge);
             return status::head_too_large(part == framing::Oversized::RequestLine);
         }
         if request.version() == Version::HTTP_2 {
@@ -89,22 +106,30 @@ impl Service {
         };
         let client = connection.remote.clone();
         let mut mount = None;
-        let mut response = self.dispatch(request, connection, &mut mount).await;
+        let mut response = self.dispatch(request, connection, &mut mount, (started, recording)).await;
         if self.notes {
             response.extensions_mut().insert(Note { mount, client });
         }
         response
     }
 
+    fn refuse(&self, reason: Reason) {
+        if let Some(metrics) = &self.metrics {
+            metrics.refuse(reason);
+        }
+    }
+
     /// Routes the request and runs the app; `mount` is set to the label of the mount that
-    /// answered.
+    /// answered, and the recording to its metrics (from when the request `started`).
     async fn dispatch(
         &self,
         request: Request<Incoming>,
         connection: Arc<ConnectionInfo>,
         mount: &mut Option<Arc<str>>,
+        (started, recording): (Option<Instant>, &mut Option<Recording>),
     ) -> Response<ResponseBody> {
         if request.method() == Method::CONNECT {
+            self.refuse(Reason::NotAProxy);
             return status::not_a_proxy();
         }
         let host = match request.uri().authority() {
@@ -117,14 +142,25 @@ impl Service {
         let path = match (asterisk, request.method() == Method::OPTIONS) {
             (false, _) => request.uri().path(),
             (true, true) => "/",
-            (true, false) => return status::bad_target(),
+            (true, false) => {
+                self.refuse(Reason::BadTarget);
+                return status::bad_target();
+            }
         };
         let Some((_, mounted)) = self.router.route(host, path) else {
-            return if asterisk { status::server_options() } else { status::plain(StatusCode::NOT_FOUND) };
+            if asterisk {
+                return status::server_options();
+            }
+            self.refuse(Reason::NoMount);
+            return status::plain(StatusCode::NOT_FOUND);
         };
         *mount = Some(mounted.label.clone());
+        if let (Some(metrics), Some(started)) = (&mounted.metrics, started) {
+            *recording = Some(Recording::start(metrics, request.method(), started));
+        }
         // Held until the response head is out: a full mount answers 503 before any Python runs.
         let Ok(permit) = enter(&mounted.limits) else {
+            refuse(mounted.metrics.as_ref(), Reason::ConcurrencyLimit);
             return status::overloaded(1);
         };
         if let App::Asgi(app) = &mounted.app {
@@ -140,7 +176,10 @@ impl Service {
         let pending = PendingResponse::new(state.clone());
         let body = match read_body(body, &head.headers, self.preread_limit, mounted.limits.body, &state).await {
             Ok(body) => body,
-            Err(error) => return status::body_error(&error),
+            Err(error) => {
+                refuse(mounted.metrics.as_ref(), body_reason(&error));
+                return status::body_error(&error);
+            }
         };
         let fallback = match (&mounted.fallback, &body) {
             (Some(point), RequestBody::Complete(data)) => {
@@ -163,6 +202,9 @@ impl Service {
                 // Dropping the first answer tells its app the client has gone.
                 drop(response);
                 *mount = Some(fallback.label.clone());
+                if let (Some(recording), Some(metrics)) = (recording.as_mut(), &fallback.metrics) {
+                    recording.move_to(metrics);
+                }
                 Box::pin(replay(fallback, head, data, connection)).await
             }
             _ => response,
@@ -189,9 +231,11 @@ async fn replay(
     connection: Arc<ConnectionInfo>,
 ) -> Response<ResponseBody> {
     let Ok(_permit) = enter(&fallback.limits) else {
+        refuse(fallback.metrics.as_ref(), Reason::ConcurrencyLimit);
         return status::overloaded(1);
     };
     if let Err(error) = fallback.limits.body.admit(data.len() as u64) {
+        refuse(fallback.metrics.as_ref(), body_reason(&error));
         return status::body_error(&error);
     }
     let state = RequestState::new();
@@ -200,6 +244,24 @@ async fn replay(
     let response = fallback.app.dispatch(head, RequestBody::Complete(data), connection, state).await;
     pending.disarm();
     response
+}
+
+/// Counts a refusal by a mount (with `--admin-bind`).
+fn refuse(metrics: Option<&Arc<MountMetrics>>, reason: Reason) {
+    if let Some(metrics) = metrics {
+        metrics.refuse(reason);
+    }
+}
+
+/// The refusal reason of a body that could not be taken (as `status::body_error` answers it).
+fn body_reason(error: &crate::errors::Error) -> Reason {
+    if error.is_body_too_large() {
+        Reason::BodyTooLarge
+    } else if error.is_body_timed_out() {
+        Reason::BodyTimeout
+    } else {
+        Reason::BadBody
+    }
 }
 
 /// The connection as a trusted proxy describes it; a forwarded host becomes the `Host`.

@@ -22,7 +22,8 @@
 //! `request_body.rs`'s timeout, and the app takes the time it takes. An upgraded connection
 //! (WebSocket) is never timed out here.
 //!
-//! `TrackedBody` carries the request's guard (and access-log entry) to the end of its body.
+//! `TrackedBody` carries the request's guard (and access-log entry, and metrics recording) to
+//! the end of its body.
 //!
 //! Writing the 408 directly is safe because hyper is then parsing a head: nothing of its
 //! own is in the write buffer, and it gets an I/O error back, for which it writes nothing.
@@ -45,6 +46,7 @@ use super::access_log::Entry;
 use super::forward::forward_async_write;
 use crate::errors::Error;
 use crate::http::response_body::ResponseBody;
+use crate::metrics::Recording;
 
 /// The HTTP/2 connection preface, which an HTTP/2 client sends first.
 const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -292,12 +294,14 @@ forward_async_write!(TimedIo, inner);
 pub struct TrackedBody {
     body: ResponseBody,
     entry: Option<Entry>,
+    /// The request in the metrics: recorded when the body is dropped.
+    _recording: Option<Recording>,
     _guard: RequestGuard,
 }
 
 impl TrackedBody {
-    pub fn new(body: ResponseBody, guard: RequestGuard, entry: Option<Entry>) -> Self {
-        Self { body, entry, _guard: guard }
+    pub fn new(body: ResponseBody, guard: RequestGuard, entry: Option<Entry>, recording: Option<Recording>) -> Self {
+        Self { body, entry, _recording: recording, _guard: guard }
     }
 }
 

@@ -70,6 +70,7 @@ BAD = {
     "reload": "maybe",
     "reload-dir": "/nonexistent-amphicorn-dir",
     "pid": "/nonexistent-amphicorn-dir/x.pid",
+    "admin-bind": " ",
 }
 
 #: A good value of each setting, as a command line, a variable or a file gives it.
@@ -124,6 +125,7 @@ GOOD = {
     "reload": "true",
     "reload-dir": ["."],
     "pid": "amphicorn.pid",
+    "admin-bind": "127.0.0.1:9100",
 }
 
 SECONDS = ("timeout-keep-alive", "timeout-request-headers", "timeout-request-body", "queue-timeout")

@@ -1,0 +1,252 @@
+//! The admin listener (`--admin-bind`): liveness, readiness and metrics, answered by Rust
+//! apart from the mounts. Its requests never reach an app, are not counted in the metrics
+//! and are not in the access log.
+//!
+//! - `GET /healthz`: `200 ok` while the process runs (from before the apps are imported).
+//! - `GET /readyz`: `503` until the server serves (every mount's lifespan startup is done
+//!   before the `Server` exists, and it is marked ready once its accept loops run), `200`
+//!   while it serves, `503` again from the moment the stop flag flips (a stop signal, or
+//!   the `max_requests` budget), so a balancer stops sending before the drain.
+//! - `GET /metrics`: the exposition of `metrics/`, in OpenMetrics when the `Accept` header
+//!   asks for `application/openmetrics-text`, else in the Prometheus text format 0.0.4.
+//!
+//! Other paths are `404`, other methods `405`. HEAD is answered as GET, without the body.
+//!
+//! Python binds the sockets (as for the apps' listeners) and makes the `Admin` first thing,
+//! before importing the apps, so probes get an answer during a slow start. That is before
+//! the `Server` and its runtime exist, so the admin listener runs on a small runtime of its
+//! own, on one thread: scrapes and probes then also answer while the I/O threads are busy.
+//! The `Server` records into the `Admin`'s metrics and tells it when it serves (`attach`).
+
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use http::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use tokio::sync::watch;
+
+use super::listeners::{accept, Listener};
+use super::protocol::stopped;
+use crate::metrics::Metrics;
+use crate::sync::lock;
+use crate::timers::ACCEPT_BACKOFF;
+
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// What the admin listener reports on, shared with the `Server`.
+#[derive(Debug, Default)]
+pub struct AdminState {
+    pub metrics: Arc<Metrics>,
+    /// The server's stop flag, set once it serves: ready while it is false.
+    serving: OnceLock<watch::Receiver<bool>>,
+}
+
+impl AdminState {
+    /// The server serves from now on, until `stop` flips.
+    pub fn attach(&self, stop: watch::Receiver<bool>) {
+        let _ = self.serving.set(stop);
+    }
+
+    fn readiness(&self) -> (StatusCode, &'static str) {
+        match self.serving.get() {
+            None => (StatusCode::SERVICE_UNAVAILABLE, "starting\n"),
+            Some(stop) if *stop.borrow() => (StatusCode::SERVICE_UNAVAILABLE, "stopping\n"),
+            Some(_) => (StatusCode::OK, "ready\n"),
+        }
+    }
+}
+
+/// The admin listener, serving on its own thread from creation until `close()`.
+#[pyclass(module = "amphicorn._amphicorn")]
+pub struct Admin {
+    state: Arc<AdminState>,
+    stop: watch::Sender<bool>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Admin {
+    pub fn state(&self) -> Arc<AdminState> {
+        self.state.clone()
+    }
+}
+
+#[pymethods]
+impl Admin {
+    /// Serves `/healthz`, `/readyz` and `/metrics` on the listening sockets `fds` (the admin
+    /// dups them, so the caller may close its own) until `close()`.
+    #[new]
+    fn new(fds: Vec<i32>) -> PyResult<Self> {
+        let listeners = fds
+            .into_iter()
+            .map(|fd| {
+                let owned = crate::fds::duplicate(fd)
+                    .map_err(|error| PyValueError::new_err(format!("socket descriptor {fd}: {error}")))?;
+                Listener::from_fd(owned)
+                    .map_err(|error| PyValueError::new_err(format!("socket descriptor {fd}: {error}")))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        if listeners.is_empty() {
+            return Err(PyValueError::new_err("the admin listener needs a listening socket"));
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let state = Arc::new(AdminState::default());
+        let (stop, stopping) = watch::channel(false);
+        let serving = state.clone();
+        let thread = std::thread::Builder::new()
+            .name("amphicorn-admin".to_owned())
+            .spawn(move || runtime.block_on(serve(listeners, serving, stopping)))
+            .map_err(|error| PyRuntimeError::new_err(format!("cannot start the admin listener: {error}")))?;
+        Ok(Self { state, stop, thread: Mutex::new(Some(thread)) })
+    }
+
+    /// Stops answering (the listening sockets close; open connections are dropped).
+    fn close(&self, py: Python<'_>) {
+        self.stop.send_replace(true);
+        if let Some(thread) = lock(&self.thread).take() {
+            py.detach(|| {
+                let _ = thread.join();
+            });
+        }
+    }
+}
+
+impl Drop for Admin {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+    }
+}
+
+async fn serve(listeners: Vec<Listener>, state: Arc<AdminState>, stop: watch::Receiver<bool>) {
+    let mut loops = tokio::task::JoinSet::new();
+    for listener in listeners {
+        match listener.into_tokio() {
+            Ok(listener) => {
+                loops.spawn(accept_loop(listener, state.clone(), stop.clone()));
+            }
+            Err(_) => continue,
+        }
+    }
+    while loops.join_next().await.is_some() {}
+}
+
+async fn accept_loop(
+    listener: super::listeners::TokioListener,
+    state: Arc<AdminState>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = stopped(&mut stop) => return,
+            accepted = accept(&listener) => accepted,
+        };
+        let Ok((stream, _)) = accepted else {
+            tokio::time::sleep(ACCEPT_BACKOFF).await;
+            continue;
+        };
+        let state = state.clone();
+        let handler = service_fn(move |request| {
+            let response = answer(&state, &request);
+            async move { Ok::<_, Infallible>(response) }
+        });
+        match stream {
+            super::listeners::Stream::Tcp(stream) => {
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), handler));
+            }
+            super::listeners::Stream::Unix(stream) => {
+                tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), handler));
+            }
+        }
+    }
+}
+
+/// The answer to one admin request.
+fn answer<B>(state: &AdminState, request: &Request<B>) -> Response<Full<Bytes>> {
+    let path = request.uri().path();
+    if !matches!(path, "/healthz" | "/readyz" | "/metrics") {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    }
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+        response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    match path {
+        "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/readyz" => {
+            let (status, body) = state.readiness();
+            text(status, body)
+        }
+        _ => {
+            let openmetrics = request
+                .headers()
+                .get_all(ACCEPT)
+                .iter()
+                .any(|value| value.to_str().is_ok_and(|value| value.contains("application/openmetrics-text")));
+            match state.metrics.encode(openmetrics) {
+                Ok(body) => {
+                    let mut response = Response::new(Full::new(Bytes::from(body)));
+                    let kind = if openmetrics { OPENMETRICS } else { PROMETHEUS_TEXT };
+                    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(kind));
+                    response
+                }
+                Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "the metrics could not be encoded\n"),
+            }
+        }
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(state: &AdminState, method: Method, path: &str, accept: Option<&'static str>) -> Response<Full<Bytes>> {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(accept) = accept {
+            request = request.header(ACCEPT, accept);
+        }
+        answer(state, &request.body(()).unwrap_or_default())
+    }
+
+    #[test]
+    fn readiness_follows_the_server() {
+        let state = AdminState::default();
+        assert_eq!(get(&state, Method::GET, "/readyz", None).status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(get(&state, Method::GET, "/healthz", None).status(), StatusCode::OK);
+        let (stop, stopping) = watch::channel(false);
+        state.attach(stopping);
+        assert_eq!(get(&state, Method::HEAD, "/readyz", None).status(), StatusCode::OK);
+        stop.send_replace(true);
+        assert_eq!(get(&state, Method::GET, "/readyz", None).status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn routes_methods_and_formats() {
+        let state = AdminState::default();
+        assert_eq!(get(&state, Method::GET, "/", None).status(), StatusCode::NOT_FOUND);
+        assert_eq!(get(&state, Method::GET, "/metrics/x", None).status(), StatusCode::NOT_FOUND);
+        let post = get(&state, Method::POST, "/metrics", None);
+        assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(post.headers().get(ALLOW).map(HeaderValue::as_bytes), Some(&b"GET, HEAD"[..]));
+        let plain = get(&state, Method::GET, "/metrics", Some("text/plain"));
+        assert_eq!(plain.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes), Some(PROMETHEUS_TEXT.as_bytes()));
+        let open = get(&state, Method::GET, "/metrics", Some("application/openmetrics-text;version=1.0.0,*/*;q=0.1"));
+        assert_eq!(open.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes), Some(OPENMETRICS.as_bytes()));
+    }
+}

@@ -1,0 +1,59 @@
+"""Apps for tests/test_admin.py: a WSGI and an ASGI app whose answers the metrics are
+checked against, and an ASGI app whose lifespan startup waits for a file.
+
+- ``wsgi_app``: ``/missing`` is 404; ``/hold?record=F&release=G`` writes ``started`` to F,
+  then waits until G exists (a request in flight for as long as the test wants); else 200.
+- ``asgi_app``: ``/teapot`` is 418; else 200. Its lifespan startup waits until the file named
+  by ``ADMIN_TEST_GATE`` exists (no variable: it starts at once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+from apps._util import query, record
+
+
+def wsgi_app(environ, start_response):
+    path = environ.get("PATH_INFO", "")
+    if path == "/missing":
+        start_response("404 Not Found", [("Content-Length", "0")])
+        return [b""]
+    if path == "/hold":
+        options = query(environ)
+        record(options.get("record"), "started")
+        deadline = time.monotonic() + 30
+        while not os.path.exists(options["release"]) and time.monotonic() < deadline:
+            time.sleep(0.01)  # polling for the release file, which the test creates
+    body = b"wsgi"
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+async def _lifespan(receive, send) -> None:
+    message = await receive()
+    assert message["type"] == "lifespan.startup"
+    gate = os.environ.get("ADMIN_TEST_GATE")
+    while gate is not None and not os.path.exists(gate):
+        await asyncio.sleep(0.01)  # polling for the gate file, which the test creates
+    await send({"type": "lifespan.startup.complete"})
+    message = await receive()
+    await send({"type": "lifespan.shutdown.complete"})
+
+
+async def asgi_app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        await _lifespan(receive, send)
+        return
+    status = 418 if scope["path"].endswith("/teapot") else 200
+    body = b"asgi"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
