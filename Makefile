@@ -31,7 +31,7 @@ settings-table:  ## README's flag table from the declarations in python/amphicor
 	$(PYTHON) scripts/settings_table.py
 
 chaos:  ## the chaos suite (tests/chaos), 30 s of load per scenario; the test command runs it for 3 s each
-	CHAOS_SECONDS=30 $(PYTHON) -m pytest tests/chaos -q -s -p no:cacheprovider
+	CHAOS_SECONDS=30 CHAOS_SLOW_CLIENTS=2000 $(PYTHON) -m pytest tests/chaos -q -s -p no:cacheprovider
 
 connection-memory:  ## RSS per idle keep-alive and per slow (header-dripping) connection, amphicorn and granian if installed
 	$(PYTHON) bench/connection_memory.py --connections 2000
