@@ -1,5 +1,5 @@
 # One entry point per chore; each is a script in scripts/ so CI and people run the same thing.
-.PHONY: build-dev format lint test all bench bench-quick bench-protocols compat settings-table
+.PHONY: build-dev format lint test all bench bench-quick bench-protocols compat settings-table chaos connection-memory
 
 build-dev:  ## build and install amphicorn into the current Python, editable, without fat LTO (Cargo.toml's profile.fast)
 	MATURIN_PEP517_ARGS="--profile fast" pip install -e .
@@ -32,3 +32,9 @@ compat:  ## the framework suite, then README's compatibility table from its resu
 
 settings-table:  ## README's flag table from the declarations in python/amphicorn/settings.py
 	$(PYTHON) scripts/settings_table.py
+
+chaos:  ## the chaos suite (tests/chaos), 30 s of load per scenario; the test command runs it for 3 s each
+	CHAOS_SECONDS=30 CHAOS_SLOW_CLIENTS=2000 $(PYTHON) -m pytest tests/chaos -q -s -p no:cacheprovider
+
+connection-memory:  ## RSS per idle keep-alive and per slow (header-dripping) connection, amphicorn and granian if installed
+	$(PYTHON) bench/connection_memory.py --connections 2000

@@ -184,6 +184,44 @@ def test_stop_signal_lets_a_two_second_request_finish(serve, sig):
     assert _wait_gone(workers, 5)
 
 
+def _outcome_within(server: Server, seconds: float) -> str:
+    """Connects and sends a request: what happened within ``seconds`` ("refused", "reset",
+    "closed", "answered <status>"), or "hanging" if nothing did."""
+    try:
+        sock = socket.create_connection((server.host, server.port), timeout=seconds)
+    except ConnectionRefusedError:
+        return "refused"
+    with sock:
+        try:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = sock.recv(64)
+        except ConnectionResetError:
+            return "reset"
+        except TimeoutError:
+            return "hanging"
+        return f"answered {data.split(b' ')[1].decode()}" if data else "closed"
+
+
+def test_a_client_connecting_during_the_drain_is_not_left_waiting_for_it(serve):
+    """SIGTERM with a slow request in flight: a new client is refused (or served) at once,
+    rather than queued in the backlog until the drain ends and then reset."""
+    server = serve(PID_APP, "-w", "2")
+    _ready_pids(server, 2)
+    thread = threading.Thread(target=_get_ignoring_errors, args=(server.url, "/sleep?seconds=4"))
+    thread.start()
+    assert server.wait_for_stderr("request /sleep started", timeout=10)
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.wait_for_stderr("stopping the workers gracefully", timeout=5)
+    # Several clients, a moment apart (the stimulus), while the slow request drains.
+    outcomes = []
+    for _ in range(4):
+        outcomes.append(_outcome_within(server, 1.0))
+        time.sleep(0.2)
+    thread.join(20)
+    assert "hanging" not in outcomes, outcomes
+    assert _wait_exit(server, 15) == 0, server.stderr()
+
+
 @pytest.mark.parametrize("path", ["/stuck", "/stuck-in-executor"])
 @pytest.mark.parametrize("workers", [["-w", "2"], []], ids=["workers", "single-process"])
 def test_stuck_wsgi_thread_does_not_keep_the_process_alive(serve, workers, path):

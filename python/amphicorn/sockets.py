@@ -35,6 +35,9 @@ class Listeners:
     unix_paths: list[str] = dataclasses.field(default_factory=list)
     #: Whether the sockets came from systemd socket activation.
     activated: bool = False
+    #: Descriptors of sockets someone else bound (``fd://N``), which must go on listening
+    #: after this process is done with them.
+    borrowed: set[int] = dataclasses.field(default_factory=set)
 
     def fds(self) -> list[int]:
         return [sock.fileno() for sock in self.sockets]
@@ -47,6 +50,24 @@ class Listeners:
                 if stat.S_ISSOCK(os.stat(path).st_mode):
                     os.unlink(path)
 
+    def refuse_new(self) -> None:
+        """Stops listening on the TCP sockets this process bound, in every process that
+        shares them: new connections are refused and those queued but not yet accepted are
+        reset, at once, rather than wait in the backlog for a drain that will never accept
+        them. Connections already accepted are not touched. Sockets from systemd or
+        ``fd://`` keep listening (their owner hands them to the next server), and so do Unix
+        sockets: shutting one down leaves it readable forever, and an event loop still
+        watching it would spin."""
+        if self.activated:
+            return
+        for sock in self.sockets:
+            if sock.fileno() in self.borrowed or sock.family == socket.AF_UNIX:
+                continue
+            with contextlib.suppress(OSError):
+                # On Linux, SHUT_RD on a listening TCP socket takes it out of the listening
+                # state (resetting its queue), whoever holds copies of the descriptor.
+                sock.shutdown(socket.SHUT_RD)
+
 
 def listen_all(binds: list[Bind], backlog: int, environ: MutableMapping[str, str] | None = None) -> Listeners:
     """The listening sockets for ``binds``, or systemd's when socket-activated; on failure
@@ -57,9 +78,12 @@ def listen_all(binds: list[Bind], backlog: int, environ: MutableMapping[str, str
     listeners = Listeners([])
     try:
         for bind in binds:
-            listeners.sockets.extend(listen(bind, backlog))
+            sockets = listen(bind, backlog)
+            listeners.sockets.extend(sockets)
             if bind.path is not None:
                 listeners.unix_paths.append(bind.path)
+            if bind.fd is not None:
+                listeners.borrowed.update(sock.fileno() for sock in sockets)
     except BaseException:
         listeners.close()
         raise

@@ -13,7 +13,9 @@
   they do not all restart together).
 - **SIGTERM/SIGINT**: every worker is told to stop, drains for up to ``graceful_timeout``
   (and exits even if WSGI threads are stuck); past that, plus a margin for lifespan
-  shutdown, it is killed. A second signal kills at once.
+  shutdown, it is killed. A second signal kills at once. The listening sockets stop
+  listening at once, so that a client connecting during the drain is refused there and then
+  (and can try another instance) instead of waiting in the backlog for the whole drain.
 - **SIGHUP** (and ``--reload`` on a change): a rolling restart. New workers start on the
   same sockets; once all of them are ready the old ones drain and exit. The listening
   sockets never close, so no connection is refused. If a new worker cannot start, the old
@@ -206,6 +208,10 @@ class Supervisor:
         self.pending_starts.clear()
         for w in self.workers:
             self._stop_worker(w)
+        # No worker will accept again: without this, the kernel would go on queueing new
+        # connections on our copies of the sockets until the drain ends, then reset them.
+        if self.listeners is not None:
+            self.listeners.refuse_new()
 
     # -- workers ---------------------------------------------------------------------------
 

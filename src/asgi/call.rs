@@ -44,10 +44,10 @@ pub fn start(
             (Sender::Http(send.unbind()), started)
         }
         Exchange::WebSocket(session) => {
-            let send = Bound::new(py, WebSocketSend::new(&session, respond, state, handle))?;
+            let send = Bound::new(py, WebSocketSend::new(&session, respond, state.clone(), handle))?;
             let kind = ScopeKind::WebSocket { subprotocols: &session.subprotocols };
             let started = scope::build(py, kind, &head, &connection, &root_path, lifespan_state).and_then(|scope| {
-                let receive = WebSocketReceive::new(session.incoming.clone(), bridge.clone().unbind());
+                let receive = WebSocketReceive::new(session.incoming.clone(), state, bridge.clone().unbind());
                 app.call1((scope, receive, &send))
             });
             (Sender::WebSocket(send.unbind()), started)

@@ -138,6 +138,12 @@ impl RequestState {
         self.wait_for(Self::is_closed).await;
     }
 
+    /// Resolves once the client has gone (or, for a WebSocket failed by a protocol error,
+    /// the app has been told).
+    pub async fn disconnected(&self) {
+        self.wait_for(Self::is_disconnected).await;
+    }
+
     /// Resolves once the whole response has been handed to hyper.
     pub async fn response_completed(&self) {
         self.wait_for(|state| state.response_complete.load(Ordering::Acquire)).await;

@@ -19,7 +19,8 @@ use hyper::body::Incoming as IncomingBody;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
-use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::Message;
@@ -82,6 +83,13 @@ pub async fn handle(
 }
 
 /// Runs an accepted connection until both sides are done with it.
+///
+/// After a client's protocol error the connection must be failed with a close frame naming
+/// it (1002, 1007 or 1009), but not before the app has answered what came ahead of the bad
+/// frame: a client sending a text message and then a bad frame in one write gets the echo
+/// of the message first, then the close. So the close waits until the app has taken the
+/// `websocket.disconnect` from `receive()` (whatever it sent before asking is queued ahead
+/// of it), or finished, or sent its own close, or `WEBSOCKET_CLOSE_TIMEOUT` passed.
 async fn pump(
     on_upgrade: OnUpgrade,
     incoming: async_channel::Sender<Incoming>,
@@ -96,25 +104,48 @@ async fn pump(
     };
     let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
     let (mut sink, stream) = socket.split();
-    let (control, control_receiver) = async_channel::bounded(1);
-    let mut reader = tokio::spawn(read_frames(stream, incoming, control, state.clone()));
+    let mut reader = tokio::spawn(read_frames(stream, incoming, state.clone()));
     let mut reader_done = false;
+    // The close frame failing the connection, and when it is due at the latest.
+    let mut failure: Option<(Message, Instant)> = None;
     loop {
+        let deadline = failure.as_ref().map(|(_, deadline)| *deadline);
         let message = tokio::select! {
-            // In this order: the reader queues its close frame (1009) before it ends, so
-            // that frame must go out before the reader's end is noticed.
-            // A closed control channel (the reader ended without a close of its own)
-            // disables its branch.
+            // In this order: what the app queued goes out before the failure's close frame.
             biased;
-            Ok(message) = control_receiver.recv() => message,
-            // All senders gone: the app finished without closing, so close normally.
-            message = outgoing.recv() => message.unwrap_or_else(|_| close_message(CloseCode::Normal, "")),
-            _ = &mut reader => {
+            message = outgoing.recv() => match message {
+                // The app's own close after a protocol error: the error's code wins.
+                Ok(Message::Close(close)) => failure.take().map_or(Message::Close(close), |(close, _)| close),
+                Ok(message) => message,
+                // All senders gone: the app finished without closing.
+                Err(_) => failure.take().map_or_else(|| close_message(CloseCode::Normal, ""), |(close, _)| close),
+            },
+            ended = &mut reader, if !reader_done => {
                 reader_done = true;
-                break;
+                match ended {
+                    Ok(Some(close)) => {
+                        failure = Some((close, Instant::now() + WEBSOCKET_CLOSE_TIMEOUT));
+                        continue;
+                    }
+                    // The client closed or vanished: nothing more to send.
+                    _ => break,
+                }
             }
+            // The app has been told (`receive.rs` marks it), and has nothing queued.
+            () = state.disconnected(), if failure.is_some() => match failure.take() {
+                Some((close, _)) => close,
+                None => continue,
+            },
+            () = sleep_until_some(deadline), if failure.is_some() => match failure.take() {
+                Some((close, _)) => close,
+                None => continue,
+            },
         };
         let closing = matches!(message, Message::Close(_));
+        if closing {
+            // From here on `send()` raises: nothing more can reach the client.
+            state.mark_disconnected();
+        }
         if sink.send(message).await.is_err() {
             state.mark_disconnected();
             break;
@@ -131,38 +162,64 @@ async fn pump(
     let _ = sink.close().await;
 }
 
-/// Moves client messages to `receive()`; ends with a `websocket.disconnect`.
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Moves client messages to `receive()`; ends with a `websocket.disconnect`. Returns the
+/// close frame that fails the connection after a protocol error (the disconnect carries its
+/// code, and `receive.rs` marks the state disconnected when the app takes it), or None when
+/// the client closed or vanished.
 async fn read_frames<S>(
     mut stream: S,
     incoming: async_channel::Sender<Incoming>,
-    control: async_channel::Sender<Message>,
     state: Arc<RequestState>,
-) where
+) -> Option<Message>
+where
     S: futures::Stream<Item = Result<Message, WsError>> + Unpin,
 {
-    let (code, reason) = loop {
+    let (code, reason, failure) = loop {
         let message = match stream.next().await {
             Some(Ok(Message::Text(text))) => Incoming::WebSocketText(text.as_str().to_owned()),
             Some(Ok(Message::Binary(data))) => Incoming::WebSocketBinary(data),
             Some(Ok(Message::Close(frame))) => {
-                break frame
+                let (code, reason) = frame
                     .map_or((1005, String::new()), |frame| (u16::from(frame.code), frame.reason.as_str().to_owned()));
+                break (code, reason, None);
             }
             // Pings are answered by tungstenite itself; pongs need no answer.
             Some(Ok(_)) => continue,
-            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
-                let _ = control.try_send(close_message(CloseCode::Size, "message too big"));
-                break (1009, String::new());
-            }
-            Some(Err(_)) | None => break (1006, String::new()),
+            Some(Err(error)) => match failure_code(&error) {
+                Some((code, reason)) => break (u16::from(code), String::new(), Some(close_message(code, reason))),
+                None => break (1006, String::new(), None),
+            },
+            None => break (1006, String::new(), None),
         };
         if incoming.send(message).await.is_err() {
             // The app is done receiving; keep reading so the close handshake completes.
             continue;
         }
     };
-    state.mark_disconnected();
+    if failure.is_none() {
+        state.mark_disconnected();
+    }
     let _ = incoming.send(Incoming::WebSocketDisconnect { code, reason }).await;
+    failure
+}
+
+/// The close code (and reason) that fails the connection after a read error, per RFC 6455
+/// section 7.4.1; None when the client is gone and there is no one to tell.
+fn failure_code(error: &WsError) -> Option<(CloseCode, &'static str)> {
+    match error {
+        WsError::Capacity(_) => Some((CloseCode::Size, "message too big")),
+        WsError::Utf8(_) => Some((CloseCode::Invalid, "invalid UTF-8")),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        WsError::Protocol(_) => Some((CloseCode::Protocol, "protocol error")),
+        _ => None,
+    }
 }
 
 pub fn close_message(code: CloseCode, reason: &str) -> Message {

@@ -12,6 +12,7 @@ use pyo3::IntoPyObjectExt;
 use crate::asgi::awaitable::Ready;
 use crate::asgi::bridge::{LoopBridge, Resolution};
 use crate::asgi::messages::Incoming;
+use crate::http::connection::RequestState;
 
 #[pyclass(module = "amphicorn._amphicorn")]
 pub struct WebSocketReceive {
@@ -20,12 +21,15 @@ pub struct WebSocketReceive {
     /// The close code and reason, once the disconnect was delivered (set on the loop thread
     /// for a message taken at once, on a tokio thread for one that was awaited).
     closed: Arc<OnceLock<(u16, String)>>,
+    /// Marked disconnected when the disconnect reaches the app: after a protocol error the
+    /// connection's close frame waits for that (`mod.rs`), and `send()` raises from then on.
+    state: Arc<RequestState>,
     bridge: Py<LoopBridge>,
 }
 
 impl WebSocketReceive {
-    pub fn new(incoming: async_channel::Receiver<Incoming>, bridge: Py<LoopBridge>) -> Self {
-        Self { connect_sent: false, incoming, closed: Arc::default(), bridge }
+    pub fn new(incoming: async_channel::Receiver<Incoming>, state: Arc<RequestState>, bridge: Py<LoopBridge>) -> Self {
+        Self { connect_sent: false, incoming, closed: Arc::default(), state, bridge }
     }
 }
 
@@ -49,26 +53,28 @@ impl WebSocketReceive {
                     let (id, future) = bridge.waiter(py)?;
                     let incoming = self.incoming.clone();
                     let closed = self.closed.clone();
+                    let state = self.state.clone();
                     bridge.handle().resolve_with(id, async move {
                         let message = incoming
                             .recv()
                             .await
                             .unwrap_or(Incoming::WebSocketDisconnect { code: 1006, reason: String::new() });
-                        remember_close(&closed, &message);
+                        remember_close(&closed, &state, &message);
                         Resolution::Received(message)
                     });
                     return Ok(future);
                 }
             }
         };
-        remember_close(&self.closed, &message);
+        remember_close(&self.closed, &self.state, &message);
         Ready::new(message.into_dict(py)?.into_any().unbind()).into_bound_py_any(py)
     }
 }
 
 /// Keeps the first disconnect's code and reason for every later `receive()`.
-fn remember_close(closed: &OnceLock<(u16, String)>, message: &Incoming) {
+fn remember_close(closed: &OnceLock<(u16, String)>, state: &RequestState, message: &Incoming) {
     if let Incoming::WebSocketDisconnect { code, reason } = message {
+        state.mark_disconnected();
         // Only the first disconnect counts; a later one (never sent today) is ignored.
         let _ = closed.set((*code, reason.clone()));
     }

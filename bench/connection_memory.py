@@ -1,0 +1,120 @@
+"""RSS per connection: N idle keep-alive connections (each after one answered request), then
+N slow ones (a request head dripping, never finished), for amphicorn (``--http auto``, one
+process) and, if it is installed, granian (``--runtime-mode st``). Prints KiB per connection.
+
+    .venv/bin/python bench/connection_memory.py --connections 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+sys.path.insert(0, str(TESTS))
+
+from support import rss_kib  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start(server: str, port: int) -> subprocess.Popen[bytes]:
+    if server == "amphicorn":
+        cmd = [sys.executable, "-m", "amphicorn", "apps.basic:hello", "-b", f"127.0.0.1:{port}", "--http", "auto"]
+        cmd += ["--timeout-request-headers", "600", "--timeout-keep-alive", "600"]
+    else:
+        cmd = [sys.executable, "-m", "granian", "--interface", "wsgi", "--runtime-mode", "st"]
+        cmd += ["--host", "127.0.0.1", "--port", str(port), "apps.basic:hello"]
+    proc = subprocess.Popen(cmd, cwd=TESTS, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            time.sleep(0.1)  # polling for the port to open
+    proc.kill()
+    raise SystemExit(f"{server} did not start")
+
+
+def _settled_rss(pid: int) -> int:
+    """RSS once it stops moving (three equal samples 100 ms apart), in KiB."""
+    samples = [rss_kib(pid)]
+    while len(samples) < 3 or len(set(samples[-3:])) > 1:
+        time.sleep(0.1)  # sampling interval
+        samples.append(rss_kib(pid))
+        if len(samples) > 50:
+            break
+    return samples[-1]
+
+
+def _read_response(sock: socket.socket) -> None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed")
+        data += chunk
+
+
+def measure(server: str, count: int) -> dict[str, float]:
+    port = _free_port()
+    proc = _start(server, port)
+    figures: dict[str, float] = {}
+    try:
+        # Warm up: one request, so lazily built state is not counted per connection.
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            _read_response(sock)
+        base = _settled_rss(proc.pid)
+        idle = []
+        for _ in range(count):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            _read_response(sock)
+            idle.append(sock)
+        with_idle = _settled_rss(proc.pid)
+        figures["idle_kib_per_connection"] = (with_idle - base) / count
+        for sock in idle:
+            sock.close()
+        time.sleep(1)  # let the server notice the closes (the stimulus: nothing to wait on)
+        base = _settled_rss(proc.pid)
+        slow = []
+        for _ in range(count):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Drip: ")
+            slow.append(sock)
+        for sock in slow:
+            sock.sendall(b"a")  # one more byte of the never-ending header
+        slow_rss = _settled_rss(proc.pid)
+        figures["slow_kib_per_connection"] = (slow_rss - base) / count
+        for sock in slow:
+            sock.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--connections", type=int, default=2000)
+    args = parser.parse_args()
+    servers = ["amphicorn"] + (["granian"] if importlib.util.find_spec("granian") else [])
+    for server in servers:
+        figures = measure(server, args.connections)
+        shown = " ".join(f"{name}={value:.1f}" for name, value in figures.items())
+        print(f"{server} connections={args.connections} {shown}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
