@@ -104,7 +104,11 @@ async fn pump(
     };
     let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
     let (mut sink, stream) = socket.split();
-    let mut reader = tokio::spawn(read_frames(stream, incoming, state.clone()));
+    // The reader hands over the close frame failing the connection before the app can hear
+    // of it: an app that answers the disconnect with a close (or ends) at once must still
+    // find the failure here, though the reader task's end may not have been seen yet.
+    let (failed, mut failure_handed) = oneshot::channel();
+    let mut reader = tokio::spawn(read_frames(stream, incoming, failed, state.clone()));
     let mut reader_done = false;
     // The close frame failing the connection, and when it is due at the latest.
     let mut failure: Option<(Message, Instant)> = None;
@@ -115,10 +119,13 @@ async fn pump(
             biased;
             message = outgoing.recv() => match message {
                 // The app's own close after a protocol error: the error's code wins.
-                Ok(Message::Close(close)) => failure.take().map_or(Message::Close(close), |(close, _)| close),
+                Ok(Message::Close(close)) => {
+                    take_failure(&mut failure, &mut failure_handed).unwrap_or(Message::Close(close))
+                }
                 Ok(message) => message,
                 // All senders gone: the app finished without closing.
-                Err(_) => failure.take().map_or_else(|| close_message(CloseCode::Normal, ""), |(close, _)| close),
+                Err(_) => take_failure(&mut failure, &mut failure_handed)
+                    .unwrap_or_else(|| close_message(CloseCode::Normal, "")),
             },
             ended = &mut reader, if !reader_done => {
                 reader_done = true;
@@ -162,6 +169,11 @@ async fn pump(
     let _ = sink.close().await;
 }
 
+/// The failure's close frame, whether the reader's end was seen or it was only handed over.
+fn take_failure(failure: &mut Option<(Message, Instant)>, handed: &mut oneshot::Receiver<Message>) -> Option<Message> {
+    failure.take().map(|(close, _)| close).or_else(|| handed.try_recv().ok())
+}
+
 async fn sleep_until_some(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -176,6 +188,7 @@ async fn sleep_until_some(deadline: Option<Instant>) {
 async fn read_frames<S>(
     mut stream: S,
     incoming: async_channel::Sender<Incoming>,
+    failed: oneshot::Sender<Message>,
     state: Arc<RequestState>,
 ) -> Option<Message>
 where
@@ -203,8 +216,12 @@ where
             continue;
         }
     };
-    if failure.is_none() {
-        state.mark_disconnected();
+    match &failure {
+        // Handed over before the app hears of the disconnect (see `pump`).
+        Some(close) => {
+            let _ = failed.send(close.clone());
+        }
+        None => state.mark_disconnected(),
     }
     let _ = incoming.send(Incoming::WebSocketDisconnect { code, reason }).await;
     failure
