@@ -1,5 +1,5 @@
 # One entry point per chore; each is a script in scripts/ so CI and people run the same thing.
-.PHONY: build-dev format lint test all bench bench-quick bench-protocols compat settings-table chaos connection-memory
+.PHONY: build-dev format lint test all bench bench-quick bench-protocols compat settings-table chaos connection-memory fuzz
 
 build-dev:  ## build and install amphicorn into the current Python, editable, without fat LTO (Cargo.toml's profile.fast)
 	MATURIN_PEP517_ARGS="--profile fast" pip install -e .
@@ -14,6 +14,11 @@ test:
 	bash scripts/test.sh
 
 all: format test
+
+FUZZ_SECONDS ?= 60
+
+fuzz:  ## every fuzz target in fuzz/ for FUZZ_SECONDS (default 60) each, optimized, with AddressSanitizer
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 bench:  ## the benchmark suite (bench/README.md); results in bench/results/
 	bash bench/run.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from scratch: a virtualenv with the test dependencies, amphicorn
-# built and installed by maturin (`pip install .`), the lints, the Rust unit tests and the
+# built and installed by maturin (`pip install .`), the lints, the Rust unit tests, each fuzz
+# target for a few seconds (FUZZ_QUICK_SECONDS, default 5; scripts/fuzz.sh --quick) and the
 # end-to-end pytest suite. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,9 @@ bash scripts/lint.sh "$venv"
 echo "== rust unit tests"
 libdir=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR") or "")')
 PYO3_PYTHON="$venv/bin/python" LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" cargo test --quiet
+
+echo "== fuzz targets, briefly (make fuzz runs them longer)"
+VENV="$venv" bash scripts/fuzz.sh --quick "${FUZZ_QUICK_SECONDS:-5}"
 
 echo "== end-to-end tests"
 # Run from outside the source tree so `import amphicorn` finds the installed package.

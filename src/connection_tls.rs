@@ -146,7 +146,7 @@ pub fn to_pem(certificate: &CertificateDer<'_>) -> String {
 }
 
 /// The subject of a DER certificate as an RFC 4514 string, or None if it does not parse.
-fn subject(certificate: &CertificateDer<'_>) -> Option<String> {
+pub(crate) fn subject(certificate: &CertificateDer<'_>) -> Option<String> {
     let certificate = Certificate::from_der(certificate.as_ref()).ok()?;
     Some(certificate.tbs_certificate().subject().to_string())
 }

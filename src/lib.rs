@@ -11,6 +11,8 @@ pub mod connection_info;
 pub mod connection_tls;
 pub mod errors;
 pub mod fds;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod http;
 pub mod interned;
 pub mod log;

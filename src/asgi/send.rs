@@ -347,11 +347,19 @@ pub fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<HeaderMap> {
         let (Ok(name), Ok(value)) = (name.cast::<PyBytes>(), value.cast::<PyBytes>()) else {
             return Err(PyTypeError::new_err(format!("header names and values must be bytes, got {pair}")));
         };
-        let header_name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| PyValueError::new_err(format!("invalid header name {name}")))?;
-        let header_value = HeaderValue::from_bytes(value.as_bytes())
-            .map_err(|_| PyValueError::new_err(format!("invalid value for header {name}: {value}")))?;
+        let (header_name, header_value) = header(name.as_bytes(), value.as_bytes()).map_err(PyValueError::new_err)?;
         map.append(header_name, header_value);
     }
     Ok(map)
+}
+
+/// One `[name, value]` byte pair an app gave → a header, or the message that says why not
+/// (the bytes shown as Python shows them, `b'...'`). Pure, so the fuzz target
+/// `asgi_headers` can call it without Python.
+pub(crate) fn header(name: &[u8], value: &[u8]) -> Result<(HeaderName, HeaderValue), String> {
+    let shown = |bytes: &[u8]| format!("b'{}'", bytes.escape_ascii());
+    let header_name = HeaderName::from_bytes(name).map_err(|_| format!("invalid header name {}", shown(name)))?;
+    let header_value = HeaderValue::from_bytes(value)
+        .map_err(|_| format!("invalid value for header {}: {}", shown(name), shown(value)))?;
+    Ok((header_name, header_value))
 }

@@ -21,19 +21,28 @@ pub fn decode_path(path: &str) -> String {
 
 /// Splits a `Host` value into name and port: `example.com:8080` → (`example.com`, `8080`),
 /// `[::1]:8000` → (`::1`, `8000`) (brackets dropped, as `SERVER_NAME` carries an address),
-/// `example.com` → (`example.com`, None).
+/// `example.com` → (`example.com`, None). A port that is not all digits is no port: the
+/// whole value is the name (`weird:port`, `[::1]:evil`), never a `SERVER_PORT` of "evil".
 pub fn split_host(host: &str) -> (&str, Option<&str>) {
     if let Some(rest) = host.strip_prefix('[') {
         return match rest.split_once(']') {
-            Some((address, tail)) => (address, tail.strip_prefix(':').filter(|p| !p.is_empty())),
+            Some((address, "" | ":")) => (address, None),
+            Some((address, tail)) => match tail.strip_prefix(':') {
+                Some(port) if is_port(port) => (address, Some(port)),
+                _ => (host, None),
+            },
             None => (host, None),
         };
     }
     match host.rsplit_once(':') {
-        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => (name, Some(port)),
+        Some((name, port)) if is_port(port) => (name, Some(port)),
         Some((name, "")) => (name, None),
         _ => (host, None),
     }
+}
+
+fn is_port(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -74,6 +83,11 @@ mod tests {
             ("[::1", ("[::1", None)),
             ("127.0.0.1:80", ("127.0.0.1", Some("80"))),
             ("weird:port", ("weird:port", None)),
+            // Found by the `text` fuzz target: a bracketed address's port was not checked,
+            // so `Host: [::1]:evil` gave SERVER_PORT "evil".
+            ("[::1]:evil", ("[::1]:evil", None)),
+            ("[::1]:80x", ("[::1]:80x", None)),
+            ("[::1]junk", ("[::1]junk", None)),
         ];
         for (host, expected) in cases {
             assert_eq!(split_host(host), expected, "splitting {host}");

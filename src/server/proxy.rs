@@ -165,7 +165,7 @@ fn forwarded_elements(headers: &HeaderMap) -> Vec<Element> {
     elements
 }
 
-fn split_outside_quotes(text: &str, separator: char) -> Vec<&str> {
+pub(crate) fn split_outside_quotes(text: &str, separator: char) -> Vec<&str> {
     let mut parts = Vec::new();
     let (mut start, mut quoted) = (0, false);
     for (index, character) in text.char_indices() {

@@ -65,7 +65,7 @@ pub async fn read_header<T: AsyncRead + Unpin>(
 }
 
 /// The header's length and addresses, if it is complete and valid.
-fn header_addresses(parsed: HeaderResult<'_>) -> Option<(usize, Addresses)> {
+pub(crate) fn header_addresses(parsed: HeaderResult<'_>) -> Option<(usize, Addresses)> {
     match parsed {
         HeaderResult::V1(Ok(header)) => {
             let addresses = match header.addresses {

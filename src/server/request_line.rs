@@ -44,7 +44,7 @@ const URI_TOO_LONG: &[u8] = b"HTTP/1.1 414 URI Too Long\r\n";
 /// Whether the request line of the head being read has ended: the pure part, fed with what
 /// is read and what the service reports.
 #[derive(Debug)]
-struct LineState {
+pub(crate) struct LineState {
     /// No LF has arrived since the current head began.
     open: bool,
     /// Bytes read since the last LF (0: what was read so far ends a line).
@@ -56,13 +56,13 @@ struct LineState {
 }
 
 impl LineState {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { open: true, after_newline: 0, read_while_busy: false, begun: 0 }
     }
 
     /// `data` was read; `busy`: a request is in flight (or the connection was upgraded);
     /// `begun`: how many requests have begun on the connection so far.
-    fn on_read(&mut self, data: &[u8], busy: bool, begun: u64) {
+    pub(crate) fn on_read(&mut self, data: &[u8], busy: bool, begun: u64) {
         if data.is_empty() {
             return;
         }
@@ -86,7 +86,7 @@ impl LineState {
 
     /// What to write instead of `data`: the `414` when `data` is hyper's `431` and the
     /// request line never ended.
-    fn replacement(&self, data: &[u8]) -> Option<Vec<u8>> {
+    pub(crate) fn replacement(&self, data: &[u8]) -> Option<Vec<u8>> {
         if !self.open {
             return None; // Almost every write: the cheap test first.
         }

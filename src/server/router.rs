@@ -110,7 +110,7 @@ impl<T> Router<T> {
 }
 
 /// `Example.com:8080` → `Example.com`; `[::1]:80` → `[::1]`.
-fn host_name(host: &str) -> &str {
+pub(crate) fn host_name(host: &str) -> &str {
     if host.starts_with('[') {
         return host.split_once(']').map_or(host, |(name, _)| &host[..=name.len()]);
     }

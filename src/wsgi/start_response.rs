@@ -179,7 +179,7 @@ fn parse_status(status: &Bound<'_, PyAny>) -> PyResult<(StatusCode, Option<Reaso
 /// missing (`"204"`). The phrase goes out latin-1 encoded, as PEP 3333 says of every str in
 /// the head (`"200 Caf\u{e9}"` → the byte 0xE9), so a character beyond U+00FF is invalid, and
 /// so is a control character such as CR or LF anywhere in it (no response splitting).
-fn parse_status_line(text: &str) -> Option<(StatusCode, Option<ReasonPhrase>)> {
+pub(crate) fn parse_status_line(text: &str) -> Option<(StatusCode, Option<ReasonPhrase>)> {
     let (code, reason) = match text.split_once(' ') {
         Some((code, reason)) => (code, reason.trim_matches(' ')),
         None => (text, ""),
@@ -206,16 +206,21 @@ fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<HeaderMap> {
         let (Ok(name), Ok(value)) = (name.cast::<PyString>(), value.cast::<PyString>()) else {
             return Err(PyTypeError::new_err(format!("header names and values must be str, got {item}")));
         };
-        let name_text = name.to_str()?;
-        let header_name = HeaderName::from_bytes(name_text.as_bytes())
-            .map_err(|_| PyValueError::new_err(format!("invalid header name {name_text:?}")))?;
-        let value_text = value.to_str()?;
-        let header_value = latin1_bytes(value_text)
-            .and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
-            .ok_or_else(|| PyValueError::new_err(format!("invalid value for header {name_text:?}: {value_text:?}")))?;
+        let (header_name, header_value) = header(name.to_str()?, value.to_str()?).map_err(PyValueError::new_err)?;
         map.append(header_name, header_value);
     }
     Ok(map)
+}
+
+/// One `(name, value)` pair an app gave → a header, or the message that says why not: the
+/// name must be a token, the value latin-1 with no CR, LF or NUL (no response splitting).
+/// Pure, so the fuzz target `wsgi_headers` can call it without Python.
+pub(crate) fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))?;
+    let header_value = latin1_bytes(value)
+        .and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
+        .ok_or_else(|| format!("invalid value for header {name:?}: {value:?}"))?;
+    Ok((header_name, header_value))
 }
 
 /// Encodes as latin-1; None if a character is beyond U+00FF.
