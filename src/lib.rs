@@ -2,10 +2,11 @@
 //!
 //! This file only registers what Python sees; `server/` runs sockets and connections,
 //! `http/` holds what every interface shares, `wsgi/` bridges to WSGI apps, `asgi/`
-//! to ASGI apps, and `static_files/` serves directories.
+//! to ASGI apps, `static_files/` serves directories, and `compression/` compresses responses.
 
 pub mod asgi;
 pub mod buffers;
+pub mod compression;
 pub mod connection_info;
 pub mod connection_tls;
 pub mod errors;

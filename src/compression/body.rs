@@ -1,0 +1,234 @@
+//! The compressing body: wraps any body (a `ResponseBody`) and compresses it frame by frame, each
+//! data frame flushed (gzip's and zstd's sync flush, brotli's flush) so that what an app
+//! streams (server-sent events, a slow report) reaches the client as it is produced, not when
+//! the encoder's window fills. The coding's trailer follows the last frame; trailers the app
+//! sends come after it. A body already whole in memory is compressed at once (`whole`).
+//!
+//! Which responses get here, and their headers, is `mod.rs`'s; the codecs are the `flate2`,
+//! `brotli` and `zstd` crates writing into a `Vec` that each frame drains.
+
+use std::io::Write;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use hyper::body::{Body, Frame, SizeHint};
+
+use super::codec::Codec;
+use crate::errors::Error;
+
+/// gzip's level (flate2's default), brotli's quality and window, zstd's level: cheap enough
+/// per request for dynamic content (brotli's best, 11, is for build-time compression).
+const GZIP_LEVEL: u32 = 6;
+const BROTLI_QUALITY: u32 = 4;
+const BROTLI_WINDOW: u32 = 22;
+const BROTLI_BUFFER: usize = 4096;
+const ZSTD_LEVEL: i32 = 3;
+
+/// A streaming encoder writing into a buffer that each frame drains.
+pub enum Encoder {
+    Gzip(flate2::write::GzEncoder<Vec<u8>>),
+    Brotli(Box<brotli::CompressorWriter<Vec<u8>>>),
+    Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
+}
+
+impl Encoder {
+    pub fn new(codec: Codec) -> Result<Self, Error> {
+        Ok(match codec {
+            Codec::Gzip => Self::Gzip(flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(GZIP_LEVEL))),
+            Codec::Brotli => Self::Brotli(Box::new(brotli::CompressorWriter::new(
+                Vec::new(),
+                BROTLI_BUFFER,
+                BROTLI_QUALITY,
+                BROTLI_WINDOW,
+            ))),
+            Codec::Zstd => Self::Zstd(zstd::stream::write::Encoder::new(Vec::new(), ZSTD_LEVEL).map_err(failed)?),
+        })
+    }
+
+    /// Compresses `data` and flushes: what comes out decodes to everything given so far.
+    pub fn encode(&mut self, data: &[u8]) -> Result<Bytes, Error> {
+        let output = match self {
+            Self::Gzip(encoder) => {
+                encoder.write_all(data).and_then(|()| encoder.flush()).map_err(failed)?;
+                encoder.get_mut()
+            }
+            Self::Brotli(encoder) => {
+                encoder.write_all(data).and_then(|()| encoder.flush()).map_err(failed)?;
+                encoder.get_mut()
+            }
+            Self::Zstd(encoder) => {
+                encoder.write_all(data).and_then(|()| encoder.flush()).map_err(failed)?;
+                encoder.get_mut()
+            }
+        };
+        Ok(Bytes::from(std::mem::take(output)))
+    }
+
+    /// Ends the stream: the rest of the output and the coding's trailer.
+    pub fn finish(self) -> Result<Bytes, Error> {
+        let output = match self {
+            Self::Gzip(encoder) => encoder.finish().map_err(failed)?,
+            Self::Brotli(encoder) => encoder.into_inner(),
+            Self::Zstd(encoder) => encoder.finish().map_err(failed)?,
+        };
+        Ok(Bytes::from(output))
+    }
+}
+
+/// Writing into a `Vec` does not fail; an encoder error is a bug, reported as an abort.
+fn failed(_: std::io::Error) -> Error {
+    Error::aborted()
+}
+
+/// All of `data` in `codec`, finished.
+pub fn whole(codec: Codec, data: &[u8]) -> Result<Bytes, Error> {
+    let mut encoder = Encoder::new(codec)?;
+    let head = encoder.encode(data)?;
+    let tail = encoder.finish()?;
+    if head.is_empty() {
+        return Ok(tail);
+    }
+    let mut joined = Vec::with_capacity(head.len() + tail.len());
+    joined.extend_from_slice(&head);
+    joined.extend_from_slice(&tail);
+    Ok(Bytes::from(joined))
+}
+
+/// A streamed body, compressed as it goes.
+pub struct Compressing<B> {
+    inner: B,
+    /// None once finished (the coding's trailer sent).
+    encoder: Option<Encoder>,
+    /// The app's trailers, sent after the coding's trailer.
+    trailers: Option<HeaderMap>,
+}
+
+impl<B: Body<Data = Bytes, Error = Error> + Unpin> Compressing<B> {
+    pub fn new(inner: B, encoder: Encoder) -> Self {
+        Self { inner, encoder: Some(encoder), trailers: None }
+    }
+
+    pub fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        loop {
+            let Some(encoder) = self.encoder.as_mut() else {
+                return Poll::Ready(self.trailers.take().map(|fields| Ok(Frame::trailers(fields))));
+            };
+            let data = match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => match frame.into_data() {
+                    Ok(data) if data.is_empty() => continue,
+                    Ok(data) => encoder.encode(&data),
+                    Err(frame) => {
+                        self.trailers = frame.into_trailers().ok();
+                        self.finish()
+                    }
+                },
+                Some(Err(error)) => {
+                    self.encoder = None;
+                    return Poll::Ready(Some(Err(error)));
+                }
+                None => self.finish(),
+            };
+            match data {
+                Ok(data) if data.is_empty() => continue,
+                Ok(data) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                Err(error) => {
+                    self.encoder = None;
+                    return Poll::Ready(Some(Err(error)));
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) -> Result<Bytes, Error> {
+        self.encoder.take().map_or(Ok(Bytes::new()), Encoder::finish)
+    }
+
+    pub fn is_end_stream(&self) -> bool {
+        self.encoder.is_none() && self.trailers.is_none()
+    }
+
+    pub fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    fn decode(codec: Codec, data: &[u8]) -> Vec<u8> {
+        let mut output = Vec::new();
+        match codec {
+            Codec::Gzip => flate2::read::GzDecoder::new(data).read_to_end(&mut output).map(|_| ()),
+            Codec::Brotli => brotli::Decompressor::new(data, 4096).read_to_end(&mut output).map(|_| ()),
+            Codec::Zstd => {
+                zstd::stream::read::Decoder::new(data).and_then(|mut d| d.read_to_end(&mut output)).map(|_| ())
+            }
+        }
+        .expect("decodes");
+        output
+    }
+
+    /// A partial stream decoded as far as it goes (what a client has after each frame).
+    fn decode_prefix(codec: Codec, data: &[u8]) -> Vec<u8> {
+        let mut output = Vec::new();
+        let mut buffer = [0u8; 4096];
+        let mut reader: Box<dyn Read> = match codec {
+            Codec::Gzip => Box::new(flate2::read::GzDecoder::new(data)),
+            Codec::Brotli => Box::new(brotli::Decompressor::new(data, 4096)),
+            Codec::Zstd => Box::new(zstd::stream::read::Decoder::new(data).expect("decoder")),
+        };
+        while let Ok(count) = reader.read(&mut buffer) {
+            if count == 0 {
+                break;
+            }
+            output.extend_from_slice(&buffer[..count]);
+        }
+        output
+    }
+
+    #[test]
+    fn each_frame_decodes_as_it_arrives_and_the_whole_round_trips() {
+        let chunks: Vec<Vec<u8>> = (0..5).map(|n| format!("data: event {n}\n\n").repeat(n + 1).into_bytes()).collect();
+        for codec in [Codec::Gzip, Codec::Brotli, Codec::Zstd] {
+            let (sender, receiver) = futures::channel::mpsc::unbounded::<Result<Frame<Bytes>, Error>>();
+            let inner = http_body_util::StreamBody::new(receiver);
+            let mut body = Compressing::new(inner, Encoder::new(codec).expect("encoder"));
+            let waker = futures::task::noop_waker();
+            let mut cx = Context::from_waker(&waker);
+            let mut sent = Vec::new();
+            let mut wire = Vec::new();
+            for chunk in &chunks {
+                sender.unbounded_send(Ok(Frame::data(Bytes::from(chunk.clone())))).expect("room");
+                sent.extend_from_slice(chunk);
+                let Poll::Ready(Some(Ok(frame))) = body.poll_frame(&mut cx) else {
+                    panic!("{codec:?}: a frame for each chunk");
+                };
+                wire.extend_from_slice(frame.data_ref().expect("data"));
+                assert_eq!(decode_prefix(codec, &wire), sent, "{codec:?}: flushed");
+                assert!(body.poll_frame(&mut cx).is_pending(), "{codec:?}: waits for the app");
+            }
+            drop(sender);
+            while let Poll::Ready(Some(frame)) = body.poll_frame(&mut cx) {
+                wire.extend_from_slice(frame.expect("frame").data_ref().expect("data"));
+            }
+            assert!(body.is_end_stream());
+            assert_eq!(decode(codec, &wire), sent, "{codec:?}: whole");
+            assert!(wire.len() < sent.len(), "{codec:?}: smaller");
+        }
+    }
+
+    #[test]
+    fn a_whole_body_round_trips() {
+        let data = b"{\"key\": \"value\"}".repeat(200);
+        for codec in [Codec::Gzip, Codec::Brotli, Codec::Zstd] {
+            let compressed = whole(codec, &data).expect("compressed");
+            assert!(compressed.len() < data.len() / 4, "{codec:?}");
+            assert_eq!(decode(codec, &compressed), data, "{codec:?}");
+        }
+    }
+}
