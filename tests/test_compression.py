@@ -47,11 +47,11 @@ def decode(coding: str, data: bytes) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def server(request):
+def server():
     """WSGI at /w and ASGI at /a, both compressing with br, gzip, zstd (in that order)."""
     started = start_server(None, f"--mount={WSGI}", f"--mount={ASGI}", "--compress=br,gzip,zstd")
-    request.addfinalizer(started.stop)
-    return started
+    yield started
+    started.stop()
 
 
 def vary(response) -> list[str]:
@@ -63,8 +63,9 @@ def vary(response) -> list[str]:
 @pytest.mark.parametrize("stream", [0, 4])
 def test_each_coding_is_negotiated_and_decodes(server, prefix: str, coding: str, stream: int):
     with httpx.Client(base_url=server.url) as client:
-        response = client.get(f"{prefix}/?size=20000&stream={stream}&etag=%22v1%22",
-                              headers={"Accept-Encoding": coding})
+        response = client.get(
+            f"{prefix}/?size=20000&stream={stream}&etag=%22v1%22", headers={"Accept-Encoding": coding}
+        )
     assert response.status_code == 200
     assert response.headers["content-encoding"] == coding
     assert response.content == body(20000), "httpx decoded it with the real codec"
@@ -143,7 +144,7 @@ def test_compressed_types_and_more(server):
 def test_a_mount_sets_its_own_and_others_stay_off(serve, tmp_path: Path):
     config = tmp_path / "amphicorn.toml"
     config.write_text(
-        f"""
+        """
 [[mount]]
 prefix = "/w"
 app = "wsgi:apps.compression:wsgi_app"

@@ -18,8 +18,7 @@ def _answer(params: dict[str, str]) -> tuple[int, list[tuple[str, str]], list[by
     size = int(params.get("size", "4096"))
     body = (TEXT * (size // len(TEXT) + 1))[:size]
     headers = [("Content-Type", params.get("type", "text/plain; charset=utf-8"))]
-    for key, name in (("encoding", "Content-Encoding"), ("cache", "Cache-Control"), ("etag", "ETag"),
-                      ("vary", "Vary")):
+    for key, name in (("encoding", "Content-Encoding"), ("cache", "Cache-Control"), ("etag", "ETag"), ("vary", "Vary")):
         if key in params:
             headers.append((name, params[key]))
     chunks = int(params.get("stream", "0"))
