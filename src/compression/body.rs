@@ -89,8 +89,13 @@ pub fn whole(codec: Codec, data: &[u8]) -> Result<Bytes, Error> {
     match codec {
         Codec::Zstd => zstd::bulk::compress(data, ZSTD_LEVEL).map(Bytes::from).map_err(failed),
         Codec::Brotli => {
-            let mut encoder =
-                brotli::CompressorWriter::new(Vec::new(), BROTLI_BUFFER, BROTLI_QUALITY, window_for(data.len()));
+            let params = brotli::enc::BrotliEncoderParams {
+                quality: BROTLI_QUALITY as i32,
+                lgwin: window_for(data.len()) as i32,
+                size_hint: data.len(),
+                ..Default::default()
+            };
+            let mut encoder = brotli::CompressorWriter::with_params(Vec::new(), BROTLI_BUFFER, &params);
             encoder.write_all(data).map_err(failed)?;
             Ok(Bytes::from(encoder.into_inner()))
         }
