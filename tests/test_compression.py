@@ -212,12 +212,15 @@ def test_static_files_are_compressed_but_not_their_ranges_or_siblings(serve, tmp
     (root / "site.css").write_bytes(css)
     (root / "pre.css").write_bytes(css)
     (root / "pre.css.gz").write_bytes(b"precompressed bytes, sent as they are")
+    big = css * 40  # over 256 KiB: streamed from the file in pieces, compressed as they go
+    (root / "big.css").write_bytes(big)
     server = serve(None, f"--mount=/static=static:{root}", "--compress=gzip")
     with httpx.Client(base_url=server.url, headers={"Accept-Encoding": "gzip"}) as client:
         whole = client.get("/static/site.css")
         assert whole.headers["content-encoding"] == "gzip"
         assert whole.content == css
         assert whole.headers["etag"].startswith('W/"')
+        assert "accept-ranges" not in whole.headers
         assert vary(whole) == ["accept-encoding"], "the static mount's Vary, not a second one"
         again = client.get("/static/site.css", headers={"If-None-Match": whole.headers["etag"]})
         assert again.status_code == 304
@@ -225,6 +228,11 @@ def test_static_files_are_compressed_but_not_their_ranges_or_siblings(serve, tmp
         assert part.status_code == 206
         assert "content-encoding" not in part.headers
         assert part.content == css[:10]
+        streamed = client.get("/static/big.css")
+        assert streamed.headers["content-encoding"] == "gzip"
+        assert "content-length" not in streamed.headers
+        assert "accept-ranges" not in streamed.headers, "ranges are of the identity's bytes"
+        assert streamed.content == big
     with RawConnection.to(server) as conn:
         sibling = conn.request("GET", "/static/pre.css", headers=[("Accept-Encoding", "gzip")])
         assert sibling.header("content-encoding") == "gzip"

@@ -240,6 +240,33 @@ mod tests {
     }
 
     #[test]
+    fn the_apps_trailers_follow_the_codings_end() {
+        let (sender, receiver) = futures::channel::mpsc::unbounded::<Result<Frame<Bytes>, Error>>();
+        let mut body =
+            Compressing::new(http_body_util::StreamBody::new(receiver), Encoder::new(Codec::Gzip).expect("gzip"));
+        let mut fields = HeaderMap::new();
+        fields.insert("x-checksum", http::HeaderValue::from_static("abc"));
+        sender.unbounded_send(Ok(Frame::data(Bytes::from_static(b"hello, hello, hello")))).expect("room");
+        sender.unbounded_send(Ok(Frame::trailers(fields.clone()))).expect("room");
+        drop(sender);
+        let waker = futures::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut wire = Vec::new();
+        let mut trailers = None;
+        while let Poll::Ready(Some(frame)) = body.poll_frame(&mut cx) {
+            let frame = frame.expect("frame");
+            assert!(trailers.is_none(), "nothing after the trailers");
+            match frame.into_data() {
+                Ok(data) => wire.extend_from_slice(&data),
+                Err(frame) => trailers = frame.into_trailers().ok(),
+            }
+        }
+        assert_eq!(decode(Codec::Gzip, &wire), b"hello, hello, hello");
+        assert_eq!(trailers, Some(fields));
+        assert!(body.is_end_stream());
+    }
+
+    #[test]
     fn brotli_windows_fit_the_data() {
         assert_eq!(window_for(0), 10);
         assert_eq!(window_for(4096), 12);

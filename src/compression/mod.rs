@@ -10,7 +10,8 @@
 //! `Content-Length`, or a body whole in memory) under `compress-min-size`; an empty body.
 //! An eligible response gets `Vary: Accept-Encoding` (added to what the app set, once), and
 //! when the request chose a coding: `Content-Encoding`, no `Content-Length` (the body streams;
-//! a body already whole in memory is compressed at once and gets its new length), and a weak
+//! a body already whole in memory is compressed at once and gets its new length), no
+//! `Accept-Ranges` (a range would be of the identity's bytes), and a weak
 //! `ETag` (`W/"…"`: RFC 9110 §8.8.1, the compressed bytes are not the identity's).
 //!
 //! A mount without `compress` has no settings here at all: the service tests an empty
@@ -21,7 +22,8 @@ pub mod codec;
 pub mod negotiate;
 
 use http::header::{
-    HeaderValue, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, VARY,
+    HeaderValue, ACCEPT_RANGES, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG,
+    VARY,
 };
 use http::{request, Method, Response, StatusCode};
 
@@ -104,6 +106,8 @@ impl CompressSettings {
         };
         let headers = response.headers_mut();
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
+        // A range would be of the identity's bytes, not of these (nginx's gzip does the same).
+        headers.remove(ACCEPT_RANGES);
         match length {
             Some(length) => headers.insert(CONTENT_LENGTH, HeaderValue::from(length)),
             None => headers.remove(CONTENT_LENGTH),
@@ -187,10 +191,15 @@ mod tests {
 
     #[test]
     fn eligible_responses_are_compressed_with_vary_and_a_weak_etag() {
-        let mut answer = response(200, &[("content-type", "text/plain"), ("etag", "\"x\""), ("vary", "Cookie")], LONG);
+        let mut answer = response(
+            200,
+            &[("content-type", "text/plain"), ("etag", "\"x\""), ("vary", "Cookie"), ("accept-ranges", "bytes")],
+            LONG,
+        );
         settings().apply(Some(Codec::Gzip), &mut answer);
         assert_eq!(answer.headers()[CONTENT_ENCODING], "gzip");
         assert_eq!(answer.headers()[ETAG], "W/\"x\"");
+        assert!(!answer.headers().contains_key(ACCEPT_RANGES));
         let vary: Vec<_> = answer.headers().get_all(VARY).iter().collect();
         assert_eq!(vary, ["Cookie", "accept-encoding"]);
         let ResponseBody::Full(Some(data)) = answer.body() else { panic!("whole") };
