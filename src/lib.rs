@@ -2,11 +2,12 @@
 //!
 //! This file only registers what Python sees; `server/` runs sockets and connections,
 //! `http/` holds what every interface shares, `wsgi/` bridges to WSGI apps, `asgi/`
-//! to ASGI apps, `static_files/` serves directories, and `metrics/` counts requests for
-//! the admin listener.
+//! to ASGI apps, `static_files/` serves directories, `compression/` compresses responses, and
+//! `metrics/` counts requests for the admin listener.
 
 pub mod asgi;
 pub mod buffers;
+pub mod compression;
 pub mod connection_info;
 pub mod connection_tls;
 pub mod errors;

@@ -141,6 +141,10 @@ class MountConfig:
     static_cache_control: str | None = None
     #: The file a static mount serves for a directory.
     static_index: str | None = None
+    #: Codings its responses are compressed with (``[]``: none); None takes the server's.
+    compress: list[str] | None = None
+    compress_min_size: int | None = None
+    compress_types: list[str] | None = None
 
     @classmethod
     def parse(cls, text: str, *, setting: str = "--mount") -> MountConfig:
@@ -194,6 +198,12 @@ class Config:
     static_cache_control: str | None = None
     #: The file ``static:`` mounts serve for a directory (None: a directory is 404).
     static_index: str | None = None
+    #: Codings responses are compressed with, in order of preference (empty: off).
+    compress: list[str] = dataclasses.field(default_factory=list)
+    #: Responses known to be shorter than this many bytes are not compressed.
+    compress_min_size: int = 1024
+    #: The Content-Types compressed.
+    compress_types: list[str] = dataclasses.field(default_factory=lambda: list(settings.COMPRESS_TYPES))
 
     # -- process management (amphicorn.supervisor)
     #: Worker processes; more than one (or ``reload``, or ``limit_max_requests``) runs a supervisor.

@@ -16,6 +16,7 @@ import importlib.util
 import ipaddress
 import math
 import os
+import re
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -236,6 +237,45 @@ def mount_texts(value: object, source: str) -> list[str]:
     if texts is None or not all(isinstance(entry, str) for entry in texts):
         raise ConfigError(f"{source} {value!r}: expected PREFIX=APP, e.g. /api=myapi.main:app")
     return [str(entry).strip() for entry in texts]
+
+
+#: The codings ``--compress`` may name.
+CODINGS = ("br", "gzip", "zstd")
+#: A ``--compress-types`` entry: ``type/subtype``, ``type/*`` or ``type/*+suffix``.
+_MEDIA_TOKEN = r"[!#$%&'+.^_`|~0-9A-Za-z-]+"
+_MEDIA_PATTERN = re.compile(rf"{_MEDIA_TOKEN}/(\*|\*\+{_MEDIA_TOKEN}|{_MEDIA_TOKEN})")
+
+
+def codings(value: object, source: str) -> list[str]:
+    """Content codings among br, gzip and zstd, in order of preference: a list or one
+    comma-separated string (``br,gzip``); empty means none."""
+    entries = _texts(value, ",")
+    if entries is None or not all(isinstance(entry, str) for entry in entries):
+        raise ConfigError(f"{source} {value!r}: expected codings among {', '.join(CODINGS)} (e.g. br,gzip)")
+    checked: list[str] = []
+    for entry in entries:
+        coding = str(entry).strip().lower()
+        if coding not in CODINGS:
+            raise ConfigError(f"{source} {value!r}: {entry!r} is not one of {', '.join(CODINGS)}")
+        if coding in checked:
+            raise ConfigError(f"{source} {value!r}: {coding} is named twice")
+        checked.append(coding)
+    return checked
+
+
+def media_types(value: object, source: str) -> list[str]:
+    """At least one MIME type, ``type/*`` or ``type/*+suffix``: a list or one comma-separated
+    string (``text/*, application/json``)."""
+    entries = _texts(value, ",")
+    if not entries or not all(isinstance(entry, str) for entry in entries):
+        raise ConfigError(f"{source} {value!r}: expected MIME types like text/*, application/json")
+    checked = []
+    for entry in entries:
+        pattern = str(entry).strip().lower()
+        if not _MEDIA_PATTERN.fullmatch(pattern):
+            raise ConfigError(f"{source} {value!r}: {entry!r} is not type/subtype, type/* or type/*+suffix")
+        checked.append(pattern)
+    return checked
 
 
 def directory(value: object, source: str) -> str:

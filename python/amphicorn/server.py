@@ -58,6 +58,19 @@ class Mount:
     timeout_request_body: float | None = None
     static_cache_control: str | None = None
     static_index: str | None = None
+    #: Codings responses are compressed with (empty: off), the least length compressed, the types.
+    compress: list[str] = dataclasses.field(default_factory=list)
+    compress_min_size: int = 1024
+    compress_types: list[str] = dataclasses.field(default_factory=list)
+
+
+def compression(mount: MountConfig, config: Config) -> dict[str, Any]:
+    """A mount's compression settings: its own where it sets them, else the server's."""
+    return {
+        "compress": config.compress if mount.compress is None else mount.compress,
+        "compress_min_size": config.compress_min_size if mount.compress_min_size is None else mount.compress_min_size,
+        "compress_types": config.compress_types if mount.compress_types is None else mount.compress_types,
+    }
 
 
 def load_mount(mount: MountConfig, config: Config) -> Mount:
@@ -79,6 +92,7 @@ def load_mount(mount: MountConfig, config: Config) -> Mount:
             timeout_request_body=mount.timeout_request_body or config.timeout_request_body,
             static_cache_control=mount.static_cache_control or config.static_cache_control,
             static_index=mount.static_index or config.static_index,
+            **compression(mount, config),
         )
     interface = mount.interface
     app: Any = mount.app
@@ -100,6 +114,7 @@ def load_mount(mount: MountConfig, config: Config) -> Mount:
         max_body_size=config.max_body_size if mount.max_body_size is None else mount.max_body_size,
         limit_concurrency=mount.limit_concurrency or config.limit_concurrency,
         timeout_request_body=mount.timeout_request_body or config.timeout_request_body,
+        **compression(mount, config),
     )
 
 

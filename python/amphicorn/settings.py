@@ -29,6 +29,18 @@ LOG_FORMATS = ("text", "json")
 #: ``--ssl-cert-reqs``, in uvicorn's (Python ``ssl``'s CERT_NONE/OPTIONAL/REQUIRED) order.
 CERT_REQS = ("none", "optional", "required")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+#: ``--compress-types`` by default: text, JSON, JavaScript, XML, SVG and WebAssembly (already
+#: compressed formats like images, fonts in WOFF2, archives and video are left out).
+COMPRESS_TYPES = (
+    "text/*",
+    "application/json",
+    "application/*+json",
+    "application/javascript",
+    "application/xml",
+    "application/*+xml",
+    "image/svg+xml",
+    "application/wasm",
+)
 #: hyper needs room for at least this much request head.
 MIN_HEADER_SIZE = 8192
 
@@ -153,6 +165,14 @@ SETTINGS: tuple[Setting, ...] = (
             "content hash always get a year, immutable)", "none", metavar="VALUE", mount=True, optional=True),
     declare("static-index", convert.file_name, "file that static: mounts serve for a directory (never a listing)",
             "none (404)", metavar="NAME", mount=True, optional=True),
+    declare("compress", convert.codings, "compress responses with these codings, in order of preference "
+            "(br, gzip, zstd), as the client's Accept-Encoding allows", "none (off)", metavar="CODINGS", mount=True,
+            env_note="comma separated"),
+    declare("compress-min-size", convert.non_negative_int, "responses known to be shorter are not compressed",
+            "1024", metavar="BYTES", mount=True),
+    declare("compress-types", convert.media_types, "the Content-Types compressed (type/subtype, type/* or "
+            "type/*+suffix)", ", ".join(f"`{kind}`" for kind in COMPRESS_TYPES), metavar="TYPES", mount=True,
+            env_note="comma separated"),
     # Limits and timeouts.
     declare("timeout-keep-alive", convert.positive_seconds, "seconds an idle keep-alive connection stays open", "5",
             group=_LIMITS, metavar="SECONDS"),

@@ -1,5 +1,6 @@
 //! The response body handed to hyper: nothing, one buffer, or chunks an app thread pushes
-//! through a bounded async-channel, optionally followed by trailers (ASGI's
+//! through a bounded async-channel (or any of these compressed on the way: `compression/`),
+//! optionally followed by trailers (ASGI's
 //! `http.response.trailers`: a field section after the last chunk, on HTTP/2 and on chunked
 //! HTTP/1.1 when the client sent `TE: trailers`; hyper frames them).
 //!
@@ -18,6 +19,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::oneshot;
 
 use super::connection::RequestState;
+use crate::compression::body::Compressing;
 use crate::errors::Error;
 
 /// A chunk of a streamed body, or the error (`Error::aborted`) that ends it early.
@@ -36,6 +38,8 @@ pub enum ResponseBody {
         /// sender means none.
         trailers: Option<oneshot::Receiver<HeaderMap>>,
     },
+    /// Another body, compressed frame by frame for a mount with `compress`.
+    Compressed(Box<Compressing<ResponseBody>>),
 }
 
 impl ResponseBody {
@@ -64,6 +68,7 @@ impl Body for ResponseBody {
         match self.get_mut() {
             Self::Empty => Poll::Ready(None),
             Self::Full(data) => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
+            Self::Compressed(body) => body.poll_frame(cx),
             Self::Channel { chunks, finished, state, abort_deferred, trailers } => {
                 match chunks.as_mut().poll_next(cx) {
                     Poll::Ready(Some(Ok(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
@@ -105,6 +110,7 @@ impl Body for ResponseBody {
             Self::Empty => true,
             Self::Full(data) => data.is_none(),
             Self::Channel { finished, .. } => *finished,
+            Self::Compressed(body) => body.is_end_stream(),
         }
     }
 
@@ -113,6 +119,7 @@ impl Body for ResponseBody {
             Self::Empty => SizeHint::with_exact(0),
             Self::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |data| data.len() as u64)),
             Self::Channel { .. } => SizeHint::default(),
+            Self::Compressed(body) => body.size_hint(),
         }
     }
 }

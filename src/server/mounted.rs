@@ -1,5 +1,6 @@
 //! A mount as the service runs it: its app (WSGI, ASGI or a static directory), the limits
-//! it lets requests in with, and the mount that answers in its place when it says `404`.
+//! it lets requests in with, the mount that answers in its place when it says `404`, and
+//! how it compresses responses (`compression/`), if it does.
 //!
 //! `mounts.rs` builds these from what Python describes; `service.rs` routes requests to
 //! them. How each app runs a request is `wsgi/`, `asgi/` and `static_files/`'s.
@@ -10,6 +11,7 @@ use http::{request, Response};
 
 use super::router::MountPoint;
 use crate::asgi::AsgiApp;
+use crate::compression::CompressSettings;
 use crate::connection_info::ConnectionInfo;
 use crate::http::connection::RequestState;
 use crate::http::request_body::{BodyLimits, RequestBody};
@@ -68,4 +70,6 @@ pub struct Mounted {
     pub limits: Limits,
     /// Its handles into the metrics (with `--admin-bind`).
     pub metrics: Option<Arc<MountMetrics>>,
+    /// None: responses pass untouched (`compress` is off).
+    pub compress: Option<Arc<CompressSettings>>,
 }

@@ -17,6 +17,7 @@ use crate::asgi;
 use crate::asgi::bridge::LoopBridge;
 use crate::asgi::websocket::WebSocketSettings;
 use crate::asgi::{AsgiApp, AsgiSettings};
+use crate::compression::CompressSettings;
 use crate::errors::Error;
 use crate::http::request_body::BodyLimits;
 use crate::static_files::resolve::Root;
@@ -56,6 +57,15 @@ pub struct MountSpec {
     /// The file a static mount serves for a directory (e.g. `index.html`).
     #[pyo3(attribute)]
     static_index: Option<String>,
+    /// The codings responses are compressed with, in order of preference (empty: off).
+    #[pyo3(attribute)]
+    compress: Vec<String>,
+    /// Responses known to be shorter are not compressed.
+    #[pyo3(attribute)]
+    compress_min_size: u64,
+    /// The `Content-Type`s compressed (`text/*`, `application/json`, `application/*+xml`).
+    #[pyo3(attribute)]
+    compress_types: Vec<String>,
 }
 
 /// Settings every mount shares, read by attribute from the Python `Config`.
@@ -75,6 +85,7 @@ pub struct Prepared {
     executor: Executor,
     fallback: Option<MountPoint>,
     limits: Limits,
+    compress: Option<Arc<CompressSettings>>,
 }
 
 enum Executor {
@@ -158,7 +169,10 @@ impl Prepared {
             },
             concurrency: spec.limit_concurrency.map(|limit| Arc::new(tokio::sync::Semaphore::new(limit))),
         };
-        Ok((point, Self { executor, fallback, limits }))
+        let compress = CompressSettings::new(&spec.compress, spec.compress_min_size, &spec.compress_types)
+            .map_err(|error| error.in_context(format_args!("mount {point}")))?
+            .map(Arc::new);
+        Ok((point, Self { executor, fallback, limits, compress }))
     }
 
     pub fn bridge(&self) -> Option<&Py<LoopBridge>> {
@@ -186,7 +200,15 @@ impl Prepared {
             Executor::Static(settings) => (App::Static(StaticApp::new(settings.clone())), None),
         };
         let label = Arc::from(point.to_string());
-        Ok((Mounted { app, label, fallback: self.fallback.clone(), limits: self.limits.clone(), metrics: None }, pool))
+        let mounted = Mounted {
+            app,
+            label,
+            fallback: self.fallback.clone(),
+            limits: self.limits.clone(),
+            metrics: None,
+            compress: self.compress.clone(),
+        };
+        Ok((mounted, pool))
     }
 }
 

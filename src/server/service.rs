@@ -30,6 +30,10 @@
 //! routing, in the duration histogram when its response body ends (the `Recording` is
 //! handed back to `listen.rs` for that), under the mount that answered; each refusal above
 //! (and the body and concurrency limits') is counted by reason.
+//!
+//! A mount with `compress` has its answers compressed here (`compression/` decides which and
+//! how); the request's coding is read before the app takes the head. A fallback's answer
+//! follows the fallback mount's setting.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -43,6 +47,7 @@ use super::access_log::Note;
 use super::mounted::{App, Limits, Mounted};
 use super::proxy::{self, TrustedPeers};
 use super::router::Router;
+use crate::compression::Codec;
 use crate::connection_info::ConnectionInfo;
 use crate::http::connection::{Endpoint, PendingResponse, RequestState};
 use crate::http::framing;
@@ -172,6 +177,7 @@ impl Service {
         }
         let (head, body) = request.into_parts();
         let head_version = head.version;
+        let offer = mounted.compress.as_ref().map(|compress| compress.offer(&head));
         let state = RequestState::new();
         let pending = PendingResponse::new(state.clone());
         let body = match read_body(body, &head.headers, self.preread_limit, mounted.limits.body, &state).await {
@@ -205,11 +211,26 @@ impl Service {
                 if let (Some(recording), Some(metrics)) = (recording.as_mut(), &fallback.metrics) {
                     recording.move_to(metrics);
                 }
-                Box::pin(replay(fallback, head, data, connection)).await
+                let offer = fallback.compress.as_ref().map(|compress| compress.offer(&head));
+                let response = Box::pin(replay(fallback, head, data, connection)).await;
+                compressed(fallback, offer, response)
             }
-            _ => response,
+            _ => compressed(mounted, offer, response),
         }
     }
+}
+
+/// The answer, compressed when the mount compresses (`offer`: the request's coding, read
+/// before the app ran; None when the mount does not compress).
+fn compressed(
+    mounted: &Mounted,
+    offer: Option<Option<Codec>>,
+    mut response: Response<ResponseBody>,
+) -> Response<ResponseBody> {
+    if let (Some(compress), Some(coding)) = (&mounted.compress, offer) {
+        compress.apply(coding, &mut response);
+    }
+    response
 }
 
 /// A slot in the mount's app, held until the response head is out (None: the mount has no
