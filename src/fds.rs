@@ -1,5 +1,7 @@
 //! Descriptors Python hands us (a listening socket, an app's open file): duplicated into an
-//! `OwnedFd` of our own, so the Rust side never depends on the Python object staying open.
+//! `OwnedFd` of our own, so the Rust side never depends on the Python object staying open;
+//! and the process's limit on open descriptors (for the out-of-descriptors warning and the
+//! `process_max_fds` metric).
 
 use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
@@ -15,6 +17,15 @@ pub fn duplicate(fd: i32) -> io::Result<OwnedFd> {
     // F_DUPFD_CLOEXEC, which fails cleanly on a closed descriptor) and own the duplicate.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     borrowed.try_clone_to_owned()
+}
+
+/// The process's soft limit on open descriptors (`ulimit -n`), if it can be read.
+pub fn open_files_limit() -> Option<u64> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit only writes the struct it is given, which lives on this stack frame.
+    #[allow(unsafe_code)]
+    let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    (status == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
 }
 
 #[cfg(test)]

@@ -82,20 +82,11 @@ impl Collector for ProcessCollector {
             let open = entries.count().saturating_sub(1);
             gauge(&mut encoder, "process_open_fds", "Number of open file descriptors", open as f64)?;
         }
-        if let Some(limit) = open_files_limit() {
+        if let Some(limit) = crate::fds::open_files_limit() {
             gauge(&mut encoder, "process_max_fds", "Maximum number of open file descriptors", limit as f64)?;
         }
         Ok(())
     }
-}
-
-/// The soft limit on open descriptors.
-fn open_files_limit() -> Option<u64> {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit only writes the struct it is given, which lives on this stack frame.
-    #[allow(unsafe_code)]
-    let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    (status == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
 }
 
 /// Seconds since the epoch now: for checking the start time in tests.

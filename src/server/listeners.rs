@@ -108,7 +108,8 @@ impl AcceptErrors {
         let since =
             if failed > 1 { format!(" ({failed} failed accepts since the last warning)") } else { String::new() };
         Some(if errno == libc::EMFILE {
-            let limit = open_files_limit().map_or_else(|| "all the".to_owned(), |limit| format!("all {limit}"));
+            let limit =
+                crate::fds::open_files_limit().map_or_else(|| "all the".to_owned(), |limit| format!("all {limit}"));
             format!(
                 "Out of file descriptors (EMFILE): this process has used {limit} descriptors it may open, so new \
                  connections wait in the listen queue until some close{since}. Raise the limit: `ulimit -n` \
@@ -122,15 +123,6 @@ impl AcceptErrors {
             )
         })
     }
-}
-
-/// The process's soft limit on open descriptors (`ulimit -n`), if it can be read.
-fn open_files_limit() -> Option<u64> {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit only writes the struct it is given, which lives on this stack frame.
-    #[allow(unsafe_code)]
-    let status = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
-    (status == 0 && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
 }
 
 #[cfg(test)]
