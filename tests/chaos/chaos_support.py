@@ -10,6 +10,7 @@ import threading
 import time
 
 import httpx
+from support import ClientThreads
 
 #: Seconds of load per scenario: short in the test command, longer under ``make chaos``.
 SECONDS = float(os.environ.get("CHAOS_SECONDS", "3"))
@@ -20,18 +21,17 @@ def report(scenario: str, **figures: object) -> None:
     print(f"\nCHAOS {scenario}: " + " ".join(f"{name}={value}" for name, value in figures.items()), flush=True)
 
 
-class Load:
+class Load(ClientThreads):
     """``threads`` keep-alive httpx clients sending GET ``path`` back to back until stopped;
     every outcome is recorded with the time it completed."""
 
     def __init__(self, url: str, threads: int = 4, path: str = "/") -> None:
+        super().__init__(threads)
         self.url = url + path
         self.outcomes: list[tuple[float, str]] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
 
-    def _run(self) -> None:
+    def _run(self, index: int) -> None:
         with httpx.Client(timeout=10) as client:
             while not self._stop.is_set():
                 try:
@@ -48,13 +48,3 @@ class Load:
     def count(self, since: float = 0.0) -> int:
         with self._lock:
             return sum(1 for at, _ in self.outcomes if at >= since)
-
-    def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(15)
