@@ -5,7 +5,8 @@
 //! client's q-value for it (`x-gzip` counts as `gzip`), else by the `*` item's, else not at
 //! all; `q=0` refuses. The best rated wins; ties go to the mount's order. `identity` counts
 //! only when the client names it: a coding rated below an explicit `identity` loses to it.
-//! No header at all means no compression. Malformed q-values drop their item.
+//! No header at all means no compression. Malformed q-values drop their item. The same
+//! reading chooses among a static file's precompressed siblings (`ranked`).
 //!
 //! Types: `compress-types` entries are `type/subtype` (exact), `type/*` (any subtype) or
 //! `type/*+suffix` (`application/*+json`), matched against the response's `Content-Type`
@@ -16,47 +17,78 @@ use http::HeaderMap;
 
 use super::codec::Codec;
 
-/// The coding `headers` ask for among `offered` (in the mount's order), or None.
-pub fn choose(headers: &HeaderMap, offered: &[Codec]) -> Option<Codec> {
-    let mut named: [Option<u16>; Codec::COUNT] = [None; Codec::COUNT];
-    let mut wildcard = None;
-    let mut identity = None;
-    let mut any_header = false;
-    for value in headers.get_all(ACCEPT_ENCODING) {
-        any_header = true;
-        let Ok(text) = value.to_str() else {
-            continue;
-        };
-        for item in text.split(',') {
-            let mut parts = item.split(';');
-            let token = parts.next().unwrap_or("").trim();
-            if token.is_empty() {
-                continue;
-            }
-            let Some(quality) = parts.find_map(|parameter| quality(parameter.trim())).unwrap_or(Some(1000)) else {
+/// A request's `Accept-Encoding`, read once: each of our codings' rating, the `*` item's
+/// and `identity`'s, in thousandths.
+#[derive(Debug, Default)]
+pub struct Ratings {
+    named: [Option<u16>; Codec::COUNT],
+    wildcard: Option<u16>,
+    identity: Option<u16>,
+}
+
+impl Ratings {
+    /// The ratings `headers` give; None without any `Accept-Encoding` (no coding then).
+    pub fn read(headers: &HeaderMap) -> Option<Self> {
+        let mut ratings = Self::default();
+        let mut any_header = false;
+        for value in headers.get_all(ACCEPT_ENCODING) {
+            any_header = true;
+            let Ok(text) = value.to_str() else {
                 continue;
             };
-            if token == "*" {
-                wildcard = Some(quality);
-            } else if token.eq_ignore_ascii_case("identity") {
-                identity = Some(quality);
-            } else if let Some(codec) = Codec::from_accept_token(token) {
-                named[codec as usize] = Some(quality);
+            for item in text.split(',') {
+                let mut parts = item.split(';');
+                let token = parts.next().unwrap_or("").trim();
+                if token.is_empty() {
+                    continue;
+                }
+                let Some(quality) = parts.find_map(|parameter| quality(parameter.trim())).unwrap_or(Some(1000)) else {
+                    continue;
+                };
+                if token == "*" {
+                    ratings.wildcard = Some(quality);
+                } else if token.eq_ignore_ascii_case("identity") {
+                    ratings.identity = Some(quality);
+                } else if let Some(codec) = Codec::from_accept_token(token) {
+                    ratings.named[codec as usize] = Some(quality);
+                }
+            }
+        }
+        any_header.then_some(ratings)
+    }
+
+    /// `codec`'s rating when the client accepts it (over `identity`, when it rated that),
+    /// else None.
+    fn acceptable(&self, codec: Codec) -> Option<u16> {
+        let rating = self.named[codec as usize].or(self.wildcard).unwrap_or(0);
+        (rating > 0 && rating >= self.identity.unwrap_or(0)).then_some(rating)
+    }
+}
+
+/// The coding `headers` ask for among `offered` (in the mount's order), or None.
+pub fn choose(headers: &HeaderMap, offered: &[Codec]) -> Option<Codec> {
+    let ratings = Ratings::read(headers)?;
+    let mut best: Option<(u16, Codec)> = None;
+    for &codec in offered {
+        if let Some(rating) = ratings.acceptable(codec) {
+            if best.is_none_or(|(top, _)| rating > top) {
+                best = Some((rating, codec));
             }
         }
     }
-    if !any_header {
-        return None;
-    }
-    let mut best: Option<(u16, Codec)> = None;
-    for &codec in offered {
-        let rating = named[codec as usize].or(wildcard).unwrap_or(0);
-        if rating > 0 && best.is_none_or(|(top, _)| rating > top) {
-            best = Some((rating, codec));
-        }
-    }
-    let (rating, codec) = best?;
-    (rating >= identity.unwrap_or(0)).then_some(codec)
+    best.map(|(_, codec)| codec)
+}
+
+/// Every coding of `preference` that `headers` accept, best rated first, ties in
+/// `preference`'s order (for choosing among precompressed files, which may be missing).
+pub fn ranked(headers: &HeaderMap, preference: &[Codec]) -> Vec<Codec> {
+    let Some(ratings) = Ratings::read(headers) else {
+        return Vec::new();
+    };
+    let mut rated: Vec<(u16, Codec)> =
+        preference.iter().filter_map(|&codec| ratings.acceptable(codec).map(|rating| (rating, codec))).collect();
+    rated.sort_by_key(|(rating, _)| std::cmp::Reverse(*rating)); // Stable: ties keep their order.
+    rated.into_iter().map(|(_, codec)| codec).collect()
 }
 
 /// A `q=` parameter in thousandths: None when this is not one, Some(None) when malformed.

@@ -25,7 +25,7 @@ use http::header::{IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMO
 use http::{HeaderMap, Method};
 use http_range_header::{parse_range_header, RangeUnsatisfiableError};
 
-use super::encoding::Coding;
+use crate::compression::Codec;
 
 /// A representation's validators.
 #[derive(Debug, Clone)]
@@ -37,7 +37,7 @@ pub struct Validators {
 }
 
 impl Validators {
-    pub fn new(length: u64, modified: Option<SystemTime>, coding: Option<Coding>) -> Self {
+    pub fn new(length: u64, modified: Option<SystemTime>, coding: Option<Codec>) -> Self {
         let since_epoch = modified.and_then(|time| time.duration_since(UNIX_EPOCH).ok()).unwrap_or_default();
         let suffix = coding.map(|coding| format!("-{}", coding.token())).unwrap_or_default();
         let etag = format!("\"{length:x}-{:x}{suffix}\"", since_epoch.as_nanos());
@@ -181,7 +181,7 @@ mod tests {
         let plain = validators();
         assert_eq!(plain.etag, format!("\"3e8-{:x}\"", 1_700_000_000_000_000_123u128));
         assert_eq!(plain.last_modified().as_deref(), Some("Tue, 14 Nov 2023 22:13:20 GMT"));
-        let brotli = Validators::new(LENGTH, plain.modified, Some(Coding::Brotli));
+        let brotli = Validators::new(LENGTH, plain.modified, Some(Codec::Brotli));
         assert!(brotli.etag.ends_with("-br\""));
     }
 
