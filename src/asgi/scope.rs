@@ -3,7 +3,7 @@
 //! - `path` is the percent-decoded path read as UTF-8, with the mount prefix in it;
 //!   `root_path` is the prefix; `raw_path` is the path bytes as sent, without the query.
 //! - `headers` is a list of `(name, value)` byte pairs in arrival order, names lower-cased
-//!   (hyper stores them so).
+//!   (hyper stores them so); on HTTP/2, `host` (from `:authority`) first.
 //! - `extensions` offers `http.response.pathsend` and `http.response.zerocopysend` always,
 //!   `http.response.trailers` where trailers reach the client: on HTTP/2, and on HTTP/1.1
 //!   when the request said `TE: trailers` (hyper then sends them after the last chunk, for
@@ -12,7 +12,7 @@
 //! - `state` is a shallow copy of the lifespan state, so a request cannot change what the
 //!   next one sees at the top level (ASGI lifespan "state" extension).
 
-use http::header::TE;
+use http::header::{HeaderName, HeaderValue, HOST, TE};
 use http::{request, Version};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -72,12 +72,7 @@ pub fn build<'py>(
     scope.set_item(intern!(py, "raw_path"), PyBytes::new(py, raw_path.as_bytes()))?;
     scope.set_item(intern!(py, "query_string"), PyBytes::new(py, head.uri.query().unwrap_or("").as_bytes()))?;
     scope.set_item(intern!(py, "root_path"), root_path)?;
-    let headers = PyList::empty(py);
-    for (name, value) in &head.headers {
-        let pair = PyTuple::new(py, [PyBytes::new(py, name.as_str().as_bytes()), PyBytes::new(py, value.as_bytes())])?;
-        headers.append(pair)?;
-    }
-    scope.set_item(intern!(py, "headers"), headers)?;
+    scope.set_item(intern!(py, "headers"), header_list(py, head)?)?;
     let (client, server) = connection.python.asgi.get_or_try_init(py, || addresses(py, connection))?;
     scope.set_item(intern!(py, "client"), client)?;
     scope.set_item(intern!(py, "server"), server)?;
@@ -85,6 +80,28 @@ pub fn build<'py>(
         scope.set_item(intern!(py, "state"), state.copy()?)?;
     }
     Ok(scope)
+}
+
+/// The request's headers as `(name, value)` byte pairs. On HTTP/2 and later, `host` (which
+/// the service made from `:authority`) comes first, as ASGI asks of pseudo-headers.
+fn header_list<'py>(py: Python<'py>, head: &request::Parts) -> PyResult<Bound<'py, PyList>> {
+    let headers = PyList::empty(py);
+    let append = |name: &HeaderName, value: &HeaderValue| {
+        headers
+            .append(PyTuple::new(py, [PyBytes::new(py, name.as_str().as_bytes()), PyBytes::new(py, value.as_bytes())])?)
+    };
+    let host_first = head.version >= Version::HTTP_2;
+    if host_first {
+        for value in head.headers.get_all(HOST) {
+            append(&HOST, value)?;
+        }
+    }
+    for (name, value) in &head.headers {
+        if !(host_first && name == HOST) {
+            append(name, value)?;
+        }
+    }
+    Ok(headers)
 }
 
 /// HTTP/2 carries trailers on any response; HTTP/1.1 only in chunked responses to a client

@@ -16,8 +16,8 @@
 //! before it tries. (On HTTP/2 only that stream ends; hyper resets it.)
 //!
 //! An HTTP/2 request names its host in `:authority`; apps get it as the `Host` header too,
-//! first among the headers, as an HTTP/1.1 gateway would (RFC 9113 §8.3.1, ASGI's rule for
-//! pseudo-headers).
+//! as an HTTP/1.1 gateway would (RFC 9113 §8.3.1); ASGI scopes list it first, as ASGI's rule
+//! for pseudo-headers asks (`asgi/scope.rs`).
 //!
 //! Migration fallback: a mount may name another one to answer in its place when it says
 //! `404`. That needs the request again, so it applies only when the whole body is in
@@ -38,7 +38,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::header::{HeaderMap, HeaderValue, CONNECTION, HOST};
+use http::header::{HeaderValue, CONNECTION, HOST};
 use http::{request, Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use tokio::sync::{OwnedSemaphorePermit, TryAcquireError};
@@ -321,18 +321,8 @@ fn authority_as_host(request: &mut Request<Incoming>) {
     let Ok(host) = HeaderValue::from_str(authority.as_str()) else {
         return;
     };
-    let mut headers = HeaderMap::with_capacity(request.headers().len() + 1);
-    headers.insert(HOST, host);
-    let mut previous = None;
-    for (name, value) in std::mem::take(request.headers_mut()) {
-        // `into_iter` names a header only at its first value.
-        let Some(name) = name.or_else(|| previous.clone()) else {
-            continue;
-        };
-        headers.append(&name, value);
-        previous = Some(name);
-    }
-    *request.headers_mut() = headers;
+    // Last in the map; the ASGI scope lists it first (`asgi/scope.rs`).
+    request.headers_mut().insert(HOST, host);
 }
 
 /// The request line and headers again, for a second app (extensions stay with the first).
