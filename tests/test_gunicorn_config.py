@@ -91,7 +91,7 @@ def test_a_shipped_gunicorn_conf_serves_with_its_hooks(launched, tmp_path):
 
 def test_gunicorn_cmd_args_and_flags_win_over_the_file(launched, tmp_path):
     file_port, env_port = free_port(), free_port()
-    path = write_conf(tmp_path, file_port)
+    path = write_conf(tmp_path, file_port, extra='_note("executed")')
     launched(
         [sys.executable, "-m", "amphicorn", "--gunicorn-config", str(path), "--workers", "1"],
         ready="Listening on",
@@ -101,6 +101,8 @@ def test_gunicorn_cmd_args_and_flags_win_over_the_file(launched, tmp_path):
     assert httpx.get(f"http://127.0.0.1:{env_port}/", timeout=10).status_code == 200
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{file_port}/", timeout=2)
+    # One process, one execution of the file: settings and hooks come from the same run.
+    assert (tmp_path / "hooks.txt").read_text().splitlines().count("executed") == 1
 
 
 def test_daemon_is_refused_before_anything_binds(run_cli, tmp_path):

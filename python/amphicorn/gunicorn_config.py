@@ -149,8 +149,21 @@ class GunicornSettings(FileSettings):
         return f"{self.origin}: no amphicorn equivalent, ignored: {', '.join(sorted(self.ignored))}"
 
 
+#: The files executed in this process, by path: the CLI reads the settings and the serving
+#: code the hooks of one execution, so the file's own side effects happen once per process
+#: (once in the supervisor and once in each spawned worker, with --workers).
+_EXECUTED: dict[str, dict[str, Any]] = {}
+
+
 def _execute(path: str) -> dict[str, Any]:
-    """The file's public module-level names, as gunicorn reads them."""
+    """The file's public module-level names, as gunicorn reads them (a copy: callers add to
+    it)."""
+    if path not in _EXECUTED:
+        _EXECUTED[path] = _run(path)
+    return dict(_EXECUTED[path])
+
+
+def _run(path: str) -> dict[str, Any]:
     try:
         names = runpy.run_path(path, run_name="__config__")
     except OSError as error:
