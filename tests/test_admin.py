@@ -195,9 +195,6 @@ def test_a_bad_admin_address_exits_2_naming_it(run_cli):
     result = run_cli("apps.admin:wsgi_app", "--admin-bind", "localhost:http")
     assert result.returncode == 2
     assert "admin-bind 'localhost:http'" in result.stderr
-    workers = run_cli("apps.admin:wsgi_app", "--admin-bind", "127.0.0.1:0", "--workers", "2")
-    assert workers.returncode == 2
-    assert "admin-bind '127.0.0.1:0': not available yet with workers" in workers.stderr
 
 
 def test_a_busy_admin_address_exits_1_naming_it(run_cli):

@@ -167,7 +167,17 @@ class Admin:
     until ``close()``. A ``Server`` made with it records into its metrics and is reported
     ready while it serves."""
 
-    def __new__(cls, fds: Sequence[int]) -> Admin: ...
+    def __new__(cls, fds: Sequence[int], *, workers: bool = False) -> Admin:
+        """With ``workers``, a supervisor's: it answers for the workers it is told about."""
+    def worker_started(self, slot: int, socket: str) -> None:
+        """A worker serves its own admin listener on the Unix socket ``socket``; its
+        per-process figures are labelled ``worker="<slot>"``."""
+    def worker_gone(self, socket: str) -> None:
+        """The worker of ``socket`` is gone; its counters and histograms are kept."""
+    def set_ready(self, ready: bool) -> None:
+        """A supervisor's ``/readyz``: 200 while ``ready``."""
+    def exposition(self) -> str:
+        """This process's metrics in the Prometheus text format."""
     def close(self) -> None:
         """Stops answering: the sockets close, open connections are dropped."""
 

@@ -354,11 +354,6 @@ class Config:
             return
         if address.fd is not None:
             raise ConfigError(f"admin-bind {self.admin_bind!r}: expected HOST:PORT or unix:PATH")
-        if self.supervised():
-            raise ConfigError(
-                f"admin-bind {self.admin_bind!r}: not available yet with workers, reload or max-requests "
-                "(a single process only)"
-            )
 
     def _validate_tls(self) -> None:
         if (self.ssl_certfile is None) != (self.ssl_keyfile is None):

@@ -25,13 +25,14 @@ from typing import Any
 
 from amphicorn import _amphicorn, gunicorn_config
 from amphicorn import log as logs
+from amphicorn.admin import admin_listener
 from amphicorn.asgi import Lifespan, LoopThread
 from amphicorn.config import Config, MountConfig
-from amphicorn.errors import BindError, ConfigError, LifespanFailure
+from amphicorn.errors import ConfigError, LifespanFailure
 from amphicorn.importer import import_app
 from amphicorn.interfaces import detect, split_prefix, static_directory
 from amphicorn.reload import Reloader, watchfiles_installed
-from amphicorn.sockets import Listeners, describe, listen, listen_all, pid_file
+from amphicorn.sockets import Listeners, describe, listen_all, pid_file
 
 #: Seconds each ASGI mount's lifespan shutdown may take (listed with every other timer in
 #: src/timers.rs).
@@ -125,6 +126,7 @@ def serve(
     on_ready: Callable[[], None] | None = None,
     max_requests: int | None = None,
     exit_when_stuck: bool = False,
+    private_admin: bool = False,
 ) -> None:
     """Serves a validated config; returns after a graceful stop (or after ``max_requests``).
 
@@ -132,10 +134,11 @@ def serve(
     a worker passes the sockets its supervisor bound, and ``on_ready`` once it can serve.
     With ``exit_when_stuck`` (the CLI and workers: the process is ours to end), WSGI threads
     still busy after the graceful timeout make it end the process with ``os._exit(0)``
-    rather than risk waiting for them at interpreter exit.
+    rather than risk waiting for them at interpreter exit. A worker's admin listener is
+    ``private_admin``: its supervisor's reads it (``admin.py``).
     """
     logs.configure(config.log_level, config.log_format, config.log_config)
-    with _admin_listener(config) as admin:
+    with admin_listener(config, "worker" if private_admin else "single") as admin:
         _serve(config, listeners, admin, on_ready, max_requests, exit_when_stuck)
 
 
@@ -214,30 +217,6 @@ def _serve(
             logging.shutdown()
             os._exit(0)
     logs.logger.info("Stopped")
-
-
-@contextlib.contextmanager
-def _admin_listener(config: Config) -> Iterator[_amphicorn.Admin | None]:
-    """The admin listener of ``config.admin_bind``, bound and answering for the duration
-    (None without one); a bind failure names the setting."""
-    address = config.admin_address()
-    if address is None:
-        yield None
-        return
-    try:
-        bound = Listeners(listen(address, config.backlog), unix_paths=[address.path] if address.path else [])
-    except BindError as error:
-        raise BindError(f"admin-bind: {error}") from None
-    try:
-        admin = _amphicorn.Admin(bound.fds())
-        try:
-            for sock in bound.sockets:
-                logs.logger.info("Admin listener (/healthz, /readyz, /metrics) on %s", describe(sock))
-            yield admin
-        finally:
-            admin.close()
-    finally:
-        bound.close()
 
 
 @contextlib.contextmanager

@@ -42,6 +42,7 @@ from typing import Any
 
 from amphicorn import exits, worker
 from amphicorn import log as logs
+from amphicorn.admin import WorkerAdmins, admin_listener
 from amphicorn.config import Config
 from amphicorn.sockets import Listeners, describe, listen_all, pid_file
 
@@ -71,6 +72,8 @@ class Worker:
     ready: bool = False
     #: When set, we asked it to stop: it must be gone by then.
     stop_deadline: float | None = None
+    #: Its private admin listener's socket (with --admin-bind).
+    admin_socket: str | None = None
 
     @property
     def pid(self) -> int:
@@ -93,6 +96,8 @@ class Supervisor:
         self.stopping = False
         self.status = exits.OK
         self.listeners: Listeners | None = None
+        #: With --admin-bind: the workers' admin listeners, summed by ours.
+        self.admins: WorkerAdmins | None = None
         self._events: list[str] = []
         self._events_lock = threading.Lock()
         self._wake_read, self._wake_write = os.pipe()
@@ -110,10 +115,15 @@ class Supervisor:
     def _supervise(self) -> int:
         previous: dict[signal.Signals, SignalHandler] = {}
         reloader = None
+        stack = contextlib.ExitStack()
         try:
             # Logging first: a log config that cannot be applied fails before anything binds.
             logs.configure(self.config.log_level, self.config.log_format, self.config.log_config)
             previous = self._install_signal_handlers()
+            admin = stack.enter_context(admin_listener(self.config, "supervisor"))
+            if admin is not None:
+                self.admins = WorkerAdmins(admin)
+                stack.callback(self.admins.close)
             self.listeners = listen_all(self.config.binds, self.config.backlog)
             if self.listeners.activated:
                 logs.logger.info("Using %d socket(s) from systemd socket activation", len(self.listeners.sockets))
@@ -145,6 +155,7 @@ class Supervisor:
                 signal.signal(signum, handler)
             os.close(self._wake_read)
             os.close(self._wake_write)
+            stack.close()
         logs.logger.info("Stopped")
         return self.status
 
@@ -205,6 +216,8 @@ class Supervisor:
 
     def _stop_all(self) -> None:
         self.stopping = True
+        if self.admins is not None:
+            self.admins.admin.set_ready(False)
         self.pending_starts.clear()
         for w in self.workers:
             self._stop_worker(w)
@@ -220,14 +233,19 @@ class Supervisor:
         read_end, write_end = self.context.Pipe(duplex=False)
         limit = self.config.limit_max_requests
         max_requests = None if limit is None else limit + random.randint(0, self.config.limit_max_requests_jitter)
+        config, admin_socket = self.config, None
+        if self.admins is not None:
+            config, admin_socket = self.admins.config_for(config)
         process = self.context.Process(
             target=worker.run,
-            args=(self.config, self.listeners.sockets, write_end, max_requests, os.getpid()),
+            args=(config, self.listeners.sockets, write_end, max_requests, os.getpid()),
             name="amphicorn-worker",
         )
         process.start()
         write_end.close()
-        self.workers.append(Worker(process, read_end, self.generation))
+        self.workers.append(Worker(process, read_end, self.generation, admin_socket=admin_socket))
+        if self.admins is not None and admin_socket is not None:
+            self.admins.started(process.pid or 0, admin_socket)
         logs.logger.debug("Started worker process %d", process.pid)
 
     def _stop_worker(self, w: Worker) -> None:
@@ -249,6 +267,8 @@ class Supervisor:
             w.ready_pipe = None
             if w.ready:
                 logs.logger.info("Worker process %d is ready", w.pid)
+                if self.admins is not None and not self.stopping:
+                    self.admins.admin.set_ready(True)
 
     def _reap(self) -> None:
         for w in [w for w in self.workers if not w.process.is_alive()]:
@@ -256,6 +276,8 @@ class Supervisor:
             self.workers.remove(w)
             if w.ready_pipe is not None:
                 w.ready_pipe.close()
+            if self.admins is not None:
+                self.admins.gone(w.pid)
             self._exited(w, w.process.exitcode or 0)
 
     def _exited(self, w: Worker, code: int) -> None:

@@ -44,7 +44,12 @@ def run(config: Config, sockets: list[socket.socket], ready: Connection, max_req
 
     status = exits.run_reporting(
         lambda: serve(
-            config, Listeners(sockets), on_ready=report_ready, max_requests=max_requests, exit_when_stuck=True
+            config,
+            Listeners(sockets),
+            on_ready=report_ready,
+            max_requests=max_requests,
+            exit_when_stuck=True,
+            private_admin=True,
         )
     )
     sys.exit(status)

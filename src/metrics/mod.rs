@@ -20,6 +20,7 @@
 //! body's end in `server/timeouts.rs` (`TrackedBody`), as the access log does.
 
 mod histogram;
+pub mod merge;
 mod process;
 
 use std::sync::{Arc, OnceLock};

@@ -17,6 +17,9 @@
 //! the `Server` and its runtime exist, so the admin listener runs on a small runtime of its
 //! own, on one thread: scrapes and probes then also answer while the I/O threads are busy.
 //! The `Server` records into the `Admin`'s metrics and tells it when it serves (`attach`).
+//!
+//! With `--workers`, the supervisor's admin listener answers for its workers instead
+//! (`admin_workers.rs`): `/metrics` is their sum, always in the Prometheus text format.
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -33,6 +36,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use tokio::sync::watch;
 
+use super::admin_workers::{Workers, REFRESH};
 use super::listeners::{accept, Listener};
 use super::protocol::stopped;
 use crate::metrics::Metrics;
@@ -48,6 +52,9 @@ pub struct AdminState {
     pub metrics: Arc<Metrics>,
     /// The server's stop flag, set once it serves: ready while it is false.
     serving: OnceLock<watch::Receiver<bool>>,
+    /// A supervisor's: the workers whose figures it sums (`admin_workers.rs`); it has no
+    /// `Server` and no metrics of its own.
+    workers: Option<Workers>,
 }
 
 impl AdminState {
@@ -57,6 +64,9 @@ impl AdminState {
     }
 
     fn readiness(&self) -> (StatusCode, &'static str) {
+        if let Some(workers) = &self.workers {
+            return workers.readiness();
+        }
         match self.serving.get() {
             None => (StatusCode::SERVICE_UNAVAILABLE, "starting\n"),
             Some(stop) if *stop.borrow() => (StatusCode::SERVICE_UNAVAILABLE, "stopping\n"),
@@ -82,9 +92,11 @@ impl Admin {
 #[pymethods]
 impl Admin {
     /// Serves `/healthz`, `/readyz` and `/metrics` on the listening sockets `fds` (the admin
-    /// dups them, so the caller may close its own) until `close()`.
+    /// dups them, so the caller may close its own) until `close()`. A supervisor's
+    /// (`workers=True`) answers for the workers it reports (`worker_started`, `worker_gone`).
     #[new]
-    fn new(fds: Vec<i32>) -> PyResult<Self> {
+    #[pyo3(signature = (fds, *, workers = false))]
+    fn new(fds: Vec<i32>, workers: bool) -> PyResult<Self> {
         let listeners = fds
             .into_iter()
             .map(|fd| {
@@ -98,7 +110,7 @@ impl Admin {
             return Err(PyValueError::new_err("the admin listener needs a listening socket"));
         }
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let state = Arc::new(AdminState::default());
+        let state = Arc::new(AdminState { workers: workers.then(Workers::default), ..AdminState::default() });
         let (stop, stopping) = watch::channel(false);
         let serving = state.clone();
         let thread = std::thread::Builder::new()
@@ -106,6 +118,34 @@ impl Admin {
             .spawn(move || runtime.block_on(serve(listeners, serving, stopping)))
             .map_err(|error| PyRuntimeError::new_err(format!("cannot start the admin listener: {error}")))?;
         Ok(Self { state, stop, thread: Mutex::new(Some(thread)) })
+    }
+
+    /// The supervisor started a worker whose admin listener serves on the Unix socket
+    /// `socket`; its per-process figures get `worker="<slot>"`.
+    fn worker_started(&self, slot: u32, socket: std::path::PathBuf) {
+        if let Some(workers) = &self.state.workers {
+            workers.started(slot, socket);
+        }
+    }
+
+    /// The worker serving on `socket` is gone (its counts are kept).
+    fn worker_gone(&self, socket: std::path::PathBuf) {
+        if let Some(workers) = &self.state.workers {
+            workers.gone(&socket);
+        }
+    }
+
+    /// A supervisor's readiness: whether a worker serves and no stop has begun.
+    fn set_ready(&self, ready: bool) {
+        if let Some(workers) = &self.state.workers {
+            workers.set_ready(ready);
+        }
+    }
+
+    /// This process's metrics in the Prometheus text format (a worker leaves them in
+    /// `<socket>.final` as it exits).
+    fn exposition(&self) -> PyResult<String> {
+        self.state.metrics.encode(false).map_err(|_| PyRuntimeError::new_err("the metrics could not be encoded"))
     }
 
     /// Stops answering (the listening sockets close; open connections are dropped).
@@ -127,6 +167,9 @@ impl Drop for Admin {
 
 async fn serve(listeners: Vec<Listener>, state: Arc<AdminState>, stop: watch::Receiver<bool>) {
     let mut loops = tokio::task::JoinSet::new();
+    if state.workers.is_some() {
+        loops.spawn(refresh_workers(state.clone(), stop.clone()));
+    }
     for listener in listeners {
         match listener.into_tokio() {
             Ok(listener) => {
@@ -136,6 +179,19 @@ async fn serve(listeners: Vec<Listener>, state: Arc<AdminState>, stop: watch::Re
         }
     }
     while loops.join_next().await.is_some() {}
+}
+
+/// Keeps the workers' last figures recent, for those that die without a final word.
+async fn refresh_workers(state: Arc<AdminState>, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = stopped(&mut stop) => return,
+            _ = tokio::time::sleep(REFRESH) => {}
+        }
+        if let Some(workers) = &state.workers {
+            workers.refresh().await;
+        }
+    }
 }
 
 async fn accept_loop(
@@ -154,8 +210,8 @@ async fn accept_loop(
         };
         let state = state.clone();
         let handler = service_fn(move |request| {
-            let response = answer(&state, &request);
-            async move { Ok::<_, Infallible>(response) }
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(answer_any(&state, &request).await) }
         });
         match stream {
             super::listeners::Stream::Tcp(stream) => {
@@ -166,6 +222,26 @@ async fn accept_loop(
                 tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), handler));
             }
         }
+    }
+}
+
+/// The answer to one admin request, a supervisor's included.
+async fn answer_any<B>(state: &AdminState, request: &Request<B>) -> Response<Full<Bytes>> {
+    let Some(workers) = &state.workers else {
+        return answer(state, request);
+    };
+    let reading = request.method() == Method::GET || request.method() == Method::HEAD;
+    match request.uri().path() {
+        "/healthz" if reading => {
+            let (status, body) = workers.liveness();
+            text(status, body)
+        }
+        "/metrics" if reading => {
+            let mut response = Response::new(Full::new(Bytes::from(workers.exposition().await)));
+            response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(PROMETHEUS_TEXT));
+            response
+        }
+        _ => answer(state, request),
     }
 }
 

@@ -11,6 +11,7 @@
 
 pub mod access_log;
 pub mod admin;
+mod admin_workers;
 mod allocator;
 mod forward;
 mod listen;
