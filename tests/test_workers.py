@@ -222,6 +222,32 @@ def test_a_client_connecting_during_the_drain_is_not_left_waiting_for_it(serve):
     assert _wait_exit(server, 15) == 0, server.stderr()
 
 
+def test_a_unix_socket_client_during_the_drain_is_not_left_waiting(launched, tmp_path):
+    """The same on a Unix socket: its file goes when the drain starts, so a new client
+    fails at once instead of waiting in the backlog to be reset."""
+    path = tmp_path / "s.sock"
+    server = launched(
+        [sys.executable, "-m", "amphicorn", PID_APP, "-w", "2", "-b", f"unix:{path}"], ready="starting 2 worker"
+    )
+    _ready_pids(server, 2)
+
+    def slow_request() -> None:
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(path)), timeout=20) as client:
+            client.get("http://x/sleep?seconds=4")
+
+    slow = threading.Thread(target=slow_request)
+    slow.start()
+    assert server.wait_for_stderr("request /sleep started", timeout=10)
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.wait_for_stderr("stopping the workers gracefully", timeout=5)
+    with socket.socket(socket.AF_UNIX) as client:
+        client.settimeout(1.0)
+        with pytest.raises((FileNotFoundError, ConnectionRefusedError)):
+            client.connect(str(path))
+    slow.join(20)
+    assert _wait_exit(server, 15) == 0, server.stderr()
+
+
 @pytest.mark.parametrize("path", ["/stuck", "/stuck-in-executor"])
 @pytest.mark.parametrize("workers", [["-w", "2"], []], ids=["workers", "single-process"])
 def test_stuck_wsgi_thread_does_not_keep_the_process_alive(serve, workers, path):

@@ -45,6 +45,9 @@ class Listeners:
     def close(self) -> None:
         for sock in self.sockets:
             sock.close()
+        self._remove_unix_files()
+
+    def _remove_unix_files(self) -> None:
         for path in self.unix_paths:
             with contextlib.suppress(OSError):
                 if stat.S_ISSOCK(os.stat(path).st_mode):
@@ -55,11 +58,13 @@ class Listeners:
         shares them: new connections are refused and those queued but not yet accepted are
         reset, at once, rather than wait in the backlog for a drain that will never accept
         them. Connections already accepted are not touched. Sockets from systemd or
-        ``fd://`` keep listening (their owner hands them to the next server), and so do Unix
-        sockets: shutting one down leaves it readable forever, and an event loop still
-        watching it would spin."""
+        ``fd://`` keep listening (their owner hands them to the next server). A Unix socket
+        cannot be shut down (it would stay readable forever, and an event loop still
+        watching it would spin): its file is removed instead, so a new client fails at once
+        to find it rather than wait in the backlog."""
         if self.activated:
             return
+        self._remove_unix_files()
         for sock in self.sockets:
             if sock.fileno() in self.borrowed or sock.family == socket.AF_UNIX:
                 continue

@@ -12,6 +12,7 @@
 pub mod access_log;
 pub mod admin;
 mod admin_workers;
+mod fallback_map;
 mod allocator;
 mod forward;
 mod listen;
