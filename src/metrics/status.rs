@@ -25,6 +25,7 @@
 //! mount (`refused`). `fallback_replays` is there only for a mount with a fallback (counted
 //! on the mount that said 404), `wsgi` only for WSGI mounts.
 //!
+//! Fields keep their order, and mounts their mount order (serde_json's `preserve_order`).
 //! The document is built as two field lists, `process_fields` (the top level) and
 //! `mount_fields` (one mount): later figures join one of them. With `--workers` the
 //! supervisor adds `workers` (one entry per worker: pid, requests, RSS) to the top level;
@@ -154,5 +155,10 @@ mod tests {
         assert_eq!(api["in_flight"], 1);
         assert!(api.get("fallback_replays").is_none() && api.get("wsgi").is_none(), "{api}");
         assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
+        // Fields in the lists' order, mounts in mount order (serde_json's `preserve_order`).
+        let keys = |value: &Value| value.as_object().map(|map| map.keys().cloned().collect::<Vec<_>>());
+        let top = ["version", "uptime_seconds", "pid", "requests", "rss_bytes", "mounts", "refused"];
+        assert_eq!(keys(&status), Some(top.map(String::from).to_vec()));
+        assert_eq!(keys(&status["mounts"]), Some(vec!["/legacy".to_owned(), "/api".to_owned()]));
     }
 }
