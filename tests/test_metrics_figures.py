@@ -52,15 +52,17 @@ def test_a_wsgi_pool_shows_its_busy_thread_and_the_request_queued_behind_it(serv
         samples = scrape(admin)
         return samples if sample(samples, "amphicorn_wsgi_queue_depth", mount="/legacy") == 1 else None
 
-    samples = wait_until(queued, message="the second request never showed in the queue")
-    assert sample(samples, "amphicorn_wsgi_threads", mount="/legacy", state="busy") == 1
-    assert sample(samples, "amphicorn_wsgi_threads", mount="/legacy", state="idle") == 0
-    status = httpx.get(f"{admin}/status").json()
-    assert status["mounts"]["/legacy"]["wsgi"] == {"threads": {"busy": 1, "idle": 0}, "queue_depth": 1}
-    assert status["mounts"]["/legacy"]["in_flight"] == 2
-    release.touch()
-    held.join(10)
-    waiting.join(10)
+    try:
+        samples = wait_until(queued, message="the second request never showed in the queue")
+        assert sample(samples, "amphicorn_wsgi_threads", mount="/legacy", state="busy") == 1
+        assert sample(samples, "amphicorn_wsgi_threads", mount="/legacy", state="idle") == 0
+        status = httpx.get(f"{admin}/status").json()
+        assert status["mounts"]["/legacy"]["wsgi"] == {"threads": {"busy": 1, "idle": 0}, "queue_depth": 1}
+        assert status["mounts"]["/legacy"]["in_flight"] == 2
+    finally:  # the held request ends in every case, so no client thread outlives the test
+        release.touch()
+        held.join(10)
+        waiting.join(10)
     assert answers == [200, 200]
 
     def drained() -> dict | None:
