@@ -12,6 +12,7 @@ import httpx
 from admin_support import admin_url, sample, scrape
 from amphicorn import __version__
 from support import wait_for_file, wait_until
+from tls_support import client_context, tls_args, write_pair
 from websockets.sync.client import connect
 
 FALLBACK_CONFIG = """
@@ -153,6 +154,28 @@ def test_replays_websockets_bytes_and_connections_are_counted_as_sent(serve, tmp
     assert "wsgi" not in api
     assert status["requests"] == 8
     assert status["refused"]["no_mount"] == 0
+
+
+def test_tls_connections_are_counted_by_the_protocol_alpn_chose(serve, ca, tmp_path: Path):
+    pair = write_pair(tmp_path, ca.issue_cert("127.0.0.1"), "server")
+    server = serve("apps.admin:wsgi_app", *tls_args(pair), "--admin-bind", "127.0.0.1:0")
+    admin = admin_url(server)
+    for http2, requests in ((False, 3), (True, 2)):
+        with httpx.Client(verify=client_context(ca), http1=not http2, http2=http2) as client:
+            for _ in range(requests):
+                assert client.get(f"{server.url}/").http_version == ("HTTP/2" if http2 else "HTTP/1.1")
+
+    def closed() -> dict | None:
+        samples = scrape(admin)
+        open_connections = [value for (name, _), value in samples.items() if name == "amphicorn_connections_open"]
+        return samples if not any(open_connections) else None
+
+    samples = wait_until(closed, message="the TLS connections never closed")
+    accepted = "amphicorn_connections_accepted_total"
+    assert sample(samples, accepted, protocol="http1", tls="true") == 1
+    assert sample(samples, accepted, protocol="http2", tls="true") == 1
+    assert sample(samples, accepted, protocol="http1", tls="false") == 0
+    assert sample(samples, accepted, protocol="http2", tls="false") == 0
 
 
 def test_status_reports_the_process(serve):
