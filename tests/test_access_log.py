@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from admin_support import admin_url, sample, scrape
 from support import RawConnection, build_request, wait_for_file
 
 CLF = re.compile(
@@ -96,8 +97,8 @@ def test_json_lines_have_the_fields_the_format_asks_for(serve):
 
 def test_lines_dropped_when_stdout_stalls_are_reported(serve):
     # Nobody reads the server's stdout: once the pipe and the writer's queue (16,384 lines)
-    # are full, lines are dropped, and the server says how many on stderr.
-    server = serve("apps.basic:hello", "--access-log", stdout_unread=True)
+    # are full, lines are dropped, and the server says how many on stderr and in its metrics.
+    server = serve("apps.basic:hello", "--access-log", "--admin-bind", "127.0.0.1:0", stdout_unread=True)
     requests, sent = 5000, 0
     while not server.wait_for_stderr("lines were dropped", timeout=0.01):
         assert sent < 40_000, f"no report of dropped lines after {sent} requests:\n{server.stderr()}"
@@ -109,10 +110,11 @@ def test_lines_dropped_when_stdout_stalls_are_reported(serve):
     reported = re.search(r"(\d+) lines were dropped \((\d+) since start\)", server.stderr())
     assert reported, server.stderr()
     assert 0 < int(reported[1]) <= int(reported[2]) <= sent
+    counted = sample(scrape(admin_url(server)), "amphicorn_access_log_dropped_lines_total")
     assert server.stop() == 0
     total = re.search(r"Access log: (\d+) lines in all were dropped", server.stderr())
     assert total, server.stderr()
-    assert int(reported[2]) <= int(total[1]) <= sent
+    assert int(reported[2]) <= counted <= int(total[1]) <= sent
 
 
 def test_statuses_404_and_client_gone_499(serve, tmp_path: Path):

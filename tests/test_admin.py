@@ -2,55 +2,24 @@
 
 The exposition is parsed with the official ``prometheus_client`` parsers (the Prometheus text
 format 0.0.4, and OpenMetrics when asked by ``Accept``), and every figure is checked against
-the traffic the test sent. A real Prometheus server scrapes it when Debian's ``prometheus``
-is installed.
+the traffic the test sent. The figures added for pools, fallbacks, WebSockets, bytes and
+connections, and ``/status``, are tests/test_metrics_figures.py's; a real Prometheus server
+scraping it is tests/test_prometheus_scrape.py's.
 """
 
 from __future__ import annotations
 
-import re
-import shutil
 import signal
 import socket
-import subprocess
 import sys
 import threading
 
 import httpx
-import pytest
-from prometheus_client import parser
-from prometheus_client.openmetrics import parser as openmetrics_parser
+from admin_support import Samples, admin_url, scrape
 from support import wait_for_file, wait_until
 
-ADMIN_RE = re.compile(r"Admin listener \(.*?\) on (http://\S+)")
 MOUNTS = ("--mount", "/legacy=wsgi:apps.admin:wsgi_app", "--mount", "/api=asgi:apps.admin:asgi_app")
 DURATION = "http_server_request_duration_seconds"
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def admin_url(server) -> str:
-    match = ADMIN_RE.search(server.stderr())
-    assert match, server.stderr()
-    return match.group(1)
-
-
-def scrape(admin: str, *, openmetrics: bool = False) -> Samples:
-    """Every sample of ``/metrics``, by name and labels, parsed by the official parser."""
-    headers = {"Accept": "application/openmetrics-text; version=1.0.0"} if openmetrics else {}
-    response = httpx.get(f"{admin}/metrics", headers=headers)
-    assert response.status_code == 200
-    if openmetrics:
-        assert response.headers["content-type"].startswith("application/openmetrics-text; version=1.0.0")
-        families = openmetrics_parser.text_string_to_metric_families(response.text)
-    else:
-        assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
-        families = parser.text_string_to_metric_families(response.text)
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in families
-        for sample in family.samples
-    }
 
 
 def requests(samples: Samples, mount: str, interface: str, method: str, status: int) -> float:
@@ -216,52 +185,6 @@ def test_admin_on_a_unix_socket(serve, tmp_path):
         assert client.get("/healthz").text == "ok\n"
     assert server.stop() == 0
     assert not path.exists()  # removed with the listener
-
-
-@pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs Prometheus (Debian's prometheus package)")
-def test_a_real_prometheus_scrapes_the_admin_listener(serve, tmp_path):
-    server = serve(None, *MOUNTS, "--admin-bind", "127.0.0.1:0")
-    admin = admin_url(server)
-    with httpx.Client(base_url=server.url) as client:
-        for _ in range(3):
-            assert client.get("/legacy/missing").status_code == 404
-        assert client.get("/api/x").status_code == 200
-    target = admin.removeprefix("http://")
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n"
-        f"scrape_configs:\n  - job_name: amphicorn\n    static_configs:\n      - targets: ['{target}']\n"
-    )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    prometheus = subprocess.Popen(
-        [
-            "prometheus",
-            f"--config.file={config}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    query = 'sum by (mount, http_response_status_code) (http_server_request_duration_seconds_count{mount="/legacy"})'
-
-    def answered() -> list | None:
-        try:
-            result = httpx.get(f"http://127.0.0.1:{port}/api/v1/query", params={"query": query}).json()
-        except (httpx.HTTPError, ValueError):
-            return None
-        return result["data"]["result"] or None
-
-    try:
-        result = wait_until(answered, timeout=30, message="Prometheus never had the series")
-    finally:
-        prometheus.terminate()
-        prometheus.wait(10)
-    assert [(series["metric"], series["value"][1]) for series in result] == [
-        ({"mount": "/legacy", "http_response_status_code": "404"}, "3")
-    ]
 
 
 def test_without_admin_bind_nothing_listens(serve):

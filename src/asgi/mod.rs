@@ -33,6 +33,7 @@ use crate::http::request_body::RequestBody;
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
 use crate::http::websocket::is_upgrade_request;
+use crate::metrics::WebSockets;
 use bridge::{Bridge, LoopEvent};
 use job::{AsgiJob, Exchange};
 
@@ -67,11 +68,12 @@ impl AsgiApp {
         &self,
         request: Request<IncomingBody>,
         connection: Arc<ConnectionInfo>,
+        open: Option<WebSockets>,
     ) -> Response<ResponseBody> {
         let Some(settings) = &self.websocket else {
             return status::plain(StatusCode::BAD_REQUEST);
         };
-        websocket::handle(&self.bridge, settings, request, connection, self.root_path.clone()).await
+        websocket::handle(&self.bridge, settings, (request, connection), self.root_path.clone(), open).await
     }
 
     /// Runs one request whose body the service has prepared; `state` is the request's.

@@ -24,6 +24,7 @@ use http::header::EXPECT;
 use http::HeaderMap;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming};
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::oneshot;
 
 use super::connection::RequestState;
@@ -116,12 +117,15 @@ pub struct BodyStream {
 ///
 /// `max_size` bounds the whole body: a `Content-Length` above it fails at once (before any
 /// app runs, and before `100 Continue`), a chunked body as soon as it grows past it.
+///
+/// With `counted` (`--admin-bind`), the bytes read are added to it once: here for a body
+/// read whole, by the task that streams the rest when the body ends or is abandoned.
 pub async fn read_body(
     mut body: Incoming,
     headers: &HeaderMap,
-    limit: usize,
-    limits: BodyLimits,
+    (limit, limits): (usize, BodyLimits),
     state: &Arc<RequestState>,
+    counted: Option<&Counter>,
 ) -> Result<RequestBody, Error> {
     let expect_continue =
         headers.get(EXPECT).is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"100-continue"));
@@ -134,7 +138,7 @@ pub async fn read_body(
     }
     if expect_continue {
         let (start, started) = oneshot::channel();
-        let chunks = spawn_feeder(body, 0, limits, Some(started), state.clone());
+        let chunks = spawn_feeder(body, 0, limits, Some(started), (state.clone(), counted.cloned()));
         return Ok(RequestBody::Streaming(BodyStream { prefix: Frames::default(), chunks, start: Some(start) }));
     }
     let mut collected = Frames::default();
@@ -142,6 +146,7 @@ pub async fn read_body(
         match limits.next_frame(&mut body).await {
             None => {
                 state.mark_body_complete();
+                count(counted, collected.len());
                 return Ok(RequestBody::Complete(collected));
             }
             Some(Err(error)) => {
@@ -154,25 +159,34 @@ pub async fn read_body(
                 if let Ok(data) = frame.into_data() {
                     collected.push(data);
                 }
-                limits.admit(collected.len() as u64)?;
+                limits.admit(collected.len() as u64).inspect_err(|_| count(counted, collected.len()))?;
             }
         }
         if body.is_end_stream() {
             state.mark_body_complete();
+            count(counted, collected.len());
             return Ok(RequestBody::Complete(collected));
         }
     }
-    let chunks = spawn_feeder(body, collected.len() as u64, limits, None, state.clone());
+    let chunks = spawn_feeder(body, collected.len() as u64, limits, None, (state.clone(), counted.cloned()));
     Ok(RequestBody::Streaming(BodyStream { prefix: collected, chunks, start: None }))
 }
 
-/// Moves the rest of `body` into a bounded channel from a task of its own.
+/// Adds a body's bytes to its mount's count.
+fn count(counted: Option<&Counter>, bytes: usize) {
+    if let Some(counted) = counted {
+        counted.inc_by(bytes as u64);
+    }
+}
+
+/// Moves the rest of `body` into a bounded channel from a task of its own (which counts
+/// the body's bytes, `received` so far, into `counted` when it ends).
 fn spawn_feeder(
-    mut body: Incoming,
-    mut received: u64,
+    body: Incoming,
+    received: u64,
     limits: BodyLimits,
     started: Option<oneshot::Receiver<()>>,
-    state: Arc<RequestState>,
+    (state, counted): (Arc<RequestState>, Option<Counter>),
 ) -> async_channel::Receiver<Chunk> {
     let (sender, receiver) = async_channel::bounded(CHANNEL_FRAMES);
     tokio::spawn(async move {
@@ -182,54 +196,67 @@ fn spawn_feeder(
                 return;
             }
         }
-        loop {
-            // Once the response is complete nobody will read the rest: stop, so hyper gets
-            // its body back and can drain it or close the connection. An app may keep its
-            // request (and the channel's receiver) alive long after that; waiting for it
-            // would leave the connection hanging. (A client that leaves is not a reason to
-            // stop: the app must still be told, by the error hyper reports here.)
-            let frame = tokio::select! {
-                frame = limits.next_frame(&mut body) => frame,
-                () = state.response_completed() => return,
-            };
-            let Some(frame) = frame else { break };
-            let chunk = match frame {
-                Ok(frame) => match frame.into_data() {
-                    Ok(data) if !data.is_empty() => {
-                        received += data.len() as u64;
-                        limits.admit(received).map(|()| data)
-                    }
-                    _ => continue,
-                },
-                Err(error) => Err(error),
-            };
-            let failed = chunk.is_err();
-            // Flagged before the last chunk is queued, so an app that has read it (and
-            // answers) finds the flag set.
-            if !failed && body.is_end_stream() {
-                state.mark_body_complete();
-            }
-            if let Err(error) = &chunk {
-                if error.is_disconnected() {
-                    state.mark_disconnected();
-                } else if error.is_body_too_large() {
-                    state.mark_body_too_large();
-                } else if error.is_body_timed_out() {
-                    state.mark_body_timed_out();
-                }
-            }
-            // A closed channel means the app is done with the body.
-            let sent = tokio::select! {
-                sent = sender.send(chunk) => sent.is_ok(),
-                () = state.response_completed() => false,
-            };
-            if !sent || failed {
-                return;
-            }
-        }
-        // The body ended (a chunked body's last chunk, or trailers): flagged before the
-        // sender drops, which is what tells the app.
-        state.mark_body_complete();
+        let received = feed(body, received, limits, &state, &sender).await;
+        count(counted.as_ref(), usize::try_from(received).unwrap_or(usize::MAX));
     });
     receiver
+}
+
+/// Feeds `sender` until the body ends or nobody reads it; returns the bytes received.
+async fn feed(
+    mut body: Incoming,
+    mut received: u64,
+    limits: BodyLimits,
+    state: &RequestState,
+    sender: &async_channel::Sender<Chunk>,
+) -> u64 {
+    loop {
+        // Once the response is complete nobody will read the rest: stop, so hyper gets
+        // its body back and can drain it or close the connection. An app may keep its
+        // request (and the channel's receiver) alive long after that; waiting for it
+        // would leave the connection hanging. (A client that leaves is not a reason to
+        // stop: the app must still be told, by the error hyper reports here.)
+        let frame = tokio::select! {
+            frame = limits.next_frame(&mut body) => frame,
+            () = state.response_completed() => return received,
+        };
+        let Some(frame) = frame else { break };
+        let chunk = match frame {
+            Ok(frame) => match frame.into_data() {
+                Ok(data) if !data.is_empty() => {
+                    received += data.len() as u64;
+                    limits.admit(received).map(|()| data)
+                }
+                _ => continue,
+            },
+            Err(error) => Err(error),
+        };
+        let failed = chunk.is_err();
+        // Flagged before the last chunk is queued, so an app that has read it (and
+        // answers) finds the flag set.
+        if !failed && body.is_end_stream() {
+            state.mark_body_complete();
+        }
+        if let Err(error) = &chunk {
+            if error.is_disconnected() {
+                state.mark_disconnected();
+            } else if error.is_body_too_large() {
+                state.mark_body_too_large();
+            } else if error.is_body_timed_out() {
+                state.mark_body_timed_out();
+            }
+        }
+        // A closed channel means the app is done with the body.
+        let sent = tokio::select! {
+            sent = sender.send(chunk) => sent.is_ok(),
+            () = state.response_completed() => false,
+        };
+        if !sent || failed {
+            return received;
+        }
+    }
+    // The body ended (a chunked body's last chunk, or trailers): flagged before the
+    // sender drops, which is what tells the app.
+    state.mark_body_complete();
+    received
 }

@@ -52,6 +52,11 @@ impl DurationHistogram {
         self.inner.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 
+    /// How many durations were observed.
+    pub fn count(&self) -> u64 {
+        self.inner.buckets.iter().map(|count| count.load(Ordering::Relaxed)).sum()
+    }
+
     /// (per-bucket counts with their upper bounds, total count, sum in seconds)
     fn snapshot(&self) -> (Vec<(f64, u64)>, u64, f64) {
         let buckets: Vec<(f64, u64)> = BOUNDS

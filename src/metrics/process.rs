@@ -55,6 +55,13 @@ impl ProcessCollector {
     }
 }
 
+/// This process's resident memory, in bytes (None without `/proc`): for `GET /status`.
+pub fn resident_memory_bytes() -> Option<f64> {
+    let collector = ProcessCollector::new();
+    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
+    parse_stat(&text, collector.ticks_per_second, collector.page_size).map(|stat| stat.resident_bytes)
+}
+
 fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: f64) -> Result<(), std::fmt::Error> {
     let metric = ConstGauge::new(value);
     metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)

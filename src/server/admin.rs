@@ -1,4 +1,4 @@
-//! The admin listener (`--admin-bind`): liveness, readiness and metrics, answered by Rust
+//! The admin listener (`--admin-bind`): liveness, readiness, metrics and status, answered by Rust
 //! apart from the mounts. Its requests never reach an app, are not counted in the metrics
 //! and are not in the access log.
 //!
@@ -9,6 +9,7 @@
 //!   the `max_requests` budget), so a balancer stops sending before the drain.
 //! - `GET /metrics`: the exposition of `metrics/`, in OpenMetrics when the `Accept` header
 //!   asks for `application/openmetrics-text`, else in the Prometheus text format 0.0.4.
+//! - `GET /status`: a JSON summary per mount, in the spirit of NGINX Unit's (`metrics/status.rs`).
 //!
 //! Other paths are `404`, other methods `405`. HEAD is answered as GET, without the body.
 //!
@@ -248,7 +249,7 @@ async fn answer_any<B>(state: &AdminState, request: &Request<B>) -> Response<Ful
 /// The answer to one admin request.
 fn answer<B>(state: &AdminState, request: &Request<B>) -> Response<Full<Bytes>> {
     let path = request.uri().path();
-    if !matches!(path, "/healthz" | "/readyz" | "/metrics") {
+    if !matches!(path, "/healthz" | "/readyz" | "/metrics" | "/status") {
         return text(StatusCode::NOT_FOUND, "not found\n");
     }
     if request.method() != Method::GET && request.method() != Method::HEAD {
@@ -261,6 +262,13 @@ fn answer<B>(state: &AdminState, request: &Request<B>) -> Response<Full<Bytes>> 
         "/readyz" => {
             let (status, body) = state.readiness();
             text(status, body)
+        }
+        "/status" => {
+            let mut body = state.metrics.status().to_string();
+            body.push('\n');
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
         }
         _ => {
             let openmetrics = request

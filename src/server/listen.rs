@@ -29,6 +29,9 @@
 //! connections (`tls.rs`; Unix sockets stay plain), `RequestLineWatch` (`414` for a request
 //! line too long for the head buffer, `request_line.rs`) and `TimedIo` (head and keep-alive
 //! timeouts, `timeouts.rs`). The listening sockets themselves are `listeners.rs`.
+//!
+//! With `--admin-bind`, each connection is counted by protocol and TLS from its first
+//! request (`metrics/connections.rs`).
 
 use std::convert::Infallible;
 use std::io;
@@ -237,11 +240,16 @@ where
     let activity = Arc::new(Activity::default());
     let stream = RequestLineWatch::new(stream, activity.clone());
     let io = TokioIo::new(TimedIo::new(stream, activity.clone(), shared.timeouts));
+    // With `--admin-bind`: the connection is counted open from its first request.
+    let watch = shared.service.metrics().map(|metrics| metrics.connections().watch(connection.tls.is_some()));
     let handler = {
         let shared = shared.clone();
         let activity = activity.clone();
         let stopping = stop.clone();
         service_fn(move |request| {
+            if let Some(watch) = &watch {
+                watch.request(request.version());
+            }
             let shared = shared.clone();
             let connection = connection.clone();
             let guard = activity.begin();

@@ -254,10 +254,18 @@ impl Server {
         for (point, mount) in &self.mounts {
             let (mut app, pool) = mount.start(py, point)?;
             if let Some(admin) = &self.admin {
-                app.metrics = Some(admin.metrics.mount(&app.label, app.app.interface()));
+                let fallback = app.fallback.as_ref().map(ToString::to_string);
+                let metrics = admin.metrics.mount(&app.label, app.app.interface(), fallback.as_deref());
+                if let Some(pool) = &pool {
+                    pool.record_into(&metrics, admin.metrics.pools());
+                }
+                app.metrics = Some(metrics);
             }
             pools.extend(pool);
             apps.push((point.clone(), app));
+        }
+        if let (Some(admin), Some(log)) = (&self.admin, &self.listen.access_log) {
+            admin.metrics.watch_access_log(log.dropped_counter());
         }
         let router = Router::new(apps)?;
         let notes = self.listen.access_log.is_some();
@@ -316,7 +324,7 @@ impl Server {
     }
 
     /// Access-log lines dropped since start because stdout could not keep up (each burst is
-    /// also logged as a warning): the figure the metrics endpoint will export.
+    /// also logged as a warning), as the metrics show it.
     #[getter]
     fn access_log_dropped(&self) -> u64 {
         self.listen.access_log.as_ref().map_or(0, |log| log.dropped())

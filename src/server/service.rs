@@ -29,7 +29,9 @@
 //! With `--admin-bind`, each request a mount takes is recorded (`metrics/`): in flight from
 //! routing, in the duration histogram when its response body ends (the `Recording` is
 //! handed back to `listen.rs` for that), under the mount that answered; each refusal above
-//! (and the body and concurrency limits') is counted by reason.
+//! (and the body and concurrency limits') is counted by reason, each fallback replay on the
+//! mount that said 404, request body bytes as the body is read, and each WebSocket while
+//! it is open.
 //!
 //! A mount with `compress` has its answers compressed here (`compression/` decides which and
 //! how); the request's coding is read before the app takes the head. A fallback's answer
@@ -80,6 +82,11 @@ impl Service {
         metrics: Option<Arc<Metrics>>,
     ) -> Self {
         Self { router, preread_limit, proxy_headers, notes, max_header_size, metrics }
+    }
+
+    /// Where requests are counted (with `--admin-bind`).
+    pub fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.metrics.as_ref()
     }
 
     /// Answers one request; `recording` is set when a mount took it (with `--admin-bind`),
@@ -172,7 +179,8 @@ impl Service {
             if app.takes_websocket(&request) {
                 // Boxed, as the replay below: rare paths that would otherwise size every
                 // request's future (hyper moves it, and HTTP/2 spawns it).
-                return Box::pin(app.handle_websocket(request, connection)).await;
+                let open = mounted.metrics.as_ref().map(|metrics| metrics.websockets());
+                return Box::pin(app.handle_websocket(request, connection, open)).await;
             }
         }
         let (head, body) = request.into_parts();
@@ -180,13 +188,15 @@ impl Service {
         let offer = mounted.compress.as_ref().map(|compress| compress.offer(&head));
         let state = RequestState::new();
         let pending = PendingResponse::new(state.clone());
-        let body = match read_body(body, &head.headers, self.preread_limit, mounted.limits.body, &state).await {
-            Ok(body) => body,
-            Err(error) => {
-                refuse(mounted.metrics.as_ref(), body_reason(&error));
-                return status::body_error(&error);
-            }
-        };
+        let counted = mounted.metrics.as_ref().map(|metrics| metrics.request_bytes());
+        let body =
+            match read_body(body, &head.headers, (self.preread_limit, mounted.limits.body), &state, counted).await {
+                Ok(body) => body,
+                Err(error) => {
+                    refuse(mounted.metrics.as_ref(), body_reason(&error));
+                    return status::body_error(&error);
+                }
+            };
         let fallback = match (&mounted.fallback, &body) {
             (Some(point), RequestBody::Complete(data)) => {
                 self.router.get(point).map(|fallback| (fallback, copy_head(&head), data.clone()))
@@ -207,6 +217,9 @@ impl Service {
             Some((fallback, head, data)) if response.status() == StatusCode::NOT_FOUND => {
                 // Dropping the first answer tells its app the client has gone.
                 drop(response);
+                if let Some(metrics) = &mounted.metrics {
+                    metrics.replayed();
+                }
                 *mount = Some(fallback.label.clone());
                 if let (Some(recording), Some(metrics)) = (recording.as_mut(), &fallback.metrics) {
                     recording.move_to(metrics);

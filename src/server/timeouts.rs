@@ -295,13 +295,13 @@ pub struct TrackedBody {
     body: ResponseBody,
     entry: Option<Entry>,
     /// The request in the metrics: recorded when the body is dropped.
-    _recording: Option<Recording>,
+    recording: Option<Recording>,
     _guard: RequestGuard,
 }
 
 impl TrackedBody {
     pub fn new(body: ResponseBody, guard: RequestGuard, entry: Option<Entry>, recording: Option<Recording>) -> Self {
-        Self { body, entry, _recording: recording, _guard: guard }
+        Self { body, entry, recording, _guard: guard }
     }
 }
 
@@ -312,8 +312,14 @@ impl Body for TrackedBody {
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = &mut *self;
         let frame = Pin::new(&mut this.body).poll_frame(cx);
-        if let (Poll::Ready(Some(Ok(frame))), Some(entry)) = (&frame, this.entry.as_mut()) {
-            entry.add_bytes(frame.data_ref().map_or(0, Bytes::len));
+        if let Poll::Ready(Some(Ok(frame))) = &frame {
+            let bytes = frame.data_ref().map_or(0, Bytes::len);
+            if let Some(entry) = this.entry.as_mut() {
+                entry.add_bytes(bytes);
+            }
+            if let Some(recording) = this.recording.as_mut() {
+                recording.add_bytes(bytes);
+            }
         }
         frame
     }

@@ -4,9 +4,14 @@
 //! waits for work: its `threading.local` state (Django's database connections, for one)
 //! lives as long as the thread, as under gunicorn's gthread worker. Jobs arrive through a
 //! bounded async-channel; tokio tasks wait for room asynchronously, never for the GIL.
+//!
+//! With `--admin-bind` the pool shows in the metrics (`metrics/pool.rs`, `record_into`):
+//! each job is stamped when queued, and the thread that takes it records the wait and
+//! counts itself busy until the job is done. Without, the stamp is None and nothing is
+//! counted.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -16,37 +21,62 @@ use super::call;
 use super::dispatch::{Dispatch, Held};
 use super::job::Job;
 use crate::errors::Error;
+use crate::metrics::{MountMetrics, PoolFigures, Pools};
 use crate::sync::lock;
 use crate::wake;
 
 pub struct Pool {
-    jobs: async_channel::Sender<Job>,
+    jobs: async_channel::Sender<Queued>,
     dispatch: Arc<Dispatch>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    size: usize,
+    /// Set with `--admin-bind`: where the threads count themselves busy.
+    figures: Arc<OnceLock<Arc<PoolFigures>>>,
+}
+
+/// A job in the queue, and when it was queued (with `--admin-bind`).
+struct Queued {
+    job: Job,
+    since: Option<Instant>,
 }
 
 impl Pool {
     /// Starts `size` threads running `app`, behind a queue of `queue_size` jobs.
     pub fn start(py: Python<'_>, app: &Py<PyAny>, size: usize, queue_size: usize, name: &str) -> PyResult<Self> {
-        let (jobs, receiver) = async_channel::bounded::<Job>(queue_size.max(1));
+        let (jobs, receiver) = async_channel::bounded::<Queued>(queue_size.max(1));
         let dispatch = Arc::new(Dispatch::default());
+        let figures = Arc::new(OnceLock::new());
+        let size = size.max(1);
         let mut threads = Vec::with_capacity(size);
-        for index in 0..size.max(1) {
+        for index in 0..size {
             let receiver = receiver.clone();
             let dispatch = dispatch.clone();
+            let figures = figures.clone();
             let app = app.clone_ref(py);
             let thread = std::thread::Builder::new()
                 .name(format!("{name}-{index}"))
-                .spawn(move || Python::attach(|py| work(py, app, receiver, &dispatch)))?;
+                .spawn(move || Python::attach(|py| work(py, app, receiver, &dispatch, &figures)))?;
             threads.push(thread);
         }
-        Ok(Self { jobs, dispatch, threads: Mutex::new(threads) })
+        Ok(Self { jobs, dispatch, threads: Mutex::new(threads), size, figures })
+    }
+
+    /// Shows this pool in the metrics, as the pool of `mount`: its threads busy and idle,
+    /// its queue's depth (read from the queue at each scrape) and its queue waits.
+    pub fn record_into(&self, mount: &MountMetrics, pools: &Pools) {
+        let queue = self.jobs.downgrade();
+        let depth = Box::new(move || queue.upgrade().map_or(0, |jobs| jobs.len()));
+        let _ = self.figures.set(mount.watch_pool(pools, self.size, depth));
+    }
+
+    fn queued(&self, job: Job) -> Queued {
+        Queued { job, since: self.figures.get().map(|_| Instant::now()) }
     }
 
     /// Queues `job`, waiting up to `timeout` for room; an error (`is_queue_timeout`) if none
     /// came, or because the pool is shutting down.
     pub async fn submit(&self, job: Job, timeout: Duration) -> Result<(), Error> {
-        let job = match self.jobs.try_send(job) {
+        let job = match self.jobs.try_send(self.queued(job)) {
             Ok(()) => {
                 self.dispatch.notify();
                 return Ok(());
@@ -67,7 +97,7 @@ impl Pool {
     /// Queues `job`, waiting (without a deadline) for room: for callers that keep their
     /// own time, such as `WSGIMiddleware` on an asyncio loop. The future owns what it needs.
     pub fn enqueue(&self, job: Job) -> impl Future<Output = Result<(), Error>> + Send + 'static {
-        let (jobs, dispatch) = (self.jobs.clone(), self.dispatch.clone());
+        let (jobs, dispatch, job) = (self.jobs.clone(), self.dispatch.clone(), self.queued(job));
         async move {
             jobs.send(job).await.map_err(|_| Error::pool_closed())?;
             dispatch.notify();
@@ -102,10 +132,18 @@ impl Pool {
     }
 }
 
-fn work(py: Python<'_>, app: Py<PyAny>, jobs: async_channel::Receiver<Job>, dispatch: &Dispatch) {
+fn work(
+    py: Python<'_>,
+    app: Py<PyAny>,
+    jobs: async_channel::Receiver<Queued>,
+    dispatch: &Dispatch,
+    figures: &OnceLock<Arc<PoolFigures>>,
+) {
     let app = app.into_bound(py);
-    dispatch.serve(&jobs, &mut Gil(py), |_, job| {
+    dispatch.serve(&jobs, &mut Gil(py), |_, Queued { job, since }| {
+        let busy = figures.get().map(|figures| figures.take(since));
         call::run(py, &app, job);
+        drop(busy);
         if wake::loops_waiting() {
             py.detach(give_way);
         }

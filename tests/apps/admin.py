@@ -2,9 +2,12 @@
 checked against, and an ASGI app whose lifespan startup waits for a file.
 
 - ``wsgi_app``: ``/missing`` is 404; ``/hold?record=F&release=G`` writes ``started`` to F,
-  then waits until G exists (a request in flight for as long as the test wants); else 200.
-- ``asgi_app``: ``/teapot`` is 418; else 200. Its lifespan startup waits until the file named
-  by ``ADMIN_TEST_GATE`` exists (no variable: it starts at once).
+  then waits until G exists (a request in flight for as long as the test wants); ``/echo``
+  answers the request body; else 200 ``wsgi``.
+- ``asgi_app``: ``/teapot`` is 418, ``/old`` 404 (for a fallback to answer); else 200
+  ``asgi``. A WebSocket is accepted and echoes text until the client closes. Its lifespan
+  startup waits until the file named by ``ADMIN_TEST_GATE`` exists (no variable: it starts
+  at once).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ def wsgi_app(environ, start_response):
         while not os.path.exists(options["release"]) and time.monotonic() < deadline:
             time.sleep(0.01)  # polling for the release file, which the test creates
     body = b"wsgi"
+    if path == "/echo":
+        body = environ["wsgi.input"].read()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 
@@ -47,7 +52,10 @@ async def asgi_app(scope, receive, send):
     if scope["type"] == "lifespan":
         await _lifespan(receive, send)
         return
-    status = 418 if scope["path"].endswith("/teapot") else 200
+    if scope["type"] == "websocket":
+        await _echo(receive, send)
+        return
+    status = {"/teapot": 418, "/old": 404}.get(scope["path"].removeprefix(scope["root_path"]), 200)
     body = b"asgi"
     await send(
         {
@@ -57,3 +65,11 @@ async def asgi_app(scope, receive, send):
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _echo(receive, send) -> None:
+    message = await receive()
+    assert message["type"] == "websocket.connect"
+    await send({"type": "websocket.accept"})
+    while (message := await receive())["type"] == "websocket.receive":
+        await send({"type": "websocket.send", "text": message.get("text") or ""})

@@ -34,6 +34,7 @@ use crate::http::connection::{PendingResponse, RequestState};
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
 use crate::http::websocket::{accept_key, offered_subprotocols};
+use crate::metrics::WebSockets;
 use crate::timers::WEBSOCKET_CLOSE_TIMEOUT;
 
 /// Messages that may wait in each direction.
@@ -49,9 +50,9 @@ pub struct WebSocketSettings {
 pub async fn handle(
     bridge: &Arc<Bridge>,
     settings: &WebSocketSettings,
-    request: Request<IncomingBody>,
-    connection: Arc<ConnectionInfo>,
+    (request, connection): (Request<IncomingBody>, Arc<ConnectionInfo>),
     root_path: Arc<str>,
+    open: Option<WebSockets>,
 ) -> Response<ResponseBody> {
     let (mut head, _body) = request.into_parts();
     let Some(accept_key) = accept_key(&head.headers) else {
@@ -77,7 +78,8 @@ pub async fn handle(
         let config = WebSocketConfig::default()
             .max_message_size(Some(settings.max_message_size))
             .max_frame_size(Some(settings.max_message_size));
-        bridge.runtime().spawn(pump(on_upgrade, incoming_sender, outgoing_receiver, state, config));
+        let channels = (incoming_sender, outgoing_receiver);
+        bridge.runtime().spawn(pump(on_upgrade, channels, state, config, open));
     }
     response
 }
@@ -92,16 +94,18 @@ pub async fn handle(
 /// of it), or finished, or sent its own close, or `WEBSOCKET_CLOSE_TIMEOUT` passed.
 async fn pump(
     on_upgrade: OnUpgrade,
-    incoming: async_channel::Sender<Incoming>,
-    outgoing: async_channel::Receiver<Message>,
+    (incoming, outgoing): (async_channel::Sender<Incoming>, async_channel::Receiver<Message>),
     state: Arc<RequestState>,
     config: WebSocketConfig,
+    open: Option<WebSockets>,
 ) {
     let Ok(upgraded) = on_upgrade.await else {
         state.mark_disconnected();
         let _ = incoming.send(Incoming::WebSocketDisconnect { code: 1006, reason: String::new() }).await;
         return;
     };
+    // Counted open (`--admin-bind`) until this task ends.
+    let _open = open.as_ref().map(WebSockets::open);
     let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
     let (mut sink, stream) = socket.split();
     // The reader hands over the close frame failing the connection before the app can hear

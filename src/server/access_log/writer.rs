@@ -54,6 +54,11 @@ impl AccessLog {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// The count of dropped lines itself, for the metrics to read at each scrape.
+    pub fn dropped_counter(&self) -> Arc<AtomicU64> {
+        self.dropped.clone()
+    }
+
     pub(super) fn emit(&self, line: Vec<u8>) {
         match self.lines.try_send(line) {
             Ok(()) => {}
