@@ -176,6 +176,9 @@ class Config:
     io_threads: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
     #: Seconds in-flight requests get to finish after a stop signal.
     graceful_timeout: float = 30.0
+    #: Seconds between a stop signal (when readiness turns 503) and the start of the drain,
+    #: during which requests are served as usual: endpoints and balancers stop sending first.
+    shutdown_delay: float = 0.0
     #: Directory put first on ``sys.path`` before the app is imported.
     app_dir: str = "."
     #: ``"wsgi"``, ``"asgi"`` or None to detect (an ``asgi:``/``wsgi:`` spec prefix also sets it).

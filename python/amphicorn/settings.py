@@ -241,6 +241,10 @@ SETTINGS: tuple[Setting, ...] = (
     declare("timeout-graceful-shutdown", convert.seconds,
             "on SIGTERM/SIGINT (or a restart), how long in-flight requests get to finish", "30", group=_PROCESSES,
             field="graceful_timeout", metavar="SECONDS"),
+    declare("shutdown-delay", convert.seconds,
+            "on SIGTERM/SIGINT, /readyz turns 503 at once but requests are served as usual for this long before "
+            "the drain starts (a second signal cuts it short)", "0", group=_PROCESSES, metavar="SECONDS",
+            note="for Kubernetes and balancers"),
     declare("reload", convert.boolean, "restart the workers when a .py file changes (development)", "off",
             group=_PROCESSES, style="flag", note="needs `amphicorn[reload]`"),
     declare("reload-dir", convert.directories, "directory --reload watches", "the working directory",

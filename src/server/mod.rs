@@ -5,7 +5,8 @@
 //! descriptors in (TCP or Unix); for ASGI mounts it also runs the event loop thread and
 //! registers each of `server.asgi_bridges` with it. `serve()` blocks the calling thread with
 //! the GIL released, waking every 100 ms to let Python run its signal handlers, which call
-//! `stop()`; with `max_requests`, the server also stops itself after that many requests.
+//! `stop()` (after `withdraw()` and the `--shutdown-delay`, which Python times); with
+//! `max_requests`, the server also stops itself after that many requests.
 //! With an `admin` listener (`admin.rs`), it records its requests into the admin's metrics
 //! and tells it when it serves.
 
@@ -323,6 +324,14 @@ impl Server {
     /// Asks a running `serve()` to drain and return. Safe from signal handlers and threads.
     fn stop(&self) {
         self.stop.send_replace(true);
+    }
+
+    /// Reports the server not ready (`/readyz` 503) while it goes on serving as usual: the
+    /// start of `--shutdown-delay`, before `stop()`. Without an admin listener, nothing to do.
+    fn withdraw(&self) {
+        if let Some(admin) = &self.admin {
+            admin.withdraw();
+        }
     }
 }
 

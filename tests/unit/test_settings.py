@@ -70,6 +70,7 @@ BAD = {
     "limit-max-requests": "x",
     "limit-max-requests-jitter": "-3",
     "timeout-graceful-shutdown": "soon",
+    "shutdown-delay": "-1",
     "reload": "maybe",
     "reload-dir": "/nonexistent-amphicorn-dir",
     "pid": "/nonexistent-amphicorn-dir/x.pid",
@@ -128,13 +129,14 @@ GOOD = {
     "limit-max-requests": "100",
     "limit-max-requests-jitter": "0",
     "timeout-graceful-shutdown": "30",
+    "shutdown-delay": "5",
     "reload": "true",
     "reload-dir": ["."],
     "pid": "amphicorn.pid",
     "admin-bind": "127.0.0.1:9100",
 }
 
-SECONDS = ("timeout-keep-alive", "timeout-request-headers", "timeout-request-body", "queue-timeout")
+SECONDS = ("timeout-keep-alive", "timeout-request-headers", "timeout-request-body", "queue-timeout", "shutdown-delay")
 
 
 def test_every_config_field_has_a_setting_or_is_internal_on_purpose():
