@@ -228,6 +228,8 @@ class Config:
     #: ``HOST:PORT`` or ``unix:PATH`` of the admin listener (``/healthz``, ``/readyz``,
     #: ``/metrics``), answered by Rust apart from the apps; None: no admin listener.
     admin_bind: str | None = None
+    #: A path (``/healthz``) answered ``200 ok`` on the apps' listeners, before any mount.
+    health_path: str | None = None
 
     # -- limits and timeouts of connections (see src/server/timeouts.rs)
     #: Seconds an idle keep-alive connection stays open after a response.

@@ -255,6 +255,9 @@ SETTINGS: tuple[Setting, ...] = (
     declare("admin-bind", convert.text, "serve /healthz, /readyz and /metrics (Prometheus) on this address, apart "
             "from the apps", "off", group=_OBSERVABILITY, metavar="HOST:PORT|unix:PATH", optional=True,
             note="health, readiness, metrics"),
+    declare("health-path", convert.url_path, "answer GET PATH on the apps' listeners with 200 ok (the admin "
+            "listener's /healthz), before any mount: for balancers that probe the traffic port", "off",
+            group=_OBSERVABILITY, metavar="PATH", optional=True),
 )
 # fmt: on
 

@@ -98,6 +98,9 @@ pub struct ServerSettings {
     ssl_ca_certs: Option<String>,
     #[pyo3(attribute)]
     ssl_cert_reqs: String,
+    /// `--health-path`: answered as alive by the service, before routing.
+    #[pyo3(attribute)]
+    health_path: Option<String>,
 }
 
 impl ServerSettings {
@@ -158,6 +161,8 @@ pub struct Server {
     max_requests: Option<u64>,
     /// The admin listener's state: metrics to record into, readiness to report.
     admin: Option<Arc<AdminState>>,
+    /// `--health-path`.
+    health_path: Option<String>,
 }
 
 #[pymethods]
@@ -214,6 +219,7 @@ impl Server {
             stop: watch::channel(false).0,
             max_requests,
             admin: admin.map(|admin| admin.state()),
+            health_path: settings.health_path.clone(),
         })
     }
 
@@ -260,14 +266,17 @@ impl Server {
         }
         let router = Router::new(apps)?;
         let notes = self.listen.access_log.is_some();
-        let service = Arc::new(Service::new(
-            router,
-            self.preread_limit,
-            self.proxy_headers.clone(),
-            notes,
-            self.listen.max_header_size,
-            self.admin.as_ref().map(|admin| admin.metrics.clone()),
-        ));
+        let service = Arc::new(
+            Service::new(
+                router,
+                self.preread_limit,
+                self.proxy_headers.clone(),
+                notes,
+                self.listen.max_header_size,
+                self.admin.as_ref().map(|admin| admin.metrics.clone()),
+            )
+            .with_health_path(self.health_path.as_deref()),
+        );
         let budget = self.max_requests.map(|limit| Arc::new(RequestBudget::new(limit, self.stop.clone())));
         let mut serving = {
             let _entered = runtime.enter();

@@ -75,6 +75,7 @@ BAD = {
     "reload-dir": "/nonexistent-amphicorn-dir",
     "pid": "/nonexistent-amphicorn-dir/x.pid",
     "admin-bind": " ",
+    "health-path": "healthz",
 }
 
 #: A good value of each setting, as a command line, a variable or a file gives it.
@@ -134,6 +135,7 @@ GOOD = {
     "reload-dir": ["."],
     "pid": "amphicorn.pid",
     "admin-bind": "127.0.0.1:9100",
+    "health-path": "/healthz",
 }
 
 SECONDS = ("timeout-keep-alive", "timeout-request-headers", "timeout-request-body", "queue-timeout", "shutdown-delay")
