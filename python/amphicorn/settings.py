@@ -136,6 +136,9 @@ SETTINGS: tuple[Setting, ...] = (
     declare("gunicorn-config", convert.existing_file,
             "read a gunicorn.conf.py as gunicorn does (and GUNICORN_CMD_ARGS); flags and --config win over it",
             metavar="FILE", file=False, optional=True),
+    declare("check-config", convert.boolean, "check the settings, import every app and print what would be served, "
+            "then exit (0, or the status a start would exit with), binding nothing and running no lifespan", "off",
+            field=None, style="flag", file=False),
     declare("bind", convert.bind_texts, "address to listen on (IPv6 as [::1]:8000; unix:PATH for a Unix socket; "
             "fd://N for an inherited listening socket)", "`127.0.0.1:8000`", field="binds", short="b",
             style="repeat", metavar="HOST:PORT|unix:PATH|fd://N", env_note="space or comma separated", composite=True),
