@@ -266,17 +266,15 @@ impl Server {
         }
         let router = Router::new(apps)?;
         let notes = self.listen.access_log.is_some();
-        let service = Arc::new(
-            Service::new(
-                router,
-                self.preread_limit,
-                self.proxy_headers.clone(),
-                notes,
-                self.listen.max_header_size,
-                self.admin.as_ref().map(|admin| admin.metrics.clone()),
-            )
-            .with_health_path(self.health_path.as_deref()),
+        let service = Service::new(
+            router,
+            self.preread_limit,
+            self.proxy_headers.clone(),
+            notes,
+            self.listen.max_header_size,
+            self.admin.as_ref().map(|admin| admin.metrics.clone()),
         );
+        let service = Arc::new(service.with_health_path(self.health_path.as_deref()));
         let budget = self.max_requests.map(|limit| Arc::new(RequestBudget::new(limit, self.stop.clone())));
         let mut serving = {
             let _entered = runtime.enter();
