@@ -18,16 +18,19 @@ DELAY = 4.0
 NOT_READY = "not ready from now on"
 
 
-def admin_url(server) -> str:
+def ready_admin(server) -> str:
+    """The admin listener's URL, once it says ready (a signal before that stops at once: a
+    server not serving yet has nobody to warn)."""
     match = ADMIN_RE.search(server.stderr())
     assert match, server.stderr()
-    return match.group(1)
+    admin = match.group(1)
+    wait_until(lambda: httpx.get(f"{admin}/readyz").status_code == 200, message="never ready")
+    return admin
 
 
 def test_readiness_turns_503_at_once_and_requests_are_served_for_the_delay(serve):
     server = serve("apps.basic:hello", "--admin-bind", "127.0.0.1:0", "--shutdown-delay", str(DELAY))
-    admin = admin_url(server)
-    assert httpx.get(f"{admin}/readyz").status_code == 200
+    admin = ready_admin(server)
     with httpx.Client(base_url=server.url) as kept_alive:
         assert kept_alive.get("/").status_code == 200
         signalled = time.monotonic()
@@ -49,7 +52,7 @@ def test_readiness_turns_503_at_once_and_requests_are_served_for_the_delay(serve
 
 def test_a_second_signal_cuts_the_delay_short(serve):
     server = serve("apps.basic:hello", "--admin-bind", "127.0.0.1:0", "--shutdown-delay", "60")
-    admin = admin_url(server)
+    admin = ready_admin(server)
     server.proc.send_signal(signal.SIGTERM)
     wait_until(lambda: httpx.get(f"{admin}/readyz").status_code == 503, message="still ready after SIGTERM")
     assert httpx.get(server.url).status_code == 200
