@@ -20,7 +20,6 @@ import dataclasses
 import logging
 import os
 import signal
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -33,6 +32,7 @@ from amphicorn.importer import import_app
 from amphicorn.interfaces import detect, split_prefix, static_directory
 from amphicorn.reload import Reloader, watchfiles_installed
 from amphicorn.sockets import Listeners, describe, listen, listen_all, pid_file
+from amphicorn.stopper import Stopper
 
 #: Seconds each ASGI mount's lifespan shutdown may take (listed with every other timer in
 #: src/timers.rs).
@@ -148,7 +148,7 @@ def _serve(
     max_requests: int | None,
     exit_when_stuck: bool,
 ) -> None:
-    stopper = _Stopper(config.shutdown_delay)
+    stopper = Stopper(config.shutdown_delay)
     stuck = 0
     hooks = gunicorn_config.worker_hooks(config.gunicorn_config)
     mounts = [load_mount(mount, config) for mount in config.all_mounts()]
@@ -295,69 +295,6 @@ def _start(
         if mount.fallback is not None:
             logs.logger.info("Requests to %s that it answers with 404 go on to %s", mount.point, mount.fallback)
     return server
-
-
-class _Stopper:
-    """SIGINT/SIGTERM handling, installed before the port is bound: a signal that arrives
-    between "Listening on" and the start of serving still stops the server gracefully.
-
-    With a ``delay`` (``--shutdown-delay``), the first signal to a serving server only
-    withdraws it (``/readyz`` says 503) and the drain starts that many seconds later; a second
-    signal starts it at once. A server that was not serving yet has nobody to warn: it stops
-    at once."""
-
-    def __init__(self, delay: float = 0.0) -> None:
-        self._server: _amphicorn.Server | None = None
-        self._requested = False
-        self._delay = delay
-        self._timer: threading.Timer | None = None
-
-    @property
-    def requested(self) -> bool:
-        """Whether a stop signal arrived."""
-        return self._requested
-
-    def _handle(self, signum: int, _frame: object) -> None:
-        name = signal.Signals(signum).name
-        again, self._requested = self._requested, True
-        if self._server is None:
-            logs.logger.info("Received %s, shutting down gracefully", name)
-            return
-        if again or self._delay <= 0:
-            logs.logger.info("Received %s, shutting down gracefully", name)
-            self._stop_now()
-            return
-        logs.logger.info(
-            "Received %s: not ready from now on; serving for %gs more (shutdown-delay), then shutting down gracefully",
-            name,
-            self._delay,
-        )
-        self._server.withdraw()
-        self._timer = threading.Timer(self._delay, self._server.stop)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _stop_now(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        if self._server is not None:
-            self._server.stop()
-
-    def attach(self, server: _amphicorn.Server) -> None:
-        self._server = server
-        if self._requested:
-            server.stop()
-
-    @contextlib.contextmanager
-    def handling_signals(self) -> Iterator[None]:
-        previous = {signum: signal.signal(signum, self._handle) for signum in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            if self._timer is not None:
-                self._timer.cancel()
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
 
 
 class _TlsReloader:
