@@ -78,6 +78,8 @@ class _ServerSettings(Protocol):
     @property
     def ssl_cert_reqs(self) -> str: ...
     @property
+    def health_path(self) -> str | None: ...
+    @property
     def preread_limit(self) -> int: ...
     @property
     def ws(self) -> str: ...
@@ -155,6 +157,9 @@ class Server:
         """Serves until ``stop()``, then drains; returns how many WSGI threads were still busy."""
     def stop(self) -> None:
         """Asks a running ``serve()`` to drain and return; safe from signal handlers and threads."""
+    def withdraw(self) -> None:
+        """Reports the server not ready (``/readyz`` 503) while it goes on serving: the start of
+        ``--shutdown-delay``, before ``stop()``."""
     def reload_tls(self) -> str | None:
         """Reads the TLS certificate and key files again for new handshakes; returns the
         certificate file (None without TLS). Raises ValueError naming a file that cannot

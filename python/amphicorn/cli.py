@@ -4,8 +4,10 @@ Each flag also reads a key of the config file and an ``AMPHICORN_*`` variable: t
 over the file, which wins over the variable. This module merges those sources; the
 converters check each value, naming where it came from.
 Bad flags and bad values exit with status 2 before anything binds; an app that cannot be
-imported exits with status 1 (see :mod:`amphicorn.exits`). With more than one worker (or
-``--reload``, or ``--limit-max-requests``) the supervisor runs the workers.
+imported exits with status 1 (see :mod:`amphicorn.exits`). ``--check-config`` stops after
+those checks and the apps' import, and prints what would be served (:mod:`amphicorn.check`).
+With more than one worker (or ``--reload``, or ``--limit-max-requests``) the supervisor runs
+the workers.
 """
 
 from __future__ import annotations
@@ -95,6 +97,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     gunicorn = sources.gunicorn
     if gunicorn is not None and gunicorn.warning():
         print(f"amphicorn: warning: {gunicorn.warning()}", file=sys.stderr)
+    if sources.value(BY_FLAG["check-config"]):
+        from amphicorn.check import report
+
+        sys.exit(exits.run_reporting(lambda: print(report(config), flush=True)))
     app_uri = config.app if isinstance(config.app, str) else None
 
     def hook(name: str) -> Callable[[], None]:

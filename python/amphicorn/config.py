@@ -176,6 +176,9 @@ class Config:
     io_threads: int = dataclasses.field(default_factory=lambda: os.cpu_count() or 1)
     #: Seconds in-flight requests get to finish after a stop signal.
     graceful_timeout: float = 30.0
+    #: Seconds between a stop signal (when readiness turns 503) and the start of the drain,
+    #: during which requests are served as usual: endpoints and balancers stop sending first.
+    shutdown_delay: float = 0.0
     #: Directory put first on ``sys.path`` before the app is imported.
     app_dir: str = "."
     #: ``"wsgi"``, ``"asgi"`` or None to detect (an ``asgi:``/``wsgi:`` spec prefix also sets it).
@@ -225,6 +228,8 @@ class Config:
     #: ``HOST:PORT`` or ``unix:PATH`` of the admin listener (``/healthz``, ``/readyz``,
     #: ``/metrics``), answered by Rust apart from the apps; None: no admin listener.
     admin_bind: str | None = None
+    #: A path (``/healthz``) answered ``200 ok`` on the apps' listeners, before any mount.
+    health_path: str | None = None
 
     # -- limits and timeouts of connections (see src/server/timeouts.rs)
     #: Seconds an idle keep-alive connection stays open after a response.

@@ -325,6 +325,19 @@ def file_name(value: object, source: str) -> str:
     return name
 
 
+def url_path(value: object, source: str) -> str:
+    """A request path as clients send it: starts with ``/``, visible ASCII, no query or
+    fragment (``/healthz``)."""
+    path = text(value, source).strip()
+    if (
+        not path.startswith("/")
+        or not all("!" <= character <= "~" for character in path)
+        or any(character in path for character in "?#")
+    ):
+        raise ConfigError(f"{source} {value!r}: expected a path starting with '/' (visible ASCII, no '?' or '#')")
+    return path
+
+
 def access_log_format(value: object, source: str) -> str:
     """A gunicorn-style access log format whose atoms the Rust core knows."""
     format_text = text(value, source)

@@ -33,6 +33,7 @@ from amphicorn.importer import import_app
 from amphicorn.interfaces import detect, split_prefix, static_directory
 from amphicorn.reload import Reloader, watchfiles_installed
 from amphicorn.sockets import Listeners, describe, listen_all, pid_file
+from amphicorn.stopper import Stopper
 
 #: Seconds each ASGI mount's lifespan shutdown may take (listed with every other timer in
 #: src/timers.rs).
@@ -150,7 +151,7 @@ def _serve(
     max_requests: int | None,
     exit_when_stuck: bool,
 ) -> None:
-    stopper = _Stopper()
+    stopper = Stopper(config.shutdown_delay)
     stuck = 0
     hooks = gunicorn_config.worker_hooks(config.gunicorn_config)
     mounts = [load_mount(mount, config) for mount in config.all_mounts()]
@@ -273,40 +274,6 @@ def _start(
         if mount.fallback is not None:
             logs.logger.info("Requests to %s that it answers with 404 go on to %s", mount.point, mount.fallback)
     return server
-
-
-class _Stopper:
-    """SIGINT/SIGTERM handling, installed before the port is bound: a signal that arrives
-    between "Listening on" and the start of serving still stops the server gracefully."""
-
-    def __init__(self) -> None:
-        self._server: _amphicorn.Server | None = None
-        self._requested = False
-
-    @property
-    def requested(self) -> bool:
-        """Whether a stop signal arrived."""
-        return self._requested
-
-    def _handle(self, signum: int, _frame: object) -> None:
-        logs.logger.info("Received %s, shutting down gracefully", signal.Signals(signum).name)
-        self._requested = True
-        if self._server is not None:
-            self._server.stop()
-
-    def attach(self, server: _amphicorn.Server) -> None:
-        self._server = server
-        if self._requested:
-            server.stop()
-
-    @contextlib.contextmanager
-    def handling_signals(self) -> Iterator[None]:
-        previous = {signum: signal.signal(signum, self._handle) for signum in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
 
 
 class _TlsReloader:

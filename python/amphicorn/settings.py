@@ -136,6 +136,9 @@ SETTINGS: tuple[Setting, ...] = (
     declare("gunicorn-config", convert.existing_file,
             "read a gunicorn.conf.py as gunicorn does (and GUNICORN_CMD_ARGS); flags and --config win over it",
             metavar="FILE", file=False, optional=True),
+    declare("check-config", convert.boolean, "check the settings, import every app and print what would be served, "
+            "then exit (0, or the status a start would exit with), binding nothing and running no lifespan", "off",
+            field=None, style="flag", file=False),
     declare("bind", convert.bind_texts, "address to listen on (IPv6 as [::1]:8000; unix:PATH for a Unix socket; "
             "fd://N for an inherited listening socket)", "`127.0.0.1:8000`", field="binds", short="b",
             style="repeat", metavar="HOST:PORT|unix:PATH|fd://N", env_note="space or comma separated", composite=True),
@@ -241,6 +244,10 @@ SETTINGS: tuple[Setting, ...] = (
     declare("timeout-graceful-shutdown", convert.seconds,
             "on SIGTERM/SIGINT (or a restart), how long in-flight requests get to finish", "30", group=_PROCESSES,
             field="graceful_timeout", metavar="SECONDS"),
+    declare("shutdown-delay", convert.seconds,
+            "on SIGTERM/SIGINT, /readyz turns 503 at once but requests are served as usual for this long before "
+            "the drain starts (a second signal cuts it short)", "0", group=_PROCESSES, metavar="SECONDS",
+            note="for Kubernetes and balancers"),
     declare("reload", convert.boolean, "restart the workers when a .py file changes (development)", "off",
             group=_PROCESSES, style="flag", note="needs `amphicorn[reload]`"),
     declare("reload-dir", convert.directories, "directory --reload watches", "the working directory",
@@ -251,6 +258,9 @@ SETTINGS: tuple[Setting, ...] = (
     declare("admin-bind", convert.text, "serve /healthz, /readyz and /metrics (Prometheus) on this address, apart "
             "from the apps", "off", group=_OBSERVABILITY, metavar="HOST:PORT|unix:PATH", optional=True,
             note="health, readiness, metrics"),
+    declare("health-path", convert.url_path, "answer GET PATH on the apps' listeners with 200 ok (the admin "
+            "listener's /healthz), before any mount: for balancers that probe the traffic port", "off",
+            group=_OBSERVABILITY, metavar="PATH", optional=True),
 )
 # fmt: on
 

@@ -16,6 +16,11 @@
   shutdown, it is killed. A second signal kills at once. The listening sockets stop
   listening at once, so that a client connecting during the drain is refused there and then
   (and can try another instance) instead of waiting in the backlog for the whole drain.
+  With ``shutdown_delay``, all that starts only that many seconds after the signal: until
+  then the workers serve as usual (and are not replaced if they die); a second signal
+  during the delay starts the drain at once. The supervisor times the delay: workers get a
+  config without one, so that a worker told to stop (at the end of the delay, in a rolling
+  restart, by a terminal's Ctrl-C) drains at once.
 - **SIGHUP** (and ``--reload`` on a change): a rolling restart. New workers start on the
   same sockets; once all of them are ready the old ones drain and exit. The listening
   sockets never close, so no connection is refused. If a new worker cannot start, the old
@@ -94,6 +99,9 @@ class Supervisor:
         #: Times at which to start a replacement worker.
         self.pending_starts: list[float] = []
         self.stopping = False
+        #: When the delayed drain starts (``shutdown_delay`` after a stop signal); None otherwise.
+        self.drain_at: float | None = None
+        self.worker_config = dataclasses.replace(config, shutdown_delay=0.0)
         self.status = exits.OK
         self.listeners: Listeners | None = None
         #: With --admin-bind: the workers' admin listeners, summed by ours.
@@ -163,6 +171,8 @@ class Supervisor:
         now = time.monotonic()
         deadlines = [w.stop_deadline for w in self.workers if w.stop_deadline is not None]
         deadlines += self.pending_starts
+        if self.drain_at is not None:
+            deadlines.append(self.drain_at)
         timeout = max(0.0, min([TICK, *(deadline - now for deadline in deadlines)]))
         watched: list[object] = [self._wake_read]
         watched += [w.process.sentinel for w in self.workers]
@@ -174,6 +184,8 @@ class Supervisor:
             events, self._events = self._events, []
         for event in events:
             self._handle_event(event)
+        if self.drain_at is not None and now >= self.drain_at:
+            self._drain()
         self._collect_ready()
         self._reap()
         self._start_due()
@@ -200,10 +212,27 @@ class Supervisor:
     def _handle_event(self, event: str) -> None:
         kind, _, detail = event.partition(":")
         if kind == "stop":
+            if self.drain_at is not None:
+                logs.logger.info("Received %s again: stopping the workers gracefully now", detail)
+                self._drain()
+                return
             if self.stopping:
                 logs.logger.warning("Received %s again: killing the workers", detail)
                 for w in self.workers:
                     w.stop_deadline = 0.0
+                return
+            if self.config.shutdown_delay > 0 and self.workers:
+                logs.logger.info(
+                    "Received %s: not ready from now on; serving for %gs more (shutdown-delay), then stopping the "
+                    "workers gracefully",
+                    detail,
+                    self.config.shutdown_delay,
+                )
+                self.stopping = True
+                if self.admins is not None:
+                    self.admins.admin.set_ready(False)
+                self.pending_starts.clear()
+                self.drain_at = time.monotonic() + self.config.shutdown_delay
                 return
             logs.logger.info("Received %s, stopping the workers gracefully", detail)
             self._stop_all()
@@ -213,6 +242,11 @@ class Supervisor:
         elif kind == "reload" and not self.stopping:
             logs.logger.info("Python files changed: restarting the workers")
             self._begin_rollover()
+
+    def _drain(self) -> None:
+        """The end of the shutdown delay: the workers drain."""
+        self.drain_at = None
+        self._stop_all()
 
     def _stop_all(self) -> None:
         self.stopping = True
@@ -233,7 +267,7 @@ class Supervisor:
         read_end, write_end = self.context.Pipe(duplex=False)
         limit = self.config.limit_max_requests
         max_requests = None if limit is None else limit + random.randint(0, self.config.limit_max_requests_jitter)
-        config, admin_socket = self.config, None
+        config, admin_socket = self.worker_config, None
         if self.admins is not None:
             config, admin_socket = self.admins.config_for(config)
         process = self.context.Process(

@@ -4,12 +4,12 @@
 //! mount's limits (`413`, `408`) or its framing (`400`), with `Connection: close` when the
 //! rest of the connection cannot be trusted or is still arriving; the server's own answer to
 //! `OPTIONS *` when no app is mounted at `/`, `400` for `*` with another method, and `501`
-//! for `CONNECT` (we are not a proxy).
+//! for `CONNECT` (we are not a proxy); `200 ok` at `--health-path`.
 //!
 //! When each is sent is the caller's decision (`server::service`, the gateways).
 
 use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFTER};
-use http::{Response, StatusCode};
+use http::{Method, Response, StatusCode};
 
 use super::response_body::ResponseBody;
 use crate::errors::Error;
@@ -19,6 +19,19 @@ pub fn plain(status: StatusCode) -> Response<ResponseBody> {
     let reason = status.canonical_reason().unwrap_or("Error");
     let mut response = Response::new(ResponseBody::full(bytes::Bytes::from(format!("{reason}\n"))));
     *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+/// The liveness answer at `--health-path`: `200 ok` to `GET` and `HEAD` (hyper sends no body
+/// to `HEAD`), `405` with `Allow` to any other method.
+pub fn alive(method: &Method) -> Response<ResponseBody> {
+    if method != Method::GET && method != Method::HEAD {
+        let mut response = plain(StatusCode::METHOD_NOT_ALLOWED);
+        response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    let mut response = Response::new(ResponseBody::full(bytes::Bytes::from_static(b"ok\n")));
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     response
 }

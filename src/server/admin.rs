@@ -6,7 +6,9 @@
 //! - `GET /readyz`: `503` until the server serves (every mount's lifespan startup is done
 //!   before the `Server` exists, and it is marked ready once its accept loops run), `200`
 //!   while it serves, `503` again from the moment the stop flag flips (a stop signal, or
-//!   the `max_requests` budget), so a balancer stops sending before the drain.
+//!   the `max_requests` budget), so a balancer stops sending before the drain. With
+//!   `--shutdown-delay`, the stop signal only `withdraw`s the server at first: `503` while
+//!   it still serves as usual, for that long, before the stop flag flips.
 //! - `GET /metrics`: the exposition of `metrics/`, in OpenMetrics when the `Accept` header
 //!   asks for `application/openmetrics-text`, else in the Prometheus text format 0.0.4.
 //! - `GET /status`: a JSON summary per mount, in the spirit of NGINX Unit's (`metrics/status.rs`).
@@ -23,6 +25,7 @@
 //! (`admin_workers.rs`): `/metrics` is their sum, always in the Prometheus text format.
 
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
@@ -56,6 +59,8 @@ pub struct AdminState {
     /// A supervisor's: the workers whose figures it sums (`admin_workers.rs`); it has no
     /// `Server` and no metrics of its own.
     workers: Option<Workers>,
+    /// Set by a stop signal during `--shutdown-delay`: not ready, though still serving.
+    withdrawn: AtomicBool,
 }
 
 impl AdminState {
@@ -64,13 +69,20 @@ impl AdminState {
         let _ = self.serving.set(stop);
     }
 
+    /// Not ready from now on (a stop signal with `--shutdown-delay`), though still serving.
+    pub fn withdraw(&self) {
+        self.withdrawn.store(true, Ordering::Relaxed);
+    }
+
     fn readiness(&self) -> (StatusCode, &'static str) {
         if let Some(workers) = &self.workers {
             return workers.readiness();
         }
         match self.serving.get() {
             None => (StatusCode::SERVICE_UNAVAILABLE, "starting\n"),
-            Some(stop) if *stop.borrow() => (StatusCode::SERVICE_UNAVAILABLE, "stopping\n"),
+            Some(stop) if *stop.borrow() || self.withdrawn.load(Ordering::Relaxed) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "stopping\n")
+            }
             Some(_) => (StatusCode::OK, "ready\n"),
         }
     }
@@ -318,6 +330,17 @@ mod tests {
         assert_eq!(get(&state, Method::HEAD, "/readyz", None).status(), StatusCode::OK);
         stop.send_replace(true);
         assert_eq!(get(&state, Method::GET, "/readyz", None).status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn a_withdrawn_server_is_not_ready_while_it_serves() {
+        let state = AdminState::default();
+        let (_stop, stopping) = watch::channel(false);
+        state.attach(stopping);
+        assert_eq!(get(&state, Method::GET, "/readyz", None).status(), StatusCode::OK);
+        state.withdraw();
+        assert_eq!(get(&state, Method::GET, "/readyz", None).status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(get(&state, Method::GET, "/healthz", None).status(), StatusCode::OK);
     }
 
     #[test]

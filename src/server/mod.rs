@@ -5,7 +5,8 @@
 //! descriptors in (TCP or Unix); for ASGI mounts it also runs the event loop thread and
 //! registers each of `server.asgi_bridges` with it. `serve()` blocks the calling thread with
 //! the GIL released, waking every 100 ms to let Python run its signal handlers, which call
-//! `stop()`; with `max_requests`, the server also stops itself after that many requests.
+//! `stop()` (after `withdraw()` and the `--shutdown-delay`, which Python times); with
+//! `max_requests`, the server also stops itself after that many requests.
 //! With an `admin` listener (`admin.rs`), it records its requests into the admin's metrics
 //! and tells it when it serves.
 
@@ -99,6 +100,9 @@ pub struct ServerSettings {
     ssl_ca_certs: Option<String>,
     #[pyo3(attribute)]
     ssl_cert_reqs: String,
+    /// `--health-path`: answered as alive by the service, before routing.
+    #[pyo3(attribute)]
+    health_path: Option<String>,
 }
 
 impl ServerSettings {
@@ -159,6 +163,8 @@ pub struct Server {
     max_requests: Option<u64>,
     /// The admin listener's state: metrics to record into, readiness to report.
     admin: Option<Arc<AdminState>>,
+    /// `--health-path`.
+    health_path: Option<String>,
 }
 
 #[pymethods]
@@ -215,6 +221,7 @@ impl Server {
             stop: watch::channel(false).0,
             max_requests,
             admin: admin.map(|admin| admin.state()),
+            health_path: settings.health_path.clone(),
         })
     }
 
@@ -269,14 +276,15 @@ impl Server {
         }
         let router = Router::new(apps)?;
         let notes = self.listen.access_log.is_some();
-        let service = Arc::new(Service::new(
+        let service = Service::new(
             router,
             self.preread_limit,
             self.proxy_headers.clone(),
             notes,
             self.listen.max_header_size,
             self.admin.as_ref().map(|admin| admin.metrics.clone()),
-        ));
+        );
+        let service = Arc::new(service.with_health_path(self.health_path.as_deref()));
         let budget = self.max_requests.map(|limit| Arc::new(RequestBudget::new(limit, self.stop.clone())));
         let mut serving = {
             let _entered = runtime.enter();
@@ -333,6 +341,14 @@ impl Server {
     /// Asks a running `serve()` to drain and return. Safe from signal handlers and threads.
     fn stop(&self) {
         self.stop.send_replace(true);
+    }
+
+    /// Reports the server not ready (`/readyz` 503) while it goes on serving as usual: the
+    /// start of `--shutdown-delay`, before `stop()`. Without an admin listener, nothing to do.
+    fn withdraw(&self) {
+        if let Some(admin) = &self.admin {
+            admin.withdraw();
+        }
     }
 }
 

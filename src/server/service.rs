@@ -33,6 +33,11 @@
 //! mount that said 404, request body bytes as the body is read, and each WebSocket while
 //! it is open.
 //!
+//! With `--health-path`, a `GET`/`HEAD` of exactly that path (any host, any query) is
+//! answered `200 ok` here, after the framing checks and before routing, as the admin
+//! listener's `/healthz`: for balancers that can only probe the traffic port. No app sees
+//! it, not even one mounted at `/`, and no mount counts it.
+//!
 //! A mount with `compress` has its answers compressed here (`compression/` decides which and
 //! how); the request's coding is read before the app takes the head. A fallback's answer
 //! follows the fallback mount's setting.
@@ -70,6 +75,8 @@ pub struct Service {
     max_header_size: usize,
     /// Where requests refused before a mount are counted (`--admin-bind`).
     metrics: Option<Arc<Metrics>>,
+    /// `--health-path`: answered here, before routing.
+    health_path: Option<Box<str>>,
 }
 
 impl Service {
@@ -81,7 +88,13 @@ impl Service {
         max_header_size: usize,
         metrics: Option<Arc<Metrics>>,
     ) -> Self {
-        Self { router, preread_limit, proxy_headers, notes, max_header_size, metrics }
+        Self { router, preread_limit, proxy_headers, notes, max_header_size, metrics, health_path: None }
+    }
+
+    /// Answers `GET`/`HEAD` of `path` itself, as alive, before routing (`--health-path`).
+    pub fn with_health_path(mut self, path: Option<&str>) -> Self {
+        self.health_path = path.map(Box::from);
+        self
     }
 
     /// Where requests are counted (with `--admin-bind`).
@@ -106,6 +119,9 @@ impl Service {
         if let Some(part) = framing::oversized(&request, self.max_header_size) {
             self.refuse(Reason::HeadersTooLarge);
             return status::head_too_large(part == framing::Oversized::RequestLine);
+        }
+        if self.health_path.as_deref().is_some_and(|path| path == request.uri().path()) {
+            return status::alive(request.method());
         }
         if request.version() == Version::HTTP_2 {
             authority_as_host(&mut request);

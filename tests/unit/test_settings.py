@@ -24,6 +24,7 @@ BAD = {
     "mount": 3,
     "config": "",
     "gunicorn-config": "/no/such/gunicorn.conf.py",
+    "check-config": "maybe",
     "bind": [],
     "host": " ",
     "port": "http",
@@ -70,10 +71,12 @@ BAD = {
     "limit-max-requests": "x",
     "limit-max-requests-jitter": "-3",
     "timeout-graceful-shutdown": "soon",
+    "shutdown-delay": "-1",
     "reload": "maybe",
     "reload-dir": "/nonexistent-amphicorn-dir",
     "pid": "/nonexistent-amphicorn-dir/x.pid",
     "admin-bind": " ",
+    "health-path": "healthz",
 }
 
 #: A good value of each setting, as a command line, a variable or a file gives it.
@@ -82,6 +85,7 @@ GOOD = {
     "mount": "/api=api:app /x=wsgi:x:app",
     "config": "amphicorn.toml",
     "gunicorn-config": __file__,
+    "check-config": True,
     "bind": "127.0.0.1:8000,[::1]:8000",
     "host": "0.0.0.0",
     "port": "8080",
@@ -128,13 +132,15 @@ GOOD = {
     "limit-max-requests": "100",
     "limit-max-requests-jitter": "0",
     "timeout-graceful-shutdown": "30",
+    "shutdown-delay": "5",
     "reload": "true",
     "reload-dir": ["."],
     "pid": "amphicorn.pid",
     "admin-bind": "127.0.0.1:9100",
+    "health-path": "/healthz",
 }
 
-SECONDS = ("timeout-keep-alive", "timeout-request-headers", "timeout-request-body", "queue-timeout")
+SECONDS = ("timeout-keep-alive", "timeout-request-headers", "timeout-request-body", "queue-timeout", "shutdown-delay")
 
 
 def test_every_config_field_has_a_setting_or_is_internal_on_purpose():
@@ -162,6 +168,7 @@ def test_fields_that_differ_from_their_flags():
     assert BY_FLAG["bind"].field == "binds"
     assert BY_FLAG["mount"].field == "mounts"
     assert BY_FLAG["config"].field is None
+    assert BY_FLAG["check-config"].field is None
 
 
 def test_environment_variable_names():
@@ -182,8 +189,10 @@ def test_file_keys():
     assert {"queue-size", "queue-timeout", "preread-limit", "app-dir", "mount", "app", "bind"} <= settings.FILE_KEYS
     # A file does not name another file.
     assert not {"config", "gunicorn-config"} & settings.FILE_KEYS
+    # A file describes a server, not a run of the command.
+    assert "check-config" not in settings.FILE_KEYS
     assert {
-        setting.flag for setting in SETTINGS if setting.flag not in ("config", "gunicorn-config")
+        setting.flag for setting in SETTINGS if setting.flag not in ("config", "gunicorn-config", "check-config")
     } == settings.FILE_KEYS
 
 
