@@ -19,6 +19,7 @@
 //! Where the service records is `server/service.rs` (routing and refusals) and the response
 //! body's end in `server/timeouts.rs` (`TrackedBody`), as the access log does.
 
+mod canary;
 mod histogram;
 mod process;
 
@@ -32,6 +33,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+pub use canary::{CanaryFamilies, CanaryMetrics};
 pub use histogram::DurationHistogram;
 
 /// The status a request is recorded with when its client left before the response head
@@ -128,6 +130,8 @@ pub struct Metrics {
     refused: Family<RefusalLabels, Counter>,
     /// The counters of `Reason::SERVER`, in that order.
     server_refusals: Vec<Counter>,
+    /// The weighted canaries' weights and rollbacks (`canary.rs`).
+    pub canaries: CanaryFamilies,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -169,7 +173,8 @@ impl Metrics {
         build.get_or_create(&[("version", env!("CARGO_PKG_VERSION"))]).set(1);
         registry.register("amphicorn_build_info", "The amphicorn version serving, as a label; always 1", build);
         registry.register_collector(Box::new(process::ProcessCollector::new()));
-        Self { registry, durations, active, refused, server_refusals }
+        let canaries = CanaryFamilies::register(&mut registry);
+        Self { registry, durations, active, refused, server_refusals, canaries }
     }
 
     /// The metrics of one mount, registered now: its in-flight gauges and refusal counters

@@ -10,6 +10,9 @@
 //! - `GET /metrics`: the exposition of `metrics/`, in OpenMetrics when the `Accept` header
 //!   asks for `application/openmetrics-text`, else in the Prometheus text format 0.0.4.
 //!
+//! - `/canary` and `/canary/<mount>`: the weighted canaries' state, and `PUT` of a new
+//!   weight (`canary_admin.rs`).
+//!
 //! Other paths are `404`, other methods `405`. HEAD is answered as GET, without the body.
 //!
 //! Python binds the sockets (as for the apps' listeners) and makes the `Admin` first thing,
@@ -33,6 +36,8 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use tokio::sync::watch;
 
+use super::canary::CanaryState;
+use super::canary_admin;
 use super::listeners::{accept, Listener};
 use super::protocol::stopped;
 use crate::metrics::Metrics;
@@ -48,12 +53,22 @@ pub struct AdminState {
     pub metrics: Arc<Metrics>,
     /// The server's stop flag, set once it serves: ready while it is false.
     serving: OnceLock<watch::Receiver<bool>>,
+    /// The mounts' weighted canaries, set by the `Server`.
+    canaries: OnceLock<Vec<Arc<CanaryState>>>,
 }
 
 impl AdminState {
     /// The server serves from now on, until `stop` flips.
     pub fn attach(&self, stop: watch::Receiver<bool>) {
         let _ = self.serving.set(stop);
+    }
+
+    /// The server's canaries, for `/canary`; they record into these metrics from now on.
+    pub fn attach_canaries(&self, canaries: Vec<Arc<CanaryState>>) {
+        for state in &canaries {
+            state.attach_metrics(self.metrics.canaries.canary(&state.point().to_string(), &state.canary().to_string()));
+        }
+        let _ = self.canaries.set(canaries);
     }
 
     fn readiness(&self) -> (StatusCode, &'static str) {
@@ -153,9 +168,15 @@ async fn accept_loop(
             continue;
         };
         let state = state.clone();
-        let handler = service_fn(move |request| {
-            let response = answer(&state, &request);
-            async move { Ok::<_, Infallible>(response) }
+        let handler = service_fn(move |request: Request<hyper::body::Incoming>| {
+            let state = state.clone();
+            async move {
+                if canary_admin::serves(request.uri().path()) {
+                    let canaries = state.canaries.get().map_or(&[][..], Vec::as_slice);
+                    return Ok::<_, Infallible>(canary_admin::answer(canaries, request).await);
+                }
+                Ok(answer(&state, &request))
+            }
         });
         match stream {
             super::listeners::Stream::Tcp(stream) => {

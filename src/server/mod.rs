@@ -12,6 +12,9 @@
 pub mod access_log;
 pub mod admin;
 mod allocator;
+mod canary;
+mod canary_admin;
+mod canary_window;
 mod forward;
 mod listen;
 mod listeners;
@@ -45,7 +48,7 @@ use access_log::AccessLog;
 use admin::{Admin, AdminState};
 use listen::{ListenSettings, RequestBudget};
 use listeners::Listener;
-use mounts::{seconds, MountSpec, Prepared, SharedSettings};
+use mounts::{route_canaries, seconds, MountSpec, Prepared, SharedSettings};
 use protocol::Versions;
 use proxy::TrustedPeers;
 use router::{MountPoint, Router};
@@ -202,6 +205,16 @@ impl Server {
                     )));
                 }
             }
+            if let Some(canary) = mount.canary().map(|state| state.canary()) {
+                if canary == point || !mounts.iter().any(|(other, _)| other == canary) {
+                    return Err(PyValueError::new_err(format!(
+                        "mount {point}: its canary {canary} is not another mount"
+                    )));
+                }
+            }
+        }
+        if let Some(admin) = &admin {
+            admin.state().attach_canaries(mounts.iter().filter_map(|(_, mount)| mount.canary().cloned()).collect());
         }
         Ok(Self {
             listeners: Mutex::new(listeners),
@@ -227,6 +240,19 @@ impl Server {
         // Decrypting a key may take a while (scrypt): let the other Python threads run.
         py.detach(|| tls.reload())?;
         Ok(Some(tls.certfile().to_owned()))
+    }
+
+    /// Sets the weight (percent) of the canary of the mount at `point` (SIGHUP re-reads it
+    /// from the config file); False when that mount has no canary. Raises ValueError for a
+    /// weight outside 0 to 100.
+    fn set_canary_weight(&self, point: &str, weight: f64) -> PyResult<bool> {
+        let point = MountPoint::parse(point)?;
+        let Some(state) = self.mounts.iter().find(|(other, _)| *other == point).and_then(|(_, mount)| mount.canary())
+        else {
+            return Ok(false);
+        };
+        state.set_weight(weight).map_err(PyValueError::new_err)?;
+        Ok(true)
     }
 
     /// The loop-side ends of the ASGI mounts' bridges, in mount order: register each with
@@ -257,6 +283,7 @@ impl Server {
             pools.extend(pool);
             apps.push((point.clone(), app));
         }
+        route_canaries(&mut apps, &self.mounts);
         let router = Router::new(apps)?;
         let notes = self.listen.access_log.is_some();
         let service = Arc::new(Service::new(
