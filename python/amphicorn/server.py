@@ -364,12 +364,17 @@ class _TlsReloader:
         #: pyproject.toml), in a single process (amphicorn/canary.py).
         self.canaries = False
         self.config_file = config_file
+        self._early = False
 
     def attach(self, server: _amphicorn.Server) -> None:
         self._server = server
+        if self._early and self.canaries:
+            # The file may have changed after the config was read: read the weights now.
+            canaries.reload_weights(self.config_file, server.set_canary_weight)
 
     def _handle(self, _signum: int, _frame: object) -> None:
         if self._server is None:
+            self._early = True
             logs.logger.info("Received SIGHUP while starting: the TLS files and canary weights are being read now")
             return
         if self.canaries:

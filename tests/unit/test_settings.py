@@ -161,7 +161,8 @@ def test_fields_that_differ_from_their_flags():
     assert BY_FLAG["reload-dir"].field == "reload_dirs"
     assert BY_FLAG["bind"].field == "binds"
     assert BY_FLAG["mount"].field == "mounts"
-    assert BY_FLAG["config"].field is None
+    # Kept so that SIGHUP can re-read the canary weights (amphicorn/canary.py).
+    assert BY_FLAG["config"].field == "config_file"
 
 
 def test_environment_variable_names():
