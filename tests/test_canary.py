@@ -147,10 +147,12 @@ def test_random_draws_without_cookies_and_the_canary_answers_at_the_primarys_pre
 def test_the_access_log_shows_the_canary_mount(serve, tmp_path: Path):
     config = tmp_path / "amphicorn.toml"
     config.write_text(config_text("canary-weight = 100", admin=False))
-    server = serve(f"--config={config}", "--access-log", "--access-log-format=%(U)s %(mount)s", capture_stdout=True)
+    log_format = "--access-log-format=%(U)s %(mount)s %(variant)s"
+    server = serve(f"--config={config}", "--access-log", log_format, capture_stdout=True)
     with httpx.Client(base_url=server.url) as client:
         assert answered_by(client.get("/shop/where/")) == "fastapi"
-    assert server.stdout_lines(1) == ["/shop/where/ /_next"]
+        assert client.get("/_next/where/").status_code == 200
+    assert server.stdout_lines(2) == ["/shop/where/ /_next canary", "/_next/where/ /_next -"]
 
 
 def test_a_cookie_keeps_its_variant_while_the_weight_is_above_zero(canary_server):

@@ -225,7 +225,7 @@ SETTINGS: tuple[Setting, ...] = (
     declare("access-log", convert.boolean, "write one line per request to stdout, from Rust", "off", group=_LOGGING,
             style="switch"),
     declare("access-log-format", convert.access_log_format,
-            "gunicorn-style atoms: h t r m U q H s B b f a T M D L p mount {header}i",
+            "gunicorn-style atoms: h t r m U q H s B b f a T M D L p mount variant {header}i",
             f"`{DEFAULT_ACCESS_LOG_FORMAT}`", group=_LOGGING, metavar="FORMAT"),
     declare("log-format", convert.choice(LOG_FORMATS), "error and access log lines as text or JSON", "`text`",
             group=_LOGGING, metavar="|".join(LOG_FORMATS)),

@@ -73,7 +73,8 @@ pub enum Variant {
 }
 
 impl Variant {
-    fn cookie_value(self) -> &'static str {
+    /// Its name, in the cookie and in the access log's `%(variant)s`.
+    pub fn label(self) -> &'static str {
         match self {
             Self::Stable => "stable",
             Self::Canary => "canary",
@@ -116,12 +117,8 @@ impl CanaryState {
     /// The canary of the mount at `point`; an error naming the setting for a bad cookie name.
     pub fn new(point: MountPoint, name: Option<String>, settings: CanarySettings) -> Result<Self, String> {
         let cookie = |variant: Variant| {
-            HeaderValue::from_str(&format!(
-                "{}={}; Path=/; HttpOnly; SameSite=Lax",
-                settings.cookie,
-                variant.cookie_value()
-            ))
-            .map_err(|_| format!("canary_cookie {:?}: not a valid cookie name", settings.cookie))
+            HeaderValue::from_str(&format!("{}={}; Path=/; HttpOnly; SameSite=Lax", settings.cookie, variant.label()))
+                .map_err(|_| format!("canary_cookie {:?}: not a valid cookie name", settings.cookie))
         };
         let set_cookie = [cookie(Variant::Stable)?, cookie(Variant::Canary)?];
         let state = Self {

@@ -119,11 +119,12 @@ impl Service {
         let mut mount = None;
         let mut canary = None;
         let mut response = self.dispatch(request, connection, (&mut mount, &mut canary), (started, recording)).await;
+        let variant = canary.as_ref().map(|pick| pick.variant.label());
         if let Some(pick) = canary {
             pick.finish(&mut response);
         }
         if self.notes {
-            response.extensions_mut().insert(Note { mount, client });
+            response.extensions_mut().insert(Note { mount, client, variant });
         }
         response
     }
