@@ -375,7 +375,9 @@ class _TlsReloader:
     def _handle(self, _signum: int, _frame: object) -> None:
         if self._server is None:
             self._early = True
-            logs.logger.info("Received SIGHUP while starting: the TLS files and canary weights are being read now")
+            reloaded = (("TLS files", self._enabled), ("canary weights", self.canaries))
+            what = " and ".join(name for name, on in reloaded if on)
+            logs.logger.info("Received SIGHUP while starting: the %s are being read now", what)
             return
         if self.canaries:
             canaries.reload_weights(self.config_file, self._server.set_canary_weight)

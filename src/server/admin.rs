@@ -63,6 +63,11 @@ impl AdminState {
         let _ = self.serving.set(stop);
     }
 
+    /// The server's weighted canaries (none before it exists, or without any).
+    pub fn canaries(&self) -> &[Arc<CanaryState>] {
+        self.canaries.get().map_or(&[], Vec::as_slice)
+    }
+
     /// The server's canaries, for `/canary`; they record into these metrics from now on.
     pub fn attach_canaries(&self, canaries: Vec<Arc<CanaryState>>) {
         for state in &canaries {
@@ -172,8 +177,7 @@ async fn accept_loop(
             let state = state.clone();
             async move {
                 if canary_admin::serves(request.uri().path()) {
-                    let canaries = state.canaries.get().map_or(&[][..], Vec::as_slice);
-                    return Ok::<_, Infallible>(canary_admin::answer(canaries, request).await);
+                    return Ok::<_, Infallible>(canary_admin::answer(state.canaries(), request).await);
                 }
                 Ok(answer(&state, &request))
             }

@@ -133,9 +133,11 @@ fn atom(name: &str) -> Result<Atom, String> {
             let header = name.strip_prefix('{').and_then(|rest| rest.strip_suffix("}i"));
             match header.map(|header| HeaderName::from_bytes(header.to_ascii_lowercase().as_bytes())) {
                 Some(Ok(header)) => Atom::RequestHeader(header),
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "unknown atom %({name})s (known: h l u t r m U q H s B b f a T M D L p mount variant {{header}}i)"
-                )),
+                ))
+                }
             }
         }
     })
