@@ -122,6 +122,20 @@ class _MountSpec(Protocol):
     def compress_types(self) -> list[str]: ...
     @property
     def static_index(self) -> str | None: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def canary(self) -> str | None: ...
+    @property
+    def canary_weight(self) -> float: ...
+    @property
+    def canary_cookie(self) -> str: ...
+    @property
+    def canary_key_header(self) -> str | None: ...
+    @property
+    def canary_max_error_rate(self) -> float | None: ...
+    @property
+    def canary_window(self) -> float: ...
 
 @final
 class LoopBridge:
@@ -160,6 +174,9 @@ class Server:
     def withdraw(self) -> None:
         """Reports the server not ready (``/readyz`` 503) while it goes on serving: the start of
         ``--shutdown-delay``, before ``stop()``."""
+    def set_canary_weight(self, point: str, weight: float) -> bool:
+        """Sets the weight (percent) of the canary of the mount at ``point``; False when that
+        mount has no canary. Raises ValueError for a weight outside 0 to 100."""
     def reload_tls(self) -> str | None:
         """Reads the TLS certificate and key files again for new handshakes; returns the
         certificate file (None without TLS). Raises ValueError naming a file that cannot

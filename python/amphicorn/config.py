@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from amphicorn import settings
+from amphicorn import canary, settings
 from amphicorn._amphicorn import DEFAULT_ACCESS_LOG_FORMAT, check_mount_point, check_tls
 from amphicorn.errors import ConfigError
 from amphicorn.interfaces import STATIC_PREFIX, static_directory
@@ -145,6 +145,14 @@ class MountConfig:
     compress: list[str] | None = None
     compress_min_size: int | None = None
     compress_types: list[str] | None = None
+    #: The weighted canary (amphicorn/canary.py): the mount (name or prefix) that takes
+    #: ``canary_weight`` percent of this one's requests, sticky by cookie or key header.
+    canary: str | None = None
+    canary_weight: float | None = None
+    canary_cookie: str | None = None
+    canary_key_header: str | None = None
+    canary_max_error_rate: float | None = None
+    canary_window: float | None = None
 
     @classmethod
     def parse(cls, text: str, *, setting: str = "--mount") -> MountConfig:
@@ -207,6 +215,10 @@ class Config:
     compress_min_size: int = 1024
     #: The Content-Types compressed.
     compress_types: list[str] = dataclasses.field(default_factory=lambda: list(settings.COMPRESS_TYPES))
+
+    #: The TOML file the settings were read from (``--config``); SIGHUP re-reads its
+    #: canary weights (amphicorn/canary.py).
+    config_file: str | None = None
 
     # -- process management (amphicorn.supervisor)
     #: Worker processes; more than one (or ``reload``, or ``limit_max_requests``) runs a supervisor.
@@ -289,11 +301,13 @@ class Config:
 
     def resolve_fallback(self, mount: MountConfig) -> MountConfig | None:
         """The mount that ``mount.fallback`` names, by name or by prefix."""
-        if mount.fallback is None:
-            return None
+        return None if mount.fallback is None else self.resolve(mount.fallback)
+
+    def resolve(self, reference: str) -> MountConfig | None:
+        """The mount ``reference`` names (a fallback, a canary), by name or by prefix."""
         for other in self.all_mounts():
-            if mount.fallback in (other.name, other.point) or (
-                _normalized(mount.fallback) is not None and _normalized(mount.fallback) == _normalized(other.point)
+            if reference in (other.name, other.point) or (
+                _normalized(reference) is not None and _normalized(reference) == _normalized(other.point)
             ):
                 return other
         return None
@@ -333,6 +347,7 @@ class Config:
                         f"fallback {mount.fallback!r} of mount {mount.point!r}: "
                         "expected the name or prefix of another mount"
                     )
+        canary.validate(mounts, self.resolve)
         if not self.binds:
             raise ConfigError("bind: at least one address is needed")
         for bind in self.binds:

@@ -346,3 +346,40 @@ def access_log_format(value: object, source: str) -> str:
     except ValueError as error:
         raise ConfigError(f"{source} {value!r}: {error}") from None
     return format_text
+
+
+def _number(value: object) -> float:
+    """``value`` as a float (a number or its text), NaN when it is neither."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return float(value.strip())
+    return math.nan
+
+
+def percent(value: object, source: str) -> float:
+    """A share in percent, from 0 to 100 (``10``, ``2.5``)."""
+    number = _number(value)
+    if not 0 <= number <= 100:
+        raise ConfigError(f"{source} {value!r}: expected a percentage from 0 to 100")
+    return number
+
+
+def fraction(value: object, source: str) -> float:
+    """A rate from 0 to 1 (``0.05`` for 5%)."""
+    number = _number(value)
+    if not 0 <= number <= 1:
+        raise ConfigError(f"{source} {value!r}: expected a rate from 0 to 1, e.g. 0.05")
+    return number
+
+
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def token(value: object, source: str) -> str:
+    """An HTTP token (RFC 9110 §5.6.2): a header or cookie name such as ``X-User-Id``."""
+    name = text(value, source).strip()
+    if not _TOKEN.fullmatch(name):
+        raise ConfigError(f"{source} {value!r}: expected a header or cookie name (letters, digits, -_.!#$%&'*+^`|~)")
+    return name

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from amphicorn import _amphicorn, gunicorn_config
+from amphicorn import canary as canaries
 from amphicorn import log as logs
 from amphicorn.admin import admin_listener
 from amphicorn.asgi import Lifespan, LoopThread
@@ -64,6 +65,14 @@ class Mount:
     compress: list[str] = dataclasses.field(default_factory=list)
     compress_min_size: int = 1024
     compress_types: list[str] = dataclasses.field(default_factory=list)
+    #: Its name, and its weighted canary (amphicorn/canary.py; ``canary``: the canary's prefix).
+    name: str | None = None
+    canary: str | None = None
+    canary_weight: float = 0.0
+    canary_cookie: str = canaries.DEFAULT_COOKIE
+    canary_key_header: str | None = None
+    canary_max_error_rate: float | None = None
+    canary_window: float = canaries.DEFAULT_WINDOW
 
 
 def compression(mount: MountConfig, config: Config) -> dict[str, Any]:
@@ -95,6 +104,7 @@ def load_mount(mount: MountConfig, config: Config) -> Mount:
             static_cache_control=mount.static_cache_control or config.static_cache_control,
             static_index=mount.static_index or config.static_index,
             **compression(mount, config),
+            **canaries.settings_for(mount, config.resolve),
         )
     interface = mount.interface
     app: Any = mount.app
@@ -117,6 +127,7 @@ def load_mount(mount: MountConfig, config: Config) -> Mount:
         limit_concurrency=mount.limit_concurrency or config.limit_concurrency,
         timeout_request_body=mount.timeout_request_body or config.timeout_request_body,
         **compression(mount, config),
+        **canaries.settings_for(mount, config.resolve),
     )
 
 
@@ -177,7 +188,11 @@ def _serve(
                 started.append((mount, lifespan))
         # A single process re-reads its certificate on SIGHUP; a worker leaves SIGHUP to its
         # supervisor, whose rolling restart starts workers that read the files anew.
-        reloader = _TlsReloader(enabled=listeners is None and config.ssl_certfile is not None)
+        reloader = _TlsReloader(
+            enabled=listeners is None and config.ssl_certfile is not None, config_file=config.config_file
+        )
+        if listeners is None and any(mount.canary is not None for mount in mounts):
+            reloader.canaries = True
         watcher = _tls_watcher(config, reloader)
         with stopper.handling_signals(), reloader.handling_signal(), _bound(config, listeners) as (sockets, owned):
             server = _start(mounts, config, loop_thread, sockets, max_requests, admin)
@@ -273,6 +288,10 @@ def _start(
             logs.logger.info("Serving %s app %s at %s %s", mount.interface.upper(), mount.description, mount.point, how)
         if mount.fallback is not None:
             logs.logger.info("Requests to %s that it answers with 404 go on to %s", mount.point, mount.fallback)
+        if mount.canary is not None:
+            logs.logger.info(
+                "%g%% of the requests to %s go to its canary %s", mount.canary_weight, mount.point, mount.canary
+            )
     return server
 
 
@@ -281,21 +300,36 @@ class _TlsReloader:
     again, for new handshakes (open connections keep theirs); files that cannot serve are
     logged and the previous pair stays. Installed with the stop signals, before the port is
     bound, so that an early SIGHUP does not end the process (its default action); before the
-    server has loaded the files there is nothing to reload."""
+    server has loaded the files there is nothing to reload. With weighted canaries, SIGHUP
+    also sets their weights from the config file anew (amphicorn/canary.py)."""
 
-    def __init__(self, *, enabled: bool) -> None:
+    def __init__(self, *, enabled: bool, config_file: str | None = None) -> None:
         self._enabled = enabled
         self._server: _amphicorn.Server | None = None
+        #: With canaries, SIGHUP also re-reads their weights from ``config_file`` (None:
+        #: pyproject.toml), in a single process (amphicorn/canary.py).
+        self.canaries = False
+        self.config_file = config_file
+        self._early = False
 
     def attach(self, server: _amphicorn.Server) -> None:
         self._server = server
+        if self._early and self.canaries:
+            # The file may have changed after the config was read: read the weights now.
+            canaries.reload_weights(self.config_file, server.set_canary_weight)
 
     def _handle(self, _signum: int, _frame: object) -> None:
         if self._server is None:
-            logs.logger.info("Received SIGHUP while starting: the TLS files are being read now")
+            self._early = True
+            reloaded = (("TLS files", self._enabled), ("canary weights", self.canaries))
+            what = " and ".join(name for name, on in reloaded if on)
+            logs.logger.info("Received SIGHUP while starting: the %s are being read now", what)
             return
-        logs.logger.info("Received SIGHUP, reloading the TLS certificate and key")
-        self.reload()
+        if self.canaries:
+            canaries.reload_weights(self.config_file, self._server.set_canary_weight)
+        if self._enabled:
+            logs.logger.info("Received SIGHUP, reloading the TLS certificate and key")
+            self.reload()
 
     def reload(self) -> None:
         """Reads the certificate and key again (on SIGHUP, or when the files changed)."""
@@ -310,7 +344,7 @@ class _TlsReloader:
 
     @contextlib.contextmanager
     def handling_signal(self) -> Iterator[None]:
-        if not self._enabled:
+        if not self._enabled and not self.canaries:
             yield
             return
         previous = signal.signal(signal.SIGHUP, self._handle)

@@ -132,7 +132,8 @@ SETTINGS: tuple[Setting, ...] = (
             "api.example.com/v2=api:app, /static=static:DIR ([[mount]] tables in a file)", field="mounts",
             style="repeat", metavar="PREFIX=APP", env_note="space separated", composite=True),
     declare("config", convert.text, "TOML settings file (keys are the long flag names; [[mount]] tables for apps)",
-            "`[tool.amphicorn]` of `./pyproject.toml`, if any", short="c", metavar="FILE", field=None, file=False),
+            "`[tool.amphicorn]` of `./pyproject.toml`, if any", short="c", metavar="FILE", field="config_file",
+            file=False, optional=True),
     declare("gunicorn-config", convert.existing_file,
             "read a gunicorn.conf.py as gunicorn does (and GUNICORN_CMD_ARGS); flags and --config win over it",
             metavar="FILE", file=False, optional=True),
@@ -227,7 +228,7 @@ SETTINGS: tuple[Setting, ...] = (
     declare("access-log", convert.boolean, "write one line per request to stdout, from Rust", "off", group=_LOGGING,
             style="switch"),
     declare("access-log-format", convert.access_log_format,
-            "gunicorn-style atoms: h t r m U q H s B b f a T M D L p mount {header}i",
+            "gunicorn-style atoms: h t r m U q H s B b f a T M D L p mount variant {header}i",
             f"`{DEFAULT_ACCESS_LOG_FORMAT}`", group=_LOGGING, metavar="FORMAT"),
     declare("log-format", convert.choice(LOG_FORMATS), "error and access log lines as text or JSON", "`text`",
             group=_LOGGING, metavar="|".join(LOG_FORMATS)),
@@ -267,7 +268,19 @@ SETTINGS: tuple[Setting, ...] = (
 BY_FLAG: dict[str, Setting] = {setting.flag: setting for setting in SETTINGS}
 #: Top-level keys a config file may hold.
 FILE_KEYS = frozenset(setting.flag for setting in SETTINGS if setting.file and not setting.internal)
+#: The weighted canary's ``[[mount]]`` keys (only there: no flag, variable or top-level key),
+#: each with its MountConfig field and converter; amphicorn/canary.py checks and uses them.
+CANARY_KEYS: dict[str, tuple[str, Callable[[object, str], Any]]] = {
+    "canary": ("canary", convert.text),
+    "canary-weight": ("canary_weight", convert.percent),
+    "canary-cookie": ("canary_cookie", convert.token),
+    "canary-key-header": ("canary_key_header", convert.token),
+    "canary-max-error-rate": ("canary_max_error_rate", convert.fraction),
+    "canary-window": ("canary_window", convert.positive_seconds),
+}
 #: Settings a ``[[mount]]`` table may override.
 MOUNT_SETTINGS: tuple[Setting, ...] = tuple(setting for setting in SETTINGS if setting.mount)
 #: Keys of a ``[[mount]]`` table: its own, then the settings it may override.
-MOUNT_KEYS = frozenset({"prefix", "app", "name", "fallback", *(setting.flag for setting in MOUNT_SETTINGS)})
+MOUNT_KEYS = frozenset(
+    {"prefix", "app", "name", "fallback", *CANARY_KEYS, *(setting.flag for setting in MOUNT_SETTINGS)}
+)

@@ -58,6 +58,12 @@ impl AsgiApp {
         Self { bridge, root_path: Arc::from(settings.root_path.as_str()), websocket: settings.websocket }
     }
 
+    /// The same app and bridge, with another `root_path` (a canary answering at its
+    /// primary's prefix, `server/canary.rs`).
+    pub fn at(&self, root_path: &str) -> Self {
+        Self { bridge: self.bridge.clone(), root_path: Arc::from(root_path), websocket: self.websocket.clone() }
+    }
+
     /// Whether this mount takes `request` as a WebSocket (rather than plain HTTP).
     pub fn takes_websocket<B>(&self, request: &Request<B>) -> bool {
         self.websocket.is_some() && is_upgrade_request(request.method(), request.version(), request.headers())

@@ -25,6 +25,7 @@
 //! access log does, the request body's in `http/request_body.rs`, connections in
 //! `server/listen.rs` and the pools in `wsgi/pool.rs`.
 
+mod canary;
 mod connections;
 mod histogram;
 mod labels;
@@ -46,6 +47,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+pub use canary::{CanaryFamilies, CanaryMetrics};
 pub use connections::{ConnectionWatch, Connections};
 pub use histogram::DurationHistogram;
 pub use mount::{MountMetrics, OpenWebSocket, Recording, WebSockets};
@@ -70,6 +72,8 @@ pub struct Metrics {
     mounts: Mutex<Vec<Arc<MountMetrics>>>,
     /// When the metrics were made, first thing at start: the uptime's origin.
     started: Instant,
+    /// The weighted canaries' weights and rollbacks (`canary.rs`).
+    pub canaries: CanaryFamilies,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -102,6 +106,7 @@ impl Metrics {
         build.get_or_create(&[("version", env!("CARGO_PKG_VERSION"))]).set(1);
         registry.register("amphicorn_build_info", "The amphicorn version serving, as a label; always 1", build);
         registry.register_collector(Box::new(process::ProcessCollector::new()));
+        let canaries = CanaryFamilies::register(&mut registry);
         Self {
             registry,
             families,
@@ -111,6 +116,7 @@ impl Metrics {
             access_log_dropped,
             mounts: Mutex::default(),
             started: Instant::now(),
+            canaries,
         }
     }
 

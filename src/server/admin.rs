@@ -13,6 +13,9 @@
 //!   asks for `application/openmetrics-text`, else in the Prometheus text format 0.0.4.
 //! - `GET /status`: a JSON summary per mount, in the spirit of NGINX Unit's (`metrics/status.rs`).
 //!
+//! - `/canary` and `/canary/<mount>`: the weighted canaries' state, and `PUT` of a new
+//!   weight (`canary_admin.rs`).
+//!
 //! Other paths are `404`, other methods `405`. HEAD is answered as GET, without the body.
 //!
 //! Python binds the sockets (as for the apps' listeners) and makes the `Admin` first thing,
@@ -41,6 +44,8 @@ use pyo3::prelude::*;
 use tokio::sync::watch;
 
 use super::admin_workers::{Workers, REFRESH};
+use super::canary::CanaryState;
+use super::canary_admin;
 use super::listeners::{accept, Listener};
 use super::protocol::stopped;
 use crate::metrics::Metrics;
@@ -61,6 +66,8 @@ pub struct AdminState {
     workers: Option<Workers>,
     /// Set by a stop signal during `--shutdown-delay`: not ready, though still serving.
     withdrawn: AtomicBool,
+    /// The mounts' weighted canaries, set by the `Server`.
+    canaries: OnceLock<Vec<Arc<CanaryState>>>,
 }
 
 impl AdminState {
@@ -72,6 +79,19 @@ impl AdminState {
     /// Not ready from now on (a stop signal with `--shutdown-delay`), though still serving.
     pub fn withdraw(&self) {
         self.withdrawn.store(true, Ordering::Relaxed);
+    }
+
+    /// The server's weighted canaries (none before it exists, or without any).
+    pub fn canaries(&self) -> &[Arc<CanaryState>] {
+        self.canaries.get().map_or(&[], Vec::as_slice)
+    }
+
+    /// The server's canaries, for `/canary`; they record into these metrics from now on.
+    pub fn attach_canaries(&self, canaries: Vec<Arc<CanaryState>>) {
+        for state in &canaries {
+            state.attach_metrics(self.metrics.canaries.canary(&state.point().to_string(), &state.canary().to_string()));
+        }
+        let _ = self.canaries.set(canaries);
     }
 
     fn readiness(&self) -> (StatusCode, &'static str) {
@@ -222,9 +242,14 @@ async fn accept_loop(
             continue;
         };
         let state = state.clone();
-        let handler = service_fn(move |request| {
+        let handler = service_fn(move |request: Request<hyper::body::Incoming>| {
             let state = state.clone();
-            async move { Ok::<_, Infallible>(answer_any(&state, &request).await) }
+            async move {
+                if canary_admin::serves(request.uri().path()) {
+                    return Ok::<_, Infallible>(canary_admin::answer(state.canaries(), request).await);
+                }
+                Ok(answer_any(&state, &request).await)
+            }
         });
         match stream {
             super::listeners::Stream::Tcp(stream) => {

@@ -15,6 +15,9 @@ pub mod admin;
 mod admin_workers;
 mod fallback_map;
 mod allocator;
+mod canary;
+mod canary_admin;
+mod canary_window;
 mod forward;
 mod listen;
 mod listeners;
@@ -48,7 +51,7 @@ use access_log::AccessLog;
 use admin::{Admin, AdminState};
 use listen::{ListenSettings, RequestBudget};
 use listeners::Listener;
-use mounts::{seconds, MountSpec, Prepared, SharedSettings};
+use mounts::{route_canaries, seconds, MountSpec, Prepared, SharedSettings};
 use protocol::Versions;
 use proxy::TrustedPeers;
 use router::{MountPoint, Router};
@@ -210,6 +213,16 @@ impl Server {
                     )));
                 }
             }
+            if let Some(canary) = mount.canary().map(|state| state.canary()) {
+                if canary == point || !mounts.iter().any(|(other, _)| other == canary) {
+                    return Err(PyValueError::new_err(format!(
+                        "mount {point}: its canary {canary} is not another mount"
+                    )));
+                }
+            }
+        }
+        if let Some(admin) = &admin {
+            admin.state().attach_canaries(mounts.iter().filter_map(|(_, mount)| mount.canary().cloned()).collect());
         }
         Ok(Self {
             listeners: Mutex::new(listeners),
@@ -236,6 +249,19 @@ impl Server {
         // Decrypting a key may take a while (scrypt): let the other Python threads run.
         py.detach(|| tls.reload())?;
         Ok(Some(tls.certfile().to_owned()))
+    }
+
+    /// Sets the weight (percent) of the canary of the mount at `point` (SIGHUP re-reads it
+    /// from the config file); False when that mount has no canary. Raises ValueError for a
+    /// weight outside 0 to 100.
+    fn set_canary_weight(&self, point: &str, weight: f64) -> PyResult<bool> {
+        let point = MountPoint::parse(point)?;
+        let Some(state) = self.mounts.iter().find(|(other, _)| *other == point).and_then(|(_, mount)| mount.canary())
+        else {
+            return Ok(false);
+        };
+        state.set_weight(weight).map_err(PyValueError::new_err)?;
+        Ok(true)
     }
 
     /// The loop-side ends of the ASGI mounts' bridges, in mount order: register each with
@@ -274,6 +300,7 @@ impl Server {
         if let (Some(admin), Some(log)) = (&self.admin, &self.listen.access_log) {
             admin.metrics.watch_access_log(log.dropped_counter());
         }
+        route_canaries(&mut apps, &self.mounts);
         let router = Router::new(apps)?;
         let notes = self.listen.access_log.is_some();
         let service = Service::new(

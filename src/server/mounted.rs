@@ -1,6 +1,7 @@
 //! A mount as the service runs it: its app (WSGI, ASGI or a static directory), the limits
-//! it lets requests in with, the mount that answers in its place when it says `404`, and
-//! how it compresses responses (`compression/`), if it does.
+//! it lets requests in with, the mount that answers in its place when it says `404`, how it
+//! compresses responses (`compression/`), if it does, and its weighted canary: the state
+//! that picks a variant (`canary.rs`) and the canary mount as it answers for this one.
 //!
 //! `mounts.rs` builds these from what Python describes; `service.rs` routes requests to
 //! them. How each app runs a request is `wsgi/`, `asgi/` and `static_files/`'s.
@@ -9,6 +10,7 @@ use std::sync::Arc;
 
 use http::{request, Response};
 
+use super::canary::CanaryState;
 use super::router::MountPoint;
 use crate::asgi::AsgiApp;
 use crate::compression::CompressSettings;
@@ -34,6 +36,15 @@ impl App {
             Self::Wsgi(_) => "wsgi",
             Self::Asgi(_) => "asgi",
             Self::Static(_) => "static",
+        }
+    }
+
+    /// The same app answering at another prefix (its `SCRIPT_NAME` or `root_path`).
+    fn at(&self, prefix: &str) -> Self {
+        match self {
+            Self::Wsgi(app) => Self::Wsgi(app.at(prefix)),
+            Self::Asgi(app) => Self::Asgi(app.at(prefix)),
+            Self::Static(app) => Self::Static(app.at(prefix)),
         }
     }
 
@@ -72,4 +83,29 @@ pub struct Mounted {
     pub metrics: Option<Arc<MountMetrics>>,
     /// None: responses pass untouched (`compress` is off).
     pub compress: Option<Arc<CompressSettings>>,
+    /// The share of its requests another mount takes (None: no canary).
+    pub canary: Option<CanaryRoute>,
+}
+
+/// A mount's canary: the state that picks, and the canary mount as it answers for this one.
+pub struct CanaryRoute {
+    pub state: Arc<CanaryState>,
+    pub variant: Box<Mounted>,
+}
+
+impl Mounted {
+    /// This mount answering at `prefix` instead of its own: the same app, pool, limits,
+    /// metrics, compression and fallback, with `SCRIPT_NAME`/`root_path` `prefix` (a
+    /// canary taking requests for its primary); without a canary of its own.
+    pub fn at(&self, prefix: &str) -> Self {
+        Self {
+            app: self.app.at(prefix),
+            label: self.label.clone(),
+            fallback: self.fallback.clone(),
+            limits: self.limits.clone(),
+            metrics: self.metrics.clone(),
+            compress: self.compress.clone(),
+            canary: None,
+        }
+    }
 }

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-use super::mounted::{App, Limits, Mounted};
+use super::canary::{CanarySettings, CanaryState};
+use super::mounted::{App, CanaryRoute, Limits, Mounted};
 use super::router::MountPoint;
 use crate::asgi;
 use crate::asgi::bridge::LoopBridge;
@@ -66,6 +67,22 @@ pub struct MountSpec {
     /// The `Content-Type`s compressed (`text/*`, `application/json`, `application/*+xml`).
     #[pyo3(attribute)]
     compress_types: Vec<String>,
+    /// Its name (for `/canary/<name>` on the admin listener).
+    #[pyo3(attribute)]
+    name: Option<String>,
+    /// The address of its weighted canary (`canary.rs`), and that canary's settings.
+    #[pyo3(attribute)]
+    canary: Option<String>,
+    #[pyo3(attribute)]
+    canary_weight: f64,
+    #[pyo3(attribute)]
+    canary_cookie: String,
+    #[pyo3(attribute)]
+    canary_key_header: Option<String>,
+    #[pyo3(attribute)]
+    canary_max_error_rate: Option<f64>,
+    #[pyo3(attribute)]
+    canary_window: f64,
 }
 
 /// Settings every mount shares, read by attribute from the Python `Config`.
@@ -80,10 +97,11 @@ pub struct SharedSettings {
     ws_max_size: usize,
 }
 
-/// A mount between `Server()` and `serve()`, and the mount it falls back to.
+/// A mount between `Server()` and `serve()`, the mount it falls back to, and its canary.
 pub struct Prepared {
     executor: Executor,
     fallback: Option<MountPoint>,
+    canary: Option<Arc<CanaryState>>,
     limits: Limits,
     compress: Option<Arc<CompressSettings>>,
 }
@@ -103,6 +121,7 @@ impl Prepared {
         event_loop: Option<&Py<PyAny>>,
     ) -> PyResult<(MountPoint, Self)> {
         let point = MountPoint::parse(&spec.point)?;
+        let canary = canary(&point, &spec)?;
         let fallback = spec
             .fallback
             .map(|text| MountPoint::parse(&text))
@@ -172,7 +191,7 @@ impl Prepared {
         let compress = CompressSettings::new(&spec.compress, spec.compress_min_size, &spec.compress_types)
             .map_err(|error| error.in_context(format_args!("mount {point}")))?
             .map(Arc::new);
-        Ok((point, Self { executor, fallback, limits, compress }))
+        Ok((point, Self { executor, fallback, canary, limits, compress }))
     }
 
     pub fn bridge(&self) -> Option<&Py<LoopBridge>> {
@@ -184,6 +203,10 @@ impl Prepared {
 
     pub fn fallback(&self) -> Option<&MountPoint> {
         self.fallback.as_ref()
+    }
+
+    pub fn canary(&self) -> Option<&Arc<CanaryState>> {
+        self.canary.as_ref()
     }
 
     /// Starts what serves the mount: the pool's threads, for WSGI.
@@ -207,9 +230,54 @@ impl Prepared {
             limits: self.limits.clone(),
             metrics: None,
             compress: self.compress.clone(),
+            canary: None,
         };
         Ok((mounted, pool))
     }
+}
+
+/// Gives each started mount with a canary its route to it: the canary mount's copy that
+/// answers at this mount's prefix (`apps` and `prepared` are in the same order).
+pub fn route_canaries(apps: &mut [(MountPoint, Mounted)], prepared: &[(MountPoint, Prepared)]) {
+    for (index, (point, mount)) in prepared.iter().enumerate() {
+        let Some(state) = mount.canary() else { continue };
+        let Some(variant) =
+            apps.iter().find(|(other, _)| other == state.canary()).map(|(_, app)| app.at(&point.prefix))
+        else {
+            continue; // Server::new checked that it exists
+        };
+        if let Some((_, app)) = apps.get_mut(index) {
+            app.canary = Some(CanaryRoute { state: state.clone(), variant: Box::new(variant) });
+        }
+    }
+}
+
+/// The weighted canary a mount spec describes (None without `canary`).
+fn canary(point: &MountPoint, spec: &MountSpec) -> PyResult<Option<Arc<CanaryState>>> {
+    let Some(text) = &spec.canary else {
+        return Ok(None);
+    };
+    let in_context = |error: Error| error.in_context(format_args!("canary of mount {point}"));
+    let key_header = spec
+        .canary_key_header
+        .as_ref()
+        .map(|name| {
+            http::HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| Error::setting_value("canary_key_header", name, "not a header name"))
+        })
+        .transpose()
+        .map_err(in_context)?;
+    let settings = CanarySettings {
+        canary: MountPoint::parse(text).map_err(in_context)?,
+        weight: spec.canary_weight,
+        cookie: spec.canary_cookie.clone(),
+        key_header,
+        max_error_rate: spec.canary_max_error_rate,
+        window: seconds(spec.canary_window, "canary_window")?,
+    };
+    let state = CanaryState::new(point.clone(), spec.name.clone(), settings)
+        .map_err(|why| PyValueError::new_err(format!("mount {point}: {why}")))?;
+    Ok(Some(Arc::new(state)))
 }
 
 /// A setting in seconds as a `Duration`: an error, never a panic, for a negative, infinite or

@@ -38,6 +38,11 @@
 //! listener's `/healthz`: for balancers that can only probe the traffic port. No app sees
 //! it, not even one mounted at `/`, and no mount counts it.
 //!
+//! A mount with a weighted canary (`canary.rs`) has a variant picked for each request right
+//! after routing: the canary mount's copy that answers at this mount's prefix takes it, or
+//! this mount does; the access log and the metrics show the mount that answered, and the
+//! answer is counted for the rollback and given the canary cookie on the way out.
+//!
 //! A mount with `compress` has its answers compressed here (`compression/` decides which and
 //! how); the request's coding is read before the app takes the head. A fallback's answer
 //! follows the fallback mount's setting.
@@ -51,6 +56,7 @@ use hyper::body::Incoming;
 use tokio::sync::{OwnedSemaphorePermit, TryAcquireError};
 
 use super::access_log::Note;
+use super::canary::{Pick, Variant};
 use super::mounted::{App, Limits, Mounted};
 use super::proxy::{self, TrustedPeers};
 use super::router::Router;
@@ -134,9 +140,14 @@ impl Service {
         };
         let client = connection.remote.clone();
         let mut mount = None;
-        let mut response = self.dispatch(request, connection, &mut mount, (started, recording)).await;
+        let mut canary = None;
+        let mut response = self.dispatch(request, connection, (&mut mount, &mut canary), (started, recording)).await;
+        let variant = canary.as_ref().map(|pick| pick.variant.label());
+        if let Some(pick) = canary {
+            pick.finish(&mut response);
+        }
         if self.notes {
-            response.extensions_mut().insert(Note { mount, client });
+            response.extensions_mut().insert(Note { mount, client, variant });
         }
         response
     }
@@ -148,12 +159,13 @@ impl Service {
     }
 
     /// Routes the request and runs the app; `mount` is set to the label of the mount that
-    /// answered, and the recording to its metrics (from when the request `started`).
+    /// answered, `canary` to the variant a canary picked, and the recording to the
+    /// answering mount's metrics (from when the request `started`).
     async fn dispatch(
         &self,
         request: Request<Incoming>,
         connection: Arc<ConnectionInfo>,
-        mount: &mut Option<Arc<str>>,
+        (mount, canary): (&mut Option<Arc<str>>, &mut Option<Pick>),
         (started, recording): (Option<Instant>, &mut Option<Recording>),
     ) -> Response<ResponseBody> {
         if request.method() == Method::CONNECT {
@@ -175,13 +187,20 @@ impl Service {
                 return status::bad_target();
             }
         };
-        let Some((_, mounted)) = self.router.route(host, path) else {
+        let Some((_, mut mounted)) = self.router.route(host, path) else {
             if asterisk {
                 return status::server_options();
             }
             self.refuse(Reason::NoMount);
             return status::plain(StatusCode::NOT_FOUND);
         };
+        if let Some(route) = &mounted.canary {
+            let pick = route.state.pick(request.headers());
+            if pick.variant == Variant::Canary {
+                mounted = &route.variant;
+            }
+            *canary = Some(pick);
+        }
         *mount = Some(mounted.label.clone());
         if let (Some(metrics), Some(started)) = (&mounted.metrics, started) {
             *recording = Some(Recording::start(metrics, request.method(), started));

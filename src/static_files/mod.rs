@@ -43,6 +43,17 @@ impl StaticApp {
     }
 
     /// Answers one request; `state` is the request's, for a streamed body.
+    /// The same directory, served at another prefix (a canary answering at its primary's
+    /// prefix, `server/canary.rs`).
+    pub fn at(&self, prefix: &str) -> Self {
+        let settings = &self.settings;
+        Self::new(Arc::new(StaticSettings {
+            root: settings.root.clone(),
+            prefix: prefix.to_owned(),
+            cache_control: settings.cache_control.clone(),
+        }))
+    }
+
     pub async fn dispatch(&self, head: request::Parts, state: Arc<RequestState>) -> Response<ResponseBody> {
         let settings = self.settings.clone();
         let prepared = tokio::task::spawn_blocking(move || response::prepare(&settings, &head)).await;

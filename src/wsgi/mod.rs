@@ -58,6 +58,12 @@ impl WsgiApp {
         Self { pool, settings, script_name }
     }
 
+    /// The same app and pool, with another `SCRIPT_NAME` (a canary answering at its
+    /// primary's prefix, `server/canary.rs`).
+    pub fn at(&self, script_name: &str) -> Self {
+        Self::new(self.pool.clone(), WsgiSettings { script_name: script_name.to_owned(), ..self.settings.clone() })
+    }
+
     /// Runs one request whose body the service has prepared; `state` is the request's.
     pub async fn dispatch(
         &self,

@@ -167,7 +167,8 @@ def test_fields_that_differ_from_their_flags():
     assert BY_FLAG["reload-dir"].field == "reload_dirs"
     assert BY_FLAG["bind"].field == "binds"
     assert BY_FLAG["mount"].field == "mounts"
-    assert BY_FLAG["config"].field is None
+    # Kept so that SIGHUP can re-read the canary weights (amphicorn/canary.py).
+    assert BY_FLAG["config"].field == "config_file"
     assert BY_FLAG["check-config"].field is None
 
 
@@ -202,7 +203,10 @@ def test_mount_keys_are_mount_config_fields():
     for setting in MOUNT_SETTINGS:
         assert setting.field in mount_fields
     own = {"point", "app", "name", "fallback"}
-    assert mount_fields - own == {setting.field for setting in MOUNT_SETTINGS}
+    canary = {field for field, _ in settings.CANARY_KEYS.values()}
+    assert canary <= mount_fields
+    assert {key for key in settings.MOUNT_KEYS if key.startswith("canary")} == set(settings.CANARY_KEYS)
+    assert mount_fields - own - canary == {setting.field for setting in MOUNT_SETTINGS}
 
 
 def test_every_setting_has_a_bad_and_a_good_value_here():

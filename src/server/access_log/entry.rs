@@ -43,15 +43,18 @@ pub struct Entry {
     /// as `499`, as nginx does.
     status: Option<StatusCode>,
     mount: Option<Arc<str>>,
+    variant: Option<&'static str>,
     bytes: u64,
 }
 
-/// What the service learned about a request: the mount that answered and the client as a
-/// trusted proxy described it. Travels in the response's extensions.
+/// What the service learned about a request: the mount that answered, the client as a
+/// trusted proxy described it, and the variant a weighted canary picked (`stable` or
+/// `canary`; None without one). Travels in the response's extensions.
 #[derive(Debug, Clone)]
 pub struct Note {
     pub mount: Option<Arc<str>>,
     pub client: Endpoint,
+    pub variant: Option<&'static str>,
 }
 
 impl Entry {
@@ -76,6 +79,7 @@ impl Entry {
             headers,
             status: None,
             mount: None,
+            variant: None,
             bytes: 0,
         }
     }
@@ -85,6 +89,7 @@ impl Entry {
         self.status = Some(status);
         if let Some(note) = note {
             self.mount = note.mount.clone();
+            self.variant = note.variant;
             self.client = note.client.clone();
         }
     }
@@ -133,6 +138,7 @@ impl Entry {
             match atom {
                 Atom::Time => json_string(&mut line, &format_time(self.wall, RFC3339_MILLIS)),
                 Atom::Mount if self.mount.is_none() => line.extend_from_slice(b"null"),
+                Atom::Variant if self.variant.is_none() => line.extend_from_slice(b"null"),
                 // Numbers stay numbers: `bytes` is 0 rather than `-` for an empty body.
                 Atom::Bytes { .. } => line.extend_from_slice(self.bytes.to_string().as_bytes()),
                 Atom::Status | Atom::Pid | Atom::Duration(_) => {
@@ -171,6 +177,7 @@ impl Entry {
             Atom::Duration(DurationUnit::DecimalMillis) => write!(line, "{:.3}", elapsed.as_secs_f64() * 1000.0),
             Atom::Pid => write!(line, "{}", std::process::id()),
             Atom::Mount => write!(line, "{}", self.mount.as_deref().unwrap_or("-")),
+            Atom::Variant => write!(line, "{}", self.variant.unwrap_or("-")),
             Atom::RequestHeader(name) => write!(line, "{}", self.header(name)),
         };
     }

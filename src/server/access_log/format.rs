@@ -41,6 +41,8 @@ pub enum Atom {
     Pid,
     /// `mount`: the prefix of the mount that answered (`-` when none did, `null` in JSON).
     Mount,
+    /// `variant`: `stable` or `canary` when the mount has a weighted canary (`-` else, `null` in JSON).
+    Variant,
     /// `{name}i`: a request header.
     RequestHeader(HeaderName),
 }
@@ -126,14 +128,15 @@ fn atom(name: &str) -> Result<Atom, String> {
         "L" => Atom::Duration(DurationUnit::DecimalSeconds),
         "p" => Atom::Pid,
         "mount" => Atom::Mount,
+        "variant" => Atom::Variant,
         _ => {
             let header = name.strip_prefix('{').and_then(|rest| rest.strip_suffix("}i"));
             match header.map(|header| HeaderName::from_bytes(header.to_ascii_lowercase().as_bytes())) {
                 Some(Ok(header)) => Atom::RequestHeader(header),
                 _ => {
                     return Err(format!(
-                        "unknown atom %({name})s (known: h l u t r m U q H s B b f a T M D L p mount {{header}}i)"
-                    ))
+                    "unknown atom %({name})s (known: h l u t r m U q H s B b f a T M D L p mount variant {{header}}i)"
+                ))
                 }
             }
         }
@@ -187,6 +190,7 @@ fn json_fields(segments: &[Segment]) -> Vec<(String, Atom)> {
             Atom::Duration(DurationUnit::DecimalMillis) => "duration_ms".to_owned(),
             Atom::Pid => "pid".to_owned(),
             Atom::Mount => "mount".to_owned(),
+            Atom::Variant => "variant".to_owned(),
             Atom::RequestHeader(name) => format!("request_header.{name}"),
         };
         if !fields.iter().any(|(existing, _)| *existing == key) {

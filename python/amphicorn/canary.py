@@ -1,0 +1,126 @@
+"""The weighted canary's configuration: the ``[[mount]]`` keys that send a share of a mount's
+requests to another mount, their checks, what the Rust core reads of them, and the weights
+re-read from the config file on SIGHUP.
+
+A mount names its canary by name or prefix, as it names its fallback::
+
+    [[mount]]
+    prefix = "/api"
+    app = "legacy.wsgi:application"
+    canary = "next"                 # the mount below takes a share of /api
+    canary-weight = 10              # percent
+    canary-key-header = "X-User-Id" # sticky by this header (else by a cookie amphicorn sets)
+    canary-max-error-rate = 0.05    # roll back to 0% past 5% of 5xx over canary-window seconds
+
+    [[mount]]
+    prefix = "/_next"
+    name = "next"
+    app = "api.main:app"
+
+Which request goes where, the rollback and ``PUT /canary/<mount>`` are the Rust core's
+(src/server/canary.rs, canary_window.rs, canary_admin.rs). These keys exist only in
+``[[mount]]`` tables (and :class:`~amphicorn.config.MountConfig`): ``--mount`` text has no
+per-mount options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from amphicorn import config_file, convert
+from amphicorn import log as logs
+from amphicorn.errors import ConfigError
+from amphicorn.settings import CANARY_KEYS
+
+DEFAULT_COOKIE = "amphicorn-canary"
+#: Seconds of canary answers the rollback looks at.
+DEFAULT_WINDOW = 60.0
+
+
+class Fields(Protocol):
+    """The canary fields of :class:`~amphicorn.config.MountConfig` (and its point and name)."""
+
+    point: str
+    name: str | None
+    canary: str | None
+    canary_weight: float | None
+    canary_cookie: str | None
+    canary_key_header: str | None
+    canary_max_error_rate: float | None
+    canary_window: float | None
+
+
+#: The mount a name or prefix refers to (``Config.resolve``), None when none does.
+Resolve = Callable[[str], Any]
+
+
+def from_table(entry: dict[str, Any], label: str) -> dict[str, Any]:
+    """The canary fields of one ``[[mount]]`` table, converted (``label`` names the table)."""
+    return {
+        field: convert_value(entry[key], f"{label} {key}")
+        for key, (field, convert_value) in CANARY_KEYS.items()
+        if key in entry
+    }
+
+
+def validate(mounts: Sequence[Fields], resolve: Resolve) -> None:
+    """Converts each mount's canary fields and checks that ``canary`` names another mount,
+    and that the other ``canary-*`` keys come with one; raises ConfigError naming the key
+    and the value."""
+    for mount in mounts:
+        for key, (field, convert_value) in CANARY_KEYS.items():
+            value = getattr(mount, field)
+            if value is None:
+                continue
+            setattr(mount, field, convert_value(value, f"{key} of mount {mount.point!r}"))
+            if mount.canary is None:
+                raise ConfigError(f"{key} {value!r} of mount {mount.point!r}: given, but the mount names no canary")
+        if mount.canary is None:
+            continue
+        target = resolve(mount.canary)
+        if target is None or target is mount:
+            raise ConfigError(
+                f"canary {mount.canary!r} of mount {mount.point!r}: expected the name or prefix of another mount"
+            )
+
+
+def settings_for(mount: Fields, resolve: Resolve) -> dict[str, Any]:
+    """What the Rust core reads of a mount's canary (``amphicorn.server.Mount`` fields)."""
+    target = resolve(mount.canary) if mount.canary is not None else None
+    return {
+        "name": mount.name,
+        "canary": target.point if target is not None else None,
+        "canary_weight": mount.canary_weight or 0.0,
+        "canary_cookie": mount.canary_cookie or DEFAULT_COOKIE,
+        "canary_key_header": mount.canary_key_header,
+        "canary_max_error_rate": mount.canary_max_error_rate,
+        "canary_window": mount.canary_window or DEFAULT_WINDOW,
+    }
+
+
+def reload_weights(path: str | None, set_weight: Callable[[str, float], bool]) -> None:
+    """SIGHUP: sets each canary's weight to what the config file at ``path`` (None: the
+    ``pyproject.toml`` here) says now, and logs it; a bad file is logged and changes nothing."""
+    try:
+        weights = file_weights(path)
+    except ConfigError as error:
+        logs.logger.error("Canary weights not reloaded: %s", error)
+        return
+    for point, weight in weights.items():
+        if set_weight(point, weight):
+            logs.logger.info("Canary weight of mount %s set to %g%% (config file re-read on SIGHUP)", point, weight)
+
+
+def file_weights(path: str | None) -> dict[str, float]:
+    """The ``canary-weight`` of each ``[[mount]]`` of the config file that has a canary, by
+    prefix (a mount without the key: 0), for SIGHUP; raises ConfigError for a bad file."""
+    file = config_file.load(path)
+    if file is None:
+        return {}
+    weights = {}
+    for index, entry in enumerate(file.get("mount") or [], 1):
+        if "canary" in entry:
+            weight = entry.get("canary-weight", 0)
+            weights[entry["prefix"]] = convert.percent(weight, file.label(f"mount #{index} canary-weight"))
+    return weights

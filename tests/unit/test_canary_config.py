@@ -1,0 +1,62 @@
+"""The weighted canary's mount keys (amphicorn/canary.py): checked by ``Config.validate`` for
+every source (a config file, ``amphicorn.run``), and the weights SIGHUP re-reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from amphicorn import canary
+from amphicorn.config import Config, ConfigError, MountConfig
+
+
+def config(**canary_fields) -> Config:
+    return Config(
+        mounts=[
+            MountConfig("/shop", "shop:app", name="shop", **canary_fields),
+            MountConfig("/_next", "next:app", name="next"),
+        ]
+    )
+
+
+def test_good_settings_are_converted_and_resolved_by_name_or_prefix():
+    for reference in ("next", "/_next", "/_next/"):
+        validated = config(canary=reference, canary_weight="12.5", canary_max_error_rate="0.05").validate()
+        shop = validated.mounts[0]
+        assert (shop.canary_weight, shop.canary_max_error_rate) == (12.5, 0.05)
+        settings = canary.settings_for(shop, validated.resolve)
+        assert settings["canary"] == "/_next"
+        assert (settings["canary_cookie"], settings["canary_window"]) == ("amphicorn-canary", 60.0)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"canary": "nowhere"}, "canary 'nowhere' of mount '/shop': expected the name or prefix of another mount"),
+        ({"canary": "shop"}, "canary 'shop' of mount '/shop'"),
+        ({"canary_weight": 5}, "canary-weight 5 of mount '/shop': given, but the mount names no canary"),
+        ({"canary": "next", "canary_weight": 100.5}, "canary-weight of mount '/shop' 100.5: expected a percentage"),
+        ({"canary": "next", "canary_weight": True}, "canary-weight of mount '/shop' True"),
+        ({"canary": "next", "canary_max_error_rate": -0.1}, "canary-max-error-rate of mount '/shop' -0.1"),
+        ({"canary": "next", "canary_window": 0}, "canary-window of mount '/shop' 0"),
+        ({"canary": "next", "canary_key_header": "X User"}, "canary-key-header of mount '/shop' 'X User'"),
+        ({"canary": "next", "canary_cookie": "a=b"}, "canary-cookie of mount '/shop' 'a=b'"),
+    ],
+)
+def test_bad_settings_name_the_key_and_the_value(fields, message):
+    with pytest.raises(ConfigError) as raised:
+        config(**fields).validate()
+    assert message in str(raised.value)
+
+
+def test_file_weights_for_sighup(tmp_path: Path):
+    file = tmp_path / "amphicorn.toml"
+    file.write_text(
+        "[[mount]]\nprefix = '/shop'\napp = 'a:app'\ncanary = 'next'\ncanary-weight = 30\n"
+        "[[mount]]\nprefix = '/x'\napp = 'b:app'\ncanary = '/y'\n"
+        "[[mount]]\nprefix = '/_next'\napp = 'c:app'\nname = 'next'\n"
+    )
+    assert canary.file_weights(str(file)) == {"/shop": 30.0, "/x": 0.0}
+    file.write_text(file.read_text().replace("30", "300"))
+    with pytest.raises(ConfigError, match="mount #1 canary-weight 300"):
+        canary.file_weights(str(file))
