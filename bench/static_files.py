@@ -110,13 +110,13 @@ def make_files(root: Path) -> dict[str, bytes]:
     return files
 
 
-def curl(port: int, path: str, headers: list[str], work: Path) -> tuple[int, dict[str, str], bytes, int]:
-    """Status, headers (lower-case names), decoded body and bytes on the wire of one GET."""
+def curl(port: int, path: str, headers: list[str], work: Path) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (lower-case names) and decoded body of one GET."""
     head, body = work / "check.head", work / "check.body"
     # curl writes no file for an empty body: a previous answer's must not stand in for it.
     head.unlink(missing_ok=True)
     body.unlink(missing_ok=True)
-    command = ["curl", "-sS", "-D", str(head), "-o", str(body), "-w", "%{http_code} %{size_download}"]
+    command = ["curl", "-sS", "-D", str(head), "-o", str(body), "-w", "%{http_code}"]
     # --compressed decodes the answer (curl has gzip, br and zstd), but without an
     # Accept-Encoding of ours it would send curl's own: only with one.
     if any(header.lower().startswith("accept-encoding:") for header in headers):
@@ -128,13 +128,13 @@ def curl(port: int, path: str, headers: list[str], work: Path) -> tuple[int, dic
     )
     if done.returncode != 0:
         raise OSError(f"curl: {done.stderr.strip() or done.returncode}")
-    status, wire = (int(part) for part in done.stdout.split())
+    status = int(done.stdout)
     fields = {}
     for line in head.read_text(errors="replace").splitlines()[1:]:
         name, _, value = line.partition(":")
         if value:
             fields[name.strip().lower()] = value.strip()
-    return status, fields, body.read_bytes() if body.exists() else b"", wire
+    return status, fields, body.read_bytes() if body.exists() else b""
 
 
 def check(port: int, case: Case, files: dict[str, bytes], work: Path) -> tuple[list[str], str | None]:
@@ -142,11 +142,11 @@ def check(port: int, case: Case, files: dict[str, bytes], work: Path) -> tuple[l
     headers = list(case.headers)
     try:
         if any("{etag}" in header for header in headers):
-            _, first, _, _ = curl(port, case.path, [], work)
+            _, first, _ = curl(port, case.path, [], work)
             if "etag" not in first:
                 return headers, "no ETag on the plain GET"
             headers = [header.replace("{etag}", first["etag"]) for header in headers]
-        status, fields, body, _ = curl(port, case.path, headers, work)
+        status, fields, body = curl(port, case.path, headers, work)
     except (OSError, ValueError, subprocess.TimeoutExpired) as error:
         return headers, f"no answer: {error}"
     if status != case.status:
@@ -269,9 +269,17 @@ def render(summary: list[dict], meta: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     by_key = {(row["case"], row["kind"], row["server"]): row for row in summary}
-    order = list(CASES)
-    for row in sorted(summary, key=lambda r: (order.index(r["case"]), r["kind"], PEERS.index(r["server"]))):
+    order, kinds = list(CASES), ["static", *KINDS]
+    not_run: dict[str, list[str]] = {}
+
+    def place(row: dict) -> tuple[int, int, int]:
+        return order.index(row["case"]), kinds.index(row["kind"]), PEERS.index(row["server"])
+
+    for row in sorted(summary, key=place):
         head = f"| {row['case']} | {row['kind']} | {row['server']} |"
+        if not row["ok"] and row["error"].startswith("n/a: "):
+            not_run.setdefault(f"{row['server']} ({row['error'][5:]})", []).append(f"{row['case']}/{row['kind']}")
+            continue
         if not row["ok"]:
             lines.append(f"{head} — ({row['error'][:90]}) | | | | | |")
             continue
@@ -283,6 +291,8 @@ def render(summary: list[dict], meta: dict) -> str:
             f"{head} {row['rps']:,.0f} ({low:,.0f}–{high:,.0f}) | {row['cpu_us']:.1f} | {ratio} "
             f"| {row['bytes']:,.0f} | {row['errors']} | {busy} |"
         )
+    if not_run:
+        lines += ["", "Not run: " + "; ".join(f"{peer}: {', '.join(runs)}" for peer, runs in not_run.items()) + "."]
     wanted = ", ".join(f"≥ {target:.1f}× {peer}" for peer, target in TARGETS.items())
     lines += ["", "## Targets", "", f"Issue 16: on every static scenario, amphicorn {wanted}.", ""]
     lines += ["| scenario | " + " | ".join(TARGETS) + " |", "|---" * (len(TARGETS) + 1) + "|"]
@@ -294,7 +304,9 @@ def render(summary: list[dict], meta: dict) -> str:
         for peer, target in TARGETS.items():
             theirs = by_key.get((case, "static", peer))
             if not (ours["ok"] and theirs and theirs["ok"]):
-                cells.append("—")
+                failed = theirs if ours["ok"] else ours
+                why = "not run" if not failed else failed["error"].partition(":")[0]
+                cells.append(f"— ({why})")
                 continue
             ratio = ours["rps"] / theirs["rps"]
             cells.append(f"{ratio:.2f}× {'met' if ratio >= target else 'NOT met'}")
