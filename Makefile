@@ -1,5 +1,5 @@
 # One entry point per chore; each is a script in scripts/ so CI and people run the same thing.
-.PHONY: build-dev format lint test all bench bench-quick bench-protocols compat settings-table chaos connection-memory fuzz
+.PHONY: build-dev format lint test all bench bench-quick bench-protocols bench-static compat settings-table chaos connection-memory fuzz
 
 build-dev:  ## build and install amphicorn into the current Python, editable, without fat LTO (Cargo.toml's profile.fast)
 	MATURIN_PEP517_ARGS="--profile fast" pip install -e .
@@ -25,6 +25,9 @@ bench:  ## the benchmark suite (bench/README.md); results in bench/results/
 
 bench-protocols:  ## TLS and HTTP/2 against granian, hypercorn and pyvoy, one core each (bench/protocols.py)
 	bash bench/run.sh protocols
+
+bench-static:  ## static files (4 KiB, 1 MiB: 200, 304, range) and compressed JSON against nginx, granian and pyvoy, one core each (bench/static_files.py)
+	bash bench/run.sh static
 
 bench-quick:  ## the same, ~1 s per server and scenario, results in /tmp
 	bash bench/run.sh --quick --out /tmp/amphicorn-bench-quick

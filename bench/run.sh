@@ -6,6 +6,8 @@
 #   bash bench/run.sh --quick              # ~1 s each (what tests/test_bench_quick.py runs)
 #   bash bench/run.sh --only wsgi-hello --servers amphicorn,granian --duration 5
 #   bash bench/run.sh protocols [ARGS]     # TLS and HTTP/2, one core each (bench/protocols.py)
+#   bash bench/run.sh static [ARGS]        # static files and compressed JSON, one core each,
+#                                          # against nginx too (bench/static_files.py)
 #
 # Steps, each skipped when already done:
 #   1. bench/.venv with the pinned peers of bench/requirements.txt (re-installed when it changes);
@@ -19,10 +21,10 @@
 # Results go to bench/results/ (results.md, results.json, results.png; wrk output in raw/).
 set -euo pipefail
 script=bench.py
-if [ "${1:-}" = protocols ]; then
-    script=protocols.py
-    shift
-fi
+case "${1:-}" in
+    protocols) script=protocols.py; shift ;;
+    static) script=static_files.py; shift ;;
+esac
 bench=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$bench")
 venv="$bench/.venv"
@@ -73,6 +75,20 @@ if [ "$script" = protocols.py ]; then
     fi
     say "running bench/protocols.py $*"
     exec "$venv/bin/python" "$bench/protocols.py" "$@"
+fi
+
+# The static run needs nginx (Debian's package; the harness starts it with a config of its
+# own, so the package's service is never used) and curl, and nothing below.
+if [ "$script" = static_files.py ]; then
+    for tool in nginx:nginx curl:curl; do
+        command -v "${tool%%:*}" >/dev/null 2>&1 && continue
+        [ "$(id -u)" = 0 ] || { echo "bench: ${tool%%:*} is missing: apt-get install ${tool#*:}" >&2; exit 2; }
+        say "installing ${tool%%:*} (apt-get install ${tool#*:})"
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${tool#*:}" >/dev/null
+    done
+    say "running bench/static_files.py $*"
+    exec "$venv/bin/python" "$bench/static_files.py" --amphicorn-python "${AMPHICORN_PYTHON:-$venv/bin/python}" "$@"
 fi
 
 # 4. The ceiling: a bare tokio + hyper hello-world.
