@@ -91,6 +91,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         sources = load_sources(args, os.environ)
+        report_url = sources.value(BY_FLAG["migration-report"])
+        if report_url:
+            from amphicorn import migration_report
+
+            sys.exit(exits.run_reporting(lambda: print(migration_report.render(migration_report.fetch(report_url)))))
         config = config_from_sources(sources)
     except ConfigError as error:
         usage_error(parser, str(error))

@@ -338,6 +338,15 @@ def url_path(value: object, source: str) -> str:
     return path
 
 
+def http_url(value: object, source: str) -> str:
+    """An ``http://`` or ``https://`` URL with a host."""
+    url = text(value, source)
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() not in ("http", "https") or not rest or rest.startswith("/"):
+        raise ConfigError(f"{source} {url!r}: expected an http:// or https:// URL with a host")
+    return url
+
+
 def access_log_format(value: object, source: str) -> str:
     """A gunicorn-style access log format whose atoms the Rust core knows."""
     format_text = text(value, source)

@@ -140,6 +140,9 @@ SETTINGS: tuple[Setting, ...] = (
     declare("check-config", convert.boolean, "check the settings, import every app and print what would be served, "
             "then exit (0, or the status a start would exit with), binding nothing and running no lifespan", "off",
             field=None, style="flag", file=False),
+    declare("migration-report", convert.http_url, "print the paths each mount's fallback still answers, read from "
+            "the /status of a running server's admin listener at URL, then exit", metavar="URL", field=None,
+            file=False, optional=True),
     declare("bind", convert.bind_texts, "address to listen on (IPv6 as [::1]:8000; unix:PATH for a Unix socket; "
             "fd://N for an inherited listening socket)", "`127.0.0.1:8000`", field="binds", short="b",
             style="repeat", metavar="HOST:PORT|unix:PATH|fd://N", env_note="space or comma separated", composite=True),
@@ -256,9 +259,10 @@ SETTINGS: tuple[Setting, ...] = (
     declare("pid", convert.new_file, "write the server's process id to FILE (removed on exit)", group=_PROCESSES,
             field="pid_file", metavar="FILE", optional=True),
     # Observability (src/server/admin.rs, src/metrics/).
-    declare("admin-bind", convert.text, "serve /healthz, /readyz and /metrics (Prometheus) on this address, apart "
-            "from the apps", "off", group=_OBSERVABILITY, metavar="HOST:PORT|unix:PATH", optional=True,
-            note="health, readiness, metrics"),
+    declare("admin-bind", convert.text, "serve /healthz, /readyz, /metrics (Prometheus) and /status (JSON) on this "
+            "address, apart from the apps (with workers: the supervisor, for all of them)", "off",
+            group=_OBSERVABILITY, metavar="HOST:PORT|unix:PATH", optional=True,
+            note="health, readiness, metrics, status"),
     declare("health-path", convert.url_path, "answer GET PATH on the apps' listeners with 200 ok (the admin "
             "listener's /healthz), before any mount: for balancers that probe the traffic port", "off",
             group=_OBSERVABILITY, metavar="PATH", optional=True),

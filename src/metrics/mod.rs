@@ -27,6 +27,7 @@
 
 mod canary;
 mod connections;
+mod fallback_paths;
 mod histogram;
 mod labels;
 pub mod merge;

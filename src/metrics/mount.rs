@@ -6,7 +6,8 @@
 //! method's in-flight gauge (up, then down), its duration series (`histogram.rs`), one add
 //! of its request body's bytes (where the body is read, `http/request_body.rs`) and one of
 //! its response body's (counted in the `Recording` as it is sent, added when it ends).
-//! Refusals, fallback replays and WebSockets are counted when they happen. The WSGI pool's
+//! Refusals, fallback replays (and the fallback's answers, with the paths it answered:
+//! `fallback_paths.rs`) and WebSockets are counted when they happen. The WSGI pool's
 //! figures are `pool.rs`'s; `status.rs` reads all of these for `GET /status`.
 
 use std::sync::{Arc, OnceLock};
@@ -18,6 +19,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use super::fallback_paths::FallbackPaths;
 use super::histogram::DurationHistogram;
 use super::labels::{method_index, RequestLabels, CLIENT_CLOSED_REQUEST, METHODS, STATUSES};
 use super::pool::{PoolFigures, Pools};
@@ -27,6 +29,8 @@ use super::reason::Reason;
 type ActiveLabels = [(&'static str, String); 3];
 /// `mount` and one more: `reason` (refusals) or `fallback` (replays).
 type PairLabels = [(&'static str, String); 2];
+/// `mount`, `fallback`, `http_response_status_code`: what the fallback answered.
+type FallbackAnswerLabels = [(&'static str, String); 3];
 /// `mount`.
 type MountLabel = [(&'static str, String); 1];
 
@@ -37,6 +41,7 @@ pub(super) struct MountFamilies {
     active: Family<ActiveLabels, Gauge>,
     pub(super) refused: Family<PairLabels, Counter>,
     replays: Family<PairLabels, Counter>,
+    fallback_answers: Family<FallbackAnswerLabels, Counter>,
     websockets: Family<MountLabel, Gauge>,
     request_bytes: Family<MountLabel, Counter>,
     response_bytes: Family<MountLabel, Counter>,
@@ -49,6 +54,7 @@ impl MountFamilies {
             active: Family::default(),
             refused: Family::default(),
             replays: Family::default(),
+            fallback_answers: Family::default(),
             websockets: Family::default(),
             request_bytes: Family::default(),
             response_bytes: Family::default(),
@@ -72,6 +78,11 @@ impl MountFamilies {
             "amphicorn_fallback_replays",
             "Requests a mount answered 404 to and replayed on its fallback mount",
             families.replays.clone(),
+        );
+        registry.register(
+            "amphicorn_fallback_answers",
+            "Answers of a mount's fallback to the requests it replayed, by status",
+            families.fallback_answers.clone(),
         );
         registry.register(
             "amphicorn_websockets_open",
@@ -104,8 +115,12 @@ impl MountFamilies {
         });
         let refused = Reason::MOUNT
             .map(|reason| self.refused.get_or_create_owned(&[mount(), ("reason", reason.label().to_owned())]));
-        let replays =
-            fallback.map(|fallback| self.replays.get_or_create_owned(&[mount(), ("fallback", fallback.to_owned())]));
+        let replays = fallback.map(|fallback| Fallback {
+            replays: self.replays.get_or_create_owned(&[mount(), ("fallback", fallback.to_owned())]),
+            answers: self.fallback_answers.clone(),
+            labels: [mount(), ("fallback", fallback.to_owned())],
+            paths: FallbackPaths::new(FALLBACK_PATHS_KEPT),
+        });
         let slots = METHODS.len() * STATUSES.len();
         MountMetrics {
             label: label.clone(),
@@ -123,6 +138,18 @@ impl MountFamilies {
     }
 }
 
+/// How many paths each fallback pair's map keeps (it reports the most frequent of them).
+const FALLBACK_PATHS_KEPT: usize = 1000;
+
+/// A mount's fallback: its replays, the answers to them, and the paths answered.
+pub(super) struct Fallback {
+    pub(super) replays: Counter,
+    answers: Family<FallbackAnswerLabels, Counter>,
+    /// `mount` and `fallback`.
+    labels: PairLabels,
+    pub(super) paths: FallbackPaths,
+}
+
 /// One mount's handles into the metrics, made at start.
 pub struct MountMetrics {
     pub(super) label: Arc<str>,
@@ -135,8 +162,8 @@ pub struct MountMetrics {
     active: [Gauge; METHODS.len()],
     /// One per entry of `Reason::MOUNT`.
     pub(super) refused: [Counter; Reason::MOUNT.len()],
-    /// Replays on the fallback mount (None: the mount has none).
-    pub(super) replays: Option<Counter>,
+    /// Replays on the fallback mount and what it answered (None: the mount has none).
+    pub(super) replays: Option<Fallback>,
     pub(super) websockets: Gauge,
     request_bytes: Counter,
     pub(super) response_bytes: Counter,
@@ -173,8 +200,19 @@ impl MountMetrics {
 
     /// Counts a request replayed on this mount's fallback.
     pub fn replayed(&self) {
-        if let Some(replays) = &self.replays {
-            replays.inc();
+        if let Some(fallback) = &self.replays {
+            fallback.replays.inc();
+        }
+    }
+
+    /// Counts the fallback's answer to a replayed request for `path`: by status, and in the
+    /// map of the paths the old app still answers (`fallback_paths.rs`).
+    pub fn fallback_answered(&self, path: &str, status: StatusCode) {
+        if let Some(fallback) = &self.replays {
+            let [mount, pair] = fallback.labels.clone();
+            let code = ("http_response_status_code", status.as_u16().to_string());
+            fallback.answers.get_or_create(&[mount, pair, code]).inc();
+            fallback.paths.record(path, status.as_u16());
         }
     }
 

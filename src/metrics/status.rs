@@ -23,7 +23,9 @@
 //! `requests` counts what the mounts answered (recorded when each response body ended, a
 //! client that left before the head as 499) plus what the server refused before choosing a
 //! mount (`refused`). `fallback_replays` is there only for a mount with a fallback (counted
-//! on the mount that said 404), `wsgi` only for WSGI mounts.
+//! on the mount that said 404), with `fallback_paths`: the paths the fallback answered,
+//! normalised (`/users/{int}`), most answered first (`fallback_paths.rs`); `wsgi` only for
+//! WSGI mounts.
 //!
 //! Fields keep their order, and mounts their mount order (serde_json's `preserve_order`).
 //! The document is built as two field lists, `process_fields` (the top level) and
@@ -33,6 +35,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::fallback_paths::PathCount;
 use super::mount::MountMetrics;
 use super::process::resident_memory_bytes;
 use super::reason::Reason;
@@ -76,6 +79,21 @@ impl Metrics {
     }
 }
 
+/// How many of a fallback pair's paths `/status` lists, most answered first.
+const FALLBACK_PATHS_LISTED: usize = 100;
+
+/// One path the fallback answered: `{"path", "count", "1xx".."5xx", "error"}`.
+fn path_entry(entry: PathCount) -> Value {
+    let mut fields = Map::new();
+    fields.insert("path".to_owned(), json!(entry.path));
+    fields.insert("count".to_owned(), json!(entry.count));
+    for (class, count) in CLASSES.iter().zip(entry.by_class) {
+        fields.insert((*class).to_owned(), json!(count));
+    }
+    fields.insert("error".to_owned(), json!(entry.error));
+    Value::Object(fields)
+}
+
 /// One mount's fields, in order, and the requests it answered.
 fn mount_fields(mount: &MountMetrics) -> (Vec<(&'static str, Value)>, u64) {
     let (statuses, in_flight) = mount.requests();
@@ -102,8 +120,10 @@ fn mount_fields(mount: &MountMetrics) -> (Vec<(&'static str, Value)>, u64) {
         ("in_flight", json!(in_flight)),
         ("refused", Value::Object(refused)),
     ];
-    if let Some(replays) = &mount.replays {
-        fields.push(("fallback_replays", json!(replays.get())));
+    if let Some(fallback) = &mount.replays {
+        fields.push(("fallback_replays", json!(fallback.replays.get())));
+        let paths: Vec<Value> = fallback.paths.top(FALLBACK_PATHS_LISTED).into_iter().map(path_entry).collect();
+        fields.push(("fallback_paths", Value::Array(paths)));
     }
     fields.push(("websockets_open", json!(mount.websockets.get())));
     fields.push(("request_body_bytes", json!(mount.request_bytes().get())));

@@ -94,6 +94,18 @@ impl AdminState {
         let _ = self.canaries.set(canaries);
     }
 
+    /// This process's `GET /status`: the metrics' summary, with each weighted canary's state
+    /// under its mount.
+    fn status(&self) -> serde_json::Value {
+        let mut status = self.metrics.status();
+        for canary in self.canaries() {
+            if let Some(mount) = status["mounts"].get_mut(canary.point().to_string()) {
+                mount["canary"] = canary.describe();
+            }
+        }
+        status
+    }
+
     fn readiness(&self) -> (StatusCode, &'static str) {
         if let Some(workers) = &self.workers {
             return workers.readiness();
@@ -279,6 +291,15 @@ async fn answer_any<B>(state: &AdminState, request: &Request<B>) -> Response<Ful
             response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(PROMETHEUS_TEXT));
             response
         }
+        "/status" if reading => {
+            let own = state.metrics.status();
+            let own = ["version", "uptime_seconds", "pid"].map(|field| (field.to_owned(), own[field].clone()));
+            let mut body = workers.status(serde_json::Value::Object(own.into_iter().collect())).await.to_string();
+            body.push('\n');
+            let mut response = Response::new(Full::new(Bytes::from(body)));
+            response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
         _ => answer(state, request),
     }
 }
@@ -301,7 +322,7 @@ fn answer<B>(state: &AdminState, request: &Request<B>) -> Response<Full<Bytes>> 
             text(status, body)
         }
         "/status" => {
-            let mut body = state.metrics.status().to_string();
+            let mut body = state.status().to_string();
             body.push('\n');
             let mut response = Response::new(Full::new(Bytes::from(body)));
             response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -13,7 +13,6 @@
 pub mod access_log;
 pub mod admin;
 mod admin_workers;
-mod fallback_map;
 mod allocator;
 mod canary;
 mod canary_admin;

@@ -260,7 +260,11 @@ impl Service {
                     recording.move_to(metrics);
                 }
                 let offer = fallback.compress.as_ref().map(|compress| compress.offer(&head));
+                let path = mounted.metrics.as_ref().map(|_| head.uri.path().to_owned());
                 let response = Box::pin(replay(fallback, head, data, connection)).await;
+                if let (Some(metrics), Some(path)) = (&mounted.metrics, path) {
+                    metrics.fallback_answered(&path, response.status());
+                }
                 compressed(fallback, offer, response)
             }
             _ => compressed(mounted, offer, response),

@@ -4,7 +4,7 @@ checked against, and an ASGI app whose lifespan startup waits for a file.
 - ``wsgi_app``: ``/missing`` is 404; ``/hold?record=F&release=G`` writes ``started`` to F,
   then waits until G exists (a request in flight for as long as the test wants); ``/echo``
   answers the request body; else 200 ``wsgi``.
-- ``asgi_app``: ``/teapot`` is 418, ``/old`` 404 (for a fallback to answer); else 200
+- ``asgi_app``: ``/teapot`` is 418, ``/old`` and below 404 (for a fallback to answer); else 200
   ``asgi``. A WebSocket is accepted and echoes text until the client closes. Its lifespan
   startup waits until the file named by ``ADMIN_TEST_GATE`` exists (no variable: it starts
   at once).
@@ -55,7 +55,8 @@ async def asgi_app(scope, receive, send):
     if scope["type"] == "websocket":
         await _echo(receive, send)
         return
-    status = {"/teapot": 418, "/old": 404}.get(scope["path"].removeprefix(scope["root_path"]), 200)
+    path = scope["path"].removeprefix(scope["root_path"])
+    status = 418 if path == "/teapot" else 404 if path == "/old" or path.startswith("/old/") else 200
     body = b"asgi"
     await send(
         {

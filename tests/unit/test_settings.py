@@ -25,6 +25,7 @@ BAD = {
     "config": "",
     "gunicorn-config": "/no/such/gunicorn.conf.py",
     "check-config": "maybe",
+    "migration-report": "localhost:9000",
     "bind": [],
     "host": " ",
     "port": "http",
@@ -86,6 +87,7 @@ GOOD = {
     "config": "amphicorn.toml",
     "gunicorn-config": __file__,
     "check-config": True,
+    "migration-report": "http://127.0.0.1:9000",
     "bind": "127.0.0.1:8000,[::1]:8000",
     "host": "0.0.0.0",
     "port": "8080",
@@ -191,10 +193,9 @@ def test_file_keys():
     # A file does not name another file.
     assert not {"config", "gunicorn-config"} & settings.FILE_KEYS
     # A file describes a server, not a run of the command.
-    assert "check-config" not in settings.FILE_KEYS
-    assert {
-        setting.flag for setting in SETTINGS if setting.flag not in ("config", "gunicorn-config", "check-config")
-    } == settings.FILE_KEYS
+    assert not {"check-config", "migration-report"} & settings.FILE_KEYS
+    commands = ("config", "gunicorn-config", "check-config", "migration-report")
+    assert {setting.flag for setting in SETTINGS if setting.flag not in commands} == settings.FILE_KEYS
 
 
 def test_mount_keys_are_mount_config_fields():

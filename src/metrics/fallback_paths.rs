@@ -13,7 +13,8 @@
 //! and each count is exact until the list first overflows. `top` reports the most frequent.
 //!
 //! The cost is paid only by requests the fallback answers (which already went through two
-//! apps): one lock and the normalised path's allocation.
+//! apps): one lock and the normalised path's allocation. `GET /status` lists the most
+//! frequent paths under the mount (`status.rs`); `amphicorn --migration-report` prints them.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -35,12 +36,12 @@ pub struct PathCount {
 
 /// The paths one fallback pair answered.
 #[derive(Debug)]
-pub struct FallbackMap {
+pub struct FallbackPaths {
     capacity: usize,
     entries: Mutex<HashMap<String, PathCount>>,
 }
 
-impl FallbackMap {
+impl FallbackPaths {
     pub fn new(capacity: usize) -> Self {
         Self { capacity: capacity.max(1), entries: Mutex::new(HashMap::new()) }
     }
@@ -135,7 +136,7 @@ mod tests {
 
     #[test]
     fn counts_are_exact_until_the_list_overflows() {
-        let map = FallbackMap::new(3);
+        let map = FallbackPaths::new(3);
         for id in 0..5 {
             map.record(&format!("/users/{id}"), 200);
         }
@@ -149,7 +150,7 @@ mod tests {
 
     #[test]
     fn a_full_list_keeps_the_frequent_paths() {
-        let map = FallbackMap::new(4);
+        let map = FallbackPaths::new(4);
         // Two heavy paths among a stream of paths seen once each.
         for round in 0..200 {
             map.record("/heavy/a", 200);
