@@ -26,10 +26,10 @@ RUN_SH = REPO / "bench" / "run.sh"
 MAY_BE_UNSUPPORTED = {("amphicorn", "mixed")}
 MIDDLEWARE = "uvicorn+amphicorn.WSGIMiddleware"
 EXPECTED_SERVERS = {
-    "wsgi-hello": {"amphicorn", "granian", "uvicorn+a2wsgi", MIDDLEWARE, "gunicorn", "hyper-hello"},
+    "wsgi-hello": {"amphicorn", "amphicorn+metrics", "granian", "uvicorn+a2wsgi", MIDDLEWARE, "gunicorn", "hyper-hello"},
     "wsgi-echo": {"amphicorn", "granian", "uvicorn+a2wsgi", MIDDLEWARE, "gunicorn"},
     "wsgi-stream": {"amphicorn", "granian", "uvicorn+a2wsgi", MIDDLEWARE, "gunicorn"},
-    "asgi-hello": {"amphicorn", "granian", "uvicorn", "hyper-hello"},
+    "asgi-hello": {"amphicorn", "amphicorn+metrics", "granian", "uvicorn", "hyper-hello"},
     "asgi-echo": {"amphicorn", "granian", "uvicorn"},
     "asgi-stream": {"amphicorn", "granian", "uvicorn"},
     "mixed": {"amphicorn", "granian+a2wsgi", "uvicorn+a2wsgi", MIDDLEWARE},
