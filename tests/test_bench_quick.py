@@ -25,11 +25,12 @@ RUN_SH = REPO / "bench" / "run.sh"
 # records it as "unsupported". Every other row must run.
 MAY_BE_UNSUPPORTED = {("amphicorn", "mixed")}
 MIDDLEWARE = "uvicorn+amphicorn.WSGIMiddleware"
+METRICS = "amphicorn+metrics"
 EXPECTED_SERVERS = {
-    "wsgi-hello": {"amphicorn", "amphicorn+metrics", "granian", "uvicorn+a2wsgi", MIDDLEWARE, "gunicorn", "hyper-hello"},
+    "wsgi-hello": {"amphicorn", METRICS, "granian", "uvicorn+a2wsgi", MIDDLEWARE, "gunicorn", "hyper-hello"},
     "wsgi-echo": {"amphicorn", "granian", "uvicorn+a2wsgi", MIDDLEWARE, "gunicorn"},
     "wsgi-stream": {"amphicorn", "granian", "uvicorn+a2wsgi", MIDDLEWARE, "gunicorn"},
-    "asgi-hello": {"amphicorn", "amphicorn+metrics", "granian", "uvicorn", "hyper-hello"},
+    "asgi-hello": {"amphicorn", METRICS, "granian", "uvicorn", "hyper-hello"},
     "asgi-echo": {"amphicorn", "granian", "uvicorn"},
     "asgi-stream": {"amphicorn", "granian", "uvicorn"},
     "mixed": {"amphicorn", "granian+a2wsgi", "uvicorn+a2wsgi", MIDDLEWARE},
