@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, NoReturn
 
-from amphicorn import __version__, canary, config_file, convert, exits, gunicorn_config
+from amphicorn import __version__, canary, config_file, convert, exits, gunicorn_config, gunicorn_hooks
 from amphicorn.config import DEFAULT_HOST, DEFAULT_PORT, Bind, Config, ConfigError, MountConfig
 from amphicorn.importer import parse_spec
 from amphicorn.interfaces import split_prefix, static_directory
@@ -108,16 +108,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(exits.run_reporting(lambda: print(report(config), flush=True)))
     app_uri = config.app if isinstance(config.app, str) else None
 
+    def server_hook(name: str, *args: Any) -> None:
+        gunicorn_hooks.call_hook(gunicorn, name, app_uri, *args)
+
     def hook(name: str) -> Callable[[], None]:
-        return lambda: gunicorn_config.call_hook(gunicorn, name, app_uri)
+        return lambda: server_hook(name)
 
     hook("on_starting")()
     if config.supervised():
         from amphicorn.supervisor import Supervisor
 
-        status = Supervisor(config, on_ready=hook("when_ready")).run()
+        status = Supervisor(config, on_ready=hook("when_ready"), hook=server_hook).run()
     else:
-        status = exits.run_reporting(lambda: serve(config, on_ready=hook("when_ready"), exit_when_stuck=True))
+        status = exits.run_reporting(
+            lambda: serve(config, on_ready=hook("when_ready"), on_reload=hook("on_reload"), exit_when_stuck=True)
+        )
     hook("on_exit")()
     if status:
         sys.exit(status)

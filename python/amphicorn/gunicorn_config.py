@@ -9,26 +9,23 @@ command line still wins); errors name the gunicorn file and key. The rest:
 
 - settings whose silent absence would be dangerous (``daemon``, ``user``, ``group``, ...)
   are errors that name them;
-- settings with no equivalent, and hooks amphicorn does not call yet, are named together in
-  one warning at start (``WARNINGS``);
-- the server hooks ``on_starting``, ``when_ready`` and ``on_exit`` are called at the
-  equivalent moments (before binding; once listening; after the last worker stopped), with
-  an object that has gunicorn's ``log``, ``cfg``, ``pid`` and ``app_uri``;
-- the worker hooks are called in each serving process (every worker, or the single
-  process), which reads the file again for them (:func:`worker_hooks`): ``post_worker_init``
-  once its apps are loaded and it serves, ``worker_exit`` when it stops, and around each
-  request to a WSGI mount ``pre_request(worker, req)`` before the app and
-  ``post_request(worker, req, environ, resp)`` once its response is complete (ASGI apps are
-  not wrapped, as under uvicorn's gunicorn worker).
+- settings with no equivalent, and hooks with no equivalent moment, are named together in
+  one warning at start;
+- ``logconfig_dict`` becomes the ``--log-config`` file it would be (written as JSON to a
+  file of this process's, removed at exit); a dict that JSON cannot hold is an error;
+- the hooks are ``gunicorn_hooks.py``'s to call.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
+import atexit
+import contextlib
+import json
 import os
 import runpy
 import shlex
+import tempfile
 import types
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -67,16 +64,13 @@ REFUSED = {
     "umask": "amphicorn does not set a umask: set it in the service that starts it",
     "secure_scheme_headers": "amphicorn trusts X-Forwarded-Proto and Forwarded from forwarded_allow_ips only",
 }
-#: Server hooks, called in the main process at their moment.
-HOOKS = ("on_starting", "when_ready", "on_exit")
-#: Worker hooks, called in each serving process (see :class:`WorkerHooks`).
-WORKER_HOOKS = ("post_worker_init", "worker_exit", "pre_request", "post_request")
-#: gunicorn hooks not called yet: named in the warning when the file defines them.
+#: Server hooks, called in the main process at their moment (``gunicorn_hooks.py``).
+HOOKS = ("on_starting", "when_ready", "on_reload", "child_exit", "on_exit")
+#: Worker hooks, called in each serving process (see ``gunicorn_hooks.WorkerHooks``).
+WORKER_HOOKS = ("post_worker_init", "worker_int", "worker_exit", "pre_request", "post_request")
+#: gunicorn hooks with no equivalent moment: named in the warning when the file defines them.
 OTHER_HOOKS = (
-    "on_reload",
-    "worker_int",
     "worker_abort",
-    "child_exit",
     "pre_fork",
     "post_fork",
     "pre_exec",
@@ -155,7 +149,7 @@ class GunicornSettings(FileSettings):
 _EXECUTED: dict[str, dict[str, Any]] = {}
 
 
-def _execute(path: str) -> dict[str, Any]:
+def execute(path: str) -> dict[str, Any]:
     """The file's public module-level names, as gunicorn reads them (a copy: callers add to
     it)."""
     if path not in _EXECUTED:
@@ -177,7 +171,7 @@ def _run(path: str) -> dict[str, Any]:
 def load(path: str, environ: Mapping[str, str]) -> GunicornSettings:
     """Executes ``path`` as gunicorn does, applies ``GUNICORN_CMD_ARGS`` over it, and maps
     the result; raises ConfigError for a file that fails or a refused setting."""
-    values = _execute(path)
+    values = execute(path)
     if environ.get("GUNICORN_CMD_ARGS"):
         values.update(_command_args(environ["GUNICORN_CMD_ARGS"]))
     settings = GunicornSettings(path)
@@ -236,6 +230,9 @@ def _map(settings: GunicornSettings, key: str, value: Any) -> None:
             settings.set("access-log", True, key)
         elif value is not None:
             settings.ignored.append(f"accesslog (to {value!r}: amphicorn writes the access log to stdout)")
+    elif key == "logconfig_dict":
+        if value:
+            settings.set("log-config", _dict_config_file(settings, value), key)
     elif key == "errorlog":
         if value not in ("-", None):
             settings.ignored.append(f"errorlog (to {value!r}: amphicorn logs to stderr)")
@@ -260,6 +257,27 @@ def _map(settings: GunicornSettings, key: str, value: Any) -> None:
         settings.ignored.append(key)
 
 
+def _dict_config_file(settings: GunicornSettings, value: Any) -> str:
+    """``logconfig_dict`` as a dictConfig JSON file (what ``--log-config`` reads), kept until
+    this process exits; spawned workers read it too."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{settings.origin}: logconfig_dict: expected a dict, got {type(value).__name__}")
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{settings.origin}: logconfig_dict: {error}") from None
+    handle, path = tempfile.mkstemp(prefix="amphicorn-logconfig-", suffix=".json")
+    with os.fdopen(handle, "w") as stream:
+        stream.write(text)
+    atexit.register(_remove, path)
+    return path
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
 def _is_set(key: str, value: Any) -> bool:
     """Whether a refused setting asks for something (gunicorn's defaults ask for nothing)."""
     if key == "user":
@@ -272,149 +290,3 @@ def _is_set(key: str, value: Any) -> bool:
         default = {"X-FORWARDED-PROTOCOL": "ssl", "X-FORWARDED-PROTO": "https", "X-FORWARDED-SSL": "on"}
         return value not in (None, default)
     return bool(value)
-
-
-class ServerView:
-    """What gunicorn's hooks get as ``server`` (its Arbiter): ``log``, ``cfg``, ``pid``,
-    ``app_uri``."""
-
-    def __init__(self, values: dict[str, Any], app_uri: str | None, pid: int | None = None) -> None:
-        self.log = logging.getLogger("amphicorn")
-        self.cfg = types.SimpleNamespace(**values)
-        self.pid = os.getpid() if pid is None else pid
-        self.app_uri = app_uri
-
-    @classmethod
-    def of_worker(cls, hooks: WorkerHooks) -> ServerView:
-        """The supervisor as a worker sees it (``worker_exit``'s ``server``): its pid is the
-        worker's parent."""
-        return cls(vars(hooks.worker.cfg), getattr(hooks.worker.cfg, "wsgi_app", None), hooks.worker.ppid)
-
-
-def call_hook(settings: GunicornSettings | None, name: str, app_uri: str | None) -> None:
-    """Calls the file's ``name`` hook, if it has one, with a ``ServerView``."""
-    if settings is None or name not in settings.hooks:
-        return
-    try:
-        settings.hooks[name](ServerView(settings.gunicorn, app_uri))
-    except Exception:  # the user's hook: log it and go on, as gunicorn does
-        logging.getLogger("amphicorn").exception("The gunicorn hook %s of %s failed", name, settings.origin)
-
-
-class WorkerView:
-    """What gunicorn's worker hooks get as ``worker``: ``log``, ``cfg``, ``pid``, ``ppid``."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.log = logging.getLogger("amphicorn")
-        self.cfg = types.SimpleNamespace(**values)
-        self.pid = os.getpid()
-        self.ppid = os.getppid()
-
-
-class RequestView:
-    """gunicorn's ``req`` for ``pre_request``/``post_request``, read from the WSGI environ:
-    ``method``, ``uri``, ``path``, ``query``, ``version``, ``scheme``, ``headers`` (upper-case
-    names, as gunicorn gives them)."""
-
-    def __init__(self, environ: dict[str, Any]) -> None:
-        self.method = environ["REQUEST_METHOD"]
-        self.path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        self.query = environ.get("QUERY_STRING", "")
-        self.uri = environ.get("RAW_URI") or (self.path + (f"?{self.query}" if self.query else ""))
-        protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.1").partition("/")[2]
-        major, _, minor = protocol.partition(".")
-        self.version = (int(major or 1), int(minor or 0))
-        self.scheme = environ.get("wsgi.url_scheme", "http")
-        self.headers = [
-            (key[5:].replace("_", "-"), value) for key, value in environ.items() if key.startswith("HTTP_")
-        ] + [(key.replace("_", "-"), environ[key]) for key in ("CONTENT_TYPE", "CONTENT_LENGTH") if key in environ]
-
-
-class ResponseView:
-    """gunicorn's ``resp`` for ``post_request``: ``status``, ``status_code``, ``headers``,
-    ``sent`` (body bytes)."""
-
-    def __init__(self) -> None:
-        self.status = ""
-        self.status_code = 0
-        self.headers: list[tuple[str, str]] = []
-        self.sent = 0
-
-
-class WorkerHooks:
-    """The worker hooks of a gunicorn file, for one serving process."""
-
-    def __init__(self, path: str) -> None:
-        values = _execute(path)
-        self.origin = path
-        self.worker = WorkerView(values)
-        self.hooks = {name: values[name] for name in WORKER_HOOKS if callable(values.get(name))}
-
-    def call(self, name: str, *args: Any) -> None:
-        """``post_worker_init`` or ``worker_exit``; a failing hook is logged."""
-        hook = self.hooks.get(name)
-        if hook is None:
-            return
-        try:
-            hook(*args, self.worker) if name == "worker_exit" else hook(self.worker)
-        except Exception:  # the user's hook: log it and go on, as gunicorn does
-            logging.getLogger("amphicorn").exception("The gunicorn hook %s of %s failed", name, self.origin)
-
-    def wrap_wsgi(self, app: Callable[..., Any]) -> Callable[..., Any]:
-        """``app`` with ``pre_request`` before it and ``post_request`` once its response is
-        complete; ``app`` itself when the file has neither."""
-        pre, post = self.hooks.get("pre_request"), self.hooks.get("post_request")
-        if pre is None and post is None:
-            return app
-        worker, origin = self.worker, self.origin
-
-        def with_hooks(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-            request = RequestView(environ)
-            if pre is not None:
-                pre(worker, request)  # an error here is the app's: 500 and a logged traceback
-            response = ResponseView()
-
-            def recording(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-                response.status, response.status_code, response.headers = status, int(status[:3]), list(headers)
-                return start_response(status, headers, exc_info)
-
-            body = app(environ, recording)
-
-            def finished() -> None:
-                if post is None:
-                    return
-                try:
-                    post(worker, request, environ, response)
-                except Exception:  # the user's hook: log it and go on, as gunicorn does
-                    logging.getLogger("amphicorn").exception("The gunicorn hook post_request of %s failed", origin)
-
-            return _Counted(body, response, finished)
-
-        return with_hooks
-
-
-class _Counted:
-    """A WSGI response iterable that counts what it yields and calls ``finished`` on close."""
-
-    def __init__(self, body: Any, response: ResponseView, finished: Callable[[], None]) -> None:
-        self._body = body
-        self._response = response
-        self._finished = finished
-
-    def __iter__(self) -> Any:
-        for chunk in self._body:
-            self._response.sent += len(chunk)
-            yield chunk
-
-    def close(self) -> None:
-        try:
-            close = getattr(self._body, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self._finished()
-
-
-def worker_hooks(path: str | None) -> WorkerHooks | None:
-    """The worker hooks of the gunicorn file at ``path``, or None without one."""
-    return WorkerHooks(path) if path else None

@@ -23,7 +23,7 @@ import signal
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from amphicorn import _amphicorn, gunicorn_config
+from amphicorn import _amphicorn, gunicorn_hooks
 from amphicorn import canary as canaries
 from amphicorn import log as logs
 from amphicorn.admin import admin_listener
@@ -136,6 +136,7 @@ def serve(
     listeners: Listeners | None = None,
     *,
     on_ready: Callable[[], None] | None = None,
+    on_reload: Callable[[], None] | None = None,
     max_requests: int | None = None,
     exit_when_stuck: bool = False,
     private_admin: bool = False,
@@ -151,7 +152,7 @@ def serve(
     """
     logs.configure(config.log_level, config.log_format, config.log_config)
     with admin_listener(config, "worker" if private_admin else "single") as admin:
-        _serve(config, listeners, admin, on_ready, max_requests, exit_when_stuck)
+        _serve(config, listeners, admin, on_ready, on_reload, max_requests, exit_when_stuck)
 
 
 def _serve(
@@ -159,12 +160,13 @@ def _serve(
     listeners: Listeners | None,
     admin: _amphicorn.Admin | None,
     on_ready: Callable[[], None] | None,
+    on_reload: Callable[[], None] | None,
     max_requests: int | None,
     exit_when_stuck: bool,
 ) -> None:
-    stopper = Stopper(config.shutdown_delay)
+    hooks = gunicorn_hooks.worker_hooks(config.gunicorn_config)
+    stopper = Stopper(config.shutdown_delay, on_interrupt=None if hooks is None else lambda: hooks.call("worker_int"))
     stuck = 0
-    hooks = gunicorn_config.worker_hooks(config.gunicorn_config)
     mounts = [load_mount(mount, config) for mount in config.all_mounts()]
     if hooks is not None:
         for mount in mounts:
@@ -193,6 +195,8 @@ def _serve(
         )
         if listeners is None and any(mount.canary is not None for mount in mounts):
             reloader.canaries = True
+        if listeners is None:
+            reloader.on_reload = on_reload
         watcher = _tls_watcher(config, reloader)
         with stopper.handling_signals(), reloader.handling_signal(), _bound(config, listeners) as (sockets, owned):
             server = _start(mounts, config, loop_thread, sockets, max_requests, admin)
@@ -220,7 +224,7 @@ def _serve(
             _shutdown_lifespans(loop_thread, started)
             loop_thread.stop()
         if hooks is not None:
-            hooks.call("worker_exit", gunicorn_config.ServerView.of_worker(hooks))
+            hooks.call("worker_exit", gunicorn_hooks.ServerView.of_worker(hooks))
     if stuck:
         logs.logger.warning(
             "%d WSGI threads were still busy after the graceful timeout (%gs); their requests are abandoned",
@@ -310,6 +314,8 @@ class _TlsReloader:
         #: pyproject.toml), in a single process (amphicorn/canary.py).
         self.canaries = False
         self.config_file = config_file
+        #: A gunicorn file's ``on_reload`` hook, called on each SIGHUP once serving.
+        self.on_reload: Callable[[], None] | None = None
         self._early = False
 
     def attach(self, server: _amphicorn.Server) -> None:
@@ -325,6 +331,9 @@ class _TlsReloader:
             what = " and ".join(name for name, on in reloaded if on)
             logs.logger.info("Received SIGHUP while starting: the %s are being read now", what)
             return
+        if self.on_reload is not None:
+            logs.logger.info("Received SIGHUP")
+            self.on_reload()
         if self.canaries:
             canaries.reload_weights(self.config_file, self._server.set_canary_weight)
         if self._enabled:
@@ -344,7 +353,7 @@ class _TlsReloader:
 
     @contextlib.contextmanager
     def handling_signal(self) -> Iterator[None]:
-        if not self._enabled and not self.canaries:
+        if not self._enabled and not self.canaries and self.on_reload is None:
             yield
             return
         previous = signal.signal(signal.SIGHUP, self._handle)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from amphicorn import _amphicorn
 from amphicorn import log as logs
@@ -25,8 +25,10 @@ class Stopper:
     signal starts it at once. A server that was not serving yet has nobody to warn: it stops
     at once."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, delay: float = 0.0, on_interrupt: Callable[[], None] | None = None) -> None:
         self._server: _amphicorn.Server | None = None
+        #: Called on SIGINT (a gunicorn file's ``worker_int`` hook).
+        self._on_interrupt = on_interrupt
         self._requested = False
         self._delay = delay
         self._timer: threading.Timer | None = None
@@ -38,6 +40,8 @@ class Stopper:
 
     def _handle(self, signum: int, _frame: object) -> None:
         name = signal.Signals(signum).name
+        if signum == signal.SIGINT and self._on_interrupt is not None:
+            self._on_interrupt()
         again, self._requested = self._requested, True
         if self._server is None:
             logs.logger.info("Received %s, shutting down gracefully", name)

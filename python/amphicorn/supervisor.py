@@ -49,6 +49,7 @@ from amphicorn import exits, worker
 from amphicorn import log as logs
 from amphicorn.admin import WorkerAdmins, admin_listener
 from amphicorn.config import Config
+from amphicorn.gunicorn_hooks import ExitedWorker
 from amphicorn.sockets import Listeners, describe, listen_all, pid_file
 
 #: What ``signal.signal`` takes and returns.
@@ -88,10 +89,18 @@ class Worker:
 class Supervisor:
     """Runs the worker processes of one validated config; :meth:`run` returns the exit status."""
 
-    def __init__(self, config: Config, on_ready: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        on_ready: Callable[[], None] | None = None,
+        hook: Callable[..., None] | None = None,
+    ) -> None:
         self.config = config
         #: Called once the listening sockets are bound (gunicorn's ``when_ready``).
         self.on_ready = on_ready
+        #: ``hook(name, *args)`` calls a gunicorn file's server hook: ``on_reload`` when a
+        #: rolling restart begins, ``child_exit`` when a worker has exited.
+        self.hook = hook or (lambda *_: None)
         self.context = multiprocessing.get_context("spawn")
         self.workers: list[Worker] = []
         self.generation = 0
@@ -312,6 +321,7 @@ class Supervisor:
                 w.ready_pipe.close()
             if self.admins is not None:
                 self.admins.gone(w.pid)
+            self.hook("child_exit", ExitedWorker(w.pid, w.process.exitcode or 0))
             self._exited(w, w.process.exitcode or 0)
 
     def _exited(self, w: Worker, code: int) -> None:
@@ -374,6 +384,7 @@ class Supervisor:
 
     def _begin_rollover(self) -> None:
         """Starts a new generation of workers; the old one stops once all of it is ready."""
+        self.hook("on_reload")
         self.generation += 1
         self.pending_starts.clear()
         for _ in range(self.config.workers):

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from amphicorn import gunicorn_config
+from amphicorn import gunicorn_config, gunicorn_hooks
 from amphicorn.cli import build_parser, config_from_args, load_sources
 from amphicorn.config import Bind
 from amphicorn.errors import ConfigError
@@ -138,8 +138,8 @@ def test_hooks_get_a_server_view_and_a_failing_one_is_logged(tmp_path, caplog):
         "def on_exit(server):\n    raise RuntimeError('hook broke')\n",
     )
     settings = gunicorn_config.load(path, {})
-    gunicorn_config.call_hook(settings, "on_starting", "a:b")
+    gunicorn_hooks.call_hook(settings, "on_starting", "a:b")
     assert seen.read_text() == f"2 a:b {os.getpid()}"
-    gunicorn_config.call_hook(settings, "on_exit", "a:b")
+    gunicorn_hooks.call_hook(settings, "on_exit", "a:b")
     assert "The gunicorn hook on_exit" in caplog.text
     assert "hook broke" in caplog.text
