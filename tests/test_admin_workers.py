@@ -44,9 +44,9 @@ def test_one_scrape_sums_every_worker(serve, tmp_path):
     assert requests(samples, "/legacy", "wsgi", "GET", 200) == sent
     assert requests(samples, "/legacy", "wsgi", "GET", 404) == 3
     assert requests(samples, "/pid", "wsgi", "GET", 200) == sent
-    # One process's own figures are not summed: each worker's under its slot.
+    # One process's own figures are not summed: each worker's under its slot, the supervisor's apart.
     workers = {dict(labels).get("worker") for (name, labels) in samples if name == "process_resident_memory_bytes"}
-    assert workers == {"0", "1"}
+    assert workers == {"0", "1", "supervisor"}
     assert samples[("amphicorn_build_info", frozenset({("version", _version())}))] == 1
     assert httpx.get(f"{admin}/healthz").status_code == 200
 
@@ -100,3 +100,11 @@ def test_no_count_is_lost_when_workers_are_replaced(serve):
         assert httpx.get(f"{server.url}/legacy/").status_code == 200
     counted(28)
     assert seen == sorted(seen), f"a counter went backwards: {seen}"
+    # The supervisor counts the replacements by cause, and shows its own process figures.
+    samples = scrape(admin)
+    restarts = "amphicorn_worker_restarts_total"
+    replaced = server.stderr().count("stopped by itself")
+    assert samples[(restarts, frozenset({("cause", "max_requests")}))] == replaced
+    assert samples[(restarts, frozenset({("cause", "reload")}))] == 2
+    assert (restarts, frozenset({("cause", "crash")})) not in samples
+    assert samples[("process_resident_memory_bytes", frozenset({("worker", "supervisor")}))] > 0

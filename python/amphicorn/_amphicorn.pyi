@@ -196,6 +196,9 @@ class Admin:
         per-process figures are labelled ``worker="<slot>"``."""
     def worker_gone(self, socket: str) -> None:
         """The worker of ``socket`` is gone; its counters and histograms are kept."""
+    def worker_restarted(self, cause: str) -> None:
+        """A supervisor replaced a worker for ``cause`` (``max_requests``, ``crash``,
+        ``reload``); ValueError for another."""
     def set_ready(self, ready: bool) -> None:
         """A supervisor's ``/readyz``: 200 while ``ready``."""
     def exposition(self) -> str:

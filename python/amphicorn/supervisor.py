@@ -343,6 +343,7 @@ class Supervisor:
         if code == 0 and w.ready:
             # It stopped by itself: its max-requests were spent (or someone else stopped it).
             logs.logger.info("Worker process %d stopped by itself: starting another", w.pid)
+            self._count_restart("max_requests")
             self._start_worker()
             return
         now = time.monotonic()
@@ -355,6 +356,7 @@ class Supervisor:
             self.status = exits.FAILED
             self._stop_all()
             return
+        self._count_restart("crash")
         delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (len(self.crashes) - 1))
         logs.logger.error("Worker process %d %s; starting another in %.1f s", w.pid, how, delay)
         self.pending_starts.append(now + delay)
@@ -399,6 +401,12 @@ class Supervisor:
             logs.logger.info("New workers ready: stopping %d old worker(s)", len(old))
             for w in old:
                 self._stop_worker(w)
+                self._count_restart("reload")
+
+    def _count_restart(self, cause: str) -> None:
+        """``amphicorn_worker_restarts_total{cause}`` on the admin listener, when there is one."""
+        if self.admins is not None:
+            self.admins.admin.worker_restarted(cause)
 
     def _abort_rollover(self) -> None:
         """A new worker could not start: stop the new generation and keep the old one."""

@@ -75,7 +75,13 @@ pub struct Metrics {
     started: Instant,
     /// The weighted canaries' weights and rollbacks (`canary.rs`).
     pub canaries: CanaryFamilies,
+    /// A supervisor's: the workers it replaced, by cause (`WORKER_RESTART_CAUSES`).
+    worker_restarts: Family<[(&'static str, String); 1], Counter>,
 }
+
+/// Why a supervisor replaced a worker: its `--limit-max-requests` budget was spent, it
+/// crashed, or a rolling restart (SIGHUP, `--reload`) replaced it.
+pub const WORKER_RESTART_CAUSES: [&str; 3] = ["max_requests", "crash", "reload"];
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -108,6 +114,12 @@ impl Metrics {
         registry.register("amphicorn_build_info", "The amphicorn version serving, as a label; always 1", build);
         registry.register_collector(Box::new(process::ProcessCollector::new()));
         let canaries = CanaryFamilies::register(&mut registry);
+        let worker_restarts = Family::<[(&'static str, String); 1], Counter>::default();
+        registry.register(
+            "amphicorn_worker_restarts",
+            "Worker processes the supervisor replaced, by cause",
+            worker_restarts.clone(),
+        );
         Self {
             registry,
             families,
@@ -118,7 +130,18 @@ impl Metrics {
             mounts: Mutex::default(),
             started: Instant::now(),
             canaries,
+            worker_restarts,
         }
+    }
+
+    /// Counts a worker the supervisor replaced; false for a cause not in
+    /// `WORKER_RESTART_CAUSES` (the label stays bounded).
+    pub fn worker_restarted(&self, cause: &str) -> bool {
+        let known = WORKER_RESTART_CAUSES.contains(&cause);
+        if known {
+            self.worker_restarts.get_or_create(&[("cause", cause.to_owned())]).inc();
+        }
+        known
     }
 
     /// The metrics of one mount, registered now: its in-flight gauges, refusal counters and

@@ -180,6 +180,15 @@ impl Admin {
         }
     }
 
+    /// The supervisor replaced a worker, for `cause` (`max_requests`, `crash`, `reload`).
+    fn worker_restarted(&self, cause: &str) -> PyResult<()> {
+        if self.state.metrics.worker_restarted(cause) {
+            Ok(())
+        } else {
+            Err(PyValueError::new_err(format!("unknown worker restart cause {cause:?}")))
+        }
+    }
+
     /// A supervisor's readiness: whether a worker serves and no stop has begun.
     fn set_ready(&self, ready: bool) {
         if let Some(workers) = &self.state.workers {
@@ -287,7 +296,8 @@ async fn answer_any<B>(state: &AdminState, request: &Request<B>) -> Response<Ful
             text(status, body)
         }
         "/metrics" if reading => {
-            let mut response = Response::new(Full::new(Bytes::from(workers.exposition().await)));
+            let own = state.metrics.encode(false).unwrap_or_default();
+            let mut response = Response::new(Full::new(Bytes::from(workers.exposition(&own).await)));
             response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(PROMETHEUS_TEXT));
             response
         }

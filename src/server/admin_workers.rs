@@ -119,10 +119,13 @@ impl Workers {
         }
     }
 
-    /// `/metrics`: the retired counts plus every live worker's, read now.
-    pub async fn exposition(&self) -> String {
+    /// `/metrics`: the retired counts plus every live worker's, read now, plus the
+    /// supervisor's own (`own`: its worker restarts, and its process figures under
+    /// `worker="supervisor"`).
+    pub async fn exposition(&self, own: &str) -> String {
         self.refresh().await;
         let mut total = lock(&self.retired).clone();
+        total.absorb(&Exposition::parse(own), "supervisor");
         for live in lock(&self.live).iter() {
             if let Some(last) = &live.last {
                 total.absorb(last, &live.slot.to_string());
