@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import TypedDict
 
-from fastapi import FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, FastAPI, HTTPException, Request, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel
 
 
@@ -41,10 +41,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
     yield {"started_at": datetime.now(timezone.utc).isoformat(), "catalogue": catalogue}
 
 
-app = FastAPI(title="Mixed example API", version="1.0", lifespan=lifespan)
+#: The service's routes; ``api.next`` (the next release, during a migration) serves them too.
+router = APIRouter()
 
 
-@app.get("/health")
+@router.get("/health")
 async def health(request: Request) -> dict[str, object]:
     return {
         "status": "ok",
@@ -54,7 +55,7 @@ async def health(request: Request) -> dict[str, object]:
     }
 
 
-@app.get("/items/{item_id}", name="read_item")
+@router.get("/items/{item_id}", name="read_item")
 async def read_item(item_id: int, request: Request) -> dict[str, object]:
     item = request.state.catalogue.get(item_id)
     if item is None:
@@ -62,7 +63,7 @@ async def read_item(item_id: int, request: Request) -> dict[str, object]:
     return {**item.model_dump(), "url": str(request.url_for("read_item", item_id=item_id))}
 
 
-@app.websocket("/ws")
+@router.websocket("/ws")
 async def echo(websocket: WebSocket) -> None:
     await websocket.accept()
     try:
@@ -76,3 +77,7 @@ async def echo(websocket: WebSocket) -> None:
                 await websocket.send_bytes(message["bytes"])
     except WebSocketDisconnect:
         return
+
+
+app = FastAPI(title="Mixed example API", version="1.0", lifespan=lifespan)
+app.include_router(router)
