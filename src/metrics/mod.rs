@@ -2,7 +2,7 @@
 //! reads back for `GET /status` (`status.rs`): per mount, request durations, requests in
 //! flight, refusals by reason, fallback replays, open WebSockets and body bytes
 //! (`mount.rs`); per WSGI mount, its pool's threads, queue and queue waits (`pool.rs`);
-//! client connections by protocol (`connections.rs`); access-log lines dropped; requests
+//! client connections by protocol (`connections.rs`); shadow comparisons (`shadow.rs`); access-log lines dropped; requests
 //! refused before any mount; the build; and the process (`process.rs`). Exposed through
 //! `prometheus-client` (the official Rust client), in OpenMetrics or the Prometheus text
 //! format 0.0.4.
@@ -34,6 +34,7 @@ mod mount;
 mod pool;
 mod process;
 mod reason;
+mod shadow;
 mod status;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,6 +54,7 @@ pub use histogram::DurationHistogram;
 pub use mount::{MountMetrics, OpenWebSocket, Recording, WebSockets};
 pub use pool::{Busy, PoolFigures, Pools};
 pub use reason::Reason;
+pub use shadow::{ShadowFamilies, ShadowFigures, ShadowResult, SkipReason};
 
 use crate::sync::lock;
 use mount::MountFamilies;
@@ -74,6 +76,8 @@ pub struct Metrics {
     started: Instant,
     /// The weighted canaries' weights and rollbacks (`canary.rs`).
     pub canaries: CanaryFamilies,
+    /// Shadow traffic's comparisons (`shadow.rs`).
+    pub shadows: ShadowFamilies,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -107,6 +111,7 @@ impl Metrics {
         registry.register("amphicorn_build_info", "The amphicorn version serving, as a label; always 1", build);
         registry.register_collector(Box::new(process::ProcessCollector::new()));
         let canaries = CanaryFamilies::register(&mut registry);
+        let shadows = ShadowFamilies::register(&mut registry);
         Self {
             registry,
             families,
@@ -117,6 +122,7 @@ impl Metrics {
             mounts: Mutex::default(),
             started: Instant::now(),
             canaries,
+            shadows,
         }
     }
 

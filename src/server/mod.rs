@@ -13,11 +13,11 @@
 pub mod access_log;
 pub mod admin;
 mod admin_workers;
-mod fallback_map;
 mod allocator;
 mod canary;
 mod canary_admin;
 mod canary_window;
+mod fallback_map;
 mod forward;
 mod listen;
 mod listeners;
@@ -29,6 +29,10 @@ pub(crate) mod proxy_protocol;
 pub(crate) mod request_line;
 pub mod router;
 mod service;
+mod shadow;
+mod shadow_compare;
+mod shadow_route;
+mod shadow_run;
 mod timeouts;
 pub mod tls;
 mod tls_cert;
@@ -221,6 +225,8 @@ impl Server {
                 }
             }
         }
+        let shadows: Vec<_> = mounts.iter().map(|(point, mount)| (point.clone(), mount.shadow())).collect();
+        shadow::check_targets(&shadows).map_err(PyValueError::new_err)?;
         if let Some(admin) = &admin {
             admin.state().attach_canaries(mounts.iter().filter_map(|(_, mount)| mount.canary().cloned()).collect());
         }
@@ -301,6 +307,8 @@ impl Server {
             admin.metrics.watch_access_log(log.dropped_counter());
         }
         route_canaries(&mut apps, &self.mounts);
+        let shadows: Vec<_> = self.mounts.iter().map(|(_, mount)| mount.shadow().cloned()).collect();
+        shadow_route::route_shadows(&mut apps, &shadows, self.admin.as_ref().map(|admin| &*admin.metrics));
         let router = Router::new(apps)?;
         let notes = self.listen.access_log.is_some();
         let service = Service::new(

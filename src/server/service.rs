@@ -43,6 +43,10 @@
 //! this mount does; the access log and the metrics show the mount that answered, and the
 //! answer is counted for the rollback and given the canary cookie on the way out.
 //!
+//! A mount with a shadow (`shadow.rs`) has each request drawn for it prepared after the body
+//! is read, and its answer's body teed before compression; the shadow runs once hyper is
+//! done with that body, in the background.
+//!
 //! A mount with `compress` has its answers compressed here (`compression/` decides which and
 //! how); the request's coding is read before the app takes the head. A fallback's answer
 //! follows the fallback mount's setting.
@@ -60,6 +64,7 @@ use super::canary::{Pick, Variant};
 use super::mounted::{App, Limits, Mounted};
 use super::proxy::{self, TrustedPeers};
 use super::router::Router;
+use super::shadow_route::{self, Pending};
 use crate::compression::Codec;
 use crate::connection_info::ConnectionInfo;
 use crate::http::connection::{Endpoint, PendingResponse, RequestState};
@@ -238,6 +243,7 @@ impl Service {
             }
             _ => None,
         };
+        let shadow = mounted.shadow.as_ref().and_then(|route| shadow_route::prepare(route, &head, &body, &connection));
         let mut response = mounted.app.dispatch(head, body, connection.clone(), state.clone()).await;
         pending.disarm();
         drop(permit);
@@ -261,9 +267,9 @@ impl Service {
                 }
                 let offer = fallback.compress.as_ref().map(|compress| compress.offer(&head));
                 let response = Box::pin(replay(fallback, head, data, connection)).await;
-                compressed(fallback, offer, response)
+                shadowed(fallback, offer, response, shadow)
             }
-            _ => compressed(mounted, offer, response),
+            _ => shadowed(mounted, offer, response, shadow),
         }
     }
 }
@@ -277,6 +283,26 @@ fn compressed(
 ) -> Response<ResponseBody> {
     if let (Some(compress), Some(coding)) = (&mounted.compress, offer) {
         compress.apply(coding, &mut response);
+    }
+    response
+}
+
+/// The answer, compressed as `compressed` does, and its body teed for a shadow comparison
+/// when the request was drawn for one (`shadow.rs`): before compression, so that the app's
+/// own bytes are compared.
+fn shadowed(
+    mounted: &Mounted,
+    offer: Option<Option<Codec>>,
+    mut response: Response<ResponseBody>,
+    shadow: Option<Pending>,
+) -> Response<ResponseBody> {
+    let Some(pending) = shadow else {
+        return compressed(mounted, offer, response);
+    };
+    let whole = pending.tee(&mut response);
+    let mut response = compressed(mounted, offer, response);
+    if let Some(pending) = whole {
+        pending.watch(&mut response);
     }
     response
 }
