@@ -91,7 +91,8 @@ impl Pending {
             return Some(self);
         }
         let body = std::mem::replace(response.body_mut(), ResponseBody::Empty);
-        let tee = Tee::copying(body, BODY_CAP, expects_body, self.on_end());
+        let length = announced(response.headers());
+        let tee = Tee::copying(body, BODY_CAP, expects_body, self.on_end()).announced(length);
         *response.body_mut() = ResponseBody::Teed(Box::new(tee));
         None
     }
@@ -101,7 +102,8 @@ impl Pending {
         let data = self.answer.as_mut().and_then(|(_, _, data)| data.take());
         let body = std::mem::replace(response.body_mut(), ResponseBody::Empty);
         let expects_body = self.expects_body;
-        let tee = Tee::copied(body, data, expects_body, self.on_end());
+        let length = announced(response.headers());
+        let tee = Tee::copied(body, data, expects_body, self.on_end()).announced(length);
         *response.body_mut() = ResponseBody::Teed(Box::new(tee));
     }
 
@@ -122,6 +124,11 @@ impl Pending {
             drop(runtime.spawn(shadow_run::run(route, request, primary, permit)));
         })
     }
+}
+
+/// The `Content-Length` an answer announces.
+fn announced(headers: &http::HeaderMap) -> Option<u64> {
+    headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
 }
 
 /// Gives each started mount with a shadow its route to it (the shadow mount's copy that
