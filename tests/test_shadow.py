@@ -237,3 +237,44 @@ def test_status_lists_the_pair_and_keeps_the_last_twenty_differences(shadow_serv
     shadow = shadow_status(admin)
     assert (shadow["mount"], shadow["differ"], len(shadow["recent_differences"])) == ("/_next", 25, 20)
     assert "shadow" not in httpx.get(f"{admin}/status").json()["mounts"]["/_next"]
+
+
+def test_a_compressed_answer_is_compared_as_the_app_sent_it(shadow_server):
+    server, admin = shadow_server('compress = ["gzip"]', "compress-min-size = 10")
+    with httpx.Client(base_url=server.url) as client:
+        response = client.get("/shop/compare/json/", headers={"Accept-Encoding": "gzip"})
+        # The client gets gzip (httpx decodes it); the comparison saw the JSON before that.
+        assert response.headers["content-encoding"] == "gzip"
+        assert response.json()["total"] == 22
+    wait_for_results(admin, differ=1)
+    (entry,) = shadow_status(admin)["recent_differences"]
+    assert entry["differences"] == ["body at $.items[1].price: 12 vs 13"]
+
+
+def test_a_streamed_request_body_is_skipped(shadow_server):
+    server, admin = shadow_server('shadow-methods = ["POST"]')
+    with httpx.Client(base_url=server.url) as client:
+        client.delete("/_next/_log")
+        # Past the 64 KiB pre-read, the body streams to Django: it cannot be sent twice.
+        assert client.post("/shop/compare/same/", content=b"x" * 200_000).status_code == 200
+        assert client.post("/shop/compare/same/", content=b"x" * 100).status_code == 200
+        wait_for_results(admin, match=1, skipped=1)
+        assert shadow_status(admin)["skipped_by_reason"]["streamed_body"] == 1
+        assert len(shadow_log(client)) == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('shadow = "nowhere"', "shadow 'nowhere' of mount '/shop': expected the name or prefix of another mount"),
+        ("shadow-sample = 1.5", "shadow-sample 1.5: expected a rate from 0 to 1"),
+        ('shadow-methods = ["GE T"]', "shadow-methods 'GE T': expected an HTTP method"),
+    ],
+)
+def test_bad_shadow_keys_exit_2_naming_key_and_value(run_cli, tmp_path: Path, line: str, message: str):
+    config = tmp_path / "amphicorn.toml"
+    text = config_text().replace('shadow = "next"', line if line.startswith("shadow =") else f'shadow = "next"\n{line}')
+    config.write_text(text)
+    result = run_cli(f"--config={config}")
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr, result.stderr
