@@ -47,12 +47,12 @@ app = "asgi:asgi_apps.shadow_api:app"
 
 @pytest.fixture
 def shadow_server(serve, tmp_path: Path):
-    """``shadow_server(*keys, ignore=...) -> (server, admin URL)``."""
+    """``shadow_server(*keys, ignore=..., args=(), capture_stdout=False) -> (server, admin URL)``."""
 
-    def start(*keys: str, **options):
+    def start(*keys: str, args: tuple[str, ...] = (), capture_stdout: bool = False, **options):
         config = tmp_path / "amphicorn.toml"
         config.write_text(config_text(*keys, **options))
-        server = serve(f"--config={config}")
+        server = serve(f"--config={config}", *args, capture_stdout=capture_stdout)
         match = ADMIN_RE.search(server.stderr())
         assert match, server.stderr()
         return server, match.group(1)
@@ -193,6 +193,29 @@ def test_half_the_requests_are_compared_within_bounds(shadow_server):
     # in 1.7 million runs.
     assert abs(drawn - total * 0.5) <= 5 * math.sqrt(total * 0.25), counts
     assert counts["differ"] == 0
+
+
+def test_shadow_requests_are_not_in_the_access_log_nor_the_request_metrics(shadow_server):
+    log_format = "--access-log-format=%(m)s %(U)s %(mount)s"
+    server, admin = shadow_server(args=("--access-log", log_format), capture_stdout=True)
+    with httpx.Client(base_url=server.url) as client:
+        assert client.get("/shop/compare/same/").status_code == 200
+        wait_for_results(admin, match=1)
+        client.get("/_next/_log")
+    # A line for the shadow's request would come between the two clients'.
+    assert server.stdout_lines(2) == ["GET /shop/compare/same/ /shop", "GET /_next/_log /_next"]
+
+    def counted() -> set[tuple[str, float]]:
+        text = httpx.get(f"{admin}/metrics").text
+        return {
+            (sample.labels["mount"], sample.value)
+            for family in parser.text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "http_server_request_duration_seconds_count"
+        }
+
+    # One request each: the clients'.
+    wait_until(lambda: counted() == {("/shop", 1), ("/_next", 1)}, message=str(counted()))
 
 
 def test_a_slow_shadow_neither_delays_nor_changes_the_answer(shadow_server):

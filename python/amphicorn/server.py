@@ -303,11 +303,7 @@ def _start(
             )
         if mount.shadow is not None:
             logs.logger.info(
-                "%g%% of the %s requests to %s are also run on its shadow %s and the answers compared",
-                mount.shadow_sample * 100,
-                "/".join(mount.shadow_methods),
-                mount.point,
-                mount.shadow,
+                "A share (%g) of the requests to %s also run on %s", mount.shadow_sample, mount.point, mount.shadow
             )
     return server
 

@@ -64,7 +64,7 @@ use super::canary::{Pick, Variant};
 use super::mounted::{App, Limits, Mounted};
 use super::proxy::{self, TrustedPeers};
 use super::router::Router;
-use super::shadow_route::{self, Pending};
+use super::shadow_route;
 use crate::compression::Codec;
 use crate::connection_info::ConnectionInfo;
 use crate::http::connection::{Endpoint, PendingResponse, RequestState};
@@ -267,9 +267,9 @@ impl Service {
                 }
                 let offer = fallback.compress.as_ref().map(|compress| compress.offer(&head));
                 let response = Box::pin(replay(fallback, head, data, connection)).await;
-                shadowed(fallback, offer, response, shadow)
+                shadow_route::around(shadow, response, |response| compressed(fallback, offer, response))
             }
-            _ => shadowed(mounted, offer, response, shadow),
+            _ => shadow_route::around(shadow, response, |response| compressed(mounted, offer, response)),
         }
     }
 }
@@ -283,26 +283,6 @@ fn compressed(
 ) -> Response<ResponseBody> {
     if let (Some(compress), Some(coding)) = (&mounted.compress, offer) {
         compress.apply(coding, &mut response);
-    }
-    response
-}
-
-/// The answer, compressed as `compressed` does, and its body teed for a shadow comparison
-/// when the request was drawn for one (`shadow.rs`): before compression, so that the app's
-/// own bytes are compared.
-fn shadowed(
-    mounted: &Mounted,
-    offer: Option<Option<Codec>>,
-    mut response: Response<ResponseBody>,
-    shadow: Option<Pending>,
-) -> Response<ResponseBody> {
-    let Some(pending) = shadow else {
-        return compressed(mounted, offer, response);
-    };
-    let whole = pending.tee(&mut response);
-    let mut response = compressed(mounted, offer, response);
-    if let Some(pending) = whole {
-        pending.watch(&mut response);
     }
     response
 }

@@ -126,6 +126,25 @@ impl Pending {
     }
 }
 
+/// The answer as `compress` makes it (the mount's compression), its body teed for a shadow
+/// comparison when the request was drawn for one: before compression, so that the app's own
+/// bytes are compared.
+pub fn around(
+    shadow: Option<Pending>,
+    mut response: Response<ResponseBody>,
+    compress: impl FnOnce(Response<ResponseBody>) -> Response<ResponseBody>,
+) -> Response<ResponseBody> {
+    let Some(pending) = shadow else {
+        return compress(response);
+    };
+    let whole = pending.tee(&mut response);
+    let mut response = compress(response);
+    if let Some(pending) = whole {
+        pending.watch(&mut response);
+    }
+    response
+}
+
 /// The `Content-Length` an answer announces.
 fn announced(headers: &http::HeaderMap) -> Option<u64> {
     headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
