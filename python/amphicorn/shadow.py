@@ -18,8 +18,9 @@ A mount names its shadow by name or prefix, as it names its fallback or canary::
     name = "next"
     app = "api.main:app"
 
-Running the copy, comparing and reporting are the Rust core's (src/server/shadow.rs,
-shadow_run.rs, shadow_compare.rs; src/metrics/shadow.rs). These keys exist only in
+Drawing, teeing, running the copy, comparing and reporting are the Rust core's
+(src/server/shadow.rs, shadow_route.rs, shadow_run.rs, shadow_compare.rs, src/http/tee.rs;
+src/metrics/shadow.rs). These keys exist only in
 ``[[mount]]`` tables (and :class:`~amphicorn.config.MountConfig`).
 """
 

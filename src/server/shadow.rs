@@ -3,7 +3,7 @@
 //! compared (`shadow_compare.rs`), so a team sees where the new app answers unlike the old
 //! one before it takes any traffic.
 //!
-//! Which requests, decided when the request is routed (`ShadowRoute::prepare`): a method of
+//! Which requests, decided when the request is routed (`shadow_route::prepare`): a method of
 //! `shadow-methods` (default `GET`, `HEAD`: unsafe methods only when listed), drawn with
 //! probability `shadow-sample`. A drawn request is then *skipped* (counted, not compared)
 //! when its body was streamed rather than held in full (it cannot be sent twice), or when
@@ -24,6 +24,9 @@
 //! requests are in no request metrics and not in the access log: only the comparisons are
 //! counted (`metrics/shadow.rs`). A request the canary gave to its canary is not shadowed;
 //! after a fallback, the answer compared is the fallback's, the one the client got.
+//!
+//! This file holds the settings and the per-pair state (the slots, the figures); the
+//! request path is `shadow_route.rs`'s, the background run `shadow_run.rs`'s.
 
 use std::sync::Arc;
 
