@@ -19,6 +19,7 @@
 //! | warnings that descriptors ran out, at most one per | [`ACCEPT_ERROR_REPORT`] | `server/listeners.rs` |
 //! | Python's turn to run signal handlers while serving | [`SIGNAL_POLL`] | `server/mod.rs` |
 //! | tokio's tasks after the drain | [`RUNTIME_SHUTDOWN`] | `server/mod.rs` |
+//! | a shadow request, from its dispatch to the end of its body | [`SHADOW_TIMEOUT`] | `server/shadow_run.rs` (`shadow_error`) |
 //! | reports of dropped access-log lines, at most one per | [`ACCESS_LOG_DROP_REPORT`] | `server/access_log/writer.rs` |
 //!
 //! The settings' values are checked in Python (`amphicorn/settings.py`: at most a year, so
@@ -55,3 +56,7 @@ pub const RUNTIME_SHUTDOWN: Duration = Duration::from_secs(1);
 
 /// How often, at most, dropped access-log lines are reported while they keep being dropped.
 pub const ACCESS_LOG_DROP_REPORT: Duration = Duration::from_secs(1);
+
+/// How long a shadow mount has to answer a shadowed request in full; past it the comparison
+/// is a `shadow_error`, and its slot is free again.
+pub const SHADOW_TIMEOUT: Duration = Duration::from_secs(30);

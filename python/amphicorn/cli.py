@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, NoReturn
 
-from amphicorn import __version__, canary, config_file, convert, exits, gunicorn_config, gunicorn_hooks
+from amphicorn import __version__, canary, config_file, convert, exits, gunicorn_config, gunicorn_hooks, shadow
 from amphicorn.config import DEFAULT_HOST, DEFAULT_PORT, Bind, Config, ConfigError, MountConfig
 from amphicorn.importer import parse_spec
 from amphicorn.interfaces import split_prefix, static_directory
@@ -234,6 +234,7 @@ def _mounts(sources: Sources) -> list[MountConfig]:
                 key: convert.text(entry[key], f"{label} {key}") for key in ("name", "fallback") if key in entry
             }
             names.update(canary.from_table(entry, label))
+            names.update(shadow.from_table(entry, label))
             mounts.append(MountConfig(point=entry["prefix"], app=entry["app"], **names, **overrides))
         return mounts
     env = sources.at(setting, "env")

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from amphicorn import canary, settings
+from amphicorn import canary, settings, shadow
 from amphicorn._amphicorn import DEFAULT_ACCESS_LOG_FORMAT, check_mount_point, check_tls
 from amphicorn.errors import ConfigError
 from amphicorn.interfaces import STATIC_PREFIX, static_directory
@@ -153,6 +153,13 @@ class MountConfig:
     canary_key_header: str | None = None
     canary_max_error_rate: float | None = None
     canary_window: float | None = None
+    #: Shadow traffic (amphicorn/shadow.py): the mount (name or prefix) that gets a copy of
+    #: a share of this one's requests in the background, its answers compared with ours.
+    shadow: str | None = None
+    shadow_sample: float | None = None
+    shadow_methods: list[str] | None = None
+    shadow_ignore_headers: list[str] | None = None
+    shadow_max_concurrency: int | None = None
 
     @classmethod
     def parse(cls, text: str, *, setting: str = "--mount") -> MountConfig:
@@ -304,7 +311,7 @@ class Config:
         return None if mount.fallback is None else self.resolve(mount.fallback)
 
     def resolve(self, reference: str) -> MountConfig | None:
-        """The mount ``reference`` names (a fallback, a canary), by name or by prefix."""
+        """The mount ``reference`` names (a fallback, a canary, a shadow), by name or by prefix."""
         for other in self.all_mounts():
             if reference in (other.name, other.point) or (
                 _normalized(reference) is not None and _normalized(reference) == _normalized(other.point)
@@ -348,6 +355,7 @@ class Config:
                         "expected the name or prefix of another mount"
                     )
         canary.validate(mounts, self.resolve)
+        shadow.validate(mounts, self.resolve)
         if not self.binds:
             raise ConfigError("bind: at least one address is needed")
         for bind in self.binds:

@@ -392,3 +392,28 @@ def token(value: object, source: str) -> str:
     if not _TOKEN.fullmatch(name):
         raise ConfigError(f"{source} {value!r}: expected a header or cookie name (letters, digits, -_.!#$%&'*+^`|~)")
     return name
+
+
+def header_names(value: object, source: str) -> list[str]:
+    """Header names: a list, or one comma-separated string (``Date, X-Request-Id``), each an
+    HTTP token, lower-cased; empty means none."""
+    entries = _texts(value, ",")
+    if entries is None or not all(isinstance(entry, str) for entry in entries):
+        raise ConfigError(f"{source} {value!r}: expected a list of header names")
+    return [token(entry, source).lower() for entry in entries if str(entry).strip()]
+
+
+def methods(value: object, source: str) -> list[str]:
+    """HTTP methods: a list, or one comma-separated string (``GET, HEAD``), each an HTTP token,
+    upper-cased; at least one."""
+    entries = _texts(value, ",")
+    if not entries or not all(isinstance(entry, str) for entry in entries):
+        raise ConfigError(f'{source} {value!r}: expected a list of HTTP methods, e.g. ["GET", "HEAD"]')
+    named = []
+    for entry in entries:
+        method = str(entry).strip().upper()
+        if not _TOKEN.fullmatch(method):
+            raise ConfigError(f"{source} {entry!r}: expected an HTTP method such as GET")
+        if method not in named:
+            named.append(method)
+    return named

@@ -26,6 +26,7 @@ from typing import Any
 from amphicorn import _amphicorn, gunicorn_hooks
 from amphicorn import canary as canaries
 from amphicorn import log as logs
+from amphicorn import shadow as shadows
 from amphicorn.admin import admin_listener
 from amphicorn.asgi import Lifespan, LoopThread
 from amphicorn.config import Config, MountConfig
@@ -73,6 +74,12 @@ class Mount:
     canary_key_header: str | None = None
     canary_max_error_rate: float | None = None
     canary_window: float = canaries.DEFAULT_WINDOW
+    #: Its shadow (amphicorn/shadow.py; ``shadow``: the shadow's prefix) and how it samples.
+    shadow: str | None = None
+    shadow_sample: float = 1.0
+    shadow_methods: list[str] = dataclasses.field(default_factory=lambda: list(shadows.DEFAULT_METHODS))
+    shadow_ignore_headers: list[str] = dataclasses.field(default_factory=list)
+    shadow_max_concurrency: int = shadows.DEFAULT_MAX_CONCURRENCY
 
 
 def compression(mount: MountConfig, config: Config) -> dict[str, Any]:
@@ -105,6 +112,7 @@ def load_mount(mount: MountConfig, config: Config) -> Mount:
             static_index=mount.static_index or config.static_index,
             **compression(mount, config),
             **canaries.settings_for(mount, config.resolve),
+            **shadows.settings_for(mount, config.resolve),
         )
     interface = mount.interface
     app: Any = mount.app
@@ -128,6 +136,7 @@ def load_mount(mount: MountConfig, config: Config) -> Mount:
         timeout_request_body=mount.timeout_request_body or config.timeout_request_body,
         **compression(mount, config),
         **canaries.settings_for(mount, config.resolve),
+        **shadows.settings_for(mount, config.resolve),
     )
 
 
@@ -295,6 +304,10 @@ def _start(
         if mount.canary is not None:
             logs.logger.info(
                 "%g%% of the requests to %s go to its canary %s", mount.canary_weight, mount.point, mount.canary
+            )
+        if mount.shadow is not None:
+            logs.logger.info(
+                "A share (%g) of the requests to %s also run on %s", mount.shadow_sample, mount.point, mount.shadow
             )
     return server
 

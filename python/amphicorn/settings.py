@@ -282,9 +282,18 @@ CANARY_KEYS: dict[str, tuple[str, Callable[[object, str], Any]]] = {
     "canary-max-error-rate": ("canary_max_error_rate", convert.fraction),
     "canary-window": ("canary_window", convert.positive_seconds),
 }
+#: Shadow traffic's ``[[mount]]`` keys (only there, as the canary's), each with its MountConfig
+#: field and converter; amphicorn/shadow.py checks and uses them.
+SHADOW_KEYS: dict[str, tuple[str, Callable[[object, str], Any]]] = {
+    "shadow": ("shadow", convert.text),
+    "shadow-sample": ("shadow_sample", convert.fraction),
+    "shadow-methods": ("shadow_methods", convert.methods),
+    "shadow-ignore-headers": ("shadow_ignore_headers", convert.header_names),
+    "shadow-max-concurrency": ("shadow_max_concurrency", convert.positive_int),
+}
 #: Settings a ``[[mount]]`` table may override.
 MOUNT_SETTINGS: tuple[Setting, ...] = tuple(setting for setting in SETTINGS if setting.mount)
 #: Keys of a ``[[mount]]`` table: its own, then the settings it may override.
 MOUNT_KEYS = frozenset(
-    {"prefix", "app", "name", "fallback", *CANARY_KEYS, *(setting.flag for setting in MOUNT_SETTINGS)}
+    {"prefix", "app", "name", "fallback", *CANARY_KEYS, *SHADOW_KEYS, *(setting.flag for setting in MOUNT_SETTINGS)}
 )

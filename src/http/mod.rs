@@ -7,6 +7,7 @@
 //!   streamed, under the mount's body limits;
 //! - `responder` and `response_body`: the response head and body handed to hyper;
 //! - `framing`: the request framing checks hyper leaves to us (smuggling, `Host`);
+//! - `tee`: a response body copied as it passes, for shadow comparisons;
 //! - `status`: the plain-text responses the server writes itself;
 //! - `text`: latin-1 and `Host` splitting, as the gateway specs need them;
 //! - `websocket`: the HTTP side of a WebSocket handshake.
@@ -20,5 +21,6 @@ pub mod request_body;
 pub mod responder;
 pub mod response_body;
 pub mod status;
+pub mod tee;
 pub mod text;
 pub mod websocket;

@@ -19,6 +19,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::sync::oneshot;
 
 use super::connection::RequestState;
+use super::tee::Tee;
 use crate::compression::body::Compressing;
 use crate::errors::Error;
 
@@ -40,6 +41,8 @@ pub enum ResponseBody {
     },
     /// Another body, compressed frame by frame for a mount with `compress`.
     Compressed(Box<Compressing<ResponseBody>>),
+    /// Another body, copied as it passes for a shadow comparison (`tee.rs`).
+    Teed(Box<Tee<ResponseBody>>),
 }
 
 impl ResponseBody {
@@ -69,6 +72,7 @@ impl Body for ResponseBody {
             Self::Empty => Poll::Ready(None),
             Self::Full(data) => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
             Self::Compressed(body) => body.poll_frame(cx),
+            Self::Teed(body) => Pin::new(body.as_mut()).poll_frame(cx),
             Self::Channel { chunks, finished, state, abort_deferred, trailers } => {
                 match chunks.as_mut().poll_next(cx) {
                     Poll::Ready(Some(Ok(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
@@ -111,6 +115,7 @@ impl Body for ResponseBody {
             Self::Full(data) => data.is_none(),
             Self::Channel { finished, .. } => *finished,
             Self::Compressed(body) => body.is_end_stream(),
+            Self::Teed(body) => body.is_end_stream(),
         }
     }
 
@@ -120,6 +125,7 @@ impl Body for ResponseBody {
             Self::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |data| data.len() as u64)),
             Self::Channel { .. } => SizeHint::default(),
             Self::Compressed(body) => body.size_hint(),
+            Self::Teed(body) => body.size_hint(),
         }
     }
 }

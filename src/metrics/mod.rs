@@ -2,7 +2,7 @@
 //! reads back for `GET /status` (`status.rs`): per mount, request durations, requests in
 //! flight, refusals by reason, fallback replays, open WebSockets and body bytes
 //! (`mount.rs`); per WSGI mount, its pool's threads, queue and queue waits (`pool.rs`);
-//! client connections by protocol (`connections.rs`); access-log lines dropped; requests
+//! client connections by protocol (`connections.rs`); shadow comparisons (`shadow.rs`); access-log lines dropped; requests
 //! refused before any mount; the build; and the process (`process.rs`). Exposed through
 //! `prometheus-client` (the official Rust client), in OpenMetrics or the Prometheus text
 //! format 0.0.4.
@@ -35,6 +35,7 @@ mod mount;
 mod pool;
 mod process;
 mod reason;
+mod shadow;
 mod status;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -54,6 +55,7 @@ pub use histogram::DurationHistogram;
 pub use mount::{MountMetrics, OpenWebSocket, Recording, WebSockets};
 pub use pool::{Busy, PoolFigures, Pools};
 pub use reason::Reason;
+pub use shadow::{ShadowFamilies, ShadowFigures, ShadowResult, SkipReason};
 
 use crate::sync::lock;
 use mount::MountFamilies;
@@ -77,6 +79,8 @@ pub struct Metrics {
     pub canaries: CanaryFamilies,
     /// A supervisor's: the workers it replaced, by cause (`WORKER_RESTART_CAUSES`).
     worker_restarts: Family<[(&'static str, String); 1], Counter>,
+    /// Shadow traffic's comparisons (`shadow.rs`).
+    pub shadows: ShadowFamilies,
 }
 
 /// Why a supervisor replaced a worker: its `--limit-max-requests` budget was spent, it
@@ -120,6 +124,7 @@ impl Metrics {
             "Worker processes the supervisor replaced, by cause",
             worker_restarts.clone(),
         );
+        let shadows = ShadowFamilies::register(&mut registry);
         Self {
             registry,
             families,
@@ -131,6 +136,7 @@ impl Metrics {
             started: Instant::now(),
             canaries,
             worker_restarts,
+            shadows,
         }
     }
 

@@ -24,6 +24,7 @@ use super::histogram::DurationHistogram;
 use super::labels::{method_index, RequestLabels, CLIENT_CLOSED_REQUEST, METHODS, STATUSES};
 use super::pool::{PoolFigures, Pools};
 use super::reason::Reason;
+use super::shadow::ShadowFigures;
 
 /// `mount`, `interface`, `http_request_method`.
 type ActiveLabels = [(&'static str, String); 3];
@@ -134,6 +135,7 @@ impl MountFamilies {
             request_bytes: self.request_bytes.get_or_create_owned(&[mount()]),
             response_bytes: self.response_bytes.get_or_create_owned(&[mount()]),
             pool: OnceLock::new(),
+            shadow: OnceLock::new(),
         }
     }
 }
@@ -169,6 +171,8 @@ pub struct MountMetrics {
     pub(super) response_bytes: Counter,
     /// A WSGI mount's pool (set once its pool runs).
     pub(super) pool: OnceLock<Arc<PoolFigures>>,
+    /// Its shadow's comparisons (set when it has a shadow).
+    pub(super) shadow: OnceLock<Arc<ShadowFigures>>,
 }
 
 impl MountMetrics {
@@ -234,6 +238,11 @@ impl MountMetrics {
         depth: Box<dyn Fn() -> usize + Send + Sync>,
     ) -> Arc<PoolFigures> {
         self.pool.get_or_init(|| pools.add(&self.label, size, depth)).clone()
+    }
+
+    /// Shows this mount's shadow comparisons in `GET /status` (`figures`: the pair's).
+    pub fn show_shadow(&self, figures: Arc<ShadowFigures>) {
+        let _ = self.shadow.set(figures);
     }
 
     /// (requests by status code, in flight): what `GET /status` shows, read from the same

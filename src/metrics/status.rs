@@ -132,6 +132,9 @@ fn mount_fields(mount: &MountMetrics) -> (Vec<(&'static str, Value)>, u64) {
         let threads = json!({"busy": pool.busy(), "idle": pool.idle()});
         fields.push(("wsgi", json!({"threads": threads, "queue_depth": pool.queue_depth()})));
     }
+    if let Some(shadow) = mount.shadow.get() {
+        fields.push(("shadow", shadow.describe()));
+    }
     (fields, total)
 }
 

@@ -28,6 +28,10 @@ pub(crate) mod proxy_protocol;
 pub(crate) mod request_line;
 pub mod router;
 mod service;
+mod shadow;
+mod shadow_compare;
+mod shadow_route;
+mod shadow_run;
 mod timeouts;
 pub mod tls;
 mod tls_cert;
@@ -220,6 +224,8 @@ impl Server {
                 }
             }
         }
+        let shadows: Vec<_> = mounts.iter().map(|(point, mount)| (point.clone(), mount.shadow())).collect();
+        shadow::check_targets(&shadows).map_err(PyValueError::new_err)?;
         if let Some(admin) = &admin {
             admin.state().attach_canaries(mounts.iter().filter_map(|(_, mount)| mount.canary().cloned()).collect());
         }
@@ -300,6 +306,8 @@ impl Server {
             admin.metrics.watch_access_log(log.dropped_counter());
         }
         route_canaries(&mut apps, &self.mounts);
+        let shadows: Vec<_> = self.mounts.iter().map(|(_, mount)| mount.shadow().cloned()).collect();
+        shadow_route::route_shadows(&mut apps, &shadows, self.admin.as_ref().map(|admin| &*admin.metrics));
         let router = Router::new(apps)?;
         let notes = self.listen.access_log.is_some();
         let service = Service::new(

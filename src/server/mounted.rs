@@ -1,7 +1,8 @@
 //! A mount as the service runs it: its app (WSGI, ASGI or a static directory), the limits
 //! it lets requests in with, the mount that answers in its place when it says `404`, how it
-//! compresses responses (`compression/`), if it does, and its weighted canary: the state
-//! that picks a variant (`canary.rs`) and the canary mount as it answers for this one.
+//! compresses responses (`compression/`), if it does, its weighted canary: the state
+//! that picks a variant (`canary.rs`) and the canary mount as it answers for this one, and
+//! its shadow (`shadow.rs`), likewise.
 //!
 //! `mounts.rs` builds these from what Python describes; `service.rs` routes requests to
 //! them. How each app runs a request is `wsgi/`, `asgi/` and `static_files/`'s.
@@ -12,6 +13,7 @@ use http::{request, Response};
 
 use super::canary::CanaryState;
 use super::router::MountPoint;
+use super::shadow::ShadowState;
 use crate::asgi::AsgiApp;
 use crate::compression::CompressSettings;
 use crate::connection_info::ConnectionInfo;
@@ -85,6 +87,8 @@ pub struct Mounted {
     pub compress: Option<Arc<CompressSettings>>,
     /// The share of its requests another mount takes (None: no canary).
     pub canary: Option<CanaryRoute>,
+    /// The mount its requests are also run on, in the background (None: no shadow).
+    pub shadow: Option<ShadowRoute>,
 }
 
 /// A mount's canary: the state that picks, and the canary mount as it answers for this one.
@@ -93,10 +97,18 @@ pub struct CanaryRoute {
     pub variant: Box<Mounted>,
 }
 
+/// A mount's shadow: the state, and the shadow mount as it answers for this one (shared
+/// with the background runs).
+#[derive(Clone)]
+pub struct ShadowRoute {
+    pub state: Arc<ShadowState>,
+    pub mount: Arc<Mounted>,
+}
+
 impl Mounted {
     /// This mount answering at `prefix` instead of its own: the same app, pool, limits,
     /// metrics, compression and fallback, with `SCRIPT_NAME`/`root_path` `prefix` (a
-    /// canary taking requests for its primary); without a canary of its own.
+    /// canary taking requests for its primary, or a shadow); without a canary or shadow of its own.
     pub fn at(&self, prefix: &str) -> Self {
         Self {
             app: self.app.at(prefix),
@@ -106,6 +118,7 @@ impl Mounted {
             metrics: self.metrics.clone(),
             compress: self.compress.clone(),
             canary: None,
+            shadow: None,
         }
     }
 }

@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 use super::canary::{CanarySettings, CanaryState};
 use super::mounted::{App, CanaryRoute, Limits, Mounted};
 use super::router::MountPoint;
+use super::shadow::ShadowSettings;
 use crate::asgi;
 use crate::asgi::bridge::LoopBridge;
 use crate::asgi::websocket::WebSocketSettings;
@@ -83,6 +84,17 @@ pub struct MountSpec {
     canary_max_error_rate: Option<f64>,
     #[pyo3(attribute)]
     canary_window: f64,
+    /// The address of its shadow (`shadow.rs`), and how it samples and compares.
+    #[pyo3(attribute)]
+    shadow: Option<String>,
+    #[pyo3(attribute)]
+    shadow_sample: f64,
+    #[pyo3(attribute)]
+    shadow_methods: Vec<String>,
+    #[pyo3(attribute)]
+    shadow_ignore_headers: Vec<String>,
+    #[pyo3(attribute)]
+    shadow_max_concurrency: usize,
 }
 
 /// Settings every mount shares, read by attribute from the Python `Config`.
@@ -102,6 +114,7 @@ pub struct Prepared {
     executor: Executor,
     fallback: Option<MountPoint>,
     canary: Option<Arc<CanaryState>>,
+    shadow: Option<ShadowSettings>,
     limits: Limits,
     compress: Option<Arc<CompressSettings>>,
 }
@@ -122,6 +135,15 @@ impl Prepared {
     ) -> PyResult<(MountPoint, Self)> {
         let point = MountPoint::parse(&spec.point)?;
         let canary = canary(&point, &spec)?;
+        let shadow = spec
+            .shadow
+            .as_deref()
+            .map(|shadow| {
+                let (methods, ignored) = (&spec.shadow_methods, &spec.shadow_ignore_headers);
+                ShadowSettings::new(shadow, spec.shadow_sample, methods, ignored, spec.shadow_max_concurrency)
+            })
+            .transpose()
+            .map_err(|error| error.in_context(format_args!("shadow of mount {point}")))?;
         let fallback = spec
             .fallback
             .map(|text| MountPoint::parse(&text))
@@ -191,7 +213,7 @@ impl Prepared {
         let compress = CompressSettings::new(&spec.compress, spec.compress_min_size, &spec.compress_types)
             .map_err(|error| error.in_context(format_args!("mount {point}")))?
             .map(Arc::new);
-        Ok((point, Self { executor, fallback, canary, limits, compress }))
+        Ok((point, Self { executor, fallback, canary, shadow, limits, compress }))
     }
 
     pub fn bridge(&self) -> Option<&Py<LoopBridge>> {
@@ -207,6 +229,10 @@ impl Prepared {
 
     pub fn canary(&self) -> Option<&Arc<CanaryState>> {
         self.canary.as_ref()
+    }
+
+    pub fn shadow(&self) -> Option<&ShadowSettings> {
+        self.shadow.as_ref()
     }
 
     /// Starts what serves the mount: the pool's threads, for WSGI.
@@ -231,6 +257,7 @@ impl Prepared {
             metrics: None,
             compress: self.compress.clone(),
             canary: None,
+            shadow: None,
         };
         Ok((mounted, pool))
     }

@@ -43,6 +43,10 @@
 //! this mount does; the access log and the metrics show the mount that answered, and the
 //! answer is counted for the rollback and given the canary cookie on the way out.
 //!
+//! A mount with a shadow (`shadow.rs`) has each request drawn for it prepared after the body
+//! is read, and its answer's body teed before compression; the shadow runs once hyper is
+//! done with that body, in the background.
+//!
 //! A mount with `compress` has its answers compressed here (`compression/` decides which and
 //! how); the request's coding is read before the app takes the head. A fallback's answer
 //! follows the fallback mount's setting.
@@ -60,6 +64,7 @@ use super::canary::{Pick, Variant};
 use super::mounted::{App, Limits, Mounted};
 use super::proxy::{self, TrustedPeers};
 use super::router::Router;
+use super::shadow_route;
 use crate::compression::Codec;
 use crate::connection_info::ConnectionInfo;
 use crate::http::connection::{Endpoint, PendingResponse, RequestState};
@@ -238,6 +243,7 @@ impl Service {
             }
             _ => None,
         };
+        let shadow = mounted.shadow.as_ref().and_then(|route| shadow_route::prepare(route, &head, &body, &connection));
         let mut response = mounted.app.dispatch(head, body, connection.clone(), state.clone()).await;
         pending.disarm();
         drop(permit);
@@ -265,9 +271,9 @@ impl Service {
                 if let (Some(metrics), Some(path)) = (&mounted.metrics, path) {
                     metrics.fallback_answered(&path, response.status());
                 }
-                compressed(fallback, offer, response)
+                shadow_route::around(shadow, response, |response| compressed(fallback, offer, response))
             }
-            _ => compressed(mounted, offer, response),
+            _ => shadow_route::around(shadow, response, |response| compressed(mounted, offer, response)),
         }
     }
 }

@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from django_project.shop import views
+from django_project.shop import shadow_views, views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -12,4 +12,5 @@ urlpatterns = [
     path("stream/", views.stream, name="stream"),
     path("file/", views.download, name="download"),
     path("where/", views.where, name="where"),
+    path("compare/<str:case>/", shadow_views.compare, name="compare"),
 ]

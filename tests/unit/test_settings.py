@@ -207,7 +207,10 @@ def test_mount_keys_are_mount_config_fields():
     canary = {field for field, _ in settings.CANARY_KEYS.values()}
     assert canary <= mount_fields
     assert {key for key in settings.MOUNT_KEYS if key.startswith("canary")} == set(settings.CANARY_KEYS)
-    assert mount_fields - own - canary == {setting.field for setting in MOUNT_SETTINGS}
+    shadow = {field for field, _ in settings.SHADOW_KEYS.values()}
+    assert shadow <= mount_fields
+    assert {key for key in settings.MOUNT_KEYS if key.startswith("shadow")} == set(settings.SHADOW_KEYS)
+    assert mount_fields - own - canary - shadow == {setting.field for setting in MOUNT_SETTINGS}
 
 
 def test_every_setting_has_a_bad_and_a_good_value_here():
