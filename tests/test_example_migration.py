@@ -1,5 +1,5 @@
-"""The migration walkthrough of examples/mixed/README.md, step by step, with the files in
-examples/mixed/migration/: each step's server started as the README says (from
+"""The migration walkthrough of examples/mixed/README.md (fallback, shadow, canary, done), step
+by step, with the files in examples/mixed/migration/: each step's server started as the README says (from
 examples/mixed, ``amphicorn --config migration/N-....toml``, here with ``--bind`` and
 ``--admin-bind`` on free ports), and what the README says it shows checked: who answers
 ``/api/reports/3``, and what ``/status`` and ``--migration-report`` say."""
@@ -15,7 +15,7 @@ import httpx
 import pytest
 from admin_support import admin_url
 from conftest import Server, start_server
-from support import server_env
+from support import server_env, wait_until
 from test_example_mixed import EXAMPLE_DIR
 
 pytestmark = pytest.mark.timeout(120)
@@ -74,8 +74,33 @@ def test_step_1_django_answers_what_fastapi_does_not_have(env):
         assert server.stop() == 0, server.stderr()
 
 
-def test_step_2_the_next_release_takes_a_sticky_share_then_all(env):
-    server = start_step("2-canary.toml", env)
+def test_step_2_the_next_release_answers_in_the_background_and_is_compared(env):
+    server = start_step("2-shadow.toml", env)
+    try:
+        admin = admin_url(server)
+        for report in (3, 7):
+            response = httpx.get(f"{server.url}/api/reports/{report}")
+            assert response.status_code == 200
+            assert response.headers["x-implementation"] == "django"  # the client's answer is unchanged
+        assert httpx.get(f"{server.url}/api/items/3").status_code == 200
+        assert httpx.get(f"{server.url}/api/reports/5000").status_code == 404  # Django's HTML page
+
+        def compared() -> dict | None:
+            shadow = httpx.get(f"{admin}/status").json()["mounts"]["/api"]["shadow"]
+            return shadow if shadow["match"] + shadow["differ"] == 4 else None
+
+        shadow = wait_until(compared, message="the shadow comparisons never finished")
+        assert (shadow["mount"], shadow["match"], shadow["differ"], shadow["shadow_error"]) == ("/_next", 3, 1, 0)
+        (difference,) = shadow["recent_differences"]
+        assert difference["path"] == "/api/reports/5000"
+        assert (difference["status"], difference["shadow_status"]) == (404, 404)
+        assert difference["differences"][0].startswith("header content-type")
+    finally:
+        assert server.stop() == 0, server.stderr()
+
+
+def test_step_3_the_next_release_takes_a_sticky_share_then_all(env):
+    server = start_step("3-canary.toml", env)
     try:
         admin = admin_url(server)
         # New clients (no cookie): about 10% get the next release, which has the route.
@@ -98,8 +123,8 @@ def test_step_2_the_next_release_takes_a_sticky_share_then_all(env):
         assert server.stop() == 0, server.stderr()
 
 
-def test_step_3_fastapi_alone_and_no_fallback(env):
-    server = start_step("3-done.toml", env)
+def test_step_4_fastapi_alone_and_no_fallback(env):
+    server = start_step("4-done.toml", env)
     try:
         admin = admin_url(server)
         assert implementation(httpx.get(f"{server.url}/api/reports/3")) == "fastapi"
