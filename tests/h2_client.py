@@ -8,11 +8,13 @@ the streams in flight. From the first frame ``h2`` refuses, this client reads fr
 itself (``hyperframe``) and turns them into the same events.
 
 ``events()`` reads until a condition holds, with a deadline; it never waits with a bare sleep.
+With an ``ssl.SSLContext`` the connection is TLS, offering only ``h2`` by ALPN.
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from collections.abc import Callable
 
@@ -28,8 +30,12 @@ from hyperframe.frame import DataFrame, Frame, GoAwayFrame, HeadersFrame, RstStr
 class RawH2:
     """One HTTP/2 connection with its preface sent and the server's SETTINGS read."""
 
-    def __init__(self, host: str, port: int, timeout: float = 10.0) -> None:
+    def __init__(self, host: str, port: int, timeout: float = 10.0, tls: ssl.SSLContext | None = None) -> None:
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if tls is not None:
+            tls.set_alpn_protocols(["h2"])
+            self.sock = tls.wrap_socket(self.sock, server_hostname=host)
+            assert self.sock.selected_alpn_protocol() == "h2"
         self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
         self.conn.initiate_connection()
         self.flush()
@@ -40,8 +46,8 @@ class RawH2:
         self.events_until(lambda: any(isinstance(e, h2.events.RemoteSettingsChanged) for e in self.seen))
 
     @classmethod
-    def to(cls, server, timeout: float = 10.0) -> RawH2:
-        return cls(server.host, server.port, timeout)
+    def to(cls, server, timeout: float = 10.0, tls: ssl.SSLContext | None = None) -> RawH2:
+        return cls(server.host, server.port, timeout, tls)
 
     def flush(self) -> None:
         data = self.conn.data_to_send()

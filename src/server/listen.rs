@@ -59,6 +59,7 @@ use super::timeouts::{Activity, ConnectionTimeouts, TimedIo, TrackedBody};
 use super::tls;
 use crate::connection_info::ConnectionInfo;
 use crate::http::connection::Endpoint;
+use crate::http::websocket::StreamOpen;
 use crate::log;
 use crate::timers::{ACCEPT_BACKOFF, PROXY_HEADER_TIMEOUT};
 
@@ -128,7 +129,7 @@ pub async fn serve(
         max_concurrent_streams: settings.http2_max_concurrent_streams,
         max_header_list_size: u32::try_from(settings.max_header_size).unwrap_or(u32::MAX),
     };
-    let protocols = Protocols::new(settings.versions, settings.max_header_size, limits);
+    let protocols = Protocols::new(settings.versions, settings.max_header_size, limits, service.serves_websockets());
     let (drained, connection_token) = watch::channel(());
     let shared = Arc::new(Shared {
         service,
@@ -269,6 +270,14 @@ where
                 let mut response = shared.service.handle(request, connection, &mut recording).await;
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                     activity.mark_upgraded();
+                } else if let Some(open) = response.extensions_mut().remove::<StreamOpen>() {
+                    // An HTTP/2 WebSocket: its stream is in flight until it ends, or the
+                    // connection would count as idle and be sent a GOAWAY.
+                    let held = activity.hold();
+                    tokio::spawn(async move {
+                        open.closed().await;
+                        drop(held);
+                    });
                 } else if http1 && *stopping.borrow() {
                     // The connection's last response: say so in its head (hyper then closes
                     // after it), or the client may send its next request as hyper closes.

@@ -56,6 +56,7 @@ async def app(scope, receive, send):
             "http_version": scope["http_version"],
             "extensions": sorted(scope.get("extensions", {})),
             "has_client": len(scope["client"]) == 2,
+            "first_header": [part.decode("latin-1") for part in scope["headers"][0]],
         }
         await send({"type": "websocket.send", "text": json.dumps(info)})
     while True:
