@@ -5,7 +5,8 @@ machine over a plain socket, and ``hyperframe`` for frames no well-behaved clien
 ``h2`` takes a server's first GOAWAY as the end of the connection and refuses every frame
 after it, though a graceful shutdown (RFC 9113 §6.8) sends GOAWAY first and then finishes
 the streams in flight. From the first frame ``h2`` refuses, this client reads frames
-itself (``hyperframe``) and turns them into the same events.
+itself (``hyperframe``) and turns them into the same events, and answers the server's PINGs
+as any client would (the server's final GOAWAY waits for that answer).
 
 ``events()`` reads until a condition holds, with a deadline; it never waits with a bare sleep.
 With an ``ssl.SSLContext`` the connection is TLS, offering only ``h2`` by ALPN.
@@ -24,7 +25,7 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
-from hyperframe.frame import DataFrame, Frame, GoAwayFrame, HeadersFrame, RstStreamFrame
+from hyperframe.frame import DataFrame, Frame, GoAwayFrame, HeadersFrame, PingFrame, RstStreamFrame
 
 
 class RawH2:
@@ -124,6 +125,8 @@ class RawH2:
                 terminated.error_code = h2.errors.ErrorCodes(frame.error_code) if known else frame.error_code
                 terminated.last_stream_id = frame.last_stream_id
                 events.append(terminated)
+            elif isinstance(frame, PingFrame) and "ACK" not in frame.flags:
+                self.send_raw(PingFrame(0, frame.opaque_data, flags=["ACK"]).serialize())
             if ended:
                 events.append(h2.events.StreamEnded(stream_id=frame.stream_id))
         return events

@@ -12,14 +12,18 @@ what is not a WebSocket (a plain CONNECT, a WSGI mount) answered ``501``.
 from __future__ import annotations
 
 import json
+import signal
+import time
 from pathlib import Path
 
 import h2.events
+import h2.exceptions
 import h2.settings
 import pytest
 import trustme
 from conftest import start_server
 from h2_client import RawH2
+from hyperframe.frame import DataFrame
 from support import wait_for_file
 from tls_support import client_context, tls_args, write_pair
 from wsproto.connection import Connection, ConnectionState, ConnectionType
@@ -76,7 +80,13 @@ class H2WebSocket:
         return found[0] if found else None
 
     def send(self, event: Event) -> None:
-        self.raw.conn.send_data(self.stream, self.ws.send(event))
+        data = self.ws.send(event)
+        try:
+            self.raw.conn.send_data(self.stream, data)
+        except h2.exceptions.ProtocolError:
+            # ``h2`` takes a GOAWAY for the connection's end; the stream is still open.
+            self.raw.send_raw(DataFrame(self.stream, data).serialize())
+            return
         self.raw.flush()
 
     def _feed(self) -> bool:
@@ -241,6 +251,13 @@ def test_denial_response_extension(server):
     assert body == b"need a token"
 
 
+def test_a_2xx_denial_response_is_refused_over_h2(server):
+    """Over HTTP/2 a 2xx answer to the CONNECT opens the stream as a tunnel: not a denial."""
+    with RawH2.to(server) as raw:
+        assert raw.response(H2WebSocket(raw, "/denial-200").stream)[0] == 500
+    assert server.wait_for_stderr("denial response over HTTP/2 cannot be 2xx")
+
+
 def test_a_request_without_the_websocket_version_is_400(server):
     with RawH2.to(server) as raw:
         assert raw.response(H2WebSocket(raw, "/echo", version=None).stream)[0] == 400
@@ -285,3 +302,24 @@ def test_over_tls_with_alpn_h2_the_scheme_is_wss(serve, ca: trustme.CA, tmp_path
         assert (info["scheme"], info["http_version"]) == ("wss", "2")
         ws.send(Message(data="secure"))
         assert ws.next_event().data == "echo:secure"
+
+
+def test_a_stop_closes_an_open_websocket_with_1001_without_waiting_out_the_drain(serve, tmp_path: Path):
+    """The drain waits for an HTTP/2 connection's streams; an open WebSocket is asked to
+    close instead of holding the stop for the whole graceful timeout."""
+    server = serve(APP, "--timeout-graceful-shutdown", "30")
+    record = tmp_path / "record.txt"
+    with RawH2.to(server) as raw:
+        ws = opened(raw, f"/echo?record={record}")
+        ws.send(Message(data="x"))
+        assert ws.next_event().data == "echo:x"
+        started = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        close = ws.next_event()
+        assert isinstance(close, CloseConnection)
+        assert (close.code, close.reason) == (1001, "server shutting down")
+        ws.send(close.response())
+        assert server.proc.wait(timeout=15) == 0
+    assert time.monotonic() - started < 10
+    assert raw.goaway() is not None
+    assert wait_for_file(record, lambda text: "disconnect" in text).startswith("disconnect 1001")

@@ -14,7 +14,9 @@
 use http::header::{CONNECTION, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, UPGRADE};
 use http::{HeaderMap, Method, Request, Version};
 use hyper::ext::Protocol;
-use tokio::sync::watch;
+use std::sync::Arc;
+
+use tokio::sync::{watch, Notify};
 
 /// True for a request that asks to become a WebSocket: `GET`, HTTP/1.1, `Connection`
 /// listing `upgrade` and `Upgrade: websocket` (both case-insensitive).
@@ -71,26 +73,45 @@ pub fn offered_subprotocols(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// Put on the `200` that opens an HTTP/2 WebSocket: `closed` resolves when the WebSocket
-/// has ended, so that the connection counts its stream as in flight until then.
+/// Put on the `200` that opens an HTTP/2 WebSocket, for the connection: `closed` resolves
+/// when the WebSocket has ended, so that the connection counts its stream as in flight until
+/// then; `go_away` asks the WebSocket to close (`1001`), as a stopping server does.
 #[derive(Debug, Clone)]
-pub struct StreamOpen(watch::Receiver<()>);
+pub struct StreamOpen {
+    ended: watch::Receiver<()>,
+    going_away: Arc<Notify>,
+}
 
 /// The WebSocket's end of a `StreamOpen`: the WebSocket is open while this lives.
 pub struct OpenUntil {
-    _sender: watch::Sender<()>,
+    _ended: watch::Sender<()>,
+    going_away: Arc<Notify>,
 }
 
 impl StreamOpen {
     pub fn pair() -> (Self, OpenUntil) {
-        let (open_until, stream_open) = watch::channel(());
-        (Self(stream_open), OpenUntil { _sender: open_until })
+        let (ended_sender, ended) = watch::channel(());
+        let going_away = Arc::new(Notify::new());
+        (Self { ended, going_away: going_away.clone() }, OpenUntil { _ended: ended_sender, going_away })
     }
 
     /// Resolves once the `OpenUntil` is dropped.
     pub async fn closed(mut self) {
         // Nothing is ever sent: `changed` fails only when the sender is gone.
-        while self.0.changed().await.is_ok() {}
+        while self.ended.changed().await.is_ok() {}
+    }
+
+    /// Asks the WebSocket to close: the server is going away.
+    pub fn go_away(&self) {
+        // Kept as a permit if the WebSocket is not waiting for it at this moment.
+        self.going_away.notify_one();
+    }
+}
+
+impl OpenUntil {
+    /// Resolves once the connection asked the WebSocket to close (`StreamOpen::go_away`).
+    pub async fn going_away(&self) {
+        self.going_away.notified().await;
     }
 }
 

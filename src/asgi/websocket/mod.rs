@@ -12,7 +12,9 @@
 //! An HTTP/2 WebSocket is one stream among the connection's others, which the connection
 //! must count as in flight while it is open, or it would think itself idle and send a
 //! GOAWAY: its `200` carries a `StreamOpen` (`http/websocket.rs`) that the connection holds
-//! on to (`server/listen.rs`) until `pump` ends.
+//! on to (`server/listen.rs`) until `pump` ends. A stopping server's drain would wait for
+//! the stream as for any other, so the connection asks `pump` to close it: the client gets
+//! `1001` (going away), the app a `websocket.disconnect` with the client's answer.
 //!
 //! The loop-side callables are `receive.rs` and `send.rs`.
 
@@ -121,9 +123,9 @@ async fn pump(
     (incoming, outgoing): (async_channel::Sender<Incoming>, async_channel::Receiver<Message>),
     state: Arc<RequestState>,
     config: WebSocketConfig,
-    // `_open_until` is dropped with this task: an HTTP/2 connection then stops counting
+    // `open_until` is dropped with this task: an HTTP/2 connection then stops counting
     // the stream as in flight (see the module's header).
-    (open, _open_until): (Option<WebSockets>, OpenUntil),
+    (open, open_until): (Option<WebSockets>, OpenUntil),
 ) {
     let Ok(upgraded) = on_upgrade.await else {
         state.mark_disconnected();
@@ -168,6 +170,8 @@ async fn pump(
                     _ => break,
                 }
             }
+            // The server is stopping (HTTP/2: the connection asks, see the module's header).
+            () = open_until.going_away() => close_message(CloseCode::Away, "server shutting down"),
             // The app has been told (`receive.rs` marks it), and has nothing queued.
             () = state.disconnected(), if failure.is_some() => match failure.take() {
                 Some((close, _)) => close,
