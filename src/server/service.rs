@@ -111,13 +111,7 @@ impl Service {
     /// Whether any mount serves WebSockets: HTTP/2 connections then offer the extended
     /// CONNECT (RFC 8441) that carries them.
     pub fn serves_websockets(&self) -> bool {
-        self.router.targets().any(|mounted| {
-            let variant = mounted.canary.as_ref().map(|route| &*route.variant);
-            [Some(mounted), variant].into_iter().flatten().any(|mounted| match &mounted.app {
-                App::Asgi(app) => app.serves_websockets(),
-                App::Wsgi(_) | App::Static(_) => false,
-            })
-        })
+        self.router.targets().any(Mounted::serves_websockets)
     }
 
     /// Where requests are counted (with `--admin-bind`).
