@@ -5,14 +5,17 @@ machine over a plain socket, and ``hyperframe`` for frames no well-behaved clien
 ``h2`` takes a server's first GOAWAY as the end of the connection and refuses every frame
 after it, though a graceful shutdown (RFC 9113 §6.8) sends GOAWAY first and then finishes
 the streams in flight. From the first frame ``h2`` refuses, this client reads frames
-itself (``hyperframe``) and turns them into the same events.
+itself (``hyperframe``) and turns them into the same events, and answers the server's PINGs
+as any client would (the server's final GOAWAY waits for that answer).
 
 ``events()`` reads until a condition holds, with a deadline; it never waits with a bare sleep.
+With an ``ssl.SSLContext`` the connection is TLS, offering only ``h2`` by ALPN.
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from collections.abc import Callable
 
@@ -22,14 +25,18 @@ import h2.errors
 import h2.events
 import h2.exceptions
 import h2.settings
-from hyperframe.frame import DataFrame, Frame, GoAwayFrame, HeadersFrame, RstStreamFrame
+from hyperframe.frame import DataFrame, Frame, GoAwayFrame, HeadersFrame, PingFrame, RstStreamFrame
 
 
 class RawH2:
     """One HTTP/2 connection with its preface sent and the server's SETTINGS read."""
 
-    def __init__(self, host: str, port: int, timeout: float = 10.0) -> None:
+    def __init__(self, host: str, port: int, timeout: float = 10.0, tls: ssl.SSLContext | None = None) -> None:
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if tls is not None:
+            tls.set_alpn_protocols(["h2"])
+            self.sock = tls.wrap_socket(self.sock, server_hostname=host)
+            assert self.sock.selected_alpn_protocol() == "h2"
         self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
         self.conn.initiate_connection()
         self.flush()
@@ -40,8 +47,8 @@ class RawH2:
         self.events_until(lambda: any(isinstance(e, h2.events.RemoteSettingsChanged) for e in self.seen))
 
     @classmethod
-    def to(cls, server, timeout: float = 10.0) -> RawH2:
-        return cls(server.host, server.port, timeout)
+    def to(cls, server, timeout: float = 10.0, tls: ssl.SSLContext | None = None) -> RawH2:
+        return cls(server.host, server.port, timeout, tls)
 
     def flush(self) -> None:
         data = self.conn.data_to_send()
@@ -118,6 +125,8 @@ class RawH2:
                 terminated.error_code = h2.errors.ErrorCodes(frame.error_code) if known else frame.error_code
                 terminated.last_stream_id = frame.last_stream_id
                 events.append(terminated)
+            elif isinstance(frame, PingFrame) and "ACK" not in frame.flags:
+                self.send_raw(PingFrame(0, frame.opaque_data, flags=["ACK"]).serialize())
             if ended:
                 events.append(h2.events.StreamEnded(stream_id=frame.stream_id))
         return events

@@ -41,6 +41,7 @@ def test_accept_with_subprotocol_and_headers_and_the_scope(server):
         "http_version": "1.1",
         "extensions": ["websocket.http.response"],
         "has_client": True,
+        "first_header": ["host", server.url.removeprefix("http://")],
     }
 
 

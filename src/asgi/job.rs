@@ -34,7 +34,9 @@ pub enum Exchange {
 
 /// The loop-side ends of one WebSocket exchange.
 pub struct Session {
-    pub accept_key: String,
+    /// The `Sec-WebSocket-Accept` of an HTTP/1.1 handshake (answered `101`); None over
+    /// HTTP/2, where there is no key and an accept is a `200` (RFC 8441).
+    pub accept_key: Option<String>,
     pub subprotocols: Vec<String>,
     pub incoming: async_channel::Receiver<Incoming>,
     pub outgoing: async_channel::Sender<Message>,

@@ -32,7 +32,7 @@ use crate::http::connection::RequestState;
 use crate::http::request_body::RequestBody;
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
-use crate::http::websocket::is_upgrade_request;
+use crate::http::websocket::is_websocket_request;
 use crate::metrics::WebSockets;
 use bridge::{Bridge, LoopEvent};
 use job::{AsgiJob, Exchange};
@@ -64,12 +64,18 @@ impl AsgiApp {
         Self { bridge: self.bridge.clone(), root_path: Arc::from(root_path), websocket: self.websocket.clone() }
     }
 
-    /// Whether this mount takes `request` as a WebSocket (rather than plain HTTP).
+    /// Whether this mount takes `request` as a WebSocket (rather than plain HTTP): an
+    /// HTTP/1.1 upgrade or an HTTP/2 extended `CONNECT`, with WebSockets on (`--ws`).
     pub fn takes_websocket<B>(&self, request: &Request<B>) -> bool {
-        self.websocket.is_some() && is_upgrade_request(request.method(), request.version(), request.headers())
+        self.websocket.is_some() && is_websocket_request(request)
     }
 
-    /// Serves a WebSocket upgrade request (see `takes_websocket`).
+    /// Whether this mount serves WebSockets at all (`--ws` is not `none`).
+    pub fn serves_websockets(&self) -> bool {
+        self.websocket.is_some()
+    }
+
+    /// Serves a WebSocket request, over either HTTP version (see `takes_websocket`).
     pub async fn handle_websocket(
         &self,
         request: Request<IncomingBody>,

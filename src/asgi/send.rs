@@ -105,6 +105,11 @@ impl ResponseWriter {
         Self { head: None, trailers: false, trailer_fields: HeaderMap::new(), responder }
     }
 
+    /// The status a start message set, until the first body message sends the head.
+    pub fn status(&self) -> Option<StatusCode> {
+        self.head.as_ref().map(|head| head.status)
+    }
+
     /// The start message announced trailers: the body's end waits for them.
     pub fn expects_trailers(&self) -> bool {
         self.trailers

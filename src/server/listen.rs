@@ -18,6 +18,11 @@
 //! connection can meet the close; the cost is up to that much longer to drain idle
 //! connections. HTTP/2 connections get a GOAWAY at once.
 //!
+//! An HTTP/2 WebSocket (RFC 8441) is a stream its connection counts as in flight until the
+//! WebSocket ends (`Activity::hold`), though its `200` has gone out; on a stop it is asked to
+//! close (`1001`, `asgi/websocket/`) rather than left holding the drain to its timeout.
+//! (An HTTP/1.1 WebSocket has left hyper with its connection: nothing here waits for it.)
+//!
 //! Every HTTP/1.x response that leaves once the stop flag is set says `Connection: close` in its own
 //! head (hyper then closes after it), rather than relying on `graceful_shutdown()` to add
 //! it: the connection task and hyper race, and when hyper wrote the head first the client
@@ -59,6 +64,7 @@ use super::timeouts::{Activity, ConnectionTimeouts, TimedIo, TrackedBody};
 use super::tls;
 use crate::connection_info::ConnectionInfo;
 use crate::http::connection::Endpoint;
+use crate::http::websocket::StreamOpen;
 use crate::log;
 use crate::timers::{ACCEPT_BACKOFF, PROXY_HEADER_TIMEOUT};
 
@@ -128,7 +134,7 @@ pub async fn serve(
         max_concurrent_streams: settings.http2_max_concurrent_streams,
         max_header_list_size: u32::try_from(settings.max_header_size).unwrap_or(u32::MAX),
     };
-    let protocols = Protocols::new(settings.versions, settings.max_header_size, limits);
+    let protocols = Protocols::new(settings.versions, settings.max_header_size, limits, service.serves_websockets());
     let (drained, connection_token) = watch::channel(());
     let shared = Arc::new(Shared {
         service,
@@ -269,6 +275,22 @@ where
                 let mut response = shared.service.handle(request, connection, &mut recording).await;
                 if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                     activity.mark_upgraded();
+                } else if let Some(open) = response.extensions_mut().remove::<StreamOpen>() {
+                    // An HTTP/2 WebSocket: its stream is in flight until it ends, or the
+                    // connection would count as idle and be sent a GOAWAY.
+                    // A stop's drain would wait for it as for any stream: ask it to close.
+                    let held = activity.hold();
+                    let mut stop = stopping.clone();
+                    tokio::spawn(async move {
+                        tokio::select! {
+                            () = open.clone().closed() => {}
+                            () = stopped(&mut stop) => {
+                                open.go_away();
+                                open.closed().await;
+                            }
+                        }
+                        drop(held);
+                    });
                 } else if http1 && *stopping.borrow() {
                     // The connection's last response: say so in its head (hyper then closes
                     // after it), or the client may send its next request as hyper closes.

@@ -106,6 +106,12 @@ pub struct ShadowRoute {
 }
 
 impl Mounted {
+    /// Whether this mount, or its canary, takes WebSockets (an ASGI app with `--ws` on).
+    pub fn serves_websockets(&self) -> bool {
+        let own = matches!(&self.app, App::Asgi(app) if app.serves_websockets());
+        own || self.canary.as_ref().is_some_and(|route| route.variant.serves_websockets())
+    }
+
     /// This mount answering at `prefix` instead of its own: the same app, pool, limits,
     /// metrics, compression and fallback, with `SCRIPT_NAME`/`root_path` `prefix` (a
     /// canary taking requests for its primary, or a shadow); without a canary or shadow of its own.

@@ -13,6 +13,11 @@
 //! that resets more streams than `MAX_PENDING_RESETS` before we answered them, or whose
 //! header block grows past the limit, gets a GOAWAY.
 //!
+//! HTTP/2 connections offer the extended CONNECT (RFC 8441, `SETTINGS_ENABLE_CONNECT_PROTOCOL
+//! = 1` in the server's first SETTINGS) when a mount serves WebSockets, and only then: a
+//! browser that sees the setting opens its WebSockets to this origin over HTTP/2 and would
+//! not fall back to HTTP/1.1 if nothing took them.
+//!
 //! Left to others: what the connection's socket is (`listen.rs`), the TLS handshake
 //! (`tls.rs`, which offers `alpn()` from here), the head and idle timers (`timeouts.rs`).
 
@@ -80,7 +85,8 @@ pub struct Protocols {
 }
 
 impl Protocols {
-    pub fn new(versions: Versions, max_header_size: usize, limits: Http2Limits) -> Self {
+    /// `websockets`: offer HTTP/2's extended CONNECT (some mount serves WebSockets).
+    pub fn new(versions: Versions, max_header_size: usize, limits: Http2Limits, websockets: bool) -> Self {
         let mut http1 = http1::Builder::new();
         // No `pipeline_flush`: with it, hyper 1.12 drops the automatic 400 it writes for a
         // malformed request line instead of flushing it before closing.
@@ -91,6 +97,9 @@ impl Protocols {
             .max_concurrent_streams(limits.max_concurrent_streams)
             .max_header_list_size(limits.max_header_list_size)
             .max_pending_accept_reset_streams(MAX_PENDING_RESETS);
+        if websockets {
+            http2.enable_connect_protocol();
+        }
         let mut auto = auto::Builder::new(TokioExecutor::new());
         auto.http1().timer(TokioTimer::new()).keep_alive(true).max_buf_size(max_header_size.max(MIN_HEADER_BUFFER));
         auto.http2()
@@ -98,6 +107,9 @@ impl Protocols {
             .max_concurrent_streams(limits.max_concurrent_streams)
             .max_header_list_size(limits.max_header_list_size)
             .max_pending_accept_reset_streams(MAX_PENDING_RESETS);
+        if websockets {
+            auto.http2().enable_connect_protocol();
+        }
         Self { versions, http1, http2, auto }
     }
 

@@ -103,6 +103,11 @@ impl<T> Router<T> {
         for_host(host)
     }
 
+    /// Every mount's target, in routing order.
+    pub fn targets(&self) -> impl Iterator<Item = &T> {
+        self.mounts.iter().map(|(_, target)| target)
+    }
+
     /// The mount at exactly `point`.
     pub fn get(&self, point: &MountPoint) -> Option<&T> {
         self.mounts.iter().find(|(mounted, _)| mounted == point).map(|(_, target)| target)

@@ -5,7 +5,11 @@
 //! to the app mounted at `/` (the host's, else the host-less one) with the path `*` and an
 //! empty `SCRIPT_NAME`/`root_path`; with no such app, the server answers `200` with `Allow`
 //! itself. `*` with any other method is `400`. `CONNECT` (authority form) asks for a tunnel:
-//! we are not a proxy, so it gets `501` and a closed connection before any app runs.
+//! we are not a proxy, so it gets `501` and a closed connection before any app runs. The
+//! one `CONNECT` served is HTTP/2's extended CONNECT for a WebSocket (RFC 8441): it is routed
+//! by its `:path` as any request, and an ASGI mount with WebSockets on takes it; at any
+//! other mount it gets `501` too (an HTTP/1.1 upgrade request there reaches the app as plain
+//! HTTP, but a CONNECT has no meaning an app could give it).
 //!
 //! Before routing, the request's framing is checked (`http/framing.rs`) and, from a trusted
 //! proxy, its forwarding headers applied (`proxy.rs`), so host-qualified mounts see the
@@ -72,6 +76,7 @@ use crate::http::framing;
 use crate::http::request_body::{read_body, Frames, RequestBody};
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
+use crate::http::websocket::is_extended_connect;
 use crate::metrics::{Metrics, MountMetrics, Reason, Recording};
 
 pub struct Service {
@@ -106,6 +111,12 @@ impl Service {
     pub fn with_health_path(mut self, path: Option<&str>) -> Self {
         self.health_path = path.map(Box::from);
         self
+    }
+
+    /// Whether any mount serves WebSockets: HTTP/2 connections then offer the extended
+    /// CONNECT (RFC 8441) that carries them.
+    pub fn serves_websockets(&self) -> bool {
+        self.router.targets().any(Mounted::serves_websockets)
     }
 
     /// Where requests are counted (with `--admin-bind`).
@@ -173,7 +184,7 @@ impl Service {
         (mount, canary): (&mut Option<Arc<str>>, &mut Option<Pick>),
         (started, recording): (Option<Instant>, &mut Option<Recording>),
     ) -> Response<ResponseBody> {
-        if request.method() == Method::CONNECT {
+        if request.method() == Method::CONNECT && !is_extended_connect(&request) {
             self.refuse(Reason::NotAProxy);
             return status::not_a_proxy();
         }
@@ -222,6 +233,11 @@ impl Service {
                 let open = mounted.metrics.as_ref().map(|metrics| metrics.websockets());
                 return Box::pin(app.handle_websocket(request, connection, open)).await;
             }
+        }
+        if request.method() == Method::CONNECT {
+            // An extended CONNECT this mount does not take as a WebSocket.
+            refuse(mounted.metrics.as_ref(), Reason::NotAProxy);
+            return status::not_a_proxy();
         }
         let (head, body) = request.into_parts();
         let head_version = head.version;

@@ -92,6 +92,13 @@ impl Activity {
         RequestGuard(self.clone())
     }
 
+    /// Something other than a request keeps the connection busy (an HTTP/2 WebSocket's
+    /// stream) until the guard is dropped; it does not count as a request begun.
+    pub fn hold(self: &Arc<Self>) -> RequestGuard {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        RequestGuard(self.clone())
+    }
+
     /// The connection now speaks another protocol: no more HTTP timeouts.
     pub fn mark_upgraded(&self) {
         self.upgraded.store(true, Ordering::Release);

@@ -3,9 +3,10 @@
 Routes (by path): ``/echo`` accepts (with the first offered subprotocol and an extra
 header) and echoes; text ``close:CODE:REASON`` makes it close with that code and reason;
 ``/deny`` closes before accepting; ``/denial`` answers the handshake with its own HTTP
-response; ``/fail`` raises before accepting; ``/fail-open`` raises after accepting. Each
-disconnect event is recorded in the file named by ``?record=``; with ``&again=N`` the app
-then calls ``receive()`` N more times and records what each gives.
+response (``/denial-200`` with a ``200``); ``/fail`` raises before accepting; ``/fail-open``
+raises after accepting. Each disconnect event is recorded in the file named by
+``?record=``; with ``&again=N`` the app then calls ``receive()`` N more times and records
+what each gives.
 """
 
 import json
@@ -34,6 +35,10 @@ async def app(scope, receive, send):
         await send({"type": "websocket.http.response.body", "body": b"need ", "more_body": True})
         await send({"type": "websocket.http.response.body", "body": b"a token"})
         return
+    if path == "/denial-200":
+        await send({"type": "websocket.http.response.start", "status": 200, "headers": []})
+        await send({"type": "websocket.http.response.body", "body": b"not a websocket"})
+        return
     if path == "/fail":
         raise RuntimeError("websocket app failed before accepting")
     subprotocols = scope["subprotocols"]
@@ -56,6 +61,7 @@ async def app(scope, receive, send):
             "http_version": scope["http_version"],
             "extensions": sorted(scope.get("extensions", {})),
             "has_client": len(scope["client"]) == 2,
+            "first_header": [part.decode("latin-1") for part in scope["headers"][0]],
         }
         await send({"type": "websocket.send", "text": json.dumps(info)})
     while True:

@@ -1,10 +1,20 @@
 //! ASGI `websocket` scopes: the tokio half of the handshake and of the open connection.
 //!
-//! `handle` checks the upgrade request and hands a `Session` to the app through the
-//! bridge; the app's first send decides the answer (`101` to accept, `403` for a close,
-//! or its own denial response). After a `101`, `pump` takes the upgraded connection and
-//! moves frames both ways: from tungstenite into a bounded channel for `receive()`, and from
-//! a bounded channel filled by `send()` into tungstenite. Both bounds are backpressure.
+//! `handle` checks the opening request and hands a `Session` to the app through the
+//! bridge; the app's first send decides the answer (to accept: `101` over HTTP/1.1, `200`
+//! over HTTP/2; `403` for a close; or its own denial response). Once accepted, `pump` takes
+//! the upgraded connection (over HTTP/2, the request's stream: hyper hands it over as an
+//! `Upgraded` as it does a whole HTTP/1.1 connection) and moves frames both ways: from
+//! tungstenite into a bounded channel for `receive()`, and from a bounded channel filled by
+//! `send()` into tungstenite. Both bounds are backpressure; over HTTP/2 the stream's flow
+//! control is too.
+//!
+//! An HTTP/2 WebSocket is one stream among the connection's others, which the connection
+//! must count as in flight while it is open, or it would think itself idle and send a
+//! GOAWAY: its `200` carries a `StreamOpen` (`http/websocket.rs`) that the connection holds
+//! on to (`server/listen.rs`) until `pump` ends. A stopping server's drain would wait for
+//! the stream as for any other, so the connection asks `pump` to close it: the client gets
+//! `1001` (going away), the app a `websocket.disconnect` with the client's answer.
 //!
 //! The loop-side callables are `receive.rs` and `send.rs`.
 
@@ -14,7 +24,7 @@ pub mod send;
 use std::sync::Arc;
 
 use futures::{SinkExt, StreamExt};
-use http::{Request, Response, StatusCode};
+use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming as IncomingBody;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
@@ -33,7 +43,7 @@ use crate::connection_info::ConnectionInfo;
 use crate::http::connection::{PendingResponse, RequestState};
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
-use crate::http::websocket::{accept_key, offered_subprotocols};
+use crate::http::websocket::{accept_key, is_version_13, offered_subprotocols, OpenUntil, StreamOpen};
 use crate::metrics::WebSockets;
 use crate::timers::WEBSOCKET_CLOSE_TIMEOUT;
 
@@ -55,8 +65,18 @@ pub async fn handle(
     open: Option<WebSockets>,
 ) -> Response<ResponseBody> {
     let (mut head, _body) = request.into_parts();
-    let Some(accept_key) = accept_key(&head.headers) else {
-        return status::plain(StatusCode::BAD_REQUEST);
+    let http2 = head.version == Version::HTTP_2;
+    // Over HTTP/2 there is no key to answer (RFC 8441 §5), only the version to check.
+    let accept_key = if http2 {
+        if !is_version_13(&head.headers) {
+            return status::plain(StatusCode::BAD_REQUEST);
+        }
+        None
+    } else {
+        let Some(key) = accept_key(&head.headers) else {
+            return status::plain(StatusCode::BAD_REQUEST);
+        };
+        Some(key)
     };
     let Some(on_upgrade) = head.extensions.remove::<OnUpgrade>() else {
         return status::plain(StatusCode::BAD_REQUEST);
@@ -70,16 +90,22 @@ pub async fn handle(
     let job =
         AsgiJob { head, exchange: Exchange::WebSocket(session), connection, state: state.clone(), respond, root_path };
     bridge.push(LoopEvent::Start(Box::new(job)));
-    let Ok(response) = response.await else {
+    let Ok(mut response) = response.await else {
         return status::plain(StatusCode::SERVICE_UNAVAILABLE);
     };
     pending.disarm();
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+    // `send.rs` answers an accept so, and refuses a denial response that would look the same.
+    let accepted = response.status() == if http2 { StatusCode::OK } else { StatusCode::SWITCHING_PROTOCOLS };
+    if accepted {
         let config = WebSocketConfig::default()
             .max_message_size(Some(settings.max_message_size))
             .max_frame_size(Some(settings.max_message_size));
         let channels = (incoming_sender, outgoing_receiver);
-        bridge.runtime().spawn(pump(on_upgrade, channels, state, config, open));
+        let (stream_open, open_until) = StreamOpen::pair();
+        if http2 {
+            response.extensions_mut().insert(stream_open);
+        }
+        bridge.runtime().spawn(pump(on_upgrade, channels, state, config, (open, open_until)));
     }
     response
 }
@@ -97,7 +123,9 @@ async fn pump(
     (incoming, outgoing): (async_channel::Sender<Incoming>, async_channel::Receiver<Message>),
     state: Arc<RequestState>,
     config: WebSocketConfig,
-    open: Option<WebSockets>,
+    // `open_until` is dropped with this task: an HTTP/2 connection then stops counting
+    // the stream as in flight (see the module's header).
+    (open, open_until): (Option<WebSockets>, OpenUntil),
 ) {
     let Ok(upgraded) = on_upgrade.await else {
         state.mark_disconnected();
@@ -142,6 +170,8 @@ async fn pump(
                     _ => break,
                 }
             }
+            // The server is stopping (HTTP/2: the connection asks, see the module's header).
+            () = open_until.going_away() => close_message(CloseCode::Away, "server shutting down"),
             // The app has been told (`receive.rs` marks it), and has nothing queued.
             () = state.disconnected(), if failure.is_some() => match failure.take() {
                 Some((close, _)) => close,

@@ -1,8 +1,9 @@
 //! ASGI `send()` for `websocket` scopes, checked against the spec's order:
 //!
-//! - before the handshake is answered: `websocket.accept` (`101`, with the chosen
-//!   subprotocol and extra headers), `websocket.close` (`403`), or the denial response
-//!   extension's `websocket.http.response.start`/`.body` (any HTTP response);
+//! - before the handshake is answered: `websocket.accept` (`101` over HTTP/1.1, `200` over
+//!   HTTP/2, with the chosen subprotocol and extra headers), `websocket.close` (`403`), or
+//!   the denial response extension's `websocket.http.response.start`/`.body` (any HTTP
+//!   response but, over HTTP/2, a `2xx`: that would accept the extended CONNECT);
 //! - once open: `websocket.send` (`text` or `bytes`) and `websocket.close` (code, reason).
 //!
 //! After the client has gone, `send()` raises `ClientDisconnected` (an `OSError`).
@@ -55,7 +56,8 @@ impl Phase {
 pub struct WebSocketSend {
     phase: Phase,
     writer: ResponseWriter,
-    accept_key: String,
+    /// None over HTTP/2 (see `Session`).
+    accept_key: Option<String>,
     outgoing: async_channel::Sender<Message>,
     bridge: Py<LoopBridge>,
 }
@@ -99,11 +101,17 @@ impl WebSocketSend {
     fn accept(&mut self, message: &Bound<'_, PyDict>) -> PyResult<()> {
         let py = message.py();
         let mut headers = HeaderMap::new();
-        headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
-        headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-        let accept =
-            HeaderValue::from_str(&self.accept_key).map_err(|error| PyRuntimeError::new_err(error.to_string()))?;
-        headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
+        let status = match &self.accept_key {
+            Some(key) => {
+                headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+                headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+                let accept = HeaderValue::from_str(key).map_err(|error| PyRuntimeError::new_err(error.to_string()))?;
+                headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
+                StatusCode::SWITCHING_PROTOCOLS
+            }
+            // HTTP/2: the stream is the connection; a 200 opens it (RFC 8441 §5).
+            None => StatusCode::OK,
+        };
         if let Some(protocol) = message.get_item(intern!(py, "subprotocol"))?.filter(|value| !value.is_none()) {
             let protocol = protocol.cast::<PyString>()?.to_str()?;
             let value = HeaderValue::from_str(protocol)
@@ -117,7 +125,7 @@ impl WebSocketSend {
                 }
             }
         }
-        let head = Head { status: StatusCode::SWITCHING_PROTOCOLS, reason: None, headers };
+        let head = Head { status, reason: None, headers };
         self.writer.responder.send_complete(head, Bytes::new())?;
         self.phase = Phase::Open;
         Ok(())
@@ -167,6 +175,11 @@ impl WebSocketSend {
             }
             (Phase::Handshake, "websocket.http.response.start") => {
                 self.writer.start(message)?;
+                if self.accept_key.is_none() && self.writer.status().is_some_and(|status| status.is_success()) {
+                    return Err(PyValueError::new_err(
+                        "a WebSocket denial response over HTTP/2 cannot be 2xx: that accepts the connection",
+                    ));
+                }
                 self.phase = Phase::Denial;
                 done(py)
             }
