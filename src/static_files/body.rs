@@ -4,23 +4,27 @@
 //! Opening uses `O_NONBLOCK` (a FIFO swapped in after the check cannot hang a thread) and
 //! `O_NOFOLLOW` (the path is canonical; a symlink swapped in for its last component is
 //! refused), then checks the open descriptor is a regular file: what is served is what was
-//! checked. A body up to `BLOCK` bytes is read at once, on the blocking pool, with the open;
-//! a larger one is read `BLOCK` at a time, each read a short task on the blocking pool, into
-//! the response channel: a slow client fills the channel and the reads wait, so a download
-//! holds at most the channel's worth of memory and no thread while it waits. A file that
-//! ends sooner than its length said (truncated meanwhile) aborts the response, so the client
-//! cannot take the partial body for the whole.
+//! checked. Reads happen on the event loop when the page cache holds the bytes (`pread` with
+//! `RWF_NOWAIT`, which fails rather than wait for the disk; the common case for assets) and
+//! on tokio's blocking pool otherwise (a cold file, a filesystem without `RWF_NOWAIT`): a hop
+//! to the pool and back costs more than the read itself. A body up to `BLOCK` bytes is read
+//! at once with the open when it is cached; a larger one (or a small one not cached) is read
+//! `BLOCK` at a time into the response channel: a slow client fills the channel and the reads
+//! wait, so a download holds at most the channel's worth of memory and no thread while it
+//! waits. A file that ends sooner than its length said (truncated meanwhile) aborts the
+//! response, so the client cannot take the partial body for the whole.
 //!
 //! Which bytes (range, sibling) is decided by `conditional.rs` and `encoding.rs`.
 
 use std::fs::{File, Metadata, OpenOptions};
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::ops::RangeInclusive;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use rustix::io::{preadv2, ReadWriteFlags};
 
 use crate::http::connection::RequestState;
 use crate::http::response_body::ResponseChunk;
@@ -38,12 +42,24 @@ pub fn open(path: &Path) -> io::Result<(File, Metadata)> {
     Ok((file, metadata))
 }
 
-/// Reads `range` whole (it is at most `BLOCK` long); an error if the file ends sooner.
-pub fn read(file: &File, range: &RangeInclusive<u64>) -> io::Result<Bytes> {
-    let length = usize::try_from(range.end() + 1 - range.start()).map_err(|_| io::ErrorKind::InvalidInput)?;
+/// Reads what the page cache holds of `range`, from its start, without waiting for the disk
+/// (`RWF_NOWAIT`): possibly fewer bytes than asked, none when the first are not cached, the
+/// filesystem cannot tell, or the file ends there. Never blocks on I/O: fit for the event loop.
+pub fn read_cached(file: &File, range: &RangeInclusive<u64>) -> Bytes {
+    let Ok(length) = usize::try_from(range.end() + 1 - range.start()) else {
+        return Bytes::new();
+    };
     let mut buffer = BytesMut::zeroed(length);
-    file.read_exact_at(&mut buffer, *range.start())?;
-    Ok(buffer.freeze())
+    let mut filled = 0;
+    while filled < length {
+        let mut slices = [IoSliceMut::new(&mut buffer[filled..])];
+        match preadv2(file, &mut slices, range.start() + filled as u64, ReadWriteFlags::NOWAIT) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => filled += read,
+        }
+    }
+    buffer.truncate(filled);
+    buffer.freeze()
 }
 
 /// Sends `range` of `file` into `chunks`, `BLOCK` at a time (a task on tokio); ends when the
@@ -60,10 +76,16 @@ pub async fn pump(
     let end = range.end() + 1;
     while at < end {
         let piece = at..=(at + BLOCK.min(end - at) - 1);
-        let reader = file.clone();
-        let read = tokio::task::spawn_blocking(move || read_some(&reader, &piece)).await;
-        let block = match read {
-            Ok(Ok(block)) if !block.is_empty() => block,
+        let mut block = read_cached(&file, &piece);
+        if block.is_empty() {
+            // Not in the page cache: read on the blocking pool, where waiting for the disk
+            // holds no connection up.
+            let reader = file.clone();
+            let read = tokio::task::spawn_blocking(move || read_some(&reader, &piece)).await;
+            block = read.ok().and_then(Result::ok).unwrap_or_default();
+        }
+        let block = match block {
+            block if !block.is_empty() => block,
             _ => {
                 // Short file, read error, or the runtime shutting down: the length promised
                 // cannot be met. Flag first, then close: the body checks the flag at the close.
@@ -98,8 +120,9 @@ mod tests {
         std::fs::write(&file, b"0123456789").expect("write");
         let (opened, metadata) = open(&file).expect("a regular file opens");
         assert_eq!(metadata.len(), 10);
-        assert_eq!(read(&opened, &(2..=4)).expect("read").as_ref(), b"234");
-        assert!(read(&opened, &(8..=12)).is_err(), "past the end");
+        assert_eq!(read_cached(&opened, &(2..=4)).as_ref(), b"234");
+        assert_eq!(read_cached(&opened, &(8..=12)).as_ref(), b"89", "up to the end");
+        assert_eq!(read_some(&opened, &(2..=4)).expect("read").as_ref(), b"234");
         assert_eq!(open(directory.path()).map(drop).map_err(|error| error.kind()), Err(io::ErrorKind::NotFound));
         let link = directory.path().join("link");
         std::os::unix::fs::symlink(&file, &link).expect("symlink");

@@ -1,7 +1,7 @@
 //! From a request path to a file under the mount's root, or to nothing: the only place a
 //! static mount touches the client's path.
 //!
-//! Two steps, the first pure and the second on the filesystem (tokio's blocking pool):
+//! Two steps, the first pure and the second on the filesystem (on the event loop, see `mod.rs`):
 //!
 //! 1. `segments` splits the path below the mount on `/` *before* percent-decoding, then
 //!    decodes each segment. A segment is refused (the whole request is `404`) when it is
@@ -101,7 +101,7 @@ impl Root {
         canonical.starts_with(&self.path).then_some(canonical)
     }
 
-    /// Finds what `segments` name (blocking: call it on the blocking pool).
+    /// Finds what `segments` name (system calls on metadata only: see `mod.rs`).
     pub fn find(&self, segments: &Segments) -> Found {
         let mut joined = self.path.clone();
         joined.extend(&segments.names);

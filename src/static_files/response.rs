@@ -1,4 +1,4 @@
-//! The answer to one request on a static mount, decided on the blocking pool: which file
+//! The answer to one request on a static mount, decided on the event loop: which file
 //! (`resolve.rs`), which representation (`encoding.rs`), which status and part
 //! (`conditional.rs`), and the headers that describe it.
 //!
@@ -55,7 +55,7 @@ pub enum Prepared {
     Stream { head: Response<ResponseBody>, file: File, range: RangeInclusive<u64> },
 }
 
-/// Decides the answer to `head` (blocking: call it on the blocking pool).
+/// Decides the answer to `head` (metadata and cached pages only: see `mod.rs`).
 pub fn prepare(settings: &StaticSettings, head: &request::Parts) -> Prepared {
     let path = head.uri.path();
     let rest = path.strip_prefix(settings.prefix.as_str()).unwrap_or("*");
@@ -121,17 +121,15 @@ fn serve_file(settings: &StaticSettings, head: &request::Parts, path: PathBuf, n
     }
 }
 
-/// The response with its body: read now when small, else to be streamed.
+/// The response with its body: read now when small and cached, else to be streamed.
 fn with_body(mut response: Response<ResponseBody>, file: File, range: RangeInclusive<u64>) -> Prepared {
-    if range.end() - range.start() < BLOCK {
-        return match body::read(&file, &range) {
-            Ok(data) => {
-                *response.body_mut() = ResponseBody::full(data);
-                Prepared::Ready(response)
-            }
-            // Truncated between the length check and the read.
-            Err(_) => Prepared::Ready(status::plain(StatusCode::INTERNAL_SERVER_ERROR)),
-        };
+    let length = range.end() + 1 - range.start();
+    if length <= BLOCK {
+        let data = body::read_cached(&file, &range);
+        if data.len() as u64 == length {
+            *response.body_mut() = ResponseBody::full(data);
+            return Prepared::Ready(response);
+        }
     }
     Prepared::Stream { head: response, file, range }
 }
