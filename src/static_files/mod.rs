@@ -33,7 +33,7 @@ use crate::http::response_body::ResponseBody;
 use response::Prepared;
 pub use response::StaticSettings;
 
-/// How many body pieces (each at most 256 KiB) may wait between the file and the socket.
+/// How many body pieces (each at most `body::BLOCK`, 256 KiB) may wait between the file and the socket.
 const CHANNEL_PIECES: usize = 8;
 
 /// A mounted directory.
