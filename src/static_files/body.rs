@@ -1,10 +1,7 @@
-//! A static file's bytes: opened safely, read whole when small, else streamed in bounded
-//! pieces.
+//! A static file's bytes (the file opened and checked by `resolve.rs`): read whole when small,
+//! else streamed in bounded pieces.
 //!
-//! Opening uses `O_NONBLOCK` (a FIFO swapped in after the check cannot hang a thread) and
-//! `O_NOFOLLOW` (the path is canonical; a symlink swapped in for its last component is
-//! refused), then checks the open descriptor is a regular file: what is served is what was
-//! checked. Reads happen on the event loop when the page cache holds the bytes (`pread` with
+//! Reads happen on the event loop when the page cache holds the bytes (`pread` with
 //! `RWF_NOWAIT`, which fails rather than wait for the disk; the common case for assets) and
 //! on tokio's blocking pool otherwise (a cold file, a filesystem without `RWF_NOWAIT`): a hop
 //! to the pool and back costs more than the read itself. A body up to `BLOCK` bytes is read
@@ -16,11 +13,10 @@
 //!
 //! Which bytes (range, sibling) is decided by `conditional.rs` and `encoding.rs`.
 
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::File;
 use std::io::{self, IoSliceMut};
 use std::ops::RangeInclusive;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::Path;
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
@@ -31,16 +27,6 @@ use crate::http::response_body::ResponseChunk;
 
 /// The most read from a file at once; bodies up to this size go out as one buffer.
 pub const BLOCK: u64 = 256 * 1024;
-
-/// Opens a regular file for reading; any other kind of file is `NotFound`.
-pub fn open(path: &Path) -> io::Result<(File, Metadata)> {
-    let file = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(path)?;
-    let metadata = file.metadata()?;
-    if !metadata.is_file() {
-        return Err(io::ErrorKind::NotFound.into());
-    }
-    Ok((file, metadata))
-}
 
 /// Reads what the page cache holds of `range`, from its start, without waiting for the disk
 /// (`RWF_NOWAIT`): possibly fewer bytes than asked, none when the first are not cached, the
@@ -114,19 +100,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_regular_files_open() {
+    fn reads_stop_at_the_end() {
         let directory = tempfile::tempdir().expect("temporary directory");
         let file = directory.path().join("data.bin");
         std::fs::write(&file, b"0123456789").expect("write");
-        let (opened, metadata) = open(&file).expect("a regular file opens");
-        assert_eq!(metadata.len(), 10);
+        let opened = File::open(&file).expect("open");
         assert_eq!(read_cached(&opened, &(2..=4)).as_ref(), b"234");
         assert_eq!(read_cached(&opened, &(8..=12)).as_ref(), b"89", "up to the end");
         assert_eq!(read_some(&opened, &(2..=4)).expect("read").as_ref(), b"234");
-        assert_eq!(open(directory.path()).map(drop).map_err(|error| error.kind()), Err(io::ErrorKind::NotFound));
-        let link = directory.path().join("link");
-        std::os::unix::fs::symlink(&file, &link).expect("symlink");
-        assert!(open(&link).is_err(), "a symlink as the last component is refused");
     }
 
     #[tokio::test]
@@ -135,7 +116,7 @@ mod tests {
         let path = directory.path().join("big.bin");
         let data: Vec<u8> = (0..(BLOCK * 2 + 10)).map(|index| (index % 251) as u8).collect();
         std::fs::write(&path, &data).expect("write");
-        let (file, _) = open(&path).expect("open");
+        let file = File::open(&path).expect("open");
         let (sender, receiver) = async_channel::bounded(4);
         let state = RequestState::new();
         let range = 5..=(BLOCK * 2 + 7);
@@ -158,7 +139,7 @@ mod tests {
         let directory = tempfile::tempdir().expect("temporary directory");
         let path = directory.path().join("short.bin");
         std::fs::write(&path, b"abc").expect("write");
-        let (file, _) = open(&path).expect("open");
+        let file = File::open(&path).expect("open");
         let (sender, receiver) = async_channel::bounded(4);
         let state = RequestState::new();
         tokio::spawn(pump(file, 0..=9, sender, state.clone()));
