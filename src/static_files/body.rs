@@ -110,28 +110,38 @@ mod tests {
         assert_eq!(read_some(&opened, &(2..=4)).expect("read").as_ref(), b"234");
     }
 
-    #[tokio::test]
-    async fn pump_sends_the_range_in_blocks() {
+    /// Pumps `range` of a file holding `data`, evicted from the page cache first when `cold`
+    /// (so the reads go to the blocking pool); what the channel received.
+    async fn pumped(data: &[u8], range: RangeInclusive<u64>, cold: bool) -> Vec<u8> {
         let directory = tempfile::tempdir().expect("temporary directory");
         let path = directory.path().join("big.bin");
-        let data: Vec<u8> = (0..(BLOCK * 2 + 10)).map(|index| (index % 251) as u8).collect();
-        std::fs::write(&path, &data).expect("write");
+        std::fs::write(&path, data).expect("write");
         let file = File::open(&path).expect("open");
+        if cold {
+            file.sync_all().expect("fsync");
+            rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).expect("fadvise");
+        }
         let (sender, receiver) = async_channel::bounded(4);
         let state = RequestState::new();
-        let range = 5..=(BLOCK * 2 + 7);
-        tokio::spawn(pump(file, range.clone(), sender, state.clone()));
+        tokio::spawn(pump(file, range, sender, state.clone()));
         let mut received = Vec::new();
-        let mut sizes = Vec::new();
         while let Ok(chunk) = receiver.recv().await {
             let chunk = chunk.expect("no abort");
-            sizes.push(chunk.len() as u64);
+            assert!(!chunk.is_empty() && chunk.len() as u64 <= BLOCK);
             received.extend_from_slice(&chunk);
         }
-        let (start, end) = (*range.start() as usize, *range.end() as usize);
-        assert_eq!(received, data[start..=end]);
-        assert!(sizes.iter().all(|size| *size <= BLOCK));
         assert!(!state.is_aborted());
+        received
+    }
+
+    #[tokio::test]
+    async fn pump_sends_the_range_in_blocks_cached_or_not() {
+        let data: Vec<u8> = (0..(BLOCK * 2 + 10)).map(|index| (index % 251) as u8).collect();
+        let range = 5..=(BLOCK * 2 + 7);
+        let (start, end) = (*range.start() as usize, *range.end() as usize);
+        for cold in [false, true] {
+            assert_eq!(pumped(&data, range.clone(), cold).await, data[start..=end], "cold: {cold}");
+        }
     }
 
     #[tokio::test]
