@@ -1,26 +1,26 @@
-//! A static file's bytes: opened safely, read whole when small, else streamed in bounded
-//! pieces.
+//! A static file's bytes (the file opened and checked by `resolve.rs`): read whole when small,
+//! else streamed in bounded pieces.
 //!
-//! Opening uses `O_NONBLOCK` (a FIFO swapped in after the check cannot hang a thread) and
-//! `O_NOFOLLOW` (the path is canonical; a symlink swapped in for its last component is
-//! refused), then checks the open descriptor is a regular file: what is served is what was
-//! checked. A body up to `BLOCK` bytes is read at once, on the blocking pool, with the open;
-//! a larger one is read `BLOCK` at a time, each read a short task on the blocking pool, into
-//! the response channel: a slow client fills the channel and the reads wait, so a download
-//! holds at most the channel's worth of memory and no thread while it waits. A file that
-//! ends sooner than its length said (truncated meanwhile) aborts the response, so the client
-//! cannot take the partial body for the whole.
+//! Reads happen on the event loop when the page cache holds the bytes (`pread` with
+//! `RWF_NOWAIT`, which fails rather than wait for the disk; the common case for assets) and
+//! on tokio's blocking pool otherwise (a cold file, a filesystem without `RWF_NOWAIT`): a hop
+//! to the pool and back costs more than the read itself. A body up to `BLOCK` bytes is read
+//! at once with the open when it is cached; a larger one (or a small one not cached) is read
+//! `BLOCK` at a time into the response channel: a slow client fills the channel and the reads
+//! wait, so a download holds at most the channel's worth of memory and no thread while it
+//! waits. A file that ends sooner than its length said (truncated meanwhile) aborts the
+//! response, so the client cannot take the partial body for the whole.
 //!
 //! Which bytes (range, sibling) is decided by `conditional.rs` and `encoding.rs`.
 
-use std::fs::{File, Metadata, OpenOptions};
-use std::io;
+use std::fs::File;
+use std::io::{self, IoSliceMut};
 use std::ops::RangeInclusive;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
-use std::path::Path;
+use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use rustix::io::{preadv2, ReadWriteFlags};
 
 use crate::http::connection::RequestState;
 use crate::http::response_body::ResponseChunk;
@@ -28,22 +28,24 @@ use crate::http::response_body::ResponseChunk;
 /// The most read from a file at once; bodies up to this size go out as one buffer.
 pub const BLOCK: u64 = 256 * 1024;
 
-/// Opens a regular file for reading; any other kind of file is `NotFound`.
-pub fn open(path: &Path) -> io::Result<(File, Metadata)> {
-    let file = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW).open(path)?;
-    let metadata = file.metadata()?;
-    if !metadata.is_file() {
-        return Err(io::ErrorKind::NotFound.into());
-    }
-    Ok((file, metadata))
-}
-
-/// Reads `range` whole (it is at most `BLOCK` long); an error if the file ends sooner.
-pub fn read(file: &File, range: &RangeInclusive<u64>) -> io::Result<Bytes> {
-    let length = usize::try_from(range.end() + 1 - range.start()).map_err(|_| io::ErrorKind::InvalidInput)?;
+/// Reads what the page cache holds of `range`, from its start, without waiting for the disk
+/// (`RWF_NOWAIT`): possibly fewer bytes than asked, none when the first are not cached, the
+/// filesystem cannot tell, or the file ends there. Never blocks on I/O: fit for the event loop.
+pub fn read_cached(file: &File, range: &RangeInclusive<u64>) -> Bytes {
+    let Ok(length) = usize::try_from(range.end() + 1 - range.start()) else {
+        return Bytes::new();
+    };
     let mut buffer = BytesMut::zeroed(length);
-    file.read_exact_at(&mut buffer, *range.start())?;
-    Ok(buffer.freeze())
+    let mut filled = 0;
+    while filled < length {
+        let mut slices = [IoSliceMut::new(&mut buffer[filled..])];
+        match preadv2(file, &mut slices, range.start() + filled as u64, ReadWriteFlags::NOWAIT) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => filled += read,
+        }
+    }
+    buffer.truncate(filled);
+    buffer.freeze()
 }
 
 /// Sends `range` of `file` into `chunks`, `BLOCK` at a time (a task on tokio); ends when the
@@ -60,10 +62,16 @@ pub async fn pump(
     let end = range.end() + 1;
     while at < end {
         let piece = at..=(at + BLOCK.min(end - at) - 1);
-        let reader = file.clone();
-        let read = tokio::task::spawn_blocking(move || read_some(&reader, &piece)).await;
-        let block = match read {
-            Ok(Ok(block)) if !block.is_empty() => block,
+        let mut block = read_cached(&file, &piece);
+        if block.is_empty() {
+            // Not in the page cache: read on the blocking pool, where waiting for the disk
+            // holds no connection up.
+            let reader = file.clone();
+            let read = tokio::task::spawn_blocking(move || read_some(&reader, &piece)).await;
+            block = read.ok().and_then(Result::ok).unwrap_or_default();
+        }
+        let block = match block {
+            block if !block.is_empty() => block,
             _ => {
                 // Short file, read error, or the runtime shutting down: the length promised
                 // cannot be met. Flag first, then close: the body checks the flag at the close.
@@ -92,42 +100,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_regular_files_open() {
+    fn reads_stop_at_the_end() {
         let directory = tempfile::tempdir().expect("temporary directory");
         let file = directory.path().join("data.bin");
         std::fs::write(&file, b"0123456789").expect("write");
-        let (opened, metadata) = open(&file).expect("a regular file opens");
-        assert_eq!(metadata.len(), 10);
-        assert_eq!(read(&opened, &(2..=4)).expect("read").as_ref(), b"234");
-        assert!(read(&opened, &(8..=12)).is_err(), "past the end");
-        assert_eq!(open(directory.path()).map(drop).map_err(|error| error.kind()), Err(io::ErrorKind::NotFound));
-        let link = directory.path().join("link");
-        std::os::unix::fs::symlink(&file, &link).expect("symlink");
-        assert!(open(&link).is_err(), "a symlink as the last component is refused");
+        let opened = File::open(&file).expect("open");
+        assert_eq!(read_cached(&opened, &(2..=4)).as_ref(), b"234");
+        assert_eq!(read_cached(&opened, &(8..=12)).as_ref(), b"89", "up to the end");
+        assert_eq!(read_some(&opened, &(2..=4)).expect("read").as_ref(), b"234");
+    }
+
+    /// Pumps `range` of a file holding `data`, evicted from the page cache first when `cold`
+    /// (so the reads go to the blocking pool); what the channel received.
+    async fn pumped(data: &[u8], range: RangeInclusive<u64>, cold: bool) -> Vec<u8> {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let path = directory.path().join("big.bin");
+        std::fs::write(&path, data).expect("write");
+        let file = File::open(&path).expect("open");
+        if cold {
+            file.sync_all().expect("fsync");
+            rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).expect("fadvise");
+        }
+        let (sender, receiver) = async_channel::bounded(4);
+        let state = RequestState::new();
+        tokio::spawn(pump(file, range, sender, state.clone()));
+        let mut received = Vec::new();
+        while let Ok(chunk) = receiver.recv().await {
+            let chunk = chunk.expect("no abort");
+            assert!(!chunk.is_empty() && chunk.len() as u64 <= BLOCK);
+            received.extend_from_slice(&chunk);
+        }
+        assert!(!state.is_aborted());
+        received
     }
 
     #[tokio::test]
-    async fn pump_sends_the_range_in_blocks() {
-        let directory = tempfile::tempdir().expect("temporary directory");
-        let path = directory.path().join("big.bin");
+    async fn pump_sends_the_range_in_blocks_cached_or_not() {
         let data: Vec<u8> = (0..(BLOCK * 2 + 10)).map(|index| (index % 251) as u8).collect();
-        std::fs::write(&path, &data).expect("write");
-        let (file, _) = open(&path).expect("open");
-        let (sender, receiver) = async_channel::bounded(4);
-        let state = RequestState::new();
         let range = 5..=(BLOCK * 2 + 7);
-        tokio::spawn(pump(file, range.clone(), sender, state.clone()));
-        let mut received = Vec::new();
-        let mut sizes = Vec::new();
-        while let Ok(chunk) = receiver.recv().await {
-            let chunk = chunk.expect("no abort");
-            sizes.push(chunk.len() as u64);
-            received.extend_from_slice(&chunk);
-        }
         let (start, end) = (*range.start() as usize, *range.end() as usize);
-        assert_eq!(received, data[start..=end]);
-        assert!(sizes.iter().all(|size| *size <= BLOCK));
-        assert!(!state.is_aborted());
+        for cold in [false, true] {
+            assert_eq!(pumped(&data, range.clone(), cold).await, data[start..=end], "cold: {cold}");
+        }
     }
 
     #[tokio::test]
@@ -135,7 +149,7 @@ mod tests {
         let directory = tempfile::tempdir().expect("temporary directory");
         let path = directory.path().join("short.bin");
         std::fs::write(&path, b"abc").expect("write");
-        let (file, _) = open(&path).expect("open");
+        let file = File::open(&path).expect("open");
         let (sender, receiver) = async_channel::bounded(4);
         let state = RequestState::new();
         tokio::spawn(pump(file, 0..=9, sender, state.clone()));

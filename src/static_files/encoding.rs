@@ -7,7 +7,9 @@
 //! among codings it rates equally, ours decides: br, then zstd, then gzip. Without the
 //! header, or when no acceptable sibling exists, the file itself is sent. A sibling must be
 //! a regular file below the root, like any file served (a symlink out of the root is not
-//! followed).
+//! followed); it is looked for next to the path asked for (`inside.css.br` for a symlink
+//! `inside.css`, as nginx's `gzip_static` does), or next to the canonical path when that path
+//! had to be worked out (`resolve.rs`).
 //!
 //! The response's `Content-Type` stays the original name's and `Content-Encoding` names the
 //! coding (`response.rs`); the sibling has its own length, ETag and dates.
@@ -16,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use http::HeaderMap;
 
-use super::resolve::Root;
+use super::resolve::{Opened, Root};
 use crate::compression::negotiate::ranked;
 use crate::compression::Codec;
 
@@ -38,13 +40,14 @@ pub fn acceptable(headers: &HeaderMap) -> Vec<Codec> {
     ranked(headers, &PREFERENCE)
 }
 
-/// The first of `codings` with a regular-file sibling of `path` below the root, and its path.
-pub fn sibling(root: &Root, path: &Path, codings: &[Codec]) -> Option<(Codec, PathBuf)> {
+/// The first of `codings` with a regular-file sibling of `relative` (a path below the root),
+/// opened.
+pub fn sibling(root: &Root, relative: &Path, codings: &[Codec]) -> Option<(Codec, Opened)> {
     codings.iter().find_map(|&coding| {
-        let mut name = path.as_os_str().to_owned();
+        let mut name = relative.as_os_str().to_owned();
         name.push(suffix(coding));
-        let found = root.contain(Path::new(&name))?;
-        found.is_file().then_some((coding, found))
+        let (opened, _) = root.open(&PathBuf::from(name))?;
+        opened.metadata.is_file().then_some((coding, opened))
     })
 }
 

@@ -2,13 +2,18 @@
 //! alone, never touching Python or the GIL.
 //!
 //! The flow for one request:
-//! 1. `StaticApp::dispatch` (tokio) hands the request head to tokio's blocking pool, where
-//!    `response::prepare` resolves the path safely below the root (`resolve.rs`), picks a
+//! 1. `StaticApp::dispatch` calls `response::prepare` right on the event loop: it resolves the path safely below the root (`resolve.rs`), picks a
 //!    precompressed sibling by `Accept-Encoding` (`encoding.rs`), opens the file, evaluates
 //!    the conditional and range headers (`conditional.rs`) and writes the head; a small body
-//!    is read there too.
-//! 2. A larger body is streamed: a task on tokio reads it in bounded pieces into the
-//!    response channel (`body.rs`), so memory stays bounded however large the file.
+//!    is read there too when the page cache holds it. These are a few cheap system calls on
+//!    cached metadata and pages, like nginx's (without its thread pools): a hop to tokio's
+//!    blocking pool and back cost several times more than the work (measured in
+//!    bench/README.md). Only file reads that would wait for the disk go to the blocking
+//!    pool (`body.rs`); path lookups and `open` on a cold directory tree may still block the
+//!    loop briefly.
+//! 2. A larger body (or a small one not cached) is streamed: a task on tokio reads it in
+//!    bounded pieces into the response channel (`body.rs`), so memory stays bounded however
+//!    large the file.
 //!
 //! The request body, if any, is ignored (a static mount reads no uploads). Routing, limits
 //! and the fallback to another mount on `404` are `server/`'s.
@@ -21,15 +26,14 @@ mod response;
 
 use std::sync::Arc;
 
-use http::{request, Response, StatusCode};
+use http::{request, Response};
 
 use crate::http::connection::RequestState;
 use crate::http::response_body::ResponseBody;
-use crate::http::status;
 use response::Prepared;
 pub use response::StaticSettings;
 
-/// How many body pieces (each at most 256 KiB) may wait between the file and the socket.
+/// How many body pieces (each at most `body::BLOCK`, 256 KiB) may wait between the file and the socket.
 const CHANNEL_PIECES: usize = 8;
 
 /// A mounted directory.
@@ -55,18 +59,14 @@ impl StaticApp {
     }
 
     pub async fn dispatch(&self, head: request::Parts, state: Arc<RequestState>) -> Response<ResponseBody> {
-        let settings = self.settings.clone();
-        let prepared = tokio::task::spawn_blocking(move || response::prepare(&settings, &head)).await;
-        match prepared {
-            Ok(Prepared::Ready(response)) => response,
-            Ok(Prepared::Stream { mut head, file, range }) => {
+        match response::prepare(&self.settings, &head) {
+            Prepared::Ready(response) => response,
+            Prepared::Stream { mut head, file, range } => {
                 let (chunks, receiver) = async_channel::bounded(CHANNEL_PIECES);
                 *head.body_mut() = ResponseBody::channel(receiver, state.clone(), None);
                 tokio::spawn(body::pump(file, range, chunks, state));
                 head
             }
-            // The blocking task panicked or the runtime is shutting down.
-            Err(_) => status::plain(StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! From a request path to a file under the mount's root, or to nothing: the only place a
 //! static mount touches the client's path.
 //!
-//! Two steps, the first pure and the second on the filesystem (tokio's blocking pool):
+//! Two steps, the first pure and the second on the filesystem (on the event loop, see `mod.rs`):
 //!
 //! 1. `segments` splits the path below the mount on `/` *before* percent-decoding, then
 //!    decodes each segment. A segment is refused (the whole request is `404`) when it is
@@ -9,20 +9,34 @@
 //!    spelling: `%2e%2e` decodes to `..` inside its segment), or holds `/` (`%2f`), `\`
 //!    (raw or `%5c`) or NUL (`%00`). For example `/css/app.css` gives `["css", "app.css"]`,
 //!    and `/css/..%2fsecret`, `/.env` and `/a//b` give nothing.
-//! 2. `Root::find` joins the segments to the root, canonicalizes the result (following
-//!    every symlink) and accepts it only if it still lies below the canonical root: a symlink
-//!    that leaves the root gives `404`, one that stays inside is followed. A directory gives
-//!    its index file when the mount has one (`static-index`), and without a final `/` a
-//!    redirect to the path with one (so the index's relative links work); never a listing.
+//! 2. `Root::find` opens the segments, joined, relative to a descriptor of the root with
+//!    `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`: the kernel follows every symlink
+//!    and refuses any step out of the root, in the one system call that opens the file (a
+//!    symlink inside is followed; one that leaves gives `404`). When it cannot say (an
+//!    absolute symlink, which `RESOLVE_BENEATH` refuses even when it points inside, or a
+//!    kernel before 5.6), the path is canonicalized instead and accepted only if it still
+//!    lies below the canonical root, then opened without following a last symlink. Either
+//!    way what is served is the descriptor that was checked. A directory gives its index
+//!    file when the mount has one (`static-index`), and without a final `/` a redirect to the
+//!    path with one (so the index's relative links work); never a listing. Anything that is
+//!    neither a regular file nor a directory gives `404` (opened with `O_NONBLOCK`, so a
+//!    FIFO cannot hang the loop).
 //!
-//! Reading the file (and its precompressed siblings) is `body.rs` and `encoding.rs`'s.
+//! Reading the file is `body.rs`'s; precompressed siblings (`encoding.rs`) are looked up with
+//! `Root::open`, below the root in the same way.
 
 use std::ffi::OsString;
+use std::fs::{File, Metadata, OpenOptions};
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use percent_encoding::percent_decode_str;
+use rustix::fs::{openat2, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
 
 /// The decoded segments of a path below a mount, and whether it ended with `/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,12 +74,17 @@ fn segment(raw: &str) -> Option<OsString> {
 }
 
 /// What a path names under the root.
-#[derive(Debug, PartialEq, Eq)]
+// Lives a moment on the stack, returned once per request: boxing the large variant would
+// only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
 pub enum Found {
-    /// A regular file (canonical path), and the name its type and caching are judged by:
-    /// the last segment asked for, or the index file's name.
+    /// A regular file, open, with its metadata; its path relative to the root (the request's,
+    /// or the canonical one when that had to be worked out), for its siblings; and the name
+    /// its type and caching are judged by: the last segment asked for, or the index file's.
     File {
-        path: PathBuf,
+        opened: Opened,
+        relative: PathBuf,
         name: OsString,
     },
     /// A directory with an index, asked for without the final `/`: redirect there.
@@ -73,60 +92,82 @@ pub enum Found {
     NotFound,
 }
 
-/// A static mount's directory, canonical, and its index file name.
+/// A file or directory opened below the root, and what `fstat` said of it.
+#[derive(Debug)]
+pub struct Opened {
+    pub file: File,
+    pub metadata: Metadata,
+}
+
+/// A static mount's directory (canonical, and open), and its index file name.
 #[derive(Debug, Clone)]
 pub struct Root {
     path: PathBuf,
+    directory: Arc<OwnedFd>,
     index: Option<OsString>,
 }
+
+/// How a lookup below the root is opened: read-only, never waiting (a FIFO), never a
+/// controlling terminal.
+const FLAGS: OFlags = OFlags::RDONLY.union(OFlags::NONBLOCK).union(OFlags::NOCTTY).union(OFlags::CLOEXEC);
 
 impl Root {
     /// The root at `path` (canonicalized: symlinks resolved, so prefix checks compare like
     /// with like); an error if it is not a directory.
     pub fn new(path: &Path, index: Option<OsString>) -> io::Result<Self> {
         let path = path.canonicalize()?;
-        if !path.is_dir() {
-            return Err(io::Error::new(io::ErrorKind::NotADirectory, "not a directory"));
-        }
-        Ok(Self { path, index })
+        let directory = rustix::fs::open(&path, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        Ok(Self { path, directory: Arc::new(directory), index })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Whether `path`, canonicalized, lies below the root; the canonical path if so.
-    pub fn contain(&self, path: &Path) -> Option<PathBuf> {
-        let canonical = path.canonicalize().ok()?;
-        canonical.starts_with(&self.path).then_some(canonical)
+    /// Opens `relative` (a path below the root) if it names something below the root, with
+    /// its path relative to the root; None when it does not exist or leaves the root.
+    pub fn open(&self, relative: &Path) -> Option<(Opened, PathBuf)> {
+        let target = if relative.as_os_str().is_empty() { Path::new(".") } else { relative };
+        let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+        match openat2(&*self.directory, target, FLAGS, Mode::empty(), resolve) {
+            Ok(descriptor) => Some((described(File::from(descriptor))?, relative.to_owned())),
+            Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP | Errno::ACCESS | Errno::NAMETOOLONG) => None,
+            // EXDEV: an absolute symlink or a step out; ENOSYS/EPERM: no openat2 here.
+            Err(_) => self.open_canonical(relative),
+        }
     }
 
-    /// Finds what `segments` name (blocking: call it on the blocking pool).
+    /// `open`'s slow way: canonicalize, check the result is below the root, open it without
+    /// following a last symlink (swapped in after the check).
+    fn open_canonical(&self, relative: &Path) -> Option<(Opened, PathBuf)> {
+        let canonical = self.path.join(relative).canonicalize().ok()?;
+        let inside = canonical.strip_prefix(&self.path).ok()?.to_owned();
+        let file = OpenOptions::new().read(true).custom_flags(FLAGS.bits() as i32 | libc::O_NOFOLLOW).open(&canonical);
+        Some((described(file.ok()?)?, inside))
+    }
+
+    /// Finds what `segments` name (system calls on metadata only: see `mod.rs`).
     pub fn find(&self, segments: &Segments) -> Found {
-        let mut joined = self.path.clone();
-        joined.extend(&segments.names);
-        let Some(canonical) = self.contain(&joined) else {
+        let relative: PathBuf = segments.names.iter().collect();
+        let Some((opened, relative)) = self.open(&relative) else {
             return Found::NotFound;
         };
-        let Ok(metadata) = canonical.metadata() else {
-            return Found::NotFound;
-        };
-        if metadata.is_file() {
+        if opened.metadata.is_file() {
             return match (segments.trailing_slash, segments.names.last()) {
-                (false, Some(name)) => Found::File { path: canonical, name: name.clone() },
+                (false, Some(name)) => Found::File { opened, relative, name: name.clone() },
                 _ => Found::NotFound,
             };
         }
         let Some(index) = &self.index else {
             return Found::NotFound;
         };
-        if !metadata.is_dir() {
+        if !opened.metadata.is_dir() {
             return Found::NotFound;
         }
-        match self.contain(&canonical.join(index)) {
-            Some(path) if path.is_file() => {
+        match self.open(&relative.join(index)) {
+            Some((opened, relative)) if opened.metadata.is_file() => {
                 if segments.trailing_slash {
-                    Found::File { path, name: index.clone() }
+                    Found::File { opened, relative, name: index.clone() }
                 } else {
                     Found::AddSlash
                 }
@@ -136,11 +177,17 @@ impl Root {
     }
 }
 
+/// `file` with its metadata; None for anything but a regular file or a directory.
+fn described(file: File) -> Option<Opened> {
+    let metadata = file.metadata().ok()?;
+    (metadata.is_file() || metadata.is_dir()).then_some(Opened { file, metadata })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::os::unix::fs::symlink;
+    use std::os::unix::fs::{symlink, MetadataExt};
 
     fn names(rest: &str) -> Option<Vec<String>> {
         segments(rest).map(|found| found.names.iter().map(|name| name.to_string_lossy().into_owned()).collect())
@@ -198,27 +245,44 @@ mod tests {
         (top, root)
     }
 
-    fn find(root: &Root, rest: &str) -> Found {
-        segments(rest).map_or(Found::NotFound, |found| root.find(&found))
+    /// What `find` gave, comparable: the canonical path of a file found, and its name.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Shape {
+        File { path: PathBuf, name: OsString },
+        AddSlash,
+        NotFound,
+    }
+
+    fn find(root: &Root, rest: &str) -> Shape {
+        match segments(rest).map_or(Found::NotFound, |found| root.find(&found)) {
+            Found::File { opened, relative, name } => {
+                let path = root.path().join(relative).canonicalize().expect("canonical");
+                let named = std::fs::metadata(&path).expect("metadata");
+                assert_eq!(opened.metadata.ino(), named.ino(), "the file opened is the one named");
+                Shape::File { path, name }
+            }
+            Found::AddSlash => Shape::AddSlash,
+            Found::NotFound => Shape::NotFound,
+        }
     }
 
     #[test]
     fn find_table() {
         let (_top, root) = tree();
         let file =
-            |relative: &str, name: &str| Found::File { path: root.path().join(relative), name: OsString::from(name) };
+            |relative: &str, name: &str| Shape::File { path: root.path().join(relative), name: OsString::from(name) };
         assert_eq!(find(&root, "/css/app.css"), file("css/app.css", "app.css"));
         assert_eq!(find(&root, "/inside.css"), file("css/app.css", "inside.css"));
         assert_eq!(find(&root, "/"), file("index.html", "index.html"));
-        assert_eq!(find(&root, ""), Found::AddSlash);
+        assert_eq!(find(&root, ""), Shape::AddSlash);
         assert_eq!(find(&root, "/docs/"), file("docs/index.html", "index.html"));
-        assert_eq!(find(&root, "/docs"), Found::AddSlash);
+        assert_eq!(find(&root, "/docs"), Shape::AddSlash);
         for refused in ["/empty/", "/empty", "/css/app.css/", "/missing", "/outside", "/up/secret.txt", "/up/"] {
-            assert_eq!(find(&root, refused), Found::NotFound, "{refused}");
+            assert_eq!(find(&root, refused), Shape::NotFound, "{refused}");
         }
         let no_index = Root::new(root.path(), None).expect("root");
-        assert_eq!(find(&no_index, "/docs/"), Found::NotFound);
-        assert_eq!(find(&no_index, "/"), Found::NotFound);
+        assert_eq!(find(&no_index, "/docs/"), Shape::NotFound);
+        assert_eq!(find(&no_index, "/"), Shape::NotFound);
     }
 
     #[test]
@@ -266,12 +330,12 @@ mod tests {
                 rest.push('/');
             }
             match find(root, &rest) {
-                Found::File { path, .. } => {
+                Shape::File { path, .. } => {
                     prop_assert!(path.starts_with(root.path()), "{rest} gave {path:?}");
                     prop_assert!(path.is_file());
                     prop_assert_ne!(std::fs::read(&path).ok(), Some(b"secret".to_vec()));
                 }
-                Found::AddSlash | Found::NotFound => {}
+                Shape::AddSlash | Shape::NotFound => {}
             }
             prop_assert!(top.path().join("secret.txt").is_file());
         }

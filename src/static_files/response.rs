@@ -1,4 +1,4 @@
-//! The answer to one request on a static mount, decided on the blocking pool: which file
+//! The answer to one request on a static mount, decided on the event loop: which file
 //! (`resolve.rs`), which representation (`encoding.rs`), which status and part
 //! (`conditional.rs`), and the headers that describe it.
 //!
@@ -20,7 +20,7 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::ops::RangeInclusive;
-use std::path::PathBuf;
+use std::path::Path;
 
 use http::header::{
     HeaderValue, ACCEPT_RANGES, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
@@ -31,7 +31,7 @@ use http::{request, Method, Response, StatusCode};
 use super::body::{self, BLOCK};
 use super::conditional::{evaluate, Answer, Validators};
 use super::encoding::{acceptable, sibling};
-use super::resolve::{segments, Found, Root};
+use super::resolve::{segments, Found, Opened, Root};
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
 
@@ -55,7 +55,7 @@ pub enum Prepared {
     Stream { head: Response<ResponseBody>, file: File, range: RangeInclusive<u64> },
 }
 
-/// Decides the answer to `head` (blocking: call it on the blocking pool).
+/// Decides the answer to `head` (metadata and cached pages only: see `mod.rs`).
 pub fn prepare(settings: &StaticSettings, head: &request::Parts) -> Prepared {
     let path = head.uri.path();
     let rest = path.strip_prefix(settings.prefix.as_str()).unwrap_or("*");
@@ -65,19 +65,23 @@ pub fn prepare(settings: &StaticSettings, head: &request::Parts) -> Prepared {
         Found::NotFound => Prepared::Ready(status::plain(StatusCode::NOT_FOUND)),
         _ if !reads => Prepared::Ready(not_allowed()),
         Found::AddSlash => Prepared::Ready(add_slash(head)),
-        Found::File { path, name } => serve_file(settings, head, path, &name),
+        Found::File { opened, relative, name } => serve_file(settings, head, opened, &relative, &name),
     }
 }
 
-/// The answer for the file at `path` (canonical), asked for as `name`, to a `GET` or `HEAD`.
-fn serve_file(settings: &StaticSettings, head: &request::Parts, path: PathBuf, name: &OsStr) -> Prepared {
+/// The answer for the file `opened` at `relative` (below the root), asked for as `name`, to a
+/// `GET` or `HEAD`.
+fn serve_file(
+    settings: &StaticSettings,
+    head: &request::Parts,
+    opened: Opened,
+    relative: &Path,
+    name: &OsStr,
+) -> Prepared {
     let codings = acceptable(&head.headers);
-    let (coding, path) = match sibling(&settings.root, &path, &codings) {
+    let (coding, Opened { file, metadata }) = match sibling(&settings.root, relative, &codings) {
         Some((coding, sibling)) => (Some(coding), sibling),
-        None => (None, path),
-    };
-    let Ok((file, metadata)) = body::open(&path) else {
-        return Prepared::Ready(status::plain(StatusCode::NOT_FOUND));
+        None => (None, opened),
     };
     let length = metadata.len();
     let validators = Validators::new(length, metadata.modified().ok(), coding);
@@ -121,17 +125,15 @@ fn serve_file(settings: &StaticSettings, head: &request::Parts, path: PathBuf, n
     }
 }
 
-/// The response with its body: read now when small, else to be streamed.
+/// The response with its body: read now when small and cached, else to be streamed.
 fn with_body(mut response: Response<ResponseBody>, file: File, range: RangeInclusive<u64>) -> Prepared {
-    if range.end() - range.start() < BLOCK {
-        return match body::read(&file, &range) {
-            Ok(data) => {
-                *response.body_mut() = ResponseBody::full(data);
-                Prepared::Ready(response)
-            }
-            // Truncated between the length check and the read.
-            Err(_) => Prepared::Ready(status::plain(StatusCode::INTERNAL_SERVER_ERROR)),
-        };
+    let length = range.end() + 1 - range.start();
+    if length <= BLOCK {
+        let data = body::read_cached(&file, &range);
+        if data.len() as u64 == length {
+            *response.body_mut() = ResponseBody::full(data);
+            return Prepared::Ready(response);
+        }
     }
     Prepared::Stream { head: response, file, range }
 }
