@@ -15,8 +15,8 @@ import httpx
 import pytest
 from admin_support import admin_url
 from conftest import Server, start_server
-from support import server_env, wait_until
-from test_example_mixed import EXAMPLE_DIR
+from support import wait_until
+from test_example_mixed import EXAMPLE_DIR, collect_static
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -25,16 +25,7 @@ pytestmark = pytest.mark.timeout(120)
 def env(tmp_path_factory) -> dict[str, str]:
     """The example's environment (a never-migrated sqlite path), its static files collected."""
     env = {"MIXED_EXAMPLE_DB": str(tmp_path_factory.mktemp("migration") / "db.sqlite3")}
-    collected = subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput"],
-        cwd=EXAMPLE_DIR,
-        env=server_env(env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert collected.returncode == 0, collected.stderr
+    collect_static(env)
     return env
 
 

@@ -32,6 +32,12 @@ CSRF_INPUT_RE = re.compile(r'<input type="hidden" name="csrfmiddlewaretoken" val
 def start_example(env: dict[str, str]) -> Server:
     """``python manage.py collectstatic --noinput``, then ``amphicorn --config amphicorn.toml
     --bind 127.0.0.1:0`` in examples/mixed, once it listens."""
+    collect_static(env)
+    return start_server(None, "--config", "amphicorn.toml", env=env, cwd=EXAMPLE_DIR)
+
+
+def collect_static(env: dict[str, str]) -> None:
+    """``python manage.py collectstatic --noinput`` in examples/mixed, as its README says."""
     collected = subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput"],
         cwd=EXAMPLE_DIR,
@@ -42,7 +48,6 @@ def start_example(env: dict[str, str]) -> Server:
         check=False,
     )
     assert collected.returncode == 0, f"collectstatic failed:\n{collected.stdout}\n{collected.stderr}"
-    return start_server(None, "--config", "amphicorn.toml", env=env, cwd=EXAMPLE_DIR)
 
 
 @pytest.fixture(scope="module")

@@ -25,13 +25,13 @@ per-mount options.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from amphicorn import config_file, convert
 from amphicorn import log as logs
 from amphicorn.errors import ConfigError
-from amphicorn.settings import CANARY_KEYS
+from amphicorn.mount_links import Resolve
 
 DEFAULT_COOKIE = "amphicorn-canary"
 #: Seconds of canary answers the rollback looks at.
@@ -49,40 +49,6 @@ class Fields(Protocol):
     canary_key_header: str | None
     canary_max_error_rate: float | None
     canary_window: float | None
-
-
-#: The mount a name or prefix refers to (``Config.resolve``), None when none does.
-Resolve = Callable[[str], Any]
-
-
-def from_table(entry: dict[str, Any], label: str) -> dict[str, Any]:
-    """The canary fields of one ``[[mount]]`` table, converted (``label`` names the table)."""
-    return {
-        field: convert_value(entry[key], f"{label} {key}")
-        for key, (field, convert_value) in CANARY_KEYS.items()
-        if key in entry
-    }
-
-
-def validate(mounts: Sequence[Fields], resolve: Resolve) -> None:
-    """Converts each mount's canary fields and checks that ``canary`` names another mount,
-    and that the other ``canary-*`` keys come with one; raises ConfigError naming the key
-    and the value."""
-    for mount in mounts:
-        for key, (field, convert_value) in CANARY_KEYS.items():
-            value = getattr(mount, field)
-            if value is None:
-                continue
-            setattr(mount, field, convert_value(value, f"{key} of mount {mount.point!r}"))
-            if mount.canary is None:
-                raise ConfigError(f"{key} {value!r} of mount {mount.point!r}: given, but the mount names no canary")
-        if mount.canary is None:
-            continue
-        target = resolve(mount.canary)
-        if target is None or target is mount:
-            raise ConfigError(
-                f"canary {mount.canary!r} of mount {mount.point!r}: expected the name or prefix of another mount"
-            )
 
 
 def settings_for(mount: Fields, resolve: Resolve) -> dict[str, Any]:

@@ -19,12 +19,12 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, NoReturn
 
-from amphicorn import __version__, canary, config_file, convert, exits, gunicorn_config, gunicorn_hooks, shadow
+from amphicorn import __version__, config_file, convert, exits, gunicorn_config, gunicorn_hooks, mount_links
 from amphicorn.config import DEFAULT_HOST, DEFAULT_PORT, Bind, Config, ConfigError, MountConfig
 from amphicorn.importer import parse_spec
 from amphicorn.interfaces import split_prefix, static_directory
 from amphicorn.server import serve
-from amphicorn.settings import BY_FLAG, ENV_PREFIX, GROUPS, MOUNT_SETTINGS, SETTINGS, Setting
+from amphicorn.settings import BY_FLAG, CANARY_KEYS, ENV_PREFIX, GROUPS, MOUNT_SETTINGS, SETTINGS, SHADOW_KEYS, Setting
 
 __all__ = ["ENV_PREFIX", "build_parser", "config_from_args", "help_of", "main", "usage_error", "version_text"]
 
@@ -233,8 +233,8 @@ def _mounts(sources: Sources) -> list[MountConfig]:
             names: dict[str, Any] = {
                 key: convert.text(entry[key], f"{label} {key}") for key in ("name", "fallback") if key in entry
             }
-            names.update(canary.from_table(entry, label))
-            names.update(shadow.from_table(entry, label))
+            names.update(mount_links.from_table(CANARY_KEYS, entry, label))
+            names.update(mount_links.from_table(SHADOW_KEYS, entry, label))
             mounts.append(MountConfig(point=entry["prefix"], app=entry["app"], **names, **overrides))
         return mounts
     env = sources.at(setting, "env")

@@ -16,11 +16,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from amphicorn import canary, settings, shadow
+from amphicorn import mount_links, settings
 from amphicorn._amphicorn import DEFAULT_ACCESS_LOG_FORMAT, check_mount_point, check_tls
 from amphicorn.errors import ConfigError
 from amphicorn.interfaces import STATIC_PREFIX, static_directory
-from amphicorn.settings import LOG_FORMATS, LOG_LEVELS, MIN_HEADER_SIZE, WS_MODES
+from amphicorn.settings import CANARY_KEYS, LOG_FORMATS, LOG_LEVELS, MIN_HEADER_SIZE, SHADOW_KEYS, WS_MODES
 
 __all__ = [
     "DEFAULT_HOST",
@@ -354,8 +354,8 @@ class Config:
                         f"fallback {mount.fallback!r} of mount {mount.point!r}: "
                         "expected the name or prefix of another mount"
                     )
-        canary.validate(mounts, self.resolve)
-        shadow.validate(mounts, self.resolve)
+        mount_links.validate("canary", CANARY_KEYS, mounts, self.resolve)
+        mount_links.validate("shadow", SHADOW_KEYS, mounts, self.resolve)
         if not self.binds:
             raise ConfigError("bind: at least one address is needed")
         for bind in self.binds:

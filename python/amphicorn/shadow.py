@@ -26,11 +26,9 @@ src/metrics/shadow.rs). These keys exist only in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from amphicorn.errors import ConfigError
-from amphicorn.settings import SHADOW_KEYS
+from amphicorn.mount_links import Resolve
 
 #: The methods shadowed unless ``shadow-methods`` says otherwise: the safe ones.
 DEFAULT_METHODS = ("GET", "HEAD")
@@ -47,40 +45,6 @@ class Fields(Protocol):
     shadow_methods: list[str] | None
     shadow_ignore_headers: list[str] | None
     shadow_max_concurrency: int | None
-
-
-#: The mount a name or prefix refers to (``Config.resolve``), None when none does.
-Resolve = Callable[[str], Any]
-
-
-def from_table(entry: dict[str, Any], label: str) -> dict[str, Any]:
-    """The shadow fields of one ``[[mount]]`` table, converted (``label`` names the table)."""
-    return {
-        field: convert_value(entry[key], f"{label} {key}")
-        for key, (field, convert_value) in SHADOW_KEYS.items()
-        if key in entry
-    }
-
-
-def validate(mounts: Sequence[Fields], resolve: Resolve) -> None:
-    """Converts each mount's shadow fields and checks that ``shadow`` names another mount,
-    and that the other ``shadow-*`` keys come with one; raises ConfigError naming the key
-    and the value."""
-    for mount in mounts:
-        for key, (field, convert_value) in SHADOW_KEYS.items():
-            value = getattr(mount, field)
-            if value is None:
-                continue
-            setattr(mount, field, convert_value(value, f"{key} of mount {mount.point!r}"))
-            if mount.shadow is None:
-                raise ConfigError(f"{key} {value!r} of mount {mount.point!r}: given, but the mount names no shadow")
-        if mount.shadow is None:
-            continue
-        target = resolve(mount.shadow)
-        if target is None or target is mount:
-            raise ConfigError(
-                f"shadow {mount.shadow!r} of mount {mount.point!r}: expected the name or prefix of another mount"
-            )
 
 
 def settings_for(mount: Fields, resolve: Resolve) -> dict[str, Any]:
