@@ -72,6 +72,32 @@ def test_workers_and_a_fallback_are_described(run_cli):
     assert "Supervisor" not in result.stderr
 
 
+def test_a_canary_and_a_shadow_are_described(run_cli, tmp_path):
+    config = tmp_path / "amphicorn.toml"
+    config.write_text(
+        """
+[[mount]]
+prefix = "/"
+app = "wsgi:apps.basic:hello"
+canary = "next"
+canary-weight = 10
+canary-max-error-rate = 0.05
+shadow = "next"
+shadow-sample = 0.5
+
+[[mount]]
+prefix = "/_next"
+name = "next"
+app = "wsgi:apps.basic:hello"
+"""
+    )
+    result = run_cli("--check-config", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    (root,) = [line for line in result.stdout.splitlines() if line.startswith("mount /: ")]
+    assert "canary /_next at 10% (sticky by cookie amphicorn-canary, rollback past 0.05 5xx over 60s)" in root
+    assert "shadow /_next (0.5 of GET,HEAD, at most 8 at once)" in root
+
+
 def test_an_app_that_cannot_be_imported_exits_1_as_a_start_would(run_cli):
     checked = run_cli("--check-config", "apps.broken:app")
     started = run_cli("apps.broken:app", "-b", "127.0.0.1:0", timeout=20)

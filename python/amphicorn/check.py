@@ -84,4 +84,15 @@ def _mount(mount: Mount) -> str:
     if mount.compress:
         parts.append(f"compress {','.join(mount.compress)}")
     parts.append(f"fallback {mount.fallback or 'none'}")
+    if mount.canary is not None:
+        rollback = (
+            "no rollback"
+            if mount.canary_max_error_rate is None
+            else f"rollback past {mount.canary_max_error_rate:g} 5xx over {mount.canary_window:g}s"
+        )
+        sticky = f"header {mount.canary_key_header}" if mount.canary_key_header else f"cookie {mount.canary_cookie}"
+        parts.append(f"canary {mount.canary} at {mount.canary_weight:g}% (sticky by {sticky}, {rollback})")
+    if mount.shadow is not None:
+        sampled = f"{mount.shadow_sample:g} of {','.join(mount.shadow_methods)}"
+        parts.append(f"shadow {mount.shadow} ({sampled}, at most {mount.shadow_max_concurrency} at once)")
     return "; ".join(parts)
