@@ -44,6 +44,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -636,6 +637,37 @@ def bench_one(scenario: Scenario, server_name: str, commands: list[list[str]], a
 
 
 # --------------------------------------------------------------------------- report
+
+
+def summarise_rounds(rows: list[dict], medians: tuple[str, ...] = ("cpu_us",)) -> list[dict]:
+    """The one-core benches' summary (protocols.py, static_files.py): for each (case, kind,
+    server), the median and range of requests/s over its good rounds, the median of each
+    field in ``medians``, the client's busiest round and the errors summed; a server that
+    never ran well keeps its first error."""
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["case"], row["kind"], row["server"]), []).append(row)
+    summary = []
+    for (case, kind, server), runs in groups.items():
+        good = [run for run in runs if run["ok"]]
+        if not good:
+            summary.append({"case": case, "kind": kind, "server": server, "ok": False, "error": runs[0]["error"]})
+            continue
+        rps = [run["rps"] for run in good]
+        summary.append(
+            {
+                "case": case,
+                "kind": kind,
+                "server": server,
+                "ok": True,
+                "rps": statistics.median(rps),
+                "rps_range": (min(rps), max(rps)),
+                **{field: statistics.median(run[field] for run in good) for field in medians},
+                "client_busy": max(run["client_busy"] for run in good),
+                "errors": sum(run["errors"] for run in good),
+            }
+        )
+    return summary
 
 
 def _cmd_version(command: list[str]) -> str:

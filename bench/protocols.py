@@ -37,7 +37,6 @@ import json
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -210,35 +209,6 @@ def make_files(directory: Path, python: str) -> dict:
     return {"cert": cert, "key": str(key), "body": body}
 
 
-def summarise(rows: list[dict]) -> list[dict]:
-    """Median and range of each (case, kind, server) over the rounds."""
-    groups: dict[tuple[str, str, str], list[dict]] = {}
-    for row in rows:
-        groups.setdefault((row["case"], row["kind"], row["server"]), []).append(row)
-    summary = []
-    for (case, kind, server), runs in groups.items():
-        good = [run for run in runs if run["ok"]]
-        if not good:
-            summary.append({"case": case, "kind": kind, "server": server, "ok": False, "error": runs[0]["error"]})
-            continue
-        rps = [run["rps"] for run in good]
-        cpu = [run["cpu_us"] for run in good]
-        summary.append(
-            {
-                "case": case,
-                "kind": kind,
-                "server": server,
-                "ok": True,
-                "rps": statistics.median(rps),
-                "rps_range": (min(rps), max(rps)),
-                "cpu_us": statistics.median(cpu),
-                "client_busy": max(run["client_busy"] for run in good),
-                "errors": sum(run["errors"] for run in good),
-            }
-        )
-    return summary
-
-
 def render(summary: list[dict], args: argparse.Namespace) -> str:
     lines = [
         "# TLS and HTTP/2, one core each",
@@ -299,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
                         rows.append(row)
                         shown = f"{row['rps']:,.0f} req/s, {row['cpu_us']:.1f} µs" if row["ok"] else row["error"]
                         print(f"[{round_number + 1}/{args.rounds}] {case_name} {kind} {name}: {shown}", flush=True)
-    summary = summarise(rows)
+    summary = bench.summarise_rounds(rows)
     (args.out / "protocols.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=1))
     markdown = render(summary, args)
     (args.out / "protocols.md").write_text(markdown)

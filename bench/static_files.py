@@ -39,7 +39,6 @@ import os
 import platform
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -218,35 +217,6 @@ def run_one(name: str, kind: str, case: Case, args: argparse.Namespace, files: d
         server.stop()
 
 
-def summarise(rows: list[dict]) -> list[dict]:
-    """Median and range of each (case, kind, server) over the rounds."""
-    groups: dict[tuple[str, str, str], list[dict]] = {}
-    for row in rows:
-        groups.setdefault((row["case"], row["kind"], row["server"]), []).append(row)
-    summary = []
-    for (case, kind, server), runs in groups.items():
-        good = [run for run in runs if run["ok"]]
-        if not good:
-            summary.append({"case": case, "kind": kind, "server": server, "ok": False, "error": runs[0]["error"]})
-            continue
-        rps = [run["rps"] for run in good]
-        summary.append(
-            {
-                "case": case,
-                "kind": kind,
-                "server": server,
-                "ok": True,
-                "rps": statistics.median(rps),
-                "rps_range": (min(rps), max(rps)),
-                "cpu_us": statistics.median(run["cpu_us"] for run in good),
-                "client_busy": max(run["client_busy"] for run in good),
-                "bytes": statistics.median(run["bytes"] for run in good),
-                "errors": sum(run["errors"] for run in good),
-            }
-        )
-    return summary
-
-
 # Issue 16's targets for amphicorn on every static scenario: its req/s over the peer's.
 TARGETS = {"granian": 1.0, "pyvoy": 1.0, "nginx": 0.8}
 
@@ -375,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"[{round_number + 1}/{args.rounds}] {case_name} {kind} {name}: {shown}", flush=True)
     meta["load_after"] = bench._loadavg()
     meta["args"] = {key: value for key, value in vars(args).items() if key not in ("out", "raw")}
-    summary = summarise(rows)
+    summary = bench.summarise_rounds(rows, medians=("cpu_us", "bytes"))
     report = {"meta": meta, "rows": rows, "summary": summary}
     (args.out / "static.json").write_text(json.dumps(report, indent=1))
     markdown = render(summary, meta)
