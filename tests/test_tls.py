@@ -20,8 +20,7 @@ import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
 from support import RawConnection
-from tls_support import client_context, get, tls_args, write_pair
-from websockets.sync.client import connect
+from tls_support import client_context, get, tls_args, write_pair, wss_first_message
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -54,8 +53,7 @@ def test_an_asgi_app_sees_https_and_wss(serve, ca, pair):
     response = get(ca, server.url + "/")
     assert response.status_code == 200
     assert response.json() == {"scheme": "https"}
-    with connect(f"wss://127.0.0.1:{server.port}/", ssl=client_context(ca), open_timeout=10) as websocket:
-        assert websocket.recv(timeout=10) == "wss"
+    assert wss_first_message(f"wss://127.0.0.1:{server.port}/", client_context(ca)) == "wss"
 
 
 def test_a_trusted_proxy_header_still_wins_over_tls(serve, ca, pair):

@@ -18,8 +18,7 @@ import httpx
 import pytest
 import trustme
 from cryptography import x509
-from tls_support import client_context, tls_args, write_pair
-from websockets.sync.client import connect
+from tls_support import client_context, tls_args, write_pair, wss_first_message
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -129,8 +128,7 @@ def test_a_websocket_over_tls_has_the_extension_too(serve, ca, client_ca, args):
     server = serve("apps.tls:asgi_tls", *args)
     client = client_ca.issue_cert("client@example.com")
     context = client_context(ca, client)
-    with connect(f"wss://127.0.0.1:{server.port}/", ssl=context, open_timeout=10) as websocket:
-        seen = json.loads(websocket.recv(timeout=10))
+    seen = json.loads(wss_first_message(f"wss://127.0.0.1:{server.port}/", context))
     assert seen["tls"]["client_cert_name"] == _subject(client)
     assert seen["tls"]["tls_version"] == 0x0304
 

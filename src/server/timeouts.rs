@@ -20,7 +20,10 @@
 //!
 //! While a request is in flight no timer runs here: reading a slow request body is
 //! `request_body.rs`'s timeout, and the app takes the time it takes. An upgraded connection
-//! (WebSocket) is never timed out here.
+//! (WebSocket) is never timed out here. The read hyper left waiting while the connection was
+//! busy is woken when the last request (or HTTP/2 WebSocket stream) ends, so the idle clock
+//! starts then even if the client sends nothing more: hyper's driver need not be polled for
+//! anything else at that moment (an HTTP/2 WebSocket ends in a task of its own).
 //!
 //! `TrackedBody` carries the request's guard (and access-log entry, and metrics recording) to
 //! the end of its body.
@@ -37,6 +40,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::task::AtomicWaker;
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
@@ -78,6 +82,8 @@ pub struct Activity {
     /// An HTTP/2 connection's head or idle timer fired: its driver sends a GOAWAY.
     idle_expired: AtomicBool,
     expired: Notify,
+    /// The socket's read that waits while the connection is busy, woken when it is not.
+    reader: AtomicWaker,
 }
 
 impl Activity {
@@ -163,7 +169,10 @@ pub struct RequestGuard(Arc<Activity>);
 impl Drop for RequestGuard {
     fn drop(&mut self) {
         self.0.response_ended.store(true, Ordering::Release);
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // The connection is idle now: its waiting read arms the keep-alive timer.
+            self.0.reader.wake();
+        }
     }
 }
 
@@ -267,6 +276,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> TimedIo<T> {
     /// The read has to wait: arm the phase's timer, and act if it has fired.
     fn on_wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let Some((deadline, answer)) = self.deadline() else {
+            if matches!(self.phase, Phase::Busy) {
+                self.activity.reader.register(cx.waker());
+                // The work may have ended just before the registration: look again.
+                if !self.activity.is_busy() {
+                    cx.waker().wake_by_ref();
+                }
+            }
             return Poll::Pending;
         };
         if self.timer.deadline() != deadline {
@@ -429,6 +445,32 @@ mod tests {
         activity.mark_upgraded();
         drop(guard);
         assert!(tokio::time::timeout(HEADER * 100, read(&mut io)).await.is_err(), "upgraded: no timeout");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_idle_clock_starts_when_the_work_ends_though_the_client_sends_nothing() {
+        for http2 in [false, true] {
+            let (mut io, mut client, activity) = connection();
+            let first: &[u8] = if http2 { HTTP2_PREFACE } else { b"GET / HTTP/1.1\r\n\r\n" };
+            client.write_all(first).await.unwrap_or_else(|error| panic!("{error}"));
+            assert!(read(&mut io).await.is_ok_and(|count| count > 0));
+            // A WebSocket stream (or a request) keeps the connection busy while hyper's read waits.
+            let held = activity.hold();
+            let reading = tokio::spawn(async move { read(&mut io).await.ok() });
+            tokio::time::advance(KEEP_ALIVE * 3).await;
+            assert!(!reading.is_finished(), "busy: no timer");
+            drop(held);
+            let ended = Instant::now();
+            if http2 {
+                let told = tokio::time::timeout(KEEP_ALIVE * 2, activity.idle_expired()).await;
+                assert!(told.is_ok(), "the driver must hear of the expiry (http2: {http2})");
+                reading.abort();
+            } else {
+                let closed = tokio::time::timeout(KEEP_ALIVE * 2, reading).await;
+                assert!(matches!(closed, Ok(Ok(Some(0)))), "the idle connection must close: {closed:?}");
+            }
+            assert_eq!(ended.elapsed(), KEEP_ALIVE);
+        }
     }
 
     #[tokio::test(start_paused = true)]
