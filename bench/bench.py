@@ -400,13 +400,13 @@ class RssSampler:
 
 
 class Server:
-    def __init__(self, command: list[str], log_path: Path) -> None:
+    def __init__(self, command: list[str], log_path: Path, threads: int = WSGI_THREADS) -> None:
         self.command = command
         self.log_path = log_path
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AMPHICORN_", "GRANIAN_", "UVICORN_"))}
         env["PYTHONPATH"] = str(APPS_DIR)
         env["PYTHONUNBUFFERED"] = "1"
-        env["A2WSGI_WORKERS"] = str(WSGI_THREADS)
+        env["A2WSGI_WORKERS"] = str(threads)
         env.pop("PYTHONWARNINGS", None)
         env.pop("GUNICORN_CMD_ARGS", None)
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
@@ -480,8 +480,11 @@ class WrkRun:
     out_file: object = None
 
 
-def start_wrk(port: int, route: Route, duration: float, connections: int, threads: int, out_path: Path) -> WrkRun:
+def start_wrk(
+    port: int, route: Route, duration: float, connections: int, threads: int, out_path: Path, pin: tuple[str, ...] = ()
+) -> WrkRun:
     command = [
+        *pin,
         "wrk",
         "-t",
         str(threads),
@@ -504,17 +507,23 @@ def start_wrk(port: int, route: Route, duration: float, connections: int, thread
 
 
 def run_wrk(
-    port: int, routes: tuple[Route, ...], duration: float, connections: int, threads: int, out_prefix: Path
+    port: int,
+    routes: tuple[Route, ...],
+    duration: float,
+    connections: int,
+    threads: int,
+    out_prefix: Path,
+    pin: tuple[str, ...] = (),
 ) -> list[dict]:
     """wrk on every route at once for `duration` seconds (wrk's -d takes whole seconds, so a
     fractional duration is ended by SIGINT, on which wrk stops and reports). Connections are
-    split between the routes."""
+    split between the routes; ``pin`` prefixes each wrk command (``taskset -c N``)."""
     per_route = max(threads, connections // len(routes))
     runs = []
     for route in routes:
         suffix = route.name.strip("/").replace("/", "-")
         path = out_prefix.with_name(out_prefix.name + (f"__{suffix}" if suffix else "") + ".txt")
-        runs.append(start_wrk(port, route, duration, per_route, threads, path))
+        runs.append(start_wrk(port, route, duration, per_route, threads, path, pin))
     if duration != math.ceil(duration) or duration < 1:
         time.sleep(duration)
         for run in runs:

@@ -45,11 +45,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from one_core import LOAD_CORE, SERVER_CORE, children_cpu, client_label, on_load_core, on_server_core
+
 import bench
 from bench import ECHO_LEN, HELLO_LEN, HOST, WRK_DIR, Route, Server, cpu_seconds, free_port
-
-SERVER_CORE = "0"
-LOAD_CORE = "1"
 
 
 @dataclass(frozen=True)
@@ -104,7 +103,7 @@ def server_command(name: str, kind: str, case: Case, port: int, cert: Path, key:
         command.append(app)
     else:
         raise ValueError(name)
-    return ["taskset", "-c", SERVER_CORE, *command]
+    return on_server_core(command)
 
 
 def load_command(case: Case, port: int, duration: float, connections: int, streams: int, body: Path) -> list[str]:
@@ -115,10 +114,10 @@ def load_command(case: Case, port: int, duration: float, connections: int, strea
         command = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{round(duration)}s", "-s", str(script)]
         if case.protocol == "tls-handshake":
             command += ["-H", "Connection: close"]
-        return ["taskset", "-c", LOAD_CORE, *command, url]
+        return on_load_core([*command, url])
     command = ["h2load", "-t", "1", "-c", str(connections), "-m", str(streams), "-D", str(round(duration))]
     command += ["-d", str(body)] if case.method == "POST" else []
-    return ["taskset", "-c", LOAD_CORE, *command, url]
+    return on_load_core([*command, url])
 
 
 def parse_load(case: Case, text: str) -> dict:
@@ -138,11 +137,6 @@ def parse_load(case: Case, text: str) -> dict:
     # Answered requests that were not 2xx count as errors too.
     non_2xx = max(0, succeeded - int(statuses.group(1)))
     return {"ok": True, "requests": int(statuses.group(1)), "seconds": seconds, "errors": failed + non_2xx}
-
-
-def children_cpu(after: os.times_result, before: os.times_result) -> float:
-    """CPU seconds the finished child processes (the load generator) used in between."""
-    return (after.children_user - before.children_user) + (after.children_system - before.children_system)
 
 
 def run_one(name: str, kind: str, case: Case, args: argparse.Namespace, files: dict, raw: Path) -> dict:
@@ -228,7 +222,7 @@ def render(summary: list[dict], args: argparse.Namespace) -> str:
         ours = by_key.get((row["case"], row["kind"], "amphicorn"))
         ratio = f"{ours['rps'] / row['rps']:.2f}×" if ours and ours["ok"] and row["server"] != "amphicorn" else ""
         low, high = row["rps_range"]
-        busy = f"{row['client_busy']:.0%}" + (" (bound)" if row["client_busy"] > 0.95 else "")
+        busy = client_label(row["client_busy"])
         lines.append(
             f"| {row['case']} | {row['kind']} | {row['server']} | {row['rps']:,.0f} ({low:,.0f}–{high:,.0f}) "
             f"| {row['cpu_us']:.1f} | {ratio} | {row['errors']} | {busy} |"

@@ -8,6 +8,8 @@
 #   bash bench/run.sh protocols [ARGS]     # TLS and HTTP/2, one core each (bench/protocols.py)
 #   bash bench/run.sh static [ARGS]        # static files and compressed JSON, one core each,
 #                                          # against nginx too (bench/static_files.py)
+#   bash bench/run.sh strict [ARGS]        # hellos, echoes, streams, the mixed process: one
+#                                          # core each, every peer (bench/strict.py)
 #
 # Steps, each skipped when already done:
 #   1. bench/.venv with the pinned peers of bench/requirements.txt (re-installed when it changes);
@@ -24,6 +26,7 @@ script=bench.py
 case "${1:-}" in
     protocols) script=protocols.py; shift ;;
     static) script=static_files.py; shift ;;
+    strict) script=strict.py; shift ;;
 esac
 bench=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$bench")
@@ -94,6 +97,12 @@ fi
 # 4. The ceiling: a bare tokio + hyper hello-world.
 say "building bench/hyper-hello (cargo, release)"
 cargo build --quiet --release --manifest-path "$bench/hyper-hello/Cargo.toml"
+
+# The strict run needs taskset (util-linux) and nothing below.
+if [ "$script" = strict.py ]; then
+    say "running bench/strict.py $*"
+    exec "$venv/bin/python" "$bench/strict.py" --amphicorn-python "${AMPHICORN_PYTHON:-$venv/bin/python}" "$@"
+fi
 
 # 5. The same stack as amphicorn with pyo3-async-runtimes as the asyncio bridge. bench.py
 # leaves it out of --quick runs unless --servers names it (compiling it from cold takes

@@ -50,7 +50,8 @@ sys.path.insert(1, str(Path(__file__).resolve().parent / "apps"))
 
 import json_app
 import static_peers
-from static_peers import LOAD_CORE, PEERS, SERVER_CORE
+from one_core import LOAD_CORE, SERVER_CORE, children_cpu, client_label, on_load_core
+from static_peers import PEERS
 
 import bench
 from bench import HOST, WRK_DIR, Route, Server, cpu_seconds, free_port
@@ -168,7 +169,7 @@ def load_command(case: Case, port: int, duration: float, connections: int, heade
     command += ["-s", str(WRK_DIR / "get.lua")]
     for header in headers:
         command += ["-H", header]
-    return ["taskset", "-c", LOAD_CORE, *command, f"http://{HOST}:{port}{case.path}"]
+    return on_load_core([*command, f"http://{HOST}:{port}{case.path}"])
 
 
 def run_one(name: str, kind: str, case: Case, args: argparse.Namespace, files: dict[str, bytes], work: Path) -> dict:
@@ -196,8 +197,7 @@ def run_one(name: str, kind: str, case: Case, args: argparse.Namespace, files: d
         load = load_command(case, port, args.duration, args.connections, headers)
         done = subprocess.run(load, capture_output=True, timeout=args.duration + 60, check=False)
         cpu = cpu_seconds(bench.tree_pids(server.proc.pid)) - cpu_before
-        after = os.times()
-        client = after.children_user - times_before.children_user + after.children_system - times_before.children_system
+        client = children_cpu(os.times(), times_before)
         text = (done.stdout + done.stderr).decode("utf-8", "replace")
         (args.raw / f"{label}.txt").write_text(" ".join(load) + "\n" + text)
         parsed = bench.parse_wrk(text, Route("", case.path, "GET", "get.lua", 0))
@@ -256,7 +256,7 @@ def render(summary: list[dict], meta: dict) -> str:
         ours = by_key.get((row["case"], row["kind"], "amphicorn"))
         ratio = f"{ours['rps'] / row['rps']:.2f}×" if ours and ours["ok"] and row["server"] != "amphicorn" else ""
         low, high = row["rps_range"]
-        busy = f"{row['client_busy']:.0%}" + (" bound" if row["client_busy"] > 0.95 else "")
+        busy = client_label(row["client_busy"])
         lines.append(
             f"{head} {row['rps']:,.0f} ({low:,.0f}–{high:,.0f}) | {row['cpu_us']:.1f} | {ratio} "
             f"| {row['bytes']:,.0f} | {row['errors']} | {busy} |"

@@ -22,10 +22,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from one_core import on_server_core
+
 from bench import HOST
 
-SERVER_CORE = "0"
-LOAD_CORE = "1"
 PEERS = ("amphicorn", "nginx", "granian", "pyvoy")
 CODINGS = "br,gzip"
 WSGI_THREADS = "4"
@@ -118,4 +118,4 @@ def server_command(
             command += ["--content-encodings", CODINGS, f"json_app:{kind}"]
     else:
         raise ValueError(name)
-    return ["taskset", "-c", SERVER_CORE, *command]
+    return on_server_core(command)

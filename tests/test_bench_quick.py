@@ -78,3 +78,44 @@ def test_bench_quick(tmp_path: Path) -> None:
         for route in row["routes"]:
             assert route["rps"] > 0, (key, route)
             assert route["errors"] == 0, (key, route["errors_by_kind"])
+
+
+@pytest.mark.bench
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(sys.platform != "linux" or (os.cpu_count() or 1) < 2, reason="pins to two cores, reads /proc")
+def test_strict_bench_quick(tmp_path: Path) -> None:
+    """``bench/run.sh strict --quick``: every scenario on amphicorn, granian and the hyper
+    ceiling, pinned one core each, without an error, and the targets checked at the end."""
+    if shutil.which("wrk") is None and os.geteuid() != 0:
+        pytest.skip("wrk is not installed and only root may apt-get it")
+    out = tmp_path / "strict"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["AMPHICORN_PYTHON"] = sys.executable
+    servers = "amphicorn,granian,hyper-hello"
+    proc = subprocess.run(
+        ["bash", str(RUN_SH), "strict", "--quick", "--servers", servers, "--out", str(out)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=540,
+        check=False,
+    )
+    log = f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}"
+    assert proc.returncode == 0, log
+    report = json.loads((out / "strict.json").read_text())
+    seen = {(row["server"], row["case"]) for row in report["rows"]}
+    # granian serves no mixed process of its own (granian+a2wsgi does); the ceiling only hellos.
+    mixed = {"mixed", "mixed-wsgi", "mixed-asgi"}
+    cases = {"wsgi-hello", "wsgi-echo", "wsgi-stream", "asgi-hello", "asgi-echo", "asgi-stream", *mixed}
+    expected = {("amphicorn", case) for case in cases} | {("granian", case) for case in cases - mixed}
+    expected |= {("hyper-hello", "wsgi-hello"), ("hyper-hello", "asgi-hello")}
+    assert seen == expected, log
+    for row in report["rows"]:
+        assert row["ok"], (row, log)
+        assert row["errors"] == 0, row
+        assert row["cpu_us"] > 0 and row["peak_rss_mib"] > 0, row
+        assert row["command"][:3] == ["taskset", "-c", "0"], row
+    markdown = (out / "strict.md").read_text()
+    assert "## wsgi-hello, 16 connections" in markdown
+    assert "| wsgi-hello ≥ 1.2× granian | " in markdown

@@ -1,0 +1,105 @@
+# ruff: noqa: RUF001 -- ratios print with a multiplication sign on purpose
+"""Issue 17's targets, checked against one strict run (and issue 14's cost of metrics).
+
+Each target compares two medians of the same run: amphicorn's requests/s (or CPU per
+request, or peak RSS) with a peer's, per scenario and connection count. A target whose
+rows did not run (a server left out with ``--servers``, a scenario with ``--only``) is
+listed as not measured rather than passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+Summary = dict[tuple[str, str, str], dict]
+
+
+@dataclass(frozen=True)
+class Target:
+    """``ours`` (case, server) against ``theirs`` (case, server), by ``measure``, at least ``bound``."""
+
+    text: str
+    ours: tuple[str, str]
+    theirs: tuple[str, str]
+    bound: float
+    measure: str = "rps"  # rps: ours/theirs >= bound; cpu_us, peak_rss_mib: theirs/ours >= bound
+
+
+def _targets() -> Iterator[Target]:
+    for case in ("wsgi-hello", "wsgi-echo", "asgi-hello", "asgi-echo"):
+        yield Target(f"{case} ≥ 1.2× granian", (case, "amphicorn"), (case, "granian"), 1.2)
+    for case in ("wsgi-stream", "asgi-stream"):
+        yield Target(f"{case} (1 MiB) ≥ 1.1× granian", (case, "amphicorn"), (case, "granian"), 1.1)
+    for kind in ("wsgi", "asgi"):
+        yield Target(
+            f"mixed process, {kind.upper()} route ≥ 1.0× granian's pure {kind.upper()} hello",
+            (f"mixed-{kind}", "amphicorn"),
+            (f"{kind}-hello", "granian"),
+            1.0,
+        )
+    yield Target("mixed process ≥ 1.0× granian + a2wsgi", ("mixed", "amphicorn"), ("mixed", "granian+a2wsgi"), 1.0)
+    yield Target(
+        "WSGI hello CPU per request ≤ 1.4× the bare hyper hello's",
+        ("wsgi-hello", "amphicorn"),
+        ("wsgi-hello", "hyper-hello"),
+        1 / 1.4,
+        "cpu_us",
+    )
+    yield Target(
+        "uvicorn + amphicorn.WSGIMiddleware ≥ 3× uvicorn + a2wsgi (WSGI hello)",
+        ("wsgi-hello", "uvicorn+amphicorn.WSGIMiddleware"),
+        ("wsgi-hello", "uvicorn+a2wsgi"),
+        3.0,
+    )
+    for case in ("wsgi-hello", "asgi-hello"):
+        yield Target(
+            f"{case}: metrics on (--admin-bind) cost ≤ 3% (issue 14)",
+            (case, "amphicorn+metrics"),
+            (case, "amphicorn"),
+            0.97,
+        )
+
+
+def _every_case(by_key: Summary, server: str, bound: float, measure: str, text: str) -> Iterator[Target]:
+    """A target for every scenario the peer ran (mixed ones against its mixed form)."""
+    for case in sorted({case for case, _, name in by_key if name == server}):
+        yield Target(f"{case} {text}", (case, "amphicorn"), (case, server), bound, measure)
+
+
+def _value(row: dict | None, measure: str) -> float | None:
+    return row[measure] if row and row["ok"] else None
+
+
+def _check(target: Target, by_key: Summary, count: str) -> tuple[str, bool | None]:
+    ours = _value(by_key.get((target.ours[0], count, target.ours[1])), target.measure)
+    theirs = _value(by_key.get((target.theirs[0], count, target.theirs[1])), target.measure)
+    if ours is None or theirs is None or not ours or not theirs:
+        return "not measured", None
+    ratio = ours / theirs if target.measure == "rps" else theirs / ours
+    if target.measure == "rps":
+        return f"{ratio:.2f}×", ratio >= target.bound
+    # Lower is better: say how much of the peer's figure amphicorn's is.
+    return f"{1 / ratio:.2f}× theirs ({ours:.1f} vs {theirs:.1f})", ratio >= target.bound
+
+
+def render_targets(by_key: Summary, counts: list[str]) -> list[str]:
+    """The markdown section: every target at every connection count, met or not."""
+    lines = ["## Targets (issue 17)", "", "| target | " + " | ".join(f"{c} conns" for c in counts) + " |"]
+    lines.append("|---|" + "---|" * len(counts))
+    extra: list[Callable[[Summary], Iterator[Target]]] = [
+        lambda summary: _every_case(summary, "pyvoy", 1.5, "rps", "≥ 1.5× pyvoy"),
+        lambda summary: _every_case(summary, "granian", 1.0, "peak_rss_mib", "peak RSS ≤ granian's"),
+        lambda summary: _every_case(summary, "granian+a2wsgi", 1.0, "peak_rss_mib", "peak RSS ≤ granian + a2wsgi's"),
+    ]
+    targets = list(_targets()) + [target for make in extra for target in make(by_key)]
+    met = missed = 0
+    for target in targets:
+        cells = []
+        for count in counts:
+            shown, passed = _check(target, by_key, count)
+            cells.append(shown if passed is None else f"{shown} {'met' if passed else '**missed**'}")
+            met += passed is True
+            missed += passed is False
+        lines.append(f"| {target.text} | " + " | ".join(cells) + " |")
+    return [*lines, "", f"{met} met, {missed} missed.", ""]

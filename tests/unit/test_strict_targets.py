@@ -1,0 +1,60 @@
+# ruff: noqa: RUF001 -- the targets print ratios with a multiplication sign
+"""The strict benchmark's target checks (bench/strict_targets.py): which way each ratio
+goes (more requests/s is better; less CPU per request and less RSS are better), and that a
+target whose rows did not run is not counted as met."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+from strict_targets import render_targets  # noqa: E402
+
+
+def _row(rps: float, cpu_us: float, rss: float) -> dict:
+    return {"ok": True, "rps": rps, "cpu_us": cpu_us, "peak_rss_mib": rss}
+
+
+def _line(lines: list[str], start: str) -> str:
+    return next(line for line in lines if line.startswith(f"| {start}"))
+
+
+def test_requests_per_second_must_reach_the_bound() -> None:
+    summary = {
+        ("wsgi-hello", "64", "amphicorn"): _row(12_000, 20, 30),
+        ("wsgi-hello", "64", "granian"): _row(10_000, 25, 60),
+        ("asgi-hello", "64", "amphicorn"): _row(12_500, 20, 30),
+        ("asgi-hello", "64", "granian"): _row(10_000, 25, 60),
+    }
+    lines = render_targets(summary, ["64"])
+    assert _line(lines, "wsgi-hello ≥ 1.2× granian") == "| wsgi-hello ≥ 1.2× granian | 1.20× met |"
+    assert _line(lines, "asgi-hello ≥ 1.2× granian") == "| asgi-hello ≥ 1.2× granian | 1.25× met |"
+    summary[("wsgi-hello", "64", "amphicorn")] = _row(11_900, 20, 30)
+    assert "**missed**" in _line(render_targets(summary, ["64"]), "wsgi-hello ≥ 1.2× granian")
+
+
+def test_cpu_and_memory_are_better_lower() -> None:
+    summary = {
+        ("wsgi-hello", "64", "amphicorn"): _row(10_000, 14, 30),
+        ("wsgi-hello", "64", "hyper-hello"): _row(50_000, 10, 5),
+        ("wsgi-hello", "64", "granian"): _row(10_000, 14, 29),
+    }
+    lines = render_targets(summary, ["64"])
+    assert _line(lines, "WSGI hello CPU per request").endswith("1.40× theirs (14.0 vs 10.0) met |")
+    assert _line(lines, "wsgi-hello peak RSS ≤ granian's").endswith("**missed** |")
+    summary[("wsgi-hello", "64", "amphicorn")] = _row(10_000, 14.5, 29)
+    lines = render_targets(summary, ["64"])
+    assert _line(lines, "WSGI hello CPU per request").endswith("**missed** |")
+    assert _line(lines, "wsgi-hello peak RSS ≤ granian's").endswith(" met |")
+
+
+def test_a_target_whose_rows_did_not_run_is_not_measured() -> None:
+    summary = {
+        ("wsgi-echo", "64", "amphicorn"): _row(5_000, 40, 30),
+        ("wsgi-echo", "64", "granian"): {"ok": False, "error": "exited"},
+    }
+    lines = render_targets(summary, ["64", "256"])
+    assert _line(lines, "wsgi-echo ≥ 1.2× granian") == "| wsgi-echo ≥ 1.2× granian | not measured | not measured |"
+    assert lines[-2] == "0 met, 0 missed."
