@@ -1,5 +1,5 @@
 # One entry point per chore; each is a script in scripts/ so CI and people run the same thing.
-.PHONY: build-dev format lint test all bench bench-quick bench-protocols bench-static compat settings-table chaos connection-memory fuzz
+.PHONY: build-dev format lint test all bench bench-quick bench-strict bench-protocols bench-static compat settings-table chaos connection-memory fuzz
 
 build-dev:  ## build and install amphicorn into the current Python, editable, without fat LTO (Cargo.toml's profile.fast)
 	MATURIN_PEP517_ARGS="--profile fast" pip install -e .
@@ -22,6 +22,9 @@ fuzz:  ## every fuzz target in fuzz/ for FUZZ_SECONDS (default 60) each, optimiz
 
 bench:  ## the benchmark suite (bench/README.md); results in bench/results/
 	bash bench/run.sh
+
+bench-strict:  ## hellos, echoes, streams, the mixed process and real apps, one core each, every peer (bench/strict.py)
+	bash bench/run.sh strict
 
 bench-protocols:  ## TLS and HTTP/2 against granian, hypercorn and pyvoy, one core each (bench/protocols.py)
 	bash bench/run.sh protocols

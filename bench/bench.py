@@ -81,6 +81,8 @@ class Route:
     method: str
     script: str  # wrk Lua script in bench/wrk/
     expect_len: int
+    # A POST's body, a file in bench/wrk/ sent as JSON (the script sends the same); none: 64 KiB of x.
+    body_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -453,9 +455,12 @@ class Server:
 def check_route(port: int, route: Route) -> str | None:
     """One request; None when the status is 200 and the body has the expected length."""
     body = b"x" * ECHO_LEN if route.method == "POST" else None
+    kind = "application/octet-stream"
+    if route.body_file:
+        body, kind = (WRK_DIR / route.body_file).read_bytes(), "application/json"
     try:
         conn = http.client.HTTPConnection(HOST, port, timeout=10)
-        headers = {"Content-Type": "application/octet-stream"} if body else {}
+        headers = {"Content-Type": kind} if body else {}
         conn.request(route.method, route.path, body=body, headers=headers)
         response = conn.getresponse()
         data = response.read()

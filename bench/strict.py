@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import sys
 from pathlib import Path
 
@@ -87,10 +88,27 @@ def run_one(scenario: StrictScenario, connections: int, name: str, args: argpars
             "peak_rss_mib": sampler.peak / 2**20,
             "client_busy": client / seconds,
             "errors": sum(route["errors"] for route in routes),
+            # Each route's own rate: the mixed scenarios' routes differ in cost.
+            "route_rps": {route["path"]: route["rps"] for route in routes},
             "command": command,
         }
     finally:
         server.stop()
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """bench.summarise_rounds, plus each route's median requests/s (``route_rps``)."""
+    rates: dict[tuple[str, str, str], dict[str, list[float]]] = {}
+    for row in rows:
+        if row["ok"]:
+            per_route = rates.setdefault((row["case"], row["kind"], row["server"]), {})
+            for path, rps in row["route_rps"].items():
+                per_route.setdefault(path, []).append(rps)
+    summary = bench.summarise_rounds(rows, medians=("cpu_us", "peak_rss_mib"))
+    for row in summary:
+        per_route = rates.get((row["case"], row["kind"], row["server"]), {})
+        row["route_rps"] = {path: statistics.median(values) for path, values in per_route.items()}
+    return summary
 
 
 def render(summary: list[dict], args: argparse.Namespace, versions: dict[str, str]) -> str:
@@ -101,6 +119,8 @@ def render(summary: list[dict], args: argparse.Namespace, versions: dict[str, st
         f"Server on CPU {SERVER_CORE}, wrk (one thread) on CPU {LOAD_CORE} (taskset); {args.rounds} interleaved "
         f"rounds of {args.duration:g} s after {args.warmup:g} s of warm-up. WSGI apps get {THREADS} threads.",
         "`× amphicorn`: amphicorn's median requests/s over the row's; `wrk`: wrk's busiest share of its core.",
+        "Scenarios with two routes load both at once (a wrk each, half the connections each) and give each route's",
+        "median too: their routes differ in cost, so compare CPU µs per request rather than the total.",
         "",
         "Versions: " + ", ".join(f"{name} {version}" for name, version in versions.items()),
         "",
@@ -127,8 +147,11 @@ def render(summary: list[dict], args: argparse.Namespace, versions: dict[str, st
                     continue
                 ratio = f"{ours['rps'] / row['rps']:.2f}×" if ours and ours["ok"] and row is not ours else ""
                 low, high = row["rps_range"]
+                shown = f"{row['rps']:,.0f} ({low:,.0f}–{high:,.0f})"
+                if len(row["route_rps"]) > 1:
+                    shown += "; " + " · ".join(f"{path} {rps:,.0f}" for path, rps in row["route_rps"].items())
                 lines.append(
-                    f"| {row['server']} | {row['rps']:,.0f} ({low:,.0f}–{high:,.0f}) | {row['cpu_us']:.1f} | {ratio} "
+                    f"| {row['server']} | {shown} | {row['cpu_us']:.1f} | {ratio} "
                     f"| {row['peak_rss_mib']:.1f} | {row['errors']} | {client_label(row['client_busy'])} |"
                 )
             lines.append("")
@@ -198,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
                     shown = f"{row['rps']:,.0f} req/s, {row['cpu_us']:.1f} µs" if row["ok"] else row["error"]
                     step = f"[{round_number + 1}/{args.rounds}] {scenario.name} c{connections} {name}"
                     print(f"{step}: {shown}", flush=True)
-    summary = bench.summarise_rounds(rows, medians=("cpu_us", "peak_rss_mib"))
+    summary = summarise(rows)
     found = versions(args)
     report = {"versions": found, "rows": rows, "summary": summary}
     (args.out / "strict.json").write_text(json.dumps(report, indent=1, default=str))

@@ -45,6 +45,19 @@ HELLO_APPS = Apps(
 )
 
 
+REAL_APPS = Apps(
+    wsgi="realapp_wsgi:app",
+    asgi="realapp_asgi:app",
+    mixed_a2wsgi="realapp_mixed:app",
+    wsgi_a2wsgi="realapp_mixed:wsgi",
+    wsgi_middleware="realapp_amphicorn:wsgi",
+    mixed_middleware="realapp_amphicorn:app",
+)
+# The real apps' answers (bench/apps/realapp*): Django's fortunes page, FastAPI's quote.
+FORTUNES_LEN = 1228
+QUOTE_LEN = 629
+
+
 @dataclass(frozen=True)
 class StrictScenario:
     name: str
@@ -78,6 +91,30 @@ SCENARIOS: dict[str, StrictScenario] = {
             description="The mixed process, loaded on its ASGI hello alone",
         ),
         _MIXED,
+        StrictScenario(
+            "real-wsgi",
+            "wsgi",
+            (Route("", "/fortunes", "GET", "get.lua", FORTUNES_LEN),),
+            "Django: a template rendered from a SQLite query through the ORM (12 rows + 1, sorted, escaped)",
+            REAL_APPS,
+        ),
+        StrictScenario(
+            "real-asgi",
+            "asgi",
+            (Route("", "/items", "POST", "post_json.lua", QUOTE_LEN, "order.json"),),
+            "FastAPI: a 536-byte JSON order validated by pydantic (nested lines, constraints), a JSON quote back",
+            REAL_APPS,
+        ),
+        StrictScenario(
+            "real-mixed",
+            "mixed",
+            (
+                Route("/legacy", "/legacy/fortunes", "GET", "get.lua", FORTUNES_LEN),
+                Route("/api", "/api/items", "POST", "post_json.lua", QUOTE_LEN, "order.json"),
+            ),
+            "The Django and FastAPI apps in one process (/legacy and /api), both loaded at once",
+            REAL_APPS,
+        ),
     ]
 }
 
@@ -100,7 +137,7 @@ def _amphicorn(scenario: StrictScenario, port: int, py: Pythons) -> list[str] | 
 
 def _amphicorn_metrics(scenario: StrictScenario, port: int, py: Pythons) -> list[str] | None:
     """amphicorn recording its metrics (``--admin-bind``) on the hellos: issue 14's cost."""
-    if not scenario.name.endswith("-hello"):
+    if scenario.name not in ("wsgi-hello", "asgi-hello"):
         return None
     command = _amphicorn(scenario, port, py)
     return None if command is None else [*command, "--admin-bind", f"{HOST}:{free_port()}"]
@@ -129,12 +166,16 @@ def _pyvoy(scenario: StrictScenario, port: int, py: Pythons) -> list[str] | None
     command = [str(pyvoy), "--address", HOST, "--port", str(port)]
     apps = scenario.apps
     if scenario.kind == "asgi":
-        return [*command, "--interface", "asgi", "--loop", "uvloop", "--worker-threads", "1", apps.asgi]
-    command += ["--interface", "wsgi", "--worker-threads", str(THREADS), apps.wsgi]
-    if scenario.kind == "mixed":
-        # After the app: --additional-mount takes one or more values.
+        command += ["--interface", "asgi", "--loop", "uvloop", "--worker-threads", "1", apps.asgi]
+    elif scenario.kind == "wsgi":
+        command += ["--interface", "wsgi", "--worker-threads", str(THREADS), apps.wsgi]
+    else:
+        # --worker-threads would apply to both mounts (4 event loops for the ASGI one): each
+        # keeps its default. After the app: --additional-mount takes one or more values.
+        command += ["--interface", "wsgi", "--loop", "uvloop", apps.wsgi]
         command += ["--root-path", "/legacy", "--additional-mount", f"{apps.asgi}=/api=asgi"]
-    return command
+    # What follows `--` goes to Envoy: one Envoy worker thread, its best on one core.
+    return [*command, "--", "--concurrency", "1"]
 
 
 def _uvicorn_command(app: str, port: int, python: str) -> list[str]:

@@ -2,15 +2,19 @@
 """Issue 17's targets, checked against one strict run (and issue 14's cost of metrics).
 
 Each target compares two medians of the same run: amphicorn's requests/s (or CPU per
-request, or peak RSS) with a peer's, per scenario and connection count. A target whose
-rows did not run (a server left out with ``--servers``, a scenario with ``--only``) is
-listed as not measured rather than passed.
+request, or peak RSS) with a peer's, per scenario and connection count. In a scenario with
+two routes loaded at once, requests/s are compared route by route: a server may answer
+many cheap requests on one route while it starves the other, and the total would reward
+it. A target whose rows did not run (a server left out with ``--servers``, a scenario with
+``--only``) is listed as not measured rather than passed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+from strict_peers import SCENARIOS
 
 Summary = dict[tuple[str, str, str], dict]
 
@@ -23,7 +27,19 @@ class Target:
     ours: tuple[str, str]
     theirs: tuple[str, str]
     bound: float
-    measure: str = "rps"  # rps: ours/theirs >= bound; cpu_us, peak_rss_mib: theirs/ours >= bound
+    # rps (or "route PATH": that route's): ours/theirs >= bound; cpu_us, peak_rss_mib: theirs/ours >= bound
+    measure: str = "rps"
+
+
+def _by_rate(text: str, ours: tuple[str, str], theirs: tuple[str, str], bound: float) -> Iterator[Target]:
+    """Requests/s of ``ours`` against ``theirs``: as a whole, or route by route when the
+    scenario loads two routes at once (the same scenario on both sides)."""
+    routes = SCENARIOS[ours[0]].routes if ours[0] in SCENARIOS else ()
+    if len(routes) < 2 or ours[0] != theirs[0]:
+        yield Target(text, ours, theirs, bound)
+        return
+    for route in routes:
+        yield Target(f"{text}, {route.path}", ours, theirs, bound, f"route {route.path}")
 
 
 def _targets() -> Iterator[Target]:
@@ -38,7 +54,11 @@ def _targets() -> Iterator[Target]:
             (f"{kind}-hello", "granian"),
             1.0,
         )
-    yield Target("mixed process ≥ 1.0× granian + a2wsgi", ("mixed", "amphicorn"), ("mixed", "granian+a2wsgi"), 1.0)
+    yield from _by_rate(
+        "mixed process ≥ 1.0× granian + a2wsgi", ("mixed", "amphicorn"), ("mixed", "granian+a2wsgi"), 1.0
+    )
+    for case, peer in (("real-wsgi", "granian"), ("real-asgi", "granian"), ("real-mixed", "granian+a2wsgi")):
+        yield from _by_rate(f"{case} ≥ 1.05× {peer}", (case, "amphicorn"), (case, peer), 1.05)
     yield Target(
         "WSGI hello CPU per request ≤ 1.4× the bare hyper hello's",
         ("wsgi-hello", "amphicorn"),
@@ -64,11 +84,18 @@ def _targets() -> Iterator[Target]:
 def _every_case(by_key: Summary, server: str, bound: float, measure: str, text: str) -> Iterator[Target]:
     """A target for every scenario the peer ran (mixed ones against its mixed form)."""
     for case in sorted({case for case, _, name in by_key if name == server}):
-        yield Target(f"{case} {text}", (case, "amphicorn"), (case, server), bound, measure)
+        if measure == "rps":
+            yield from _by_rate(f"{case} {text}", (case, "amphicorn"), (case, server), bound)
+        else:
+            yield Target(f"{case} {text}", (case, "amphicorn"), (case, server), bound, measure)
 
 
 def _value(row: dict | None, measure: str) -> float | None:
-    return row[measure] if row and row["ok"] else None
+    if not row or not row["ok"]:
+        return None
+    if measure.startswith("route "):
+        return row["route_rps"].get(measure.removeprefix("route "))
+    return row[measure]
 
 
 def _check(target: Target, by_key: Summary, count: str) -> tuple[str, bool | None]:
@@ -76,8 +103,9 @@ def _check(target: Target, by_key: Summary, count: str) -> tuple[str, bool | Non
     theirs = _value(by_key.get((target.theirs[0], count, target.theirs[1])), target.measure)
     if ours is None or theirs is None or not ours or not theirs:
         return "not measured", None
-    ratio = ours / theirs if target.measure == "rps" else theirs / ours
-    if target.measure == "rps":
+    lower_is_better = target.measure in ("cpu_us", "peak_rss_mib")
+    ratio = theirs / ours if lower_is_better else ours / theirs
+    if not lower_is_better:
         return f"{ratio:.2f}×", ratio >= target.bound
     # Lower is better: say how much of the peer's figure amphicorn's is.
     return f"{1 / ratio:.2f}× theirs ({ours:.1f} vs {theirs:.1f})", ratio >= target.bound

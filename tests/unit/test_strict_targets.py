@@ -10,11 +10,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from strict_targets import render_targets  # noqa: E402
+from strict_targets import render_targets
 
 
 def _row(rps: float, cpu_us: float, rss: float) -> dict:
-    return {"ok": True, "rps": rps, "cpu_us": cpu_us, "peak_rss_mib": rss}
+    return {"ok": True, "rps": rps, "cpu_us": cpu_us, "peak_rss_mib": rss, "route_rps": {}}
 
 
 def _line(lines: list[str], start: str) -> str:
