@@ -18,6 +18,7 @@ pub mod http;
 pub mod interned;
 pub mod log;
 pub mod metrics;
+pub mod scheduling;
 pub mod server;
 pub mod static_files;
 pub mod sync;
@@ -35,6 +36,7 @@ fn _amphicorn(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(server::mounts::check_mount_point, module)?)?;
     module.add_function(wrap_pyfunction!(server::check_access_log_format, module)?)?;
     module.add_function(wrap_pyfunction!(server::tls::check_tls, module)?)?;
+    module.add_function(wrap_pyfunction!(scheduling::defer_thread_wakeups, module)?)?;
     module.add("DEFAULT_ACCESS_LOG_FORMAT", server::access_log::DEFAULT_FORMAT)?;
     module.add_class::<wsgi::file_wrapper::FileWrapper>()?;
     module.add_class::<wsgi::input::InputStream>()?;

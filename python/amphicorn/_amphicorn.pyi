@@ -230,6 +230,10 @@ def check_tls(
     an encrypted key that ``password`` does not open), or when client certificates
     (``cert_reqs`` ``none|optional|required``) cannot be verified against ``ca_certs``."""
 
+def defer_thread_wakeups() -> None:
+    """Makes the calling thread a ``SCHED_BATCH`` thread on Linux (a no-op elsewhere): woken by
+    the I/O thread, it runs once that thread waits, rather than preempting it."""
+
 @final
 class FileWrapper:
     """``wsgi.file_wrapper``: a regular file is sent with zero-copy, anything else read in

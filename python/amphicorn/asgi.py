@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, Literal
 
+from amphicorn._amphicorn import defer_thread_wakeups
 from amphicorn.errors import LifespanFailure
 
 LoopName = Literal["auto", "asyncio", "uvloop"]
@@ -44,6 +45,8 @@ class LoopThread:
         self._thread.start()
 
     def _run(self) -> None:
+        # Woken by the I/O thread, the loop waits for it to block rather than preempt it.
+        defer_thread_wakeups()
         asyncio.set_event_loop(self.loop)
         self.loop.run_forever()
 

@@ -2,7 +2,8 @@
 //!
 //! Each thread attaches to the interpreter once, for its whole life, and detaches while it
 //! waits for work: its `threading.local` state (Django's database connections, for one)
-//! lives as long as the thread, as under gunicorn's gthread worker. Jobs arrive through a
+//! lives as long as the thread, as under gunicorn's gthread worker. The threads are batch
+//! threads (`scheduling.rs`): woken by the I/O thread, they wait for it to block. Jobs arrive through a
 //! bounded async-channel; tokio tasks wait for room asynchronously, never for the GIL.
 //!
 //! With `--admin-bind` the pool shows in the metrics (`metrics/pool.rs`, `record_into`):
@@ -22,6 +23,7 @@ use super::dispatch::{Dispatch, Held};
 use super::job::Job;
 use crate::errors::Error;
 use crate::metrics::{MountMetrics, PoolFigures, Pools};
+use crate::scheduling;
 use crate::sync::lock;
 use crate::wake;
 
@@ -53,9 +55,11 @@ impl Pool {
             let dispatch = dispatch.clone();
             let figures = figures.clone();
             let app = app.clone_ref(py);
-            let thread = std::thread::Builder::new()
-                .name(format!("{name}-{index}"))
-                .spawn(move || Python::attach(|py| work(py, app, receiver, &dispatch, &figures)))?;
+            let thread = std::thread::Builder::new().name(format!("{name}-{index}")).spawn(move || {
+                // Woken by the I/O thread, it waits for it to block (scheduling.rs).
+                scheduling::defer_wakeups();
+                Python::attach(|py| work(py, app, receiver, &dispatch, &figures));
+            })?;
             threads.push(thread);
         }
         Ok(Self { jobs, dispatch, threads: Mutex::new(threads), size, figures })
