@@ -223,7 +223,7 @@ def address_list(value: object, source: str) -> list[str]:
 
 def bind_texts(value: object, source: str) -> list[str]:
     """``HOST:PORT`` addresses: a list, or one string separated by spaces or commas. Each is
-    parsed by :meth:`amphicorn.config.Bind.parse`."""
+    parsed by :meth:`amphicorn.binds.Bind.parse`."""
     texts = _texts(value, " ,")
     if not texts or not all(isinstance(entry, str) for entry in texts):
         raise ConfigError(f"{source} {value!r}: expected HOST:PORT")
