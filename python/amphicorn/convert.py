@@ -6,7 +6,9 @@ the name of where it came from (``--threads``, ``AMPHICORN_THREADS``, ``amphicor
 threads``, ``threads``), and returns the typed value or raises :class:`ConfigError` naming
 both. Converting a value a converter returned gives it back unchanged, so
 :meth:`Config.validate` checks typed values with the same functions the CLI parses with.
-Which setting uses which converter is :mod:`amphicorn.settings`' business.
+Which setting uses which converter is :mod:`amphicorn.settings`' business. The converters
+of HTTP words (header names and values, methods, media types, codings, URLs) are in
+:mod:`amphicorn.convert_http`.
 """
 
 from __future__ import annotations
@@ -16,11 +18,9 @@ import importlib.util
 import ipaddress
 import math
 import os
-import re
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from amphicorn._amphicorn import check_access_log_format
 from amphicorn.errors import ConfigError
 
 T = TypeVar("T")
@@ -189,8 +189,9 @@ def installed(convert: Converter[str], packages: dict[str, str]) -> Converter[st
     return check
 
 
-def _texts(value: object, separators: str) -> list[object] | None:
-    """A list as given, or a string split at any of ``separators`` (empty parts dropped)."""
+def split_list(value: object, separators: str) -> list[object] | None:
+    """A list as given, or a string split at any of ``separators`` (empty parts dropped);
+    None for anything else."""
     if isinstance(value, list):
         return list(value)
     if isinstance(value, str):
@@ -202,7 +203,7 @@ def _texts(value: object, separators: str) -> list[object] | None:
 
 def address_list(value: object, source: str) -> list[str]:
     """``10.0.0.1, 10.1.0.0/16`` (or a list) → addresses, networks or ``*``, each checked."""
-    entries = _texts(value, ",")
+    entries = split_list(value, ",")
     if entries is None or not all(isinstance(entry, str) for entry in entries):
         raise ConfigError(f"{source} {value!r}: expected IP addresses, networks like 10.0.0.0/8, or *")
     checked = []
@@ -223,8 +224,8 @@ def address_list(value: object, source: str) -> list[str]:
 
 def bind_texts(value: object, source: str) -> list[str]:
     """``HOST:PORT`` addresses: a list, or one string separated by spaces or commas. Each is
-    parsed by :meth:`amphicorn.config.Bind.parse`."""
-    texts = _texts(value, " ,")
+    parsed by :meth:`amphicorn.binds.Bind.parse`."""
+    texts = split_list(value, " ,")
     if not texts or not all(isinstance(entry, str) for entry in texts):
         raise ConfigError(f"{source} {value!r}: expected HOST:PORT")
     return [str(entry).strip() for entry in texts]
@@ -233,49 +234,10 @@ def bind_texts(value: object, source: str) -> list[str]:
 def mount_texts(value: object, source: str) -> list[str]:
     """``PREFIX=APP`` mounts: a list, or one string separated by spaces. Each is parsed by
     :meth:`amphicorn.config.MountConfig.parse`."""
-    texts = _texts(value, " ")
+    texts = split_list(value, " ")
     if texts is None or not all(isinstance(entry, str) for entry in texts):
         raise ConfigError(f"{source} {value!r}: expected PREFIX=APP, e.g. /api=myapi.main:app")
     return [str(entry).strip() for entry in texts]
-
-
-#: The codings ``--compress`` may name.
-CODINGS = ("br", "gzip", "zstd")
-#: A ``--compress-types`` entry: ``type/subtype``, ``type/*`` or ``type/*+suffix``.
-_MEDIA_TOKEN = r"[!#$%&'+.^_`|~0-9A-Za-z-]+"
-_MEDIA_PATTERN = re.compile(rf"{_MEDIA_TOKEN}/(\*|\*\+{_MEDIA_TOKEN}|{_MEDIA_TOKEN})")
-
-
-def codings(value: object, source: str) -> list[str]:
-    """Content codings among br, gzip and zstd, in order of preference: a list or one
-    comma-separated string (``br,gzip``); empty means none."""
-    entries = _texts(value, ",")
-    if entries is None or not all(isinstance(entry, str) for entry in entries):
-        raise ConfigError(f"{source} {value!r}: expected codings among {', '.join(CODINGS)} (e.g. br,gzip)")
-    checked: list[str] = []
-    for entry in entries:
-        coding = str(entry).strip().lower()
-        if coding not in CODINGS:
-            raise ConfigError(f"{source} {value!r}: {entry!r} is not one of {', '.join(CODINGS)}")
-        if coding in checked:
-            raise ConfigError(f"{source} {value!r}: {coding} is named twice")
-        checked.append(coding)
-    return checked
-
-
-def media_types(value: object, source: str) -> list[str]:
-    """At least one MIME type, ``type/*`` or ``type/*+suffix``: a list or one comma-separated
-    string (``text/*, application/json``)."""
-    entries = _texts(value, ",")
-    if not entries or not all(isinstance(entry, str) for entry in entries):
-        raise ConfigError(f"{source} {value!r}: expected MIME types like text/*, application/json")
-    checked = []
-    for entry in entries:
-        pattern = str(entry).strip().lower()
-        if not _MEDIA_PATTERN.fullmatch(pattern):
-            raise ConfigError(f"{source} {value!r}: {entry!r} is not type/subtype, type/* or type/*+suffix")
-        checked.append(pattern)
-    return checked
 
 
 def directory(value: object, source: str) -> str:
@@ -287,7 +249,7 @@ def directory(value: object, source: str) -> str:
 
 def directories(value: object, source: str) -> list[str]:
     """Existing directories: a list, or one string separated by ``os.pathsep``."""
-    texts = _texts(value, os.pathsep)
+    texts = split_list(value, os.pathsep)
     if texts is None:
         raise ConfigError(f"{source} {value!r}: expected a directory or a list of them")
     return [directory(entry, source) for entry in texts]
@@ -309,52 +271,12 @@ def existing_file(value: object, source: str) -> str:
     return path
 
 
-def header_value(value: object, source: str) -> str:
-    """Text fit for an HTTP header value: visible ASCII and spaces (e.g. ``public, max-age=3600``)."""
-    header = text(value, source).strip()
-    if not all(" " <= character <= "~" for character in header):
-        raise ConfigError(f"{source} {value!r}: expected visible ASCII characters and spaces (an HTTP header value)")
-    return header
-
-
 def file_name(value: object, source: str) -> str:
     """The name of a file in a directory: no ``/`` or ``\\``, not hidden (``index.html``)."""
     name = text(value, source).strip()
     if "/" in name or "\\" in name or "\0" in name or name.startswith("."):
         raise ConfigError(f"{source} {value!r}: expected a file name without '/', not starting with '.'")
     return name
-
-
-def url_path(value: object, source: str) -> str:
-    """A request path as clients send it: starts with ``/``, visible ASCII, no query or
-    fragment (``/healthz``)."""
-    path = text(value, source).strip()
-    if (
-        not path.startswith("/")
-        or not all("!" <= character <= "~" for character in path)
-        or any(character in path for character in "?#")
-    ):
-        raise ConfigError(f"{source} {value!r}: expected a path starting with '/' (visible ASCII, no '?' or '#')")
-    return path
-
-
-def http_url(value: object, source: str) -> str:
-    """An ``http://`` or ``https://`` URL with a host."""
-    url = text(value, source)
-    scheme, _, rest = url.partition("://")
-    if scheme.lower() not in ("http", "https") or not rest or rest.startswith("/"):
-        raise ConfigError(f"{source} {url!r}: expected an http:// or https:// URL with a host")
-    return url
-
-
-def access_log_format(value: object, source: str) -> str:
-    """A gunicorn-style access log format whose atoms the Rust core knows."""
-    format_text = text(value, source)
-    try:
-        check_access_log_format(format_text)
-    except ValueError as error:
-        raise ConfigError(f"{source} {value!r}: {error}") from None
-    return format_text
 
 
 def _number(value: object) -> float:
@@ -381,39 +303,3 @@ def fraction(value: object, source: str) -> float:
     if not 0 <= number <= 1:
         raise ConfigError(f"{source} {value!r}: expected a rate from 0 to 1, e.g. 0.05")
     return number
-
-
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-
-
-def token(value: object, source: str) -> str:
-    """An HTTP token (RFC 9110 §5.6.2): a header or cookie name such as ``X-User-Id``."""
-    name = text(value, source).strip()
-    if not _TOKEN.fullmatch(name):
-        raise ConfigError(f"{source} {value!r}: expected a header or cookie name (letters, digits, -_.!#$%&'*+^`|~)")
-    return name
-
-
-def header_names(value: object, source: str) -> list[str]:
-    """Header names: a list, or one comma-separated string (``Date, X-Request-Id``), each an
-    HTTP token, lower-cased; empty means none."""
-    entries = _texts(value, ",")
-    if entries is None or not all(isinstance(entry, str) for entry in entries):
-        raise ConfigError(f"{source} {value!r}: expected a list of header names")
-    return [token(entry, source).lower() for entry in entries if str(entry).strip()]
-
-
-def methods(value: object, source: str) -> list[str]:
-    """HTTP methods: a list, or one comma-separated string (``GET, HEAD``), each an HTTP token,
-    upper-cased; at least one."""
-    entries = _texts(value, ",")
-    if not entries or not all(isinstance(entry, str) for entry in entries):
-        raise ConfigError(f'{source} {value!r}: expected a list of HTTP methods, e.g. ["GET", "HEAD"]')
-    named = []
-    for entry in entries:
-        method = str(entry).strip().upper()
-        if not _TOKEN.fullmatch(method):
-            raise ConfigError(f"{source} {entry!r}: expected an HTTP method such as GET")
-        if method not in named:
-            named.append(method)
-    return named

@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable
 from typing import Any, Literal
 
-from amphicorn import convert
+from amphicorn import convert, convert_http
 from amphicorn._amphicorn import DEFAULT_ACCESS_LOG_FORMAT
 from amphicorn.asgi import LIFESPAN_MODES, LOOPS
 from amphicorn.interfaces import INTERFACES
@@ -140,7 +140,7 @@ SETTINGS: tuple[Setting, ...] = (
     declare("check-config", convert.boolean, "check the settings, import every app and print what would be served, "
             "then exit (0, or the status a start would exit with), binding nothing and running no lifespan", "off",
             field=None, style="flag", file=False),
-    declare("migration-report", convert.http_url, "print the paths each mount's fallback still answers, read from "
+    declare("migration-report", convert_http.http_url, "print the paths each mount's fallback still answers, read from "
             "the /status of a running server's admin listener at URL, then exit", metavar="URL", field=None,
             file=False, optional=True),
     declare("bind", convert.bind_texts, "address to listen on (IPv6 as [::1]:8000; unix:PATH for a Unix socket; "
@@ -168,16 +168,17 @@ SETTINGS: tuple[Setting, ...] = (
             "no limit", metavar="BYTES", mount=True, optional=True),
     declare("limit-concurrency", convert.positive_int, "most requests in one mount's app at once; more get 503 at once",
             "no limit", metavar="N", mount=True, optional=True),
-    declare("static-cache-control", convert.header_value, "Cache-Control of files from static: mounts (names with a "
-            "content hash always get a year, immutable)", "none", metavar="VALUE", mount=True, optional=True),
+    declare("static-cache-control", convert_http.header_value, "Cache-Control of files from static: mounts "
+            "(names with a content hash always get a year, immutable)", "none", metavar="VALUE", mount=True,
+            optional=True),
     declare("static-index", convert.file_name, "file that static: mounts serve for a directory (never a listing)",
             "none (404)", metavar="NAME", mount=True, optional=True),
-    declare("compress", convert.codings, "compress responses with these codings, in order of preference "
+    declare("compress", convert_http.codings, "compress responses with these codings, in order of preference "
             "(br, gzip, zstd), as the client's Accept-Encoding allows", "none (off)", metavar="CODINGS", mount=True,
             env_note="comma separated"),
     declare("compress-min-size", convert.non_negative_int, "responses known to be shorter are not compressed",
             "1024", metavar="BYTES", mount=True),
-    declare("compress-types", convert.media_types, "the Content-Types compressed (type/subtype, type/* or "
+    declare("compress-types", convert_http.media_types, "the Content-Types compressed (type/subtype, type/* or "
             "type/*+suffix)", ", ".join(f"`{kind}`" for kind in COMPRESS_TYPES), metavar="TYPES", mount=True,
             env_note="comma separated"),
     # Limits and timeouts.
@@ -230,7 +231,7 @@ SETTINGS: tuple[Setting, ...] = (
             metavar="LEVEL"),
     declare("access-log", convert.boolean, "write one line per request to stdout, from Rust", "off", group=_LOGGING,
             style="switch"),
-    declare("access-log-format", convert.access_log_format,
+    declare("access-log-format", convert_http.access_log_format,
             "gunicorn-style atoms: h t r m U q H s B b f a T M D L p mount variant {header}i",
             f"`{DEFAULT_ACCESS_LOG_FORMAT}`", group=_LOGGING, metavar="FORMAT"),
     declare("log-format", convert.choice(LOG_FORMATS), "error and access log lines as text or JSON", "`text`",
@@ -263,7 +264,7 @@ SETTINGS: tuple[Setting, ...] = (
             "address, apart from the apps (with workers: the supervisor, for all of them)", "off",
             group=_OBSERVABILITY, metavar="HOST:PORT|unix:PATH", optional=True,
             note="health, readiness, metrics, status"),
-    declare("health-path", convert.url_path, "answer GET PATH on the apps' listeners with 200 ok (the admin "
+    declare("health-path", convert_http.url_path, "answer GET PATH on the apps' listeners with 200 ok (the admin "
             "listener's /healthz), before any mount: for balancers that probe the traffic port", "off",
             group=_OBSERVABILITY, metavar="PATH", optional=True),
 )
@@ -277,8 +278,8 @@ FILE_KEYS = frozenset(setting.flag for setting in SETTINGS if setting.file and n
 CANARY_KEYS: dict[str, tuple[str, Callable[[object, str], Any]]] = {
     "canary": ("canary", convert.text),
     "canary-weight": ("canary_weight", convert.percent),
-    "canary-cookie": ("canary_cookie", convert.token),
-    "canary-key-header": ("canary_key_header", convert.token),
+    "canary-cookie": ("canary_cookie", convert_http.token),
+    "canary-key-header": ("canary_key_header", convert_http.token),
     "canary-max-error-rate": ("canary_max_error_rate", convert.fraction),
     "canary-window": ("canary_window", convert.positive_seconds),
 }
@@ -287,8 +288,8 @@ CANARY_KEYS: dict[str, tuple[str, Callable[[object, str], Any]]] = {
 SHADOW_KEYS: dict[str, tuple[str, Callable[[object, str], Any]]] = {
     "shadow": ("shadow", convert.text),
     "shadow-sample": ("shadow_sample", convert.fraction),
-    "shadow-methods": ("shadow_methods", convert.methods),
-    "shadow-ignore-headers": ("shadow_ignore_headers", convert.header_names),
+    "shadow-methods": ("shadow_methods", convert_http.methods),
+    "shadow-ignore-headers": ("shadow_ignore_headers", convert_http.header_names),
     "shadow-max-concurrency": ("shadow_max_concurrency", convert.positive_int),
 }
 #: Settings a ``[[mount]]`` table may override.

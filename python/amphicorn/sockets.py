@@ -19,7 +19,7 @@ import socket
 import stat
 from collections.abc import Iterator, MutableMapping
 
-from amphicorn.config import Bind
+from amphicorn.binds import Bind
 from amphicorn.errors import BindError
 
 #: The first descriptor systemd passes (``SD_LISTEN_FDS_START``).

@@ -26,7 +26,9 @@
   sockets never close, so no connection is refused. If a new worker cannot start, the old
   ones keep serving.
 
-uvicorn's ``supervisors/`` and gunicorn's arbiter are the models.
+Each process's mechanics (starting it, its ready word, SIGTERM, the kill when late) are
+:mod:`amphicorn.worker_process`'s; this module decides when. uvicorn's ``supervisors/`` and
+gunicorn's arbiter are the models.
 """
 
 from __future__ import annotations
@@ -40,17 +42,17 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
+from multiprocessing.connection import wait
 from types import FrameType
 from typing import Any
 
-from amphicorn import exits, worker
+from amphicorn import exits
 from amphicorn import log as logs
 from amphicorn.admin import WorkerAdmins, admin_listener
 from amphicorn.config import Config
 from amphicorn.gunicorn_hooks import ExitedWorker
 from amphicorn.sockets import Listeners, describe, listen_all, pid_file
+from amphicorn.worker_process import Worker
 
 #: What ``signal.signal`` takes and returns.
 SignalHandler = Callable[[int, FrameType | None], Any] | int | None
@@ -65,25 +67,6 @@ BACKOFF_MAX = 10.0
 STOP_MARGIN = 5.0
 #: Longest the main loop sleeps when nothing happens (it wakes on signals and exits).
 TICK = 0.5
-
-
-@dataclasses.dataclass(eq=False)
-class Worker:
-    """One worker process, as the supervisor tracks it."""
-
-    process: BaseProcess
-    #: Read end of the pipe on which the worker says it is ready; None once it has.
-    ready_pipe: Connection | None
-    generation: int
-    ready: bool = False
-    #: When set, we asked it to stop: it must be gone by then.
-    stop_deadline: float | None = None
-    #: Its private admin listener's socket (with --admin-bind).
-    admin_socket: str | None = None
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid or 0
 
 
 class Supervisor:
@@ -273,56 +256,35 @@ class Supervisor:
 
     def _start_worker(self) -> None:
         assert self.listeners is not None
-        read_end, write_end = self.context.Pipe(duplex=False)
         limit = self.config.limit_max_requests
         max_requests = None if limit is None else limit + random.randint(0, self.config.limit_max_requests_jitter)
         config, admin_socket = self.worker_config, None
         if self.admins is not None:
             config, admin_socket = self.admins.config_for(config)
-        process = self.context.Process(
-            target=worker.run,
-            args=(config, self.listeners.sockets, write_end, max_requests, os.getpid()),
-            name="amphicorn-worker",
-        )
-        process.start()
-        write_end.close()
-        self.workers.append(Worker(process, read_end, self.generation, admin_socket=admin_socket))
+        w = Worker.start(self.context, config, self.listeners.sockets, max_requests, self.generation, admin_socket)
+        self.workers.append(w)
         if self.admins is not None and admin_socket is not None:
-            self.admins.started(process.pid or 0, admin_socket)
-        logs.logger.debug("Started worker process %d", process.pid)
+            self.admins.started(w.pid, admin_socket)
+        logs.logger.debug("Started worker process %d", w.pid)
 
     def _stop_worker(self, w: Worker) -> None:
-        if w.stop_deadline is not None:
-            return
-        w.stop_deadline = time.monotonic() + self.config.graceful_timeout + STOP_MARGIN
-        with contextlib.suppress(OSError):
-            os.kill(w.pid, signal.SIGTERM)
+        w.stop(self.config.graceful_timeout + STOP_MARGIN)
 
     def _collect_ready(self) -> None:
         for w in self.workers:
-            if w.ready_pipe is None or not w.ready_pipe.poll():
-                continue
-            try:
-                w.ready = w.ready_pipe.recv_bytes() == worker.READY
-            except (EOFError, OSError):
-                w.ready = False
-            w.ready_pipe.close()
-            w.ready_pipe = None
-            if w.ready:
+            if w.read_ready():
                 logs.logger.info("Worker process %d is ready", w.pid)
                 if self.admins is not None and not self.stopping:
                     self.admins.admin.set_ready(True)
 
     def _reap(self) -> None:
         for w in [w for w in self.workers if not w.process.is_alive()]:
-            w.process.join()
+            code = w.reap()
             self.workers.remove(w)
-            if w.ready_pipe is not None:
-                w.ready_pipe.close()
             if self.admins is not None:
                 self.admins.gone(w.pid)
-            self.hook("child_exit", ExitedWorker(w.pid, w.process.exitcode or 0))
-            self._exited(w, w.process.exitcode or 0)
+            self.hook("child_exit", ExitedWorker(w.pid, code))
+            self._exited(w, code)
 
     def _exited(self, w: Worker, code: int) -> None:
         how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
@@ -372,12 +334,8 @@ class Supervisor:
     def _enforce_deadlines(self) -> None:
         now = time.monotonic()
         for w in self.workers:
-            if w.stop_deadline is not None and now >= w.stop_deadline and w.process.is_alive():
+            if w.kill_if_late(now):
                 logs.logger.warning("Worker process %d did not stop in time: killing it", w.pid)
-                with contextlib.suppress(OSError):
-                    w.process.kill()
-                # Look again in a second rather than spin while the kernel reaps it.
-                w.stop_deadline = now + 1.0
 
     # -- rolling restarts ------------------------------------------------------------------
 

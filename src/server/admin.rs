@@ -17,6 +17,7 @@
 //!   weight (`canary_admin.rs`).
 //!
 //! Other paths are `404`, other methods `405`. HEAD is answered as GET, without the body.
+//! The answers' shapes (plain text, JSON) are `admin_responses.rs`'s.
 //!
 //! Python binds the sockets (as for the apps' listeners) and makes the `Admin` first thing,
 //! before importing the apps, so probes get an answer during a slow start. That is before
@@ -43,6 +44,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use tokio::sync::watch;
 
+use super::admin_responses::{json, text};
 use super::admin_workers::{Workers, REFRESH};
 use super::canary::CanaryState;
 use super::canary_admin;
@@ -304,11 +306,7 @@ async fn answer_any<B>(state: &AdminState, request: &Request<B>) -> Response<Ful
         "/status" if reading => {
             let own = state.metrics.status();
             let own = ["version", "uptime_seconds", "pid"].map(|field| (field.to_owned(), own[field].clone()));
-            let mut body = workers.status(serde_json::Value::Object(own.into_iter().collect())).await.to_string();
-            body.push('\n');
-            let mut response = Response::new(Full::new(Bytes::from(body)));
-            response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            response
+            json(StatusCode::OK, &workers.status(serde_json::Value::Object(own.into_iter().collect())).await)
         }
         _ => answer(state, request),
     }
@@ -331,13 +329,7 @@ fn answer<B>(state: &AdminState, request: &Request<B>) -> Response<Full<Bytes>> 
             let (status, body) = state.readiness();
             text(status, body)
         }
-        "/status" => {
-            let mut body = state.status().to_string();
-            body.push('\n');
-            let mut response = Response::new(Full::new(Bytes::from(body)));
-            response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            response
-        }
+        "/status" => json(StatusCode::OK, &state.status()),
         _ => {
             let openmetrics = request
                 .headers()
@@ -355,13 +347,6 @@ fn answer<B>(state: &AdminState, request: &Request<B>) -> Response<Full<Bytes>> 
             }
         }
     }
-}
-
-fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    response
 }
 
 #[cfg(test)]
@@ -411,5 +396,7 @@ mod tests {
         assert_eq!(plain.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes), Some(PROMETHEUS_TEXT.as_bytes()));
         let open = get(&state, Method::GET, "/metrics", Some("application/openmetrics-text;version=1.0.0,*/*;q=0.1"));
         assert_eq!(open.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes), Some(OPENMETRICS.as_bytes()));
+        let status = get(&state, Method::GET, "/status", None);
+        assert_eq!(status.headers().get(CONTENT_TYPE).map(HeaderValue::as_bytes), Some(&b"application/json"[..]));
     }
 }

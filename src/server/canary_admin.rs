@@ -13,11 +13,12 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use http::header::{HeaderValue, ALLOW};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use serde_json::{json, Value};
 
+use super::admin_responses::json;
 use super::canary::CanaryState;
 
 /// The most a `PUT` body may hold.
@@ -41,13 +42,13 @@ where
         if method != Method::GET && method != Method::HEAD {
             return not_allowed("GET, HEAD");
         }
-        return json_response(StatusCode::OK, &Value::Array(canaries.iter().map(|state| state.describe()).collect()));
+        return json(StatusCode::OK, &Value::Array(canaries.iter().map(|state| state.describe()).collect()));
     };
     let Some(state) = canaries.iter().find(|state| state.answers_to(reference)) else {
-        return json_response(StatusCode::NOT_FOUND, &json!({"error": format!("no mount {reference:?} has a canary")}));
+        return json(StatusCode::NOT_FOUND, &json!({"error": format!("no mount {reference:?} has a canary")}));
     };
     match method {
-        Method::GET | Method::HEAD => json_response(StatusCode::OK, &state.describe()),
+        Method::GET | Method::HEAD => json(StatusCode::OK, &state.describe()),
         Method::PUT => {
             let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
                 Ok(collected) => collected.to_bytes(),
@@ -57,7 +58,7 @@ where
                 return bad_request("expected a weight from 0 to 100: {\"weight\": 25} or 25");
             };
             match state.set_weight(weight) {
-                Ok(()) => json_response(StatusCode::OK, &state.describe()),
+                Ok(()) => json(StatusCode::OK, &state.describe()),
                 Err(why) => bad_request(&why),
             }
         }
@@ -75,21 +76,12 @@ fn weight(body: &[u8]) -> Option<f64> {
     (0.0..=100.0).contains(&number).then_some(number)
 }
 
-fn json_response(status: StatusCode, value: &Value) -> Response<Full<Bytes>> {
-    let mut text = value.to_string();
-    text.push('\n');
-    let mut response = Response::new(Full::new(Bytes::from(text)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
-}
-
 fn bad_request(why: &str) -> Response<Full<Bytes>> {
-    json_response(StatusCode::BAD_REQUEST, &json!({ "error": why }))
+    json(StatusCode::BAD_REQUEST, &json!({ "error": why }))
 }
 
 fn not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
-    let mut response = json_response(StatusCode::METHOD_NOT_ALLOWED, &json!({"error": "method not allowed"}));
+    let mut response = json(StatusCode::METHOD_NOT_ALLOWED, &json!({"error": "method not allowed"}));
     response.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
     response
 }

@@ -12,6 +12,7 @@
 
 pub mod access_log;
 pub mod admin;
+mod admin_responses;
 mod admin_workers;
 mod allocator;
 mod canary;

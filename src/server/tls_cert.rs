@@ -1,7 +1,7 @@
 //! The server's certificate chain and key, replaceable while serving: the rustls
 //! `ResolvesServerCert` every handshake asks, holding the pair most recently loaded.
 //!
-//! `Server.reload_tls()` (SIGHUP in a single process, `server.py`) puts a freshly read pair
+//! `Server.reload_tls()` (SIGHUP in a single process, `tls_reload.py`) puts a freshly read pair
 //! here: handshakes that start afterwards use it, connections already open keep the keys
 //! they agreed on. Under a supervisor, SIGHUP is a rolling restart instead and each new
 //! worker reads the files anew (this resolver is then never replaced).

@@ -1,12 +1,12 @@
 """Shadow traffic's mount keys (amphicorn/shadow.py): checked by ``Config.validate`` for every
-source (a config file, ``amphicorn.run``), with messages that name the key and the value."""
+source (a config file, ``amphicorn.run``), with messages that name the key and the value.
+What it shares with the weighted canary (resolving the link, a key without it, a config
+file's table and key in messages) is test_mount_links.py's."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from amphicorn import cli, shadow
+from amphicorn import shadow
 from amphicorn.config import Config, ConfigError, MountConfig
 
 
@@ -19,23 +19,21 @@ def config(**shadow_fields) -> Config:
     )
 
 
-def test_good_settings_are_converted_and_resolved_by_name_or_prefix():
-    for reference in ("next", "/_next", "/_next/"):
-        validated = config(
-            shadow=reference,
-            shadow_sample="0.25",
-            shadow_methods="get, post",
-            shadow_ignore_headers=["X-Request-Id", "ETag"],
-        ).validate()
-        shop = validated.mounts[0]
-        settings = shadow.settings_for(shop, validated.resolve)
-        assert settings == {
-            "shadow": "/_next",
-            "shadow_sample": 0.25,
-            "shadow_methods": ["GET", "POST"],
-            "shadow_ignore_headers": ["x-request-id", "etag"],
-            "shadow_max_concurrency": 8,
-        }
+def test_good_settings_are_converted():
+    validated = config(
+        shadow="next",
+        shadow_sample="0.25",
+        shadow_methods="get, post",
+        shadow_ignore_headers=["X-Request-Id", "ETag"],
+    ).validate()
+    settings = shadow.settings_for(validated.mounts[0], validated.resolve)
+    assert settings == {
+        "shadow": "/_next",
+        "shadow_sample": 0.25,
+        "shadow_methods": ["GET", "POST"],
+        "shadow_ignore_headers": ["x-request-id", "etag"],
+        "shadow_max_concurrency": 8,
+    }
 
 
 def test_defaults_shadow_only_the_safe_methods_of_every_request():
@@ -51,9 +49,6 @@ def test_defaults_shadow_only_the_safe_methods_of_every_request():
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"shadow": "nowhere"}, "shadow 'nowhere' of mount '/shop': expected the name or prefix of another mount"),
-        ({"shadow": "shop"}, "shadow 'shop' of mount '/shop'"),
-        ({"shadow_sample": 0.5}, "shadow-sample 0.5 of mount '/shop': given, but the mount names no shadow"),
         ({"shadow": "next", "shadow_sample": 1.5}, "shadow-sample of mount '/shop' 1.5: expected a rate from 0 to 1"),
         ({"shadow": "next", "shadow_sample": "half"}, "shadow-sample of mount '/shop' 'half'"),
         ({"shadow": "next", "shadow_methods": []}, "shadow-methods of mount '/shop' []: expected a list of HTTP"),
@@ -66,13 +61,3 @@ def test_bad_settings_name_the_key_and_the_value(fields, message):
     with pytest.raises(ConfigError) as raised:
         config(**fields).validate()
     assert message in str(raised.value)
-
-
-def test_a_config_file_names_the_table_and_key(tmp_path: Path):
-    file = tmp_path / "amphicorn.toml"
-    file.write_text(
-        "[[mount]]\nprefix = '/shop'\napp = 'a:app'\nshadow = 'next'\nshadow-sample = 2\n"
-        "[[mount]]\nprefix = '/_next'\napp = 'c:app'\nname = 'next'\n"
-    )
-    with pytest.raises(ConfigError, match=r"mount #1 shadow-sample 2: expected a rate from 0 to 1"):
-        cli.config_from_args(cli.build_parser().parse_args([f"--config={file}"]), {})
