@@ -1,7 +1,7 @@
 """A graceful stop and the HTTP/1.1 WebSockets that are open at that moment.
 
-SIGTERM or SIGINT (to one process, or to the supervisor of workers), and a worker retired
-because it spent its ``--limit-max-requests``: each open WebSocket gets a close frame
+SIGTERM or SIGINT (to one process, or to the supervisor of workers), a worker retired by a
+rolling restart (SIGHUP) or because it spent its ``--limit-max-requests``: each open WebSocket gets a close frame
 ``1001`` ("server shutting down"), the app's ``receive()`` a ``websocket.disconnect`` with
 the code the client answered (``1006`` when it never answers within the close timeout), and
 the stop does not wait out ``--timeout-graceful-shutdown`` for them. The HTTP/2 version is
@@ -44,7 +44,7 @@ def _closed_by_server(ws) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-@pytest.mark.parametrize("workers", [[], ["--workers", "1"]], ids=["single-process", "workers"])
+@pytest.mark.parametrize("workers", [[], ["--workers", "2"]], ids=["single-process", "workers"])
 def test_a_stop_closes_an_open_websocket_with_1001_without_waiting_out_the_drain(serve, tmp_path: Path, sig, workers):
     server = serve(APP, *GRACEFUL, *workers)
     record = tmp_path / "record.txt"
@@ -71,6 +71,23 @@ def test_a_worker_that_spent_its_max_requests_closes_its_websocket_with_1001(ser
     # A fresh worker took the retired one's place.
     with connect(_ws_url(server, "/echo")) as ws:
         assert _closed_by_server(ws) == (1001, "server shutting down")
+
+
+def test_a_rolling_restart_closes_the_retired_workers_websocket_with_1001(serve, tmp_path: Path):
+    server = serve(APP, *GRACEFUL, "--workers", "2")
+    record = tmp_path / "record.txt"
+    with connect(_ws_url(server, f"/echo?record={record}")) as ws:
+        ws.send("x")
+        assert ws.recv(timeout=10) == "echo:x"
+        started = time.monotonic()
+        server.proc.send_signal(signal.SIGHUP)
+        assert _closed_by_server(ws) == (1001, "server shutting down")
+    assert time.monotonic() - started < 10
+    assert wait_for_file(record, lambda text: "disconnect" in text).startswith("disconnect 1001")
+    # The new worker serves WebSockets.
+    with connect(_ws_url(server, "/echo")) as ws:
+        ws.send("y")
+        assert ws.recv(timeout=10) == "echo:y"
 
 
 def test_a_client_that_never_answers_the_close_is_1006_after_the_close_timeout(serve, tmp_path: Path):
