@@ -19,7 +19,8 @@
 //! already queued has gone out): the client gets `1001` (going away), the app a
 //! `websocket.disconnect` with the client's answer, or `1006` when none came within
 //! `WEBSOCKET_CLOSE_TIMEOUT`. So the drain waits that long at most for a WebSocket, not the
-//! graceful timeout, unless the app never stops sending.
+//! graceful timeout, unless the app never stops sending or the client stops reading (then
+//! the graceful timeout bounds it).
 //!
 //! The loop-side callables are `receive.rs` and `send.rs`.
 
