@@ -8,6 +8,10 @@
 //! may do so only once the server's SETTINGS said `SETTINGS_ENABLE_CONNECT_PROTOCOL = 1`
 //! (`server/protocol.rs` sends it). Both name the version (13) and offer subprotocols alike.
 //!
+//! `StreamOpen` and `OpenUntil` tie an open WebSocket, of either version, to its connection:
+//! the connection holds the one (`server/listen.rs`: the drain counts the WebSocket, and a
+//! stop asks it to close), the WebSocket's task the other.
+//!
 //! Frames, masking and close codes are tungstenite's; what the app sees is the ASGI
 //! bridge's (`asgi/websocket/`).
 
@@ -73,9 +77,10 @@ pub fn offered_subprotocols(headers: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// Put on the `200` that opens an HTTP/2 WebSocket, for the connection: `closed` resolves
-/// when the WebSocket has ended, so that the connection counts its stream as in flight until
-/// then; `go_away` asks the WebSocket to close (`1001`), as a stopping server does.
+/// Put on the answer that opens a WebSocket (`101` over HTTP/1.1, `200` over HTTP/2), for
+/// the connection: `closed` resolves when the WebSocket has ended, so that the connection
+/// (and a stopping server's drain) counts it as open until then; `go_away` asks the
+/// WebSocket to close (`1001`), as a stopping server does.
 #[derive(Debug, Clone)]
 pub struct StreamOpen {
     ended: watch::Receiver<()>,

@@ -18,10 +18,12 @@
 //! connection can meet the close; the cost is up to that much longer to drain idle
 //! connections. HTTP/2 connections get a GOAWAY at once.
 //!
-//! An HTTP/2 WebSocket (RFC 8441) is a stream its connection counts as in flight until the
-//! WebSocket ends (`Activity::hold`), though its `200` has gone out; on a stop it is asked to
-//! close (`1001`, `asgi/websocket/`) rather than left holding the drain to its timeout.
-//! (An HTTP/1.1 WebSocket has left hyper with its connection: nothing here waits for it.)
+//! An open WebSocket, though its `101` or `200` has gone out, keeps the drain waiting until
+//! it ends (`hold_websocket` holds the `Shared` state), and on a stop it is asked to close
+//! (`1001`, `asgi/websocket/`) rather than left holding the drain to its timeout, or cut
+//! when the runtime goes. An HTTP/2 WebSocket (RFC 8441) is also a stream its connection
+//! counts as in flight (`Activity::hold`); an HTTP/1.1 one has left hyper with its whole
+//! connection, whose task has ended.
 //!
 //! Every HTTP/1.x response that leaves once the stop flag is set says `Connection: close` in its own
 //! head (hyper then closes after it), rather than relying on `graceful_shutdown()` to add
@@ -60,7 +62,7 @@ use super::proxy::TrustedPeers;
 use super::proxy_protocol::{self, Prefixed};
 use super::request_line::RequestLineWatch;
 use super::service::Service;
-use super::timeouts::{Activity, ConnectionTimeouts, TimedIo, TrackedBody};
+use super::timeouts::{Activity, ConnectionTimeouts, RequestGuard, TimedIo, TrackedBody};
 use super::tls;
 use crate::connection_info::ConnectionInfo;
 use crate::http::connection::Endpoint;
@@ -273,25 +275,14 @@ where
                 // before the answer, dropping it records the request as 499.
                 let mut recording = None;
                 let mut response = shared.service.handle(request, connection, &mut recording).await;
-                if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                let upgraded = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+                if upgraded {
                     activity.mark_upgraded();
-                } else if let Some(open) = response.extensions_mut().remove::<StreamOpen>() {
-                    // An HTTP/2 WebSocket: its stream is in flight until it ends, or the
-                    // connection would count as idle and be sent a GOAWAY.
-                    // A stop's drain would wait for it as for any stream: ask it to close.
-                    let held = activity.hold();
-                    let mut stop = stopping.clone();
-                    tokio::spawn(async move {
-                        tokio::select! {
-                            () = open.clone().closed() => {}
-                            () = stopped(&mut stop) => {
-                                open.go_away();
-                                open.closed().await;
-                            }
-                        }
-                        drop(held);
-                    });
-                } else if http1 && *stopping.borrow() {
+                }
+                if let Some(open) = response.extensions_mut().remove::<StreamOpen>() {
+                    // A WebSocket, of either version: open until it ends.
+                    tokio::spawn(hold_websocket(open, activity.hold(), shared.clone(), stopping.clone()));
+                } else if http1 && !upgraded && *stopping.borrow() {
                     // The connection's last response: say so in its head (hyper then closes
                     // after it), or the client may send its next request as hyper closes.
                     response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
@@ -325,6 +316,21 @@ where
             protocol::drive(served, |served| served.graceful_shutdown(), &activity, stop).await;
         }
     }
+}
+
+/// Holds an open WebSocket's connection until the WebSocket ends: as a stream in flight
+/// (`held`: over HTTP/2, or the connection would count as idle and be sent a GOAWAY), and
+/// in the drain's count (`shared`: over HTTP/1.1 the connection's own task has ended with
+/// the upgrade). On a stop, asks the WebSocket to close (`1001`) and waits for it to.
+async fn hold_websocket(open: StreamOpen, held: RequestGuard, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    tokio::select! {
+        () = open.clone().closed() => {}
+        () = stopped(&mut stop) => {
+            open.go_away();
+            open.closed().await;
+        }
+    }
+    drop((held, shared));
 }
 
 #[cfg(test)]

@@ -9,12 +9,18 @@
 //! `send()` into tungstenite. Both bounds are backpressure; over HTTP/2 the stream's flow
 //! control is too.
 //!
-//! An HTTP/2 WebSocket is one stream among the connection's others, which the connection
-//! must count as in flight while it is open, or it would think itself idle and send a
-//! GOAWAY: its `200` carries a `StreamOpen` (`http/websocket.rs`) that the connection holds
-//! on to (`server/listen.rs`) until `pump` ends. A stopping server's drain would wait for
-//! the stream as for any other, so the connection asks `pump` to close it: the client gets
-//! `1001` (going away), the app a `websocket.disconnect` with the client's answer.
+//! A stopping server's drain counts every open WebSocket, whichever its HTTP version, until
+//! `pump` ends: the answer that opens it (`101` or `200`) carries a `StreamOpen`
+//! (`http/websocket.rs`) that the connection holds on to (`server/listen.rs`). An HTTP/2
+//! WebSocket is one stream among the connection's others, which must also count it as in
+//! flight, or it would think itself idle and send a GOAWAY; an HTTP/1.1 WebSocket has left
+//! hyper with its whole connection, and without the hold the drain would end at once and
+//! cut it with the runtime. On a stop the connection asks `pump` to close (once what the app
+//! already queued has gone out): the client gets `1001` (going away), the app a
+//! `websocket.disconnect` with the client's answer, or `1006` when none came within
+//! `WEBSOCKET_CLOSE_TIMEOUT`. So the drain waits that long at most for a WebSocket, not the
+//! graceful timeout, unless the app never stops sending or the client stops reading (then
+//! the graceful timeout bounds it).
 //!
 //! The loop-side callables are `receive.rs` and `send.rs`.
 
@@ -101,10 +107,9 @@ pub async fn handle(
             .max_message_size(Some(settings.max_message_size))
             .max_frame_size(Some(settings.max_message_size));
         let channels = (incoming_sender, outgoing_receiver);
+        // For the connection (`server/listen.rs`): see the module's header.
         let (stream_open, open_until) = StreamOpen::pair();
-        if http2 {
-            response.extensions_mut().insert(stream_open);
-        }
+        response.extensions_mut().insert(stream_open);
         bridge.runtime().spawn(pump(on_upgrade, channels, state, config, (open, open_until)));
     }
     response
@@ -123,8 +128,8 @@ async fn pump(
     (incoming, outgoing): (async_channel::Sender<Incoming>, async_channel::Receiver<Message>),
     state: Arc<RequestState>,
     config: WebSocketConfig,
-    // `open_until` is dropped with this task: an HTTP/2 connection then stops counting
-    // the stream as in flight (see the module's header).
+    // `open_until` is dropped with this task: the connection then stops counting the
+    // WebSocket as open (see the module's header).
     (open, open_until): (Option<WebSockets>, OpenUntil),
 ) {
     let Ok(upgraded) = on_upgrade.await else {
@@ -170,7 +175,8 @@ async fn pump(
                     _ => break,
                 }
             }
-            // The server is stopping (HTTP/2: the connection asks, see the module's header).
+            // The server is stopping (the connection asks, see the module's header); only once
+            // what the app queued has gone out (`biased`).
             () = open_until.going_away() => close_message(CloseCode::Away, "server shutting down"),
             // The app has been told (`receive.rs` marks it), and has nothing queued.
             () = state.disconnected(), if failure.is_some() => match failure.take() {
