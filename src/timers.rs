@@ -10,7 +10,7 @@
 //! | in-flight requests after a stop | `--timeout-graceful-shutdown`, 30 s | `server/listen.rs` (drain), `server/mod.rs` (WSGI threads) |
 //! | one more request on an idle connection once stopping | [`LAST_REQUEST_GRACE`] | `server/protocol.rs` |
 //! | an idle HTTP/2 connection (no stream open) | `--timeout-keep-alive`, 5 s (from the accept: `--timeout-request-headers`) | `server/timeouts.rs` (`TimedIo`), `server/protocol.rs` (GOAWAY) |
-//! | the client's acknowledgement of an idle connection's GOAWAY | [`GOAWAY_GRACE`] | `server/protocol.rs` |
+//! | the client's acknowledgement of an idle (or, on a stop, drained) connection's GOAWAY | [`GOAWAY_GRACE`] | `server/protocol.rs` |
 //! | a trusted peer's PROXY header | the request-head timeout, else [`PROXY_HEADER_TIMEOUT`] | `server/listen.rs` |
 //! | the TLS handshake | the request-head timeout, else [`PROXY_HEADER_TIMEOUT`] | `server/listen.rs`, `server/tls.rs` |
 //! | the client's answer to our WebSocket close | [`WEBSOCKET_CLOSE_TIMEOUT`] | `asgi/websocket/mod.rs` |
@@ -32,7 +32,8 @@ use std::time::Duration;
 pub const LAST_REQUEST_GRACE: Duration = Duration::from_secs(1);
 
 /// How long an idle HTTP/2 connection's client has, after our GOAWAY, to acknowledge it
-/// before the connection is dropped.
+/// before the connection is dropped; and, on a stop, a connection with nothing in flight
+/// any more to close (checked at this interval: idle at two checks, it is dropped).
 pub const GOAWAY_GRACE: Duration = Duration::from_secs(1);
 
 /// How long a trusted peer has to send its PROXY header, and a client to finish its TLS

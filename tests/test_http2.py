@@ -15,6 +15,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import signal
+import time
 import zlib
 
 import h2.errors
@@ -249,6 +250,19 @@ def test_a_stop_lets_streams_in_flight_finish_and_sends_goaway(serve):
         assert (status, body) == (200, b"first;second;")
         assert raw.events_until(lambda: raw.goaway() is not None)
     assert server.proc.wait(10) == 0
+
+
+def test_a_client_that_stops_reading_cannot_hold_a_stop_to_the_graceful_timeout(serve):
+    """A graceful GOAWAY waits for the client's answer to a PING; a client that never reads
+    again gets a short grace once nothing is in flight, not the whole graceful timeout."""
+    server = serve("apps.basic:hello", "--timeout-graceful-shutdown", "30")
+    with RawH2.to(server) as raw:
+        assert raw.response(raw.request("/"))[0] == 200
+        started = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        # The client reads nothing more (the PING stays unanswered), yet the server exits.
+        assert server.proc.wait(timeout=15) == 0
+        assert time.monotonic() - started < 5
 
 
 # -- hostile clients -------------------------------------------------------------------------

@@ -92,10 +92,12 @@ def shadow_log(client: httpx.Client) -> list[dict]:
 def test_differences_in_status_header_json_and_body_are_reported(shadow_server):
     server, admin = shadow_server()
     with httpx.Client(base_url=server.url) as client:
-        for case in ("status", "header", "json", "text"):
+        for done, case in enumerate(("status", "header", "json", "text"), start=1):
             response = client.get(f"/shop/compare/{case}/")
             # The client gets Django's answer, untouched.
             assert response.status_code == 200, response.text
+            # Compared after the answer, in the background: one at a time keeps their order.
+            wait_for_results(admin, differ=done)
         assert client.get("/shop/compare/json/").json()["total"] == 22
     wait_for_results(admin, differ=5)
     recent = shadow_status(admin)["recent_differences"]

@@ -320,6 +320,8 @@ def test_a_stop_closes_an_open_websocket_with_1001_without_waiting_out_the_drain
         assert (close.code, close.reason) == (1001, "server shutting down")
         ws.send(close.response())
         assert server.proc.wait(timeout=15) == 0
+        # What the server sent last (its GOAWAY may follow the close frame) is read now.
+        assert raw.events_until(lambda: raw.goaway() is not None or raw.closed, timeout=5)
     assert time.monotonic() - started < 10
     assert raw.goaway() is not None
     assert wait_for_file(record, lambda text: "disconnect" in text).startswith("disconnect 1001")

@@ -139,6 +139,8 @@ impl Protocols {
 /// one more request: hyper closes a connection that is between requests at once on a
 /// graceful shutdown, and a client that sent a request at that moment would see it closed
 /// unanswered. HTTP/2 needs no grace: its GOAWAY tells the client which streams were taken.
+/// Either way, once nothing is in flight a client that does not close is dropped
+/// (`finish_after_stop`).
 pub async fn drive<F: Future>(
     served: F,
     shut_down: impl Fn(Pin<&mut F>),
@@ -165,8 +167,28 @@ pub async fn drive<F: Future>(
                 }
             }
             shut_down(served.as_mut());
-            let _ = served.await;
+            finish_after_stop(served, activity).await;
         }
+    }
+}
+
+/// After a stop's graceful shutdown: what is in flight finishes, however long it takes (the
+/// drain's own timeout bounds it). Then the client has `GOAWAY_GRACE` to close: HTTP/2's
+/// GOAWAY waits for the client's answer to a PING, and a client that no longer reads would
+/// otherwise hold the stop to the graceful timeout. Seen idle at two looks `GOAWAY_GRACE`
+/// apart, the connection is dropped.
+async fn finish_after_stop<F: Future>(mut served: Pin<&mut F>, activity: &Activity) {
+    let mut idle_before = false;
+    loop {
+        tokio::select! {
+            _ = served.as_mut() => return,
+            () = tokio::time::sleep(GOAWAY_GRACE) => {}
+        }
+        let idle = activity.in_flight() == 0;
+        if idle && idle_before {
+            return;
+        }
+        idle_before = idle;
     }
 }
 
