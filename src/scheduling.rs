@@ -40,11 +40,12 @@ pub fn defer_thread_wakeups() {
     defer_wakeups();
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
+    #[cfg(target_os = "linux")]
     #[allow(unsafe_code)]
     fn the_calling_thread_becomes_a_batch_thread_and_no_other() {
         let policy = std::thread::spawn(|| {

@@ -26,6 +26,7 @@ __all__ = [
     "check_access_log_format",
     "check_mount_point",
     "check_tls",
+    "defer_thread_wakeups",
 ]
 
 __version__: str
