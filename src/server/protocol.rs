@@ -90,7 +90,10 @@ impl Protocols {
         let mut http1 = http1::Builder::new();
         // No `pipeline_flush`: with it, hyper 1.12 drops the automatic 400 it writes for a
         // malformed request line instead of flushing it before closing.
-        http1.timer(TokioTimer::new()).keep_alive(true).max_buf_size(max_header_size.max(MIN_HEADER_BUFFER));
+        // No header read timeout of hyper's own (30 s by default once a timer is given):
+        // `timeouts.rs` times request heads (with a 408), and hyper's would arm, register
+        // and drop one more timer for every request.
+        http1.header_read_timeout(None).keep_alive(true).max_buf_size(max_header_size.max(MIN_HEADER_BUFFER));
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
             .timer(TokioTimer::new())
@@ -101,7 +104,7 @@ impl Protocols {
             http2.enable_connect_protocol();
         }
         let mut auto = auto::Builder::new(TokioExecutor::new());
-        auto.http1().timer(TokioTimer::new()).keep_alive(true).max_buf_size(max_header_size.max(MIN_HEADER_BUFFER));
+        auto.http1().header_read_timeout(None).keep_alive(true).max_buf_size(max_header_size.max(MIN_HEADER_BUFFER));
         auto.http2()
             .timer(TokioTimer::new())
             .max_concurrent_streams(limits.max_concurrent_streams)

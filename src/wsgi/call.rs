@@ -59,7 +59,10 @@ fn call_app<'py>(
 ) -> PyResult<()> {
     let result = app.call1((environ, responder))?;
     let sent = send_result(py, &result, responder);
-    let closed = if result.hasattr(intern!(py, "close"))? {
+    // A plain list or tuple (what most apps return) has no close(); asking would build and
+    // drop an AttributeError on every request (pyo3's hasattr on Python < 3.13).
+    let plain = result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyTuple>();
+    let closed = if !plain && result.hasattr(intern!(py, "close"))? {
         result.call_method0(intern!(py, "close")).map(drop)
     } else {
         Ok(())

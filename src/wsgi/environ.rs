@@ -28,8 +28,9 @@ use crate::http::request_body::RequestBody;
 use crate::http::text::{decode_path, latin1, split_host};
 use crate::interned;
 
-static WSGI_ERRORS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static WSGI_VERSION: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
+/// The keys every environ has with the same values, made once: each request's environ
+/// starts as a copy of it (one table copied rather than seven keys inserted one by one).
+static CONSTANT_KEYS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 
 /// The request as the app will see it.
 pub struct RequestView<'a> {
@@ -114,7 +115,7 @@ pub fn build<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let head = request.head;
     let scheme = request.origin.scheme();
-    let environ = PyDict::new(py);
+    let environ = constant_keys(py)?.copy()?;
     let set = |key: &Bound<'py, PyString>, value: &str| environ.set_item(key, value);
 
     environ.set_item(intern!(py, "REQUEST_METHOD"), interned::method(py, &head.method))?;
@@ -153,8 +154,6 @@ pub fn build<'py>(
         }
     }
 
-    let version = WSGI_VERSION.get_or_try_init(py, || PyTuple::new(py, [1, 0]).map(Bound::unbind))?;
-    environ.set_item(intern!(py, "wsgi.version"), version)?;
     set(intern!(py, "wsgi.url_scheme"), scheme)?;
     if scheme == "https" {
         // As mod_ssl and gunicorn: what CGI-era code checks.
@@ -168,12 +167,6 @@ pub fn build<'py>(
     }
     let input = InputStream::new(body, state.clone());
     environ.set_item(intern!(py, "wsgi.input"), Bound::new(py, input)?)?;
-    environ.set_item(intern!(py, "wsgi.errors"), errors_stream(py)?)?;
-    environ.set_item(intern!(py, "wsgi.multithread"), true)?;
-    environ.set_item(intern!(py, "wsgi.multiprocess"), false)?;
-    environ.set_item(intern!(py, "wsgi.run_once"), false)?;
-    environ.set_item(intern!(py, "wsgi.input_terminated"), true)?;
-    environ.set_item(intern!(py, "wsgi.file_wrapper"), py.get_type::<FileWrapper>())?;
     let probe = DisconnectProbe::new(state.clone()).into_bound_py_any(py)?;
     environ.set_item(intern!(py, "amphicorn.disconnected"), probe)?;
     Ok(environ)
@@ -206,11 +199,22 @@ fn cgi_name(name: &HeaderName) -> String {
     key
 }
 
-/// `wsgi.errors`: `sys.stderr`, looked up once.
-fn errors_stream(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
-    WSGI_ERRORS
-        .get_or_try_init(py, || Ok::<_, PyErr>(py.import("sys")?.getattr("stderr")?.unbind()))
-        .map(|stream| stream.bind(py))
+/// The environ's constant keys: `wsgi.version`, `wsgi.errors` (`sys.stderr`, looked up
+/// once), the process model and `wsgi.file_wrapper`.
+fn constant_keys(py: Python<'_>) -> PyResult<&Bound<'_, PyDict>> {
+    CONSTANT_KEYS
+        .get_or_try_init(py, || {
+            let keys = PyDict::new(py);
+            keys.set_item(intern!(py, "wsgi.version"), PyTuple::new(py, [1, 0])?)?;
+            keys.set_item(intern!(py, "wsgi.errors"), py.import("sys")?.getattr("stderr")?)?;
+            keys.set_item(intern!(py, "wsgi.multithread"), true)?;
+            keys.set_item(intern!(py, "wsgi.multiprocess"), false)?;
+            keys.set_item(intern!(py, "wsgi.run_once"), false)?;
+            keys.set_item(intern!(py, "wsgi.input_terminated"), true)?;
+            keys.set_item(intern!(py, "wsgi.file_wrapper"), py.get_type::<FileWrapper>())?;
+            Ok::<_, PyErr>(keys.unbind())
+        })
+        .map(|keys| keys.bind(py))
 }
 
 #[cfg(test)]
