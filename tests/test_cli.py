@@ -397,6 +397,14 @@ def test_io_threads_sets_the_number_of_tokio_threads(serve, args, env, expected)
     assert _io_threads(server.pid) == expected
 
 
+@pytest.mark.parametrize(("args", "frozen"), [([], True), (["--no-gc-freeze"], False)])
+def test_gc_freeze_sets_what_startup_made_aside_before_serving(serve, args, frozen):
+    server = serve("apps.basic:gc_frozen", *args)
+    response = _get(server.url)
+    assert response.status_code == 200
+    assert (int(response.text) > 0) is frozen
+
+
 def _start_quiet(serve_env: dict[str, str], *args: str) -> tuple[subprocess.Popen, int]:
     port = _free_port()
     proc = subprocess.Popen(

@@ -160,6 +160,8 @@ class Config:
     #: A worker serves this many requests (plus up to ``limit_max_requests_jitter``), then is replaced.
     limit_max_requests: int | None = None
     limit_max_requests_jitter: int = 0
+    #: ``gc.freeze()`` once the apps are imported and started, before serving.
+    gc_freeze: bool = True
     #: Restart the workers when a ``.py`` file under ``reload_dirs`` changes (needs watchfiles).
     reload: bool = False
     #: Directories ``reload`` watches; empty means the working directory.

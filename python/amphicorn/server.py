@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -220,6 +221,10 @@ def _serve(
                 hooks.call("post_worker_init")
             if watcher is not None:
                 watcher.start()
+            if config.gc_freeze:
+                # The modules, the apps and what their startup built live as long as the
+                # process: the collections that requests trigger need not walk them again.
+                gc.freeze()
             try:
                 stuck = server.serve()
             finally:

@@ -257,6 +257,9 @@ SETTINGS: tuple[Setting, ...] = (
             group=_PROCESSES, style="flag", note="needs `amphicorn[reload]`"),
     declare("reload-dir", convert.directories, "directory --reload watches", "the working directory",
             group=_PROCESSES, field="reload_dirs", style="repeat", metavar="DIR", env_note=f"`{os.pathsep}` separated"),
+    declare("gc-freeze", convert.boolean, "before serving, set what the apps made at import and startup aside from "
+            "the garbage collector (gc.freeze): its full collections, which requests in flight trigger, stop walking "
+            "it", "on", group=_PROCESSES, style="switch"),
     declare("pid", convert.new_file, "write the server's process id to FILE (removed on exit)", group=_PROCESSES,
             field="pid_file", metavar="FILE", optional=True),
     # Observability (src/server/admin.rs, src/metrics/).

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from types import SimpleNamespace
 from wsgiref.validate import validator
 
 from apps._util import json_response, query, record, stash_raw_input, text_response
+
+
+@validator
+def gc_frozen(environ, start_response):
+    """How many objects gc.freeze() set aside (0: none)."""
+    return text_response(start_response, str(gc.get_freeze_count()).encode())
 
 
 @validator
