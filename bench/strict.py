@@ -22,7 +22,7 @@ a2wsgi for the mixed process, and the bare hyper hello (the ceiling).
     bash bench/run.sh strict --only wsgi-hello --servers amphicorn,granian --rounds 1
     bash bench/run.sh strict --quick --out /tmp/strict
 
-Writes ``--out`` (default bench/results): strict.json, strict.md, raw/strict/. The targets
+Writes ``--out`` (default bench/results): strict.json, strict.md, strict.png, raw/strict/. The targets
 of issue 17 are checked against the run (``strict_targets.py``) at the end of strict.md.
 """
 
@@ -39,6 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from one_core import LOAD_CORE, SERVER_CORE, children_cpu, client_label, on_load_core, on_server_core
+from strict_chart import render_png
 from strict_peers import PEERS, SCENARIOS, THREADS, Pythons, StrictScenario, command_for
 from strict_targets import render_targets
 
@@ -228,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     markdown = render(summary, args, found)
     (args.out / "strict.md").write_text(markdown)
     print(markdown)
+    connections = [str(count) for count in args.connection_counts]
+    problem = render_png(summary, [scenario.name for scenario in args.scenarios], connections, args.out / "strict.png")
+    if problem is not None:
+        print(f"strict: no strict.png ({problem})", file=sys.stderr)
     return 0
 
 
