@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 -- the chart labels ratios with a multiplication sign on purpose
 """strict.png: the strict run's chart, one panel per connection count.
 
 For each scenario, the median requests/s of amphicorn and its main peers on a log scale,
