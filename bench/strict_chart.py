@@ -47,6 +47,7 @@ def render_png(summary: list[dict], scenarios: list[str], connections: list[str]
     fig, axes = plt.subplots(len(connections), 1, figsize=(16, 5.5 * len(connections)), squeeze=False)
     labelled: set[str] = set()
     for ax, count in zip((row[0] for row in axes), connections, strict=True):
+        highest = 1.0
         for group, scenario in enumerate(shown):
             rows = [by_key.get((scenario, count, name)) for name in DRAWN]
             present = [row for row in rows if row is not None and row["ok"]]
@@ -57,6 +58,7 @@ def render_png(summary: list[dict], scenarios: list[str], connections: list[str]
                 server = row["server"]
                 ax.bar([x], [row["rps"]], width, color=DRAWN[server], label=None if server in labelled else server)
                 labelled.add(server)
+                highest = max(highest, row["rps"])
                 text = f"{row['cpu_us']:.0f} µs"
                 if server == "amphicorn" and base is not None:
                     text += f" · {row['rps'] / base['rps']:.2f}×"
@@ -73,6 +75,7 @@ def render_png(summary: list[dict], scenarios: list[str], connections: list[str]
         ax.set_xticks(range(len(shown)))
         ax.set_xticklabels(shown, fontsize=8, rotation=20)
         ax.set_yscale("log")
+        ax.set_ylim(top=highest * 6)  # room for the labels above the tallest bars, and the legend
         ax.set_ylabel("requests/s (median, log scale)")
         ax.set_title(f"{count} connections: server on one core, wrk on the other", fontsize=10)
     fig.suptitle(
