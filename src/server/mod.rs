@@ -203,6 +203,7 @@ impl Server {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(settings.io_threads.max(1))
             .thread_name("amphicorn-io")
+            .on_thread_start(crate::scheduling::defer_wakeups)
             .enable_all()
             .build()?;
         let mounts = mounts
