@@ -52,6 +52,7 @@ import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 APPS_DIR = BENCH_DIR / "apps"
@@ -975,6 +976,13 @@ def render_targets(rows: list[dict]) -> list[str]:
     return lines
 
 
+def label_bar(ax: Any, x: float, height: float, text: str) -> None:
+    """Writes ``text`` upwards just above a bar of a chart."""
+    ax.annotate(
+        text, (x, height), ha="center", va="bottom", fontsize=7, rotation=90, xytext=(0, 2), textcoords="offset points"
+    )
+
+
 def render_png(report: dict, path: Path) -> str | None:
     try:
         import matplotlib
@@ -1017,16 +1025,7 @@ def render_png(report: dict, path: Path) -> str | None:
             labelled.add(server)
             ax.bar([x], [route["rps"]], width, label=label, color=colors.get(server))
             if base and base["rps"]:
-                ax.annotate(
-                    f"{route['rps'] / base['rps']:.2f}×",
-                    (x, route["rps"]),
-                    ha="center",
-                    va="bottom",
-                    fontsize=7,
-                    rotation=90,
-                    xytext=(0, 2),
-                    textcoords="offset points",
-                )
+                label_bar(ax, x, route["rps"], f"{route['rps'] / base['rps']:.2f}×")
     ax.set_xticks(range(len(groups)))
     tick_labels = []
     for label, scenario, _route in groups:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench import label_bar
+
 #: The servers drawn, in this order, with their colours (the others stay in strict.md).
 DRAWN = {
     "amphicorn": "#d62728",
@@ -62,16 +64,7 @@ def render_png(summary: list[dict], scenarios: list[str], connections: list[str]
                 text = f"{row['cpu_us']:.0f} µs"
                 if server == "amphicorn" and base is not None:
                     text += f" · {row['rps'] / base['rps']:.2f}×"
-                ax.annotate(
-                    text,
-                    (x, row["rps"]),
-                    ha="center",
-                    va="bottom",
-                    fontsize=7,
-                    rotation=90,
-                    xytext=(0, 2),
-                    textcoords="offset points",
-                )
+                label_bar(ax, x, row["rps"], text)
         ax.set_xticks(range(len(shown)))
         ax.set_xticklabels(shown, fontsize=8, rotation=20)
         ax.set_yscale("log")
