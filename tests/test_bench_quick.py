@@ -103,6 +103,7 @@ def test_strict_bench_quick(tmp_path: Path) -> None:
     )
     log = f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}"
     assert proc.returncode == 0, log
+    assert (out / "strict.png").stat().st_size > 0, log  # the chart (bench/strict_chart.py)
     report = json.loads((out / "strict.json").read_text())
     seen = {(row["server"], row["case"]) for row in report["rows"]}
     # granian serves no mixed process of its own (granian+a2wsgi does); the ceiling only hellos.
