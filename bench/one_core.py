@@ -9,7 +9,9 @@ time per request (from /proc) the figure a user pays for.
 
 from __future__ import annotations
 
+import argparse
 import os
+from pathlib import Path
 
 SERVER_CORE = "0"
 LOAD_CORE = "1"
@@ -36,3 +38,12 @@ def children_cpu(after: os.times_result, before: os.times_result) -> float:
 def client_label(busy: float) -> str:
     """The load generator's busiest share of its core, marked when it was the bottleneck."""
     return f"{busy:.0%}" + (" (bound)" if busy > CLIENT_BOUND else "")
+
+
+def add_round_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every one-core benchmark takes: its rounds, each run's measured and
+    warm-up seconds, and where the results go (bench/results)."""
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=2)
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")

@@ -45,7 +45,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from one_core import LOAD_CORE, SERVER_CORE, children_cpu, client_label, on_load_core, on_server_core
+from one_core import (
+    LOAD_CORE,
+    SERVER_CORE,
+    add_round_arguments,
+    children_cpu,
+    client_label,
+    on_load_core,
+    on_server_core,
+)
 
 import bench
 from bench import ECHO_LEN, HELLO_LEN, HOST, WRK_DIR, Route, Server, cpu_seconds, free_port
@@ -237,12 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", default="amphicorn,granian,hypercorn,pyvoy")
     parser.add_argument("--only", default=",".join(CASES), help="scenarios, e.g. h2-hello,https-echo")
     parser.add_argument("--kinds", default="wsgi,asgi")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=10)
-    parser.add_argument("--warmup", type=float, default=2)
+    add_round_arguments(parser)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--streams", type=int, default=10)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
     args.amphicorn_python = args.amphicorn_python or args.python
     missing = [tool for tool in ("taskset", "wrk", "h2load") if shutil.which(tool) is None]

@@ -50,7 +50,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent / "apps"))
 
 import json_app
 import static_peers
-from one_core import LOAD_CORE, SERVER_CORE, children_cpu, client_label, on_load_core
+from one_core import LOAD_CORE, SERVER_CORE, add_round_arguments, children_cpu, client_label, on_load_core
 from static_peers import PEERS
 
 import bench
@@ -310,12 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", default=",".join(PEERS))
     parser.add_argument("--only", default=",".join(CASES), help="scenarios, e.g. static-4k,json-gzip")
     parser.add_argument("--kinds", default=",".join(KINDS), help="the apps of the json scenarios")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=10)
-    parser.add_argument("--warmup", type=float, default=2)
+    add_round_arguments(parser)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--note", default="", help="a line at the top of static.md (e.g. 'smoke run')")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
     args.amphicorn_python = args.amphicorn_python or args.python
     unknown = [name for name in args.only.split(",") if name not in CASES]

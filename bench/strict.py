@@ -38,7 +38,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from one_core import LOAD_CORE, SERVER_CORE, children_cpu, client_label, on_load_core, on_server_core
+from one_core import (
+    LOAD_CORE,
+    SERVER_CORE,
+    add_round_arguments,
+    children_cpu,
+    client_label,
+    on_load_core,
+    on_server_core,
+)
 from strict_chart import render_png
 from strict_peers import PEERS, SCENARIOS, THREADS, Pythons, StrictScenario, command_for
 from strict_targets import render_targets
@@ -177,11 +185,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--servers", default=DEFAULT_SERVERS)
     parser.add_argument("--only", default=",".join(SCENARIOS), help="scenarios, e.g. wsgi-hello,mixed")
     parser.add_argument("--connections", default="64,256", help="connection counts, e.g. 64,256")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=10)
-    parser.add_argument("--warmup", type=float, default=2)
+    add_round_arguments(parser)
     parser.add_argument("--quick", action="store_true", help="1 round of 1 s at 16 connections: a smoke run")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.duration, args.warmup, args.connections = 1, 1.0, 0.2, "16"
