@@ -37,17 +37,12 @@ EXPECTED_SERVERS = {
 }
 
 
-@pytest.mark.bench
-@pytest.mark.timeout(600)
-@pytest.mark.skipif(sys.platform != "linux", reason="the harness reads /proc")
-def test_bench_quick(tmp_path: Path) -> None:
-    if shutil.which("wrk") is None and os.geteuid() != 0:
-        pytest.skip("wrk is not installed and only root may apt-get it")
-    out = tmp_path / "results"
+def _run_bench(*args: str) -> str:
+    """``bench/run.sh ARGS`` measuring this Python's amphicorn; its output, once it exited 0."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     env["AMPHICORN_PYTHON"] = sys.executable
     proc = subprocess.run(
-        ["bash", str(RUN_SH), "--quick", "--out", str(out)],
+        ["bash", str(RUN_SH), *args],
         env=env,
         stdin=subprocess.DEVNULL,
         capture_output=True,
@@ -57,6 +52,17 @@ def test_bench_quick(tmp_path: Path) -> None:
     )
     log = f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}"
     assert proc.returncode == 0, log
+    return log
+
+
+@pytest.mark.bench
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(sys.platform != "linux", reason="the harness reads /proc")
+def test_bench_quick(tmp_path: Path) -> None:
+    if shutil.which("wrk") is None and os.geteuid() != 0:
+        pytest.skip("wrk is not installed and only root may apt-get it")
+    out = tmp_path / "results"
+    log = _run_bench("--quick", "--out", str(out))
 
     table = out / "results.md"
     assert table.is_file(), log
@@ -89,20 +95,7 @@ def test_strict_bench_quick(tmp_path: Path) -> None:
     if shutil.which("wrk") is None and os.geteuid() != 0:
         pytest.skip("wrk is not installed and only root may apt-get it")
     out = tmp_path / "strict"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env["AMPHICORN_PYTHON"] = sys.executable
-    servers = "amphicorn,granian,hyper-hello"
-    proc = subprocess.run(
-        ["bash", str(RUN_SH), "strict", "--quick", "--servers", servers, "--out", str(out)],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=540,
-        check=False,
-    )
-    log = f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}"
-    assert proc.returncode == 0, log
+    log = _run_bench("strict", "--quick", "--servers", "amphicorn,granian,hyper-hello", "--out", str(out))
     assert (out / "strict.png").stat().st_size > 0, log  # the chart (bench/strict_chart.py)
     report = json.loads((out / "strict.json").read_text())
     seen = {(row["server"], row["case"]) for row in report["rows"]}
