@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from bench import HOST, HYPER_HELLO, Route, free_port
+from bench import HOST, HYPER_HELLO, Route, Scenario, free_port
 from bench import SCENARIOS as LOOSE
 
 THREADS = 4
@@ -59,11 +59,9 @@ QUOTE_LEN = 629
 
 
 @dataclass(frozen=True)
-class StrictScenario:
-    name: str
-    kind: str  # wsgi | asgi | mixed
-    routes: tuple[Route, ...]
-    description: str
+class StrictScenario(Scenario):
+    """One of bench.py's scenarios, and the apps each server runs for it."""
+
     apps: Apps = HELLO_APPS
 
 
