@@ -86,6 +86,32 @@ def test_background_task_runs_after_the_response(client, tmp_path):
     assert wait_for_file(path, lambda text: "ran" in text, timeout=5) == "background task ran\n"
 
 
+def test_a_stop_lets_the_last_responses_background_task_finish(serve, tmp_path):
+    """The drain ends with the last connection; the app's task may still be at work (uvicorn
+    waits for its request tasks too). It gets the rest of the graceful timeout, not a cancel."""
+    server = serve(APP, "--timeout-graceful-shutdown", "20")
+    path = tmp_path / "bg.txt"
+    response = httpx.post(f"{server.url}/background", params={"record_path": str(path), "delay": "1.5"}, timeout=10)
+    assert response.json() == {"queued": True}
+    started = time.monotonic()
+    assert server.stop(timeout=15) == 0
+    assert path.read_text() == "background task ran\n", server.stderr()
+    assert time.monotonic() - started < 10
+    assert "cancelled" not in server.stderr()
+
+
+def test_a_background_task_that_outlives_the_graceful_timeout_is_cancelled_with_a_warning(serve, tmp_path):
+    server = serve(APP, "--timeout-graceful-shutdown", "1")
+    path = tmp_path / "bg.txt"
+    response = httpx.post(f"{server.url}/background", params={"record_path": str(path), "delay": "60"}, timeout=10)
+    assert response.json() == {"queued": True}
+    started = time.monotonic()
+    assert server.stop(timeout=15) == 0
+    assert time.monotonic() - started < 6
+    assert "ASGI app tasks still running after the graceful timeout (1s) are cancelled: 1" in server.stderr()
+    assert not path.exists()
+
+
 def test_lifespan_state_and_app_state(client, lifespan_marker):
     assert client.get("/state").json() == {
         "greeting": "state yielded by lifespan",

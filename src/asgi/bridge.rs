@@ -19,8 +19,10 @@
 //! app's task) is `call.rs`'s, handed in as a `Starter` when the bridge is made.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -56,6 +58,7 @@ pub struct Bridge {
     waker: WakeSender,
     next_waiter: AtomicU64,
     runtime: tokio::runtime::Handle,
+    tasks: Arc<AppTasks>,
 }
 
 impl Bridge {
@@ -78,6 +81,56 @@ impl Bridge {
 
     pub fn runtime(&self) -> &tokio::runtime::Handle {
         &self.runtime
+    }
+
+    /// The app tasks this bridge started that have not ended yet.
+    pub fn tasks(&self) -> &Arc<AppTasks> {
+        &self.tasks
+    }
+}
+
+/// Counts the app tasks in progress, so that a stop lets them end before the loop cancels
+/// what is left (as uvicorn waits for its request tasks): a response's background work, or
+/// a WebSocket app reading the disconnect of a connection the drain just closed.
+#[derive(Default)]
+pub struct AppTasks {
+    running: AtomicUsize,
+    ended: Notify,
+}
+
+impl AppTasks {
+    /// One task more, until the returned guard is dropped (with the task's done-callback).
+    pub fn start(self: &Arc<Self>) -> AppTask {
+        self.running.fetch_add(1, Ordering::AcqRel);
+        AppTask(self.clone())
+    }
+
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// Resolves once no task is in progress.
+    pub async fn all_ended(&self) {
+        loop {
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            if self.running() == 0 {
+                return;
+            }
+            ended.await;
+        }
+    }
+}
+
+/// One app task in progress (see `AppTasks`).
+pub struct AppTask(Arc<AppTasks>);
+
+impl Drop for AppTask {
+    fn drop(&mut self) {
+        if self.0.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.ended.notify_waiters();
+        }
     }
 }
 
@@ -107,13 +160,22 @@ impl LoopBridge {
         start: Starter,
     ) -> std::io::Result<Self> {
         let (waker, reader) = wake::pair()?;
-        let bridge =
-            Arc::new(Bridge { queue: Mutex::new(VecDeque::new()), waker, next_waiter: AtomicU64::new(0), runtime });
+        let bridge = Arc::new(Bridge {
+            queue: Mutex::new(VecDeque::new()),
+            waker,
+            next_waiter: AtomicU64::new(0),
+            runtime,
+            tasks: Arc::default(),
+        });
         Ok(Self { bridge, reader, event_loop, app, waiters: Mutex::new(HashMap::new()), state, start })
     }
 
     pub fn handle(&self) -> Arc<Bridge> {
         self.bridge.clone()
+    }
+
+    pub fn tasks(&self) -> &Arc<AppTasks> {
+        self.bridge.tasks()
     }
 
     pub fn event_loop(&self) -> &Py<PyAny> {
@@ -179,5 +241,35 @@ impl LoopBridge {
                 log::exception(py, "ASGI bridge error", &error);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    async fn ends_within(tasks: &AppTasks, wait: Duration) -> bool {
+        tokio::time::timeout(wait, tasks.all_ended()).await.is_ok()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn all_ended_waits_for_the_last_task_in_progress() {
+        let tasks = Arc::new(AppTasks::default());
+        assert!(ends_within(&tasks, Duration::ZERO).await, "no task: nothing to wait for");
+        let first = tasks.start();
+        let second = tasks.start();
+        assert_eq!(tasks.running(), 2);
+        let waiting = tokio::spawn({
+            let tasks = tasks.clone();
+            async move { tasks.all_ended().await }
+        });
+        drop(first);
+        assert!(!ends_within(&tasks, Duration::from_secs(1)).await, "one task is still running");
+        assert!(!waiting.is_finished());
+        drop(second);
+        assert_eq!(tasks.running(), 0);
+        tokio::time::timeout(Duration::from_secs(1), waiting).await.expect("woken by the last task's end").unwrap();
     }
 }

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3::{intern, IntoPyObjectExt};
 
-use super::bridge::LoopBridge;
+use super::bridge::{AppTask, LoopBridge};
 use super::job::{AsgiJob, Exchange};
 use super::receive::HttpReceive;
 use super::scope::{self, ScopeKind};
@@ -55,7 +55,8 @@ pub fn start(
     };
     let scheduled = started.and_then(|coroutine| {
         let task = bridge.get().event_loop().bind(py).call_method1(intern!(py, "create_task"), (coroutine,))?;
-        let done = TaskDone { send: send.clone_ref(py), target: target.clone() };
+        let done =
+            TaskDone { send: send.clone_ref(py), target: target.clone(), _running: bridge.get().tasks().start() };
         task.call_method1(intern!(py, "add_done_callback"), (done.into_bound_py_any(py)?,)).map(drop)
     });
     if let Err(error) = scheduled {
@@ -120,6 +121,8 @@ impl Sender {
 pub struct TaskDone {
     send: Sender,
     target: Target,
+    /// Counted until the callback is dropped, after the task ended (see `AppTasks`).
+    _running: AppTask,
 }
 
 #[pymethods]

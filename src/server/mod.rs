@@ -40,7 +40,7 @@ mod tls_clients;
 mod tls_pem;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -350,7 +350,16 @@ impl Server {
             Ok(Ok(draining)) => self.listen.graceful_timeout.saturating_sub(draining.elapsed()),
             _ => Duration::ZERO,
         };
+        let deadline = Instant::now() + left;
         let stuck: usize = py.detach(|| pools.iter().map(|pool| pool.join(left)).sum());
+        let running = finish_app_tasks(py, &self.mounts, &runtime, deadline);
+        if running > 0 {
+            let message = format!(
+                "ASGI app tasks still running after the graceful timeout ({:?}) are cancelled: {running}",
+                self.listen.graceful_timeout
+            );
+            crate::log::warning(py, &message);
+        }
         py.detach(|| runtime.shutdown_timeout(RUNTIME_SHUTDOWN));
         let dropped = self.access_log_dropped();
         if dropped > 0 {
@@ -386,6 +395,22 @@ impl Server {
             admin.withdraw();
         }
     }
+}
+
+/// Lets the ASGI mounts' app tasks end until `deadline` (the rest of the graceful timeout):
+/// the drain ends with the last connection, and an app may still be at work for it (a
+/// background task after its response, a WebSocket app reading its disconnect). The event
+/// loop cancels what is left once `serve()` returns. Returns how many are left.
+fn finish_app_tasks(py: Python<'_>, mounts: &[(MountPoint, Prepared)], runtime: &Runtime, deadline: Instant) -> usize {
+    let tasks: Vec<_> =
+        mounts.iter().filter_map(|(_, mount)| mount.bridge()).map(|b| b.get().tasks().clone()).collect();
+    py.detach(|| {
+        runtime.block_on(async {
+            let all_ended = futures::future::join_all(tasks.iter().map(|tasks| tasks.all_ended()));
+            let _ = tokio::time::timeout_at(deadline.into(), all_ended).await;
+        });
+    });
+    tasks.iter().map(|tasks| tasks.running()).sum()
 }
 
 /// Checks an `--access-log-format`; the error names the atom it does not know.
