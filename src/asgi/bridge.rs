@@ -270,6 +270,9 @@ mod tests {
         assert!(!waiting.is_finished());
         drop(second);
         assert_eq!(tasks.running(), 0);
-        tokio::time::timeout(Duration::from_secs(1), waiting).await.expect("woken by the last task's end").unwrap();
+        tokio::time::timeout(Duration::from_secs(1), waiting)
+            .await
+            .expect("woken by the last task's end")
+            .expect("the waiting task ran to its end");
     }
 }

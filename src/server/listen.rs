@@ -232,7 +232,9 @@ async fn serve_connection<S>(
                 return; // A failed or stalled handshake: nothing to answer.
             };
             connection.tls = Some(Arc::new(described));
-            serve_http(stream, connection, shared, stop).await;
+            // Boxed: a TLS connection's state is twice a plain one's, and unboxed it would
+            // set the size of every connection's task.
+            Box::pin(serve_http(stream, connection, shared, stop)).await;
         }
         _ => serve_http(stream, connection, shared, stop).await,
     }
@@ -304,15 +306,15 @@ where
     let protocols = &shared.protocols;
     match protocols.versions() {
         Versions::Http1 => {
-            let served = protocols.http1().serve_connection(io, handler).with_upgrades();
+            let served = std::pin::pin!(protocols.http1().serve_connection(io, handler).with_upgrades());
             protocol::drive(served, |served| served.graceful_shutdown(), &activity, stop).await;
         }
         Versions::Http2 => {
-            let served = protocols.http2().serve_connection(io, handler);
+            let served = std::pin::pin!(protocols.http2().serve_connection(io, handler));
             protocol::drive(served, |served| served.graceful_shutdown(), &activity, stop).await;
         }
         Versions::Auto => {
-            let served = protocols.auto().serve_connection_with_upgrades(io, handler);
+            let served = std::pin::pin!(protocols.auto().serve_connection_with_upgrades(io, handler));
             protocol::drive(served, |served| served.graceful_shutdown(), &activity, stop).await;
         }
     }

@@ -144,13 +144,16 @@ impl Protocols {
 /// unanswered. HTTP/2 needs no grace: its GOAWAY tells the client which streams were taken.
 /// Either way, once nothing is in flight a client that does not close is dropped
 /// (`finish_after_stop`).
+///
+/// The connection comes pinned by the caller: an argument moved into a local would take its
+/// room twice in this future's state (rustc does not overlap them), and it is most of a
+/// connection's memory.
 pub async fn drive<F: Future>(
-    served: F,
+    mut served: Pin<&mut F>,
     shut_down: impl Fn(Pin<&mut F>),
     activity: &Activity,
     mut stop: watch::Receiver<bool>,
 ) {
-    tokio::pin!(served);
     // Connection errors (resets, malformed input already answered) end only that connection.
     tokio::select! {
         _ = served.as_mut() => {}
