@@ -31,11 +31,13 @@
 //! got a keep-alive answer on a connection closed right after, and its next request, sent
 //! a moment later, met the close (`tests/test_rolling_restart.py`).
 //!
-//! Each connection's socket is wrapped three or four times: `Prefixed` (bytes read ahead with
+//! Each connection's socket is wrapped four or five times: `Prefixed` (bytes read ahead with
 //! a PROXY protocol header, `proxy_protocol.rs`), with `--ssl-certfile` a TLS stream on TCP
 //! connections (`tls.rs`; Unix sockets stay plain), `RequestLineWatch` (`414` for a request
-//! line too long for the head buffer, `request_line.rs`) and `TimedIo` (head and keep-alive
-//! timeouts, `timeouts.rs`). The listening sockets themselves are `listeners.rs`.
+//! line too long for the head buffer, `request_line.rs`), `ChunkLineWatch` (`400` for a
+//! chunk-size line with whitespace after the size, `chunk_line.rs`; it rewrites what is read,
+//! so it comes after the watch that only looks) and `TimedIo` (head and keep-alive timeouts,
+//! `timeouts.rs`). The listening sockets themselves are `listeners.rs`.
 //!
 //! With `--admin-bind`, each connection is counted by protocol and TLS from its first
 //! request (`metrics/connections.rs`).
@@ -56,6 +58,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::access_log::{AccessLog, Entry, Note};
+use super::chunk_line::ChunkLineWatch;
 use super::listeners::{accept, AcceptErrors, Listener, Stream, TokioListener};
 use super::protocol::{self, stopped, Http2Limits, Protocols, Versions};
 use super::proxy::TrustedPeers;
@@ -249,6 +252,7 @@ where
     let connection = Arc::new(connection);
     let activity = Arc::new(Activity::default());
     let stream = RequestLineWatch::new(stream, activity.clone());
+    let stream = ChunkLineWatch::new(stream, activity.clone());
     let io = TokioIo::new(TimedIo::new(stream, activity.clone(), shared.timeouts));
     // With `--admin-bind`: the connection is counted open from its first request.
     let watch = shared.service.metrics().map(|metrics| metrics.connections().watch(connection.tls.is_some()));
