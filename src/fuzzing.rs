@@ -24,6 +24,7 @@ use crate::http::{framing, text};
 use crate::server::access_log::Format;
 use crate::server::proxy::{self, TrustedPeers};
 use crate::server::proxy_protocol;
+use crate::server::request_framing::RequestFraming;
 use crate::server::request_line::LineState;
 use crate::server::router::{self, MountPoint, Router};
 
@@ -311,6 +312,40 @@ pub fn request_line(data: &[u8]) {
         None => assert!(state.replacement(b"HTTP/1.1 200 OK\r\n\r\n").is_none(), "a 200 replaced"),
     }
     assert!(state.replacement(b"HTTP/1.1 200 OK\r\n\r\n").is_none(), "a 200 replaced");
+}
+
+/// Target `request_framing`: the first byte says how many of the next bytes are read
+/// lengths (its low 4 bits), each 1 + the byte; the rest is what a client sends, read in
+/// pieces of those lengths in turn until it ends (one piece if there are none). Read so, it
+/// must reach hyper exactly as when read in one piece; and at most one byte is changed: a CR
+/// after whitespace, to LF.
+pub fn request_framing(data: &[u8]) {
+    let Some((&count, rest)) = data.split_first() else {
+        return;
+    };
+    let Some((lengths, sent)) = rest.split_at_checked(usize::from(count & 0x0f)) else {
+        return;
+    };
+    let mut whole = sent.to_vec();
+    RequestFraming::new().on_read(&mut whole);
+    let mut pieces = sent.to_vec();
+    let mut framing = RequestFraming::new();
+    let (mut start, mut turn) = (0, 0);
+    while start < pieces.len() {
+        let length = lengths.get(turn % lengths.len().max(1)).map_or(pieces.len(), |&length| usize::from(length) + 1);
+        let end = (start + length).min(pieces.len());
+        framing.on_read(&mut pieces[start..end]);
+        (start, turn) = (end, turn + 1);
+    }
+    assert_eq!(pieces, whole, "read in pieces of {lengths:?}, other bytes reach hyper than read whole");
+    let changed: Vec<usize> = (0..sent.len()).filter(|&index| sent[index] != whole[index]).collect();
+    if let [index] = changed[..] {
+        let before = index.checked_sub(1).map(|before| sent[before]);
+        assert_eq!((sent[index], whole[index]), (b'\r', b'\n'), "byte {index} changed");
+        assert!(matches!(before, Some(b' ' | b'\t')), "a CR after {before:?} refused");
+    } else {
+        assert!(changed.is_empty(), "bytes {changed:?} changed");
+    }
 }
 
 /// Target `certificate`: a client certificate's DER bytes, its subject and its PEM form.
