@@ -152,3 +152,22 @@ def test_valid_chunk_size_lines_are_served_and_keep_the_connection(serve, app, n
         assert payload.get("bytes", payload.get("body_length")) == size, payload
         assert second.status == 200, second
         assert not conn.is_closed(timeout=0.3)
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_an_invalid_chunk_the_app_reads_after_100_continue_gets_400_not_the_apps_answer(serve, app):
+    """With `Expect: 100-continue` the body is not read before the app asks for it, so the
+    app is the one that meets the invalid chunk: a WSGI read raises, an ASGI `receive()`
+    says `http.disconnect`. Either way the client gets the `400` of an invalid body (not a
+    `500`, nor the app's answer to a body cut short), and no traceback is logged."""
+    server = serve(app)
+    with RawConnection.to(server) as conn:
+        conn.send(CHUNKED_HEAD.replace(b"\r\n\r\n", b"\r\nExpect: 100-continue\r\n\r\n"))
+        assert conn.read_response(skip_interim=False).status == 100
+        conn.send(INVALID_SIZE[0])
+        response = conn.read_response()
+        assert (response.status, response.body) == (400, b"Bad Request\n"), response
+        assert conn.is_closed()
+    with httpx.Client(base_url=server.url) as client:
+        assert client.post("/", content=b"abcd").status_code == 200
+    assert "Exception in" not in server.stderr()

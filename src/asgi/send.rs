@@ -280,8 +280,8 @@ impl HttpSend {
         let kind = kind_value.to_str()?;
         let state = self.writer.responder.state();
         if state.is_disconnected() || state.body_failure_status().is_some() {
-            // A body over the limits: the app's error ends the exchange, and `fail()` answers
-            // 413 or 408.
+            // A body over the limits, stalled or malformed: the app's error ends the exchange,
+            // and `fail()` answers 413, 408 or 400.
             return Err(Error::client_gone().into());
         }
         match (self.phase, kind) {

@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 
 const BODY_TOO_LARGE: u8 = 1;
 const BODY_TIMED_OUT: u8 = 2;
+const BODY_MALFORMED: u8 = 3;
 
 /// One end of a connection: an IP address and port, or a Unix socket.
 ///
@@ -66,7 +67,7 @@ pub struct RequestState {
     disconnected: AtomicBool,
     response_complete: AtomicBool,
     aborted: AtomicBool,
-    /// `BODY_TOO_LARGE`, `BODY_TIMED_OUT` or 0.
+    /// `BODY_TOO_LARGE`, `BODY_TIMED_OUT`, `BODY_MALFORMED` or 0.
     body_failure: AtomicU8,
     body_complete: AtomicBool,
     closed: Notify,
@@ -104,11 +105,18 @@ impl RequestState {
         self.body_failure.store(BODY_TIMED_OUT, Ordering::Release);
     }
 
-    /// The status for an app that failed after its body did: `413` or `408`.
+    /// The client sent an invalid body (its framing broke, e.g. a bad chunk-size line) while
+    /// the app was reading it: if the app then fails, the answer is `400`.
+    pub fn mark_body_malformed(&self) {
+        self.body_failure.store(BODY_MALFORMED, Ordering::Release);
+    }
+
+    /// The status for an app that failed after its body did: `413`, `408` or `400`.
     pub fn body_failure_status(&self) -> Option<StatusCode> {
         match self.body_failure.load(Ordering::Acquire) {
             BODY_TOO_LARGE => Some(StatusCode::PAYLOAD_TOO_LARGE),
             BODY_TIMED_OUT => Some(StatusCode::REQUEST_TIMEOUT),
+            BODY_MALFORMED => Some(StatusCode::BAD_REQUEST),
             _ => None,
         }
     }

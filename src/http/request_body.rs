@@ -244,6 +244,8 @@ async fn feed(
                 state.mark_body_too_large();
             } else if error.is_body_timed_out() {
                 state.mark_body_timed_out();
+            } else if error.is_malformed_body() {
+                state.mark_body_malformed();
             }
         }
         // A closed channel means the app is done with the body.

@@ -167,8 +167,9 @@ impl Responder {
         self.chunks = None;
     }
 
-    /// Ends the exchange after an app error: `500` if the head is unsent (`413` or `408` when
-    /// the error came from a body over the mount's limits), else an abort.
+    /// Ends the exchange after an app error: `500` if the head is unsent (`413`, `408` or
+    /// `400` when the error came from the body: over the mount's limits, stalled, or
+    /// malformed), else an abort.
     pub fn fail(&mut self) {
         if let Some(respond) = self.respond.take() {
             let code = self.state.body_failure_status().unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

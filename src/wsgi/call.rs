@@ -42,8 +42,10 @@ pub fn run(py: Python<'_>, app: &Bound<'_, PyAny>, job: Job) {
     });
     if let Err(error) = outcome {
         let target = head.uri.path_and_query().map_or("/", |target| target.as_str());
-        if state.is_disconnected() && error.is_instance_of::<ClientDisconnected>(py) {
-            log::debug(py, &format!("client disconnected during {} {target}", head.method));
+        let client_side = state.is_disconnected() || state.body_failure_status().is_some();
+        if client_side && error.is_instance_of::<ClientDisconnected>(py) {
+            // The client left, or its body failed (the answer says which): not the app's fault.
+            log::debug(py, &format!("{error} during {} {target}", head.method));
         } else {
             log::exception(py, &format!("Exception in WSGI application for {} {target}", head.method), &error);
         }
