@@ -86,29 +86,31 @@ def test_background_task_runs_after_the_response(client, tmp_path):
     assert wait_for_file(path, lambda text: "ran" in text, timeout=5) == "background task ran\n"
 
 
+def _stop_after_a_background_task(serve, tmp_path, graceful: str, delay: str):
+    """Queues a background task of `delay` seconds, then stops the server (SIGTERM, exit 0);
+    returns the task's record file, the seconds the stop took, and the server's log."""
+    server = serve(APP, "--timeout-graceful-shutdown", graceful)
+    path = tmp_path / "bg.txt"
+    response = httpx.post(f"{server.url}/background", params={"record_path": str(path), "delay": delay}, timeout=10)
+    assert response.json() == {"queued": True}
+    started = time.monotonic()
+    assert server.stop(timeout=15) == 0
+    return path, time.monotonic() - started, server.stderr()
+
+
 def test_a_stop_lets_the_last_responses_background_task_finish(serve, tmp_path):
     """The drain ends with the last connection; the app's task may still be at work (uvicorn
     waits for its request tasks too). It gets the rest of the graceful timeout, not a cancel."""
-    server = serve(APP, "--timeout-graceful-shutdown", "20")
-    path = tmp_path / "bg.txt"
-    response = httpx.post(f"{server.url}/background", params={"record_path": str(path), "delay": "1.5"}, timeout=10)
-    assert response.json() == {"queued": True}
-    started = time.monotonic()
-    assert server.stop(timeout=15) == 0
-    assert path.read_text() == "background task ran\n", server.stderr()
-    assert time.monotonic() - started < 10
-    assert "cancelled" not in server.stderr()
+    path, took, log = _stop_after_a_background_task(serve, tmp_path, graceful="20", delay="1.5")
+    assert path.read_text() == "background task ran\n", log
+    assert took < 10
+    assert "cancelled" not in log
 
 
 def test_a_background_task_that_outlives_the_graceful_timeout_is_cancelled_with_a_warning(serve, tmp_path):
-    server = serve(APP, "--timeout-graceful-shutdown", "1")
-    path = tmp_path / "bg.txt"
-    response = httpx.post(f"{server.url}/background", params={"record_path": str(path), "delay": "60"}, timeout=10)
-    assert response.json() == {"queued": True}
-    started = time.monotonic()
-    assert server.stop(timeout=15) == 0
-    assert time.monotonic() - started < 6
-    assert "ASGI app tasks still running after the graceful timeout (1s) are cancelled: 1" in server.stderr()
+    path, took, log = _stop_after_a_background_task(serve, tmp_path, graceful="1", delay="60")
+    assert took < 6
+    assert "ASGI app tasks still running after the graceful timeout (1s) are cancelled: 1" in log
     assert not path.exists()
 
 
