@@ -31,13 +31,15 @@
 //! got a keep-alive answer on a connection closed right after, and its next request, sent
 //! a moment later, met the close (`tests/test_rolling_restart.py`).
 //!
-//! Each connection's socket is wrapped four or five times: `Prefixed` (bytes read ahead with
+//! Each connection's socket is wrapped five or six times: `Prefixed` (bytes read ahead with
 //! a PROXY protocol header, `proxy_protocol.rs`), with `--ssl-certfile` a TLS stream on TCP
 //! connections (`tls.rs`; Unix sockets stay plain), `RequestLineWatch` (`414` for a request
 //! line too long for the head buffer, `request_line.rs`), `ChunkLineWatch` (`400` for a
 //! chunk-size line with whitespace after the size, `chunk_line.rs`; it rewrites what is read,
-//! so it comes after the watch that only looks) and `TimedIo` (head and keep-alive timeouts,
-//! `timeouts.rs`). The listening sockets themselves are `listeners.rs`.
+//! so it comes after the watch that only looks), `TimedIo` (head and keep-alive timeouts,
+//! `timeouts.rs`) and, outermost, `Prefixed` again, for the first bytes `--http auto` reads
+//! to tell HTTP/2 from HTTP/1.1 (`protocol::choose_version`). The listening sockets
+//! themselves are `listeners.rs`.
 //!
 //! With `--admin-bind`, each connection is counted by protocol and TLS from its first
 //! request (`metrics/connections.rs`).
@@ -253,7 +255,9 @@ where
     let activity = Arc::new(Activity::default());
     let stream = RequestLineWatch::new(stream, activity.clone());
     let stream = ChunkLineWatch::new(stream, activity.clone());
-    let io = TokioIo::new(TimedIo::new(stream, activity.clone(), shared.timeouts));
+    // Outermost, so that the first bytes `choose_version` reads ahead pass the watches and
+    // the timer once, as they arrive, and reach hyper from the prefix.
+    let mut io = Prefixed::new(TimedIo::new(stream, activity.clone(), shared.timeouts));
     // With `--admin-bind`: the connection is counted open from its first request.
     let watch = shared.service.metrics().map(|metrics| metrics.connections().watch(connection.tls.is_some()));
     let handler = {
@@ -308,19 +312,23 @@ where
         })
     };
     let protocols = &shared.protocols;
-    match protocols.versions() {
-        Versions::Http1 => {
-            let served = std::pin::pin!(protocols.http1().serve_connection(io, handler).with_upgrades());
-            protocol::drive(served, |served| served.graceful_shutdown(), &activity, stop).await;
-        }
-        Versions::Http2 => {
-            let served = std::pin::pin!(protocols.http2().serve_connection(io, handler));
-            protocol::drive(served, |served| served.graceful_shutdown(), &activity, stop).await;
-        }
-        Versions::Auto => {
-            let served = std::pin::pin!(protocols.auto().serve_connection_with_upgrades(io, handler));
-            protocol::drive(served, |served| served.graceful_shutdown(), &activity, stop).await;
-        }
+    let http2 = match protocols.versions() {
+        Versions::Http1 => false,
+        Versions::Http2 => true,
+        Versions::Auto => match protocol::choose_version(&mut io, &activity, stop.clone()).await {
+            Some(http2) => http2,
+            None => return, // Closed, or silent past its time: nothing to answer.
+        },
+    };
+    let io = TokioIo::new(io);
+    if http2 {
+        // Boxed: an HTTP/2 connection's state is twice an HTTP/1.1 one's, and in place it
+        // would set the size of every connection's task.
+        let mut served = Box::pin(protocols.http2().serve_connection(io, handler));
+        protocol::drive(served.as_mut(), |served| served.graceful_shutdown(), &activity, stop).await;
+    } else {
+        let served = std::pin::pin!(protocols.http1().serve_connection(io, handler).with_upgrades());
+        protocol::drive(served, |served| served.graceful_shutdown(), &activity, stop).await;
     }
 }
 

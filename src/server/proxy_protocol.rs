@@ -22,7 +22,8 @@ use super::forward::forward_async_write;
 /// The largest header worth waiting for (v2 allows 16 + 65535 bytes; no balancer sends that).
 const MAX_HEADER: usize = 4096;
 
-/// A stream with some bytes already read from it, served before the rest.
+/// A stream with some bytes already read from it, served before the rest. Besides the
+/// PROXY header's, `protocol::choose_version` reads the first bytes this way.
 pub struct Prefixed<T> {
     prefix: Bytes,
     inner: T,
@@ -31,6 +32,23 @@ pub struct Prefixed<T> {
 impl<T> Prefixed<T> {
     pub fn new(inner: T) -> Self {
         Self { prefix: Bytes::new(), inner }
+    }
+
+    /// What was read ahead and not served yet.
+    pub fn prefix(&self) -> &[u8] {
+        &self.prefix
+    }
+}
+
+impl<T: AsyncRead + Unpin> Prefixed<T> {
+    /// Reads what comes next (up to `at_most` bytes) onto the end of the prefix; 0 at the
+    /// end of the stream.
+    pub async fn read_more(&mut self, at_most: usize) -> io::Result<usize> {
+        let mut more = BytesMut::with_capacity(self.prefix.len() + at_most);
+        more.extend_from_slice(&self.prefix);
+        let read = self.inner.read_buf(&mut more).await?;
+        self.prefix = more.freeze();
+        Ok(read)
     }
 }
 
@@ -103,8 +121,21 @@ impl<T: AsyncRead + Unpin> AsyncRead for Prefixed<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         if !self.prefix.is_empty() {
             let take = self.prefix.len().min(buf.remaining());
-            let chunk = self.prefix.split_to(take);
-            buf.put_slice(&chunk);
+            buf.put_slice(&self.prefix[..take]);
+            if take < self.prefix.len() {
+                self.prefix.advance(take);
+                return Poll::Ready(Ok(()));
+            }
+            // Served whole: let its buffer go, rather than keep it as long as the connection.
+            self.prefix = Bytes::new();
+            // What else has arrived joins it in this read: hyper would take a prefix alone
+            // for the start of a head, and double its read buffer to read the rest. (If
+            // nothing has, this read still ends with the prefix.)
+            if buf.remaining() > 0 {
+                if let Poll::Ready(Err(error)) = Pin::new(&mut self.inner).poll_read(cx, buf) {
+                    return Poll::Ready(Err(error));
+                }
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.inner).poll_read(cx, buf)
@@ -116,6 +147,26 @@ forward_async_write!(Prefixed, inner);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_prefix_and_what_has_arrived_since_come_in_one_read() {
+        let mut stream = Prefixed::new(&b"PRI-not: the rest of the head\r\n\r\n"[..]);
+        assert_eq!(stream.read_more(3).await.expect("read ahead"), 3);
+        assert_eq!(stream.prefix(), b"PRI");
+        let mut buffer = [0; 64];
+        let read = stream.read(&mut buffer).await.expect("read");
+        assert_eq!(&buffer[..read], b"PRI-not: the rest of the head\r\n\r\n");
+        assert!(stream.prefix().is_empty());
+        // A read smaller than the prefix takes part of it, and the rest comes next.
+        let mut stream = Prefixed::new(&b"cdef"[..]);
+        stream.read_more(2).await.expect("read ahead");
+        let mut small = [0; 1];
+        assert_eq!(stream.read(&mut small).await.expect("read"), 1);
+        assert_eq!(stream.prefix(), b"d");
+        let mut buffer = [0; 8];
+        let read = stream.read(&mut buffer).await.expect("read");
+        assert_eq!(&buffer[..read], b"def");
+    }
 
     fn addresses(header: &[u8]) -> Option<(usize, Addresses)> {
         header_addresses(HeaderResult::parse(header))
