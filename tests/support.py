@@ -1,4 +1,5 @@
-"""Helpers shared by the test files: a raw HTTP/1.x client, RSS sampling, file polling.
+"""Helpers shared by the test files: a raw HTTP/1.x client, clients that pause on kept-alive
+connections, worker pids, RSS sampling, file polling.
 
 The raw client exists because httpx hides the wire: chunk framing, ``100 Continue``,
 pipelining, HTTP/1.0 close-delimited bodies, malformed input and half-finished responses.
@@ -7,13 +8,16 @@ pipelining, HTTP/1.0 close-delimited bodies, malformed input and half-finished r
 from __future__ import annotations
 
 import os
+import random
 import re
+import select
 import socket
 import subprocess
 import sys
 import threading
 import time
 import zlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +25,8 @@ TESTS_DIR = Path(__file__).resolve().parent
 
 # `Listening on http://127.0.0.1:8000`, `Listening on http://[::1]:8000`, `https://` with TLS
 LISTENING_RE = re.compile(r"Listening on (https?://(\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):(\d+))")
+#: What the supervisor logs once a worker (``-w N``) serves.
+WORKER_READY_RE = re.compile(r"Worker process (\d+) is ready")
 
 
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -241,6 +247,22 @@ class RawConnection:
                 return False
         return False
 
+    def peer_closed(self) -> bool:
+        """True if the peer has already closed the connection (its FIN or a reset arrived),
+        without waiting: what a client looks at before it reuses a kept-alive connection, as
+        urllib3 and httpcore do."""
+        if self.buffer:
+            return False
+        if self.eof:
+            return True
+        readable, _, _ = select.select([self.sock], [], [], 0)
+        if not readable:
+            return False
+        try:
+            return self.sock.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
 
 class ClientThreads:
     """Client threads that run ``self._run(index)`` until the ``with`` block ends; a
@@ -262,6 +284,97 @@ class ClientThreads:
         self._stop.set()
         for thread in self._threads:
             thread.join(15)
+
+
+class PausingClients(ClientThreads):
+    """Threads that each keep one connection alive and pause between GETs of ``/`` (``pauses``:
+    the range, in seconds, each pause is drawn from), as browsers and connection pools do. Raw
+    sockets, so that no client library retries behind the test's back. Each request ends one
+    of three ways:
+
+    - answered (``answered`` counts them): a 200; a connection answered with
+      ``Connection: close`` is closed, and the next request opens a new one;
+    - ``refused``: a new connection was refused, so the request was never sent (the time of
+      each refusal is recorded);
+    - ``failures``: it was sent and got no answer (a close, a reset or a timeout instead), or
+      another status than 200.
+
+    Before reusing its connection a client looks whether the server closed it while the client
+    paused; if so (``idle_closes``, the times it happened) it sends on a new connection."""
+
+    def __init__(self, server, threads: int = 8, pauses: tuple[float, float] = (0.05, 0.2)) -> None:
+        super().__init__(threads)
+        self.server = server
+        self.pauses = pauses
+        self.answered = 0
+        self.failures: list[str] = []
+        self.refused: list[float] = []
+        self.idle_closes: list[float] = []
+        self._lock = threading.Lock()
+
+    def _run(self, seed: int) -> None:
+        pauses = random.Random(seed)
+        conn: RawConnection | None = None
+        while not self._stop.is_set():
+            if conn is not None and conn.peer_closed():
+                with self._lock:
+                    self.idle_closes.append(time.monotonic())
+                conn.close()
+                conn = None
+            try:
+                conn = conn or RawConnection.to(self.server, timeout=10)
+            except ConnectionRefusedError:
+                with self._lock:
+                    self.refused.append(time.monotonic())
+                self._stop.wait(pauses.uniform(*self.pauses))  # the pause before trying again
+                continue
+            try:
+                conn.send(build_request("GET", "/"))
+                response = conn.read_response()
+            except (ConnectionClosed, OSError) as exc:
+                with self._lock:
+                    self.failures.append(f"{type(exc).__name__}: {exc}")
+                conn.close()
+                conn = None
+                continue
+            with self._lock:
+                if response.status == 200:
+                    self.answered += 1
+                else:
+                    self.failures.append(f"status {response.status}")
+            if (response.header("connection") or "").lower() == "close":
+                conn.close()
+                conn = None
+            # The stimulus: an idle kept-alive connection, as between a browser's clicks.
+            self._stop.wait(pauses.uniform(*self.pauses))
+        if conn is not None:
+            conn.close()
+
+    def wait_answered(self, count: int, timeout: float = 15.0) -> None:
+        """Waits until ``count`` more requests have been answered."""
+        target = self.answered + count
+        wait_until(lambda: self.answered >= target, timeout=timeout, message=f"{count} more answers never came")
+
+
+def ready_worker_pids(server, count: int, exclude: Collection[int] = (), timeout: float = 15.0) -> list[int]:
+    """Waits until ``count`` workers not in ``exclude`` have logged that they are ready
+    (``-w N``), failing the test after ``timeout`` s; returns their pids in that order."""
+
+    def found(text: str) -> list[int]:
+        return [pid for pid in map(int, WORKER_READY_RE.findall(text)) if pid not in exclude]
+
+    assert server.wait_for(lambda text: len(found(text)) >= count, timeout), server.stderr()
+    return found(server.stderr())[:count]
+
+
+def process_alive(pid: int) -> bool:
+    """True while ``pid`` runs; an exited process not yet reaped (a zombie) is not alive."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    # The state follows the command name, which is in parentheses and may hold spaces.
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def wait_until(condition, timeout: float = 10.0, message: str = "the condition never held"):

@@ -22,10 +22,9 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import Server, StderrCollector
-from support import TESTS_DIR, ClientThreads, server_env, wait_until
+from support import TESTS_DIR, ClientThreads, process_alive, ready_worker_pids, server_env, wait_until
 
 PID_APP = "apps.workers:pid"
-READY_RE = re.compile(r"Worker process (\d+) is ready")
 
 
 def _get(url: str, path: str = "/", timeout: float = 10.0) -> httpx.Response:
@@ -39,32 +38,10 @@ def _get_ignoring_errors(url: str, path: str) -> None:
         _get(url, path, timeout=30)
 
 
-def _ready_pids(server: Server, count: int, timeout: float = 15.0, exclude: set[int] = frozenset()) -> list[int]:
-    """Waits until ``count`` workers not in ``exclude`` have said they are ready."""
-
-    def found(text: str) -> list[int]:
-        return [pid for pid in map(int, READY_RE.findall(text)) if pid not in exclude]
-
-    assert server.wait_for(lambda text: len(found(text)) >= count, timeout), server.stderr()
-    return found(server.stderr())[:count]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie still answers kill(0): look at its state.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
-
-
 def _wait_gone(pids: list[int], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not any(_alive(pid) for pid in pids):
+        if not any(process_alive(pid) for pid in pids):
             return True
         time.sleep(0.05)  # the polling interval
     return False
@@ -82,7 +59,7 @@ def _wait_exit(server: Server, timeout: float) -> int | None:
 
 def test_workers_are_separate_processes_that_serve(serve):
     server = serve(PID_APP, "--workers", "2")
-    workers = _ready_pids(server, 2)
+    workers = ready_worker_pids(server, 2)
     assert len(set(workers)) == 2
     assert server.pid not in workers
     for pid in workers:
@@ -94,7 +71,7 @@ def test_workers_are_separate_processes_that_serve(serve):
 def test_workers_from_environment_run_asgi_lifespan_in_each(serve, tmp_path):
     marker = tmp_path / "lifespan.log"
     server = serve("asgi_apps.fastapi_app:app", env={"AMPHICORN_WORKERS": "2", "ASGI_TEST_MARKER": str(marker)})
-    _ready_pids(server, 2)
+    ready_worker_pids(server, 2)
     assert _get(server.url, "/state").json()["greeting"] == "state yielded by lifespan"
     assert server.stop() == 0
     events = marker.read_text().split()
@@ -104,15 +81,15 @@ def test_workers_from_environment_run_asgi_lifespan_in_each(serve, tmp_path):
 
 def test_killed_worker_is_replaced_while_the_others_serve(serve):
     server = serve(PID_APP, "-w", "2")
-    first, second = _ready_pids(server, 2)
+    first, second = ready_worker_pids(server, 2)
     os.kill(first, signal.SIGKILL)
     # The other worker (and the shared listening socket) keep answering meanwhile.
     statuses = [_get(server.url).status_code for _ in range(30)]
     assert statuses == [200] * 30
-    (replacement,) = _ready_pids(server, 1, exclude={first, second})
+    (replacement,) = ready_worker_pids(server, 1, exclude={first, second})
     assert server.wait_for_stderr(f"Worker process {first} was killed by SIGKILL")
-    assert _alive(second)
-    assert _alive(replacement)
+    assert process_alive(second)
+    assert process_alive(replacement)
     answered = {int(_get(server.url).text) for _ in range(20)}
     assert first not in answered
     assert answered <= {second, replacement}
@@ -131,7 +108,7 @@ def test_crash_loop_gives_up_with_a_clear_message(serve):
 
 def test_workers_stop_when_the_supervisor_is_killed(serve):
     server = serve(PID_APP, "-w", "2")
-    workers = _ready_pids(server, 2)
+    workers = ready_worker_pids(server, 2)
     os.kill(server.pid, signal.SIGKILL)
     server.proc.wait(5)
     # Orphans would go on serving the port with nobody to stop them.
@@ -160,7 +137,7 @@ def test_a_worker_that_cannot_start_stops_the_supervisor_with_its_status(run_cli
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_stop_signal_lets_a_two_second_request_finish(serve, sig):
     server = serve(PID_APP, "-w", "2")
-    workers = _ready_pids(server, 2)
+    workers = ready_worker_pids(server, 2)
     outcome: dict[str, object] = {}
 
     def slow_request() -> None:
@@ -206,7 +183,7 @@ def test_a_client_connecting_during_the_drain_is_not_left_waiting_for_it(serve):
     """SIGTERM with a slow request in flight: a new client is refused (or served) at once,
     rather than queued in the backlog until the drain ends and then reset."""
     server = serve(PID_APP, "-w", "2")
-    _ready_pids(server, 2)
+    ready_worker_pids(server, 2)
     thread = threading.Thread(target=_get_ignoring_errors, args=(server.url, "/sleep?seconds=4"))
     thread.start()
     assert server.wait_for_stderr("request /sleep started", timeout=10)
@@ -229,7 +206,7 @@ def test_a_unix_socket_client_during_the_drain_is_not_left_waiting(launched, tmp
     server = launched(
         [sys.executable, "-m", "amphicorn", PID_APP, "-w", "2", "-b", f"unix:{path}"], ready="starting 2 worker"
     )
-    _ready_pids(server, 2)
+    ready_worker_pids(server, 2)
 
     def slow_request() -> None:
         with httpx.Client(transport=httpx.HTTPTransport(uds=str(path)), timeout=20) as client:
@@ -252,7 +229,7 @@ def test_a_unix_socket_client_during_the_drain_is_not_left_waiting(launched, tmp
 @pytest.mark.parametrize("workers", [["-w", "2"], []], ids=["workers", "single-process"])
 def test_stuck_wsgi_thread_does_not_keep_the_process_alive(serve, workers, path):
     server = serve(PID_APP, *workers, "--timeout-graceful-shutdown", "1")
-    pids = _ready_pids(server, 2) if workers else [server.pid]
+    pids = ready_worker_pids(server, 2) if workers else [server.pid]
     errors: list[str] = []
 
     def stuck_request() -> None:
@@ -280,7 +257,7 @@ def test_stuck_wsgi_thread_does_not_keep_the_process_alive(serve, workers, path)
 
 def test_a_worker_that_does_not_stop_in_time_is_killed(serve):
     server = serve("apps.workers:slow_shutdown", "-w", "2", "--timeout-graceful-shutdown", "0.5")
-    workers = _ready_pids(server, 2)
+    workers = ready_worker_pids(server, 2)
     started = time.monotonic()
     server.proc.send_signal(signal.SIGTERM)
     code = _wait_exit(server, 20)
@@ -296,7 +273,7 @@ def test_timeout_graceful_shutdown_from_the_config_file(serve, tmp_path):
     config = tmp_path / "amphicorn.toml"
     config.write_text('timeout-graceful-shutdown = 1\nworkers = 2\napp = "apps.workers:pid"\n')
     server = serve(f"--config={config}")
-    _ready_pids(server, 2)
+    ready_worker_pids(server, 2)
     thread = threading.Thread(target=_get_ignoring_errors, args=(server.url, "/stuck"), daemon=True)
     thread.start()
     assert server.wait_for_stderr("request /stuck started", timeout=10)
@@ -346,14 +323,14 @@ def test_sighup_rolling_restart_under_load_refuses_nothing(serve, keep_alive):
     restart only the new workers answer. Kept-alive connections are closed only after one
     more request, answered with ``Connection: close``, so clients never reuse a closing one."""
     server = serve(PID_APP, "-w", "2")
-    generations = [_ready_pids(server, 2)]
+    generations = [ready_worker_pids(server, 2)]
     switched: list[float] = []
     with _Load(server.url, keep_alive=keep_alive) as load:
         for _ in range(2):
             load.wait_answered_by(generations[-1])
             server.proc.send_signal(signal.SIGHUP)
             seen = {pid for generation in generations for pid in generation}
-            generations.append(_ready_pids(server, 2, exclude=seen))
+            generations.append(ready_worker_pids(server, 2, exclude=seen))
             assert _wait_gone(generations[-2], 15), server.stderr()
             switched.append(time.monotonic())
         load.wait_answered_by(generations[-1])
@@ -377,7 +354,7 @@ def test_sighup_rolling_restart_under_load_refuses_nothing(serve, keep_alive):
 
 def test_max_requests_recycles_the_worker(serve):
     server = serve(PID_APP, "--limit-max-requests", "5")
-    (first,) = _ready_pids(server, 1)
+    (first,) = ready_worker_pids(server, 1)
     answered = [int(_get(server.url).text) for _ in range(12)]
     assert answered[:5] == [first] * 5
     assert answered[5] != first
@@ -571,7 +548,7 @@ def test_run_from_python_with_workers(tmp_path):
     )
     server = Server(proc, StderrCollector(proc.stderr), [f"http://127.0.0.1:{port}"])
     try:
-        workers = _ready_pids(server, 2)
+        workers = ready_worker_pids(server, 2)
         assert int(_get(server.url).text) in workers
     finally:
         assert server.stop() == 0, server.stderr()

@@ -5,30 +5,23 @@ succeeds."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 
 from chaos_support import SECONDS, Load, report
-from support import wait_until
-
-READY_RE = re.compile(r"Worker process (\d+) is ready")
-
-
-def _ready(server) -> list[int]:
-    return [int(pid) for pid in READY_RE.findall(server.stderr())]
+from support import ready_worker_pids, wait_until
 
 
 def test_kill_9_of_a_worker_loses_only_its_in_flight_requests(serve):
     server = serve("apps.workers:pid", "-w", "2")
-    wait_until(lambda: len(_ready(server)) >= 2, timeout=15, message="two workers never got ready")
-    victim = _ready(server)[0]
+    workers = ready_worker_pids(server, 2)
+    victim = workers[0]
     threads = 4
     with Load(server.url, threads=threads) as load:
         wait_until(lambda: load.count() >= 50, timeout=10, message="the load never got going")
         killed_at = time.monotonic()
         os.kill(victim, signal.SIGKILL)
-        wait_until(lambda: len(_ready(server)) >= 3, timeout=15, message="no replacement worker")
+        ready_worker_pids(server, 1, exclude=workers)
         replaced_at = time.monotonic()
         wait_until(lambda: time.monotonic() - replaced_at >= SECONDS, timeout=SECONDS + 1)
     lost = load.failures()

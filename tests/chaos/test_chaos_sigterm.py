@@ -5,14 +5,12 @@ connection is the one race HTTP/1.1 leaves to the client), never a 5xx or a hang
 
 from __future__ import annotations
 
-import re
 import signal
 import time
 
 from chaos_support import SECONDS, Load, report
-from support import wait_until
+from support import ready_worker_pids, wait_until
 
-READY_RE = re.compile(r"Worker process (\d+) is ready")
 #: What a client may see once the drain has begun, besides 200.
 REFUSED = "ConnectError"
 CLOSED = "RemoteProtocolError"
@@ -20,7 +18,7 @@ CLOSED = "RemoteProtocolError"
 
 def test_sigterm_under_load_answers_what_was_taken_and_exits_in_time(serve):
     server = serve("apps.workers:pid", "-w", "2", "--timeout-graceful-shutdown", "10")
-    wait_until(lambda: len(READY_RE.findall(server.stderr())) >= 2, timeout=15, message="workers never ready")
+    ready_worker_pids(server, 2)
     threads = 8
     with Load(server.url, threads=threads) as load:
         wait_until(lambda: load.count() >= 100, timeout=10, message="the load never got going")
