@@ -292,7 +292,7 @@ class PausingClients(ClientThreads):
     sockets, so that no client library retries behind the test's back. Each request ends one
     of three ways:
 
-    - answered (``answered`` counts them): a 200; a connection answered with
+    - answered (``answers``, the times): a 200; a connection answered with
       ``Connection: close`` is closed, and the next request opens a new one;
     - ``refused``: a new connection was refused, so the request was never sent (the time of
       each refusal is recorded);
@@ -306,7 +306,7 @@ class PausingClients(ClientThreads):
         super().__init__(threads)
         self.server = server
         self.pauses = pauses
-        self.answered = 0
+        self.answers: list[float] = []
         self.failures: list[str] = []
         self.refused: list[float] = []
         self.idle_closes: list[float] = []
@@ -339,7 +339,7 @@ class PausingClients(ClientThreads):
                 continue
             with self._lock:
                 if response.status == 200:
-                    self.answered += 1
+                    self.answers.append(time.monotonic())
                 else:
                     self.failures.append(f"status {response.status}")
             if (response.header("connection") or "").lower() == "close":
@@ -349,6 +349,10 @@ class PausingClients(ClientThreads):
             self._stop.wait(pauses.uniform(*self.pauses))
         if conn is not None:
             conn.close()
+
+    @property
+    def answered(self) -> int:
+        return len(self.answers)
 
     def wait_answered(self, count: int, timeout: float = 15.0) -> None:
         """Waits until ``count`` more requests have been answered."""
