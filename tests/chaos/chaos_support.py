@@ -18,6 +18,18 @@ from support import ClientThreads
 SECONDS = float(os.environ.get("CHAOS_SECONDS", "3"))
 
 
+#: The SIGTERM and SIGHUP scenarios' clients: busy ones (``Load``) and idle ones
+#: (``support.PausingClients``), each pausing 0.1 to 0.8 s between requests. After a stop
+#: the server gives an idle kept-alive connection a grace of 1 s (``LAST_REQUEST_GRACE``
+#: in ``src/timers.rs``) to send one more request, which it answers with ``Connection:
+#: close``; pauses shorter than that, with room for a loaded machine's scheduling, mean
+#: each idle client's next request always falls within the grace, so the server must
+#: answer it rather than close the connection under the client.
+BUSY_CLIENTS = 8
+IDLE_CLIENTS = 8
+IDLE_PAUSES = (0.1, 0.8)
+
+
 def report(scenario: str, **figures: object) -> None:
     """Prints one scenario's figures on one line (``pytest -s`` shows them; the lead quotes them)."""
     print(f"\nCHAOS {scenario}: " + " ".join(f"{name}={value}" for name, value in figures.items()), flush=True)

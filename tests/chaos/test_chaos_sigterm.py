@@ -5,12 +5,7 @@ connection pools do). The server drains and exits 0 in time, and refuses nothing
 sent: every request is either answered (200) or was never sent, because the new connection
 it needed was refused (the listeners stop at once, so that a balancer's next try goes to
 another instance). No request that went out meets a close, a reset or a 5xx.
-
-The idle clients pause 0.1 to 0.8 s. After a stop the server gives an idle kept-alive
-connection a grace of 1 s (``LAST_REQUEST_GRACE`` in ``src/timers.rs``) to send one more
-request, which it answers with ``Connection: close``; pauses shorter than that, with room for
-a loaded machine's scheduling, mean each idle client's next request is always within the
-grace, so the server must answer it rather than close the connection under the client."""
+(Why the idle clients pause 0.1 to 0.8 s: ``chaos_support.IDLE_PAUSES``.)"""
 
 from __future__ import annotations
 
@@ -18,7 +13,7 @@ import signal
 import time
 
 import pytest
-from chaos_support import SECONDS, Load, report
+from chaos_support import BUSY_CLIENTS, IDLE_CLIENTS, IDLE_PAUSES, SECONDS, Load, report
 from support import PausingClients, ready_worker_pids, wait_until
 
 #: What a busy (httpx) client may see once the stop has begun, besides 200: its new
@@ -28,9 +23,6 @@ GRACEFUL_TIMEOUT = 20
 #: The drain ends once each idle client has sent its last request (within 1 s) and each busy
 #: one has had its Connection: close; a drain held to the graceful timeout takes 20 s.
 EXIT_LIMIT = 10
-BUSY_CLIENTS = 8
-IDLE_CLIENTS = 8
-IDLE_PAUSES = (0.1, 0.8)
 
 
 @pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "2-workers"])
