@@ -7,6 +7,7 @@ pipelining, HTTP/1.0 close-delimited bodies, malformed input and half-finished r
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -522,13 +523,54 @@ BLOCK = bytes(range(256)) * 256
 RSS_LIMIT_MIB = 64
 
 
-def check_bounded_download(server) -> None:
-    """GETs ``/?chunks=N`` (1 GiB of ``BLOCK``s, chunked) from an app that streams it, as a
-    client that first stalls for 1.5 s: checks every byte and that RSS stays bounded."""
+@dataclass
+class Transfer:
+    """What one 1 GiB transfer measured."""
+
+    seconds: float
+    #: How far the server's RSS rose above where it was when the transfer began.
+    growth_mib: float
+
+    @property
+    def mib_per_s(self) -> float:
+        return GIB / (1 << 20) / self.seconds
+
+
+def check_bounded_upload(server, path: str = "/") -> tuple[Transfer, dict]:
+    """POSTs 1 GiB of ``BLOCK``s (with a Content-Length) to ``path`` on an app that answers the
+    body's size and CRC-32 as JSON (``apps.input:checksum``, ``asgi_apps.raw:checksum``):
+    checks both, and that the server's RSS stays bounded; returns the figures and the app's
+    answer (its other keys are for the caller to check)."""
+    send_block = BLOCK * 16  # 1 MiB per sendall, never the whole GiB in memory
+    total_crc = 0
+    for _ in range(GIB // len(send_block)):
+        total_crc = zlib.crc32(send_block, total_crc)
+    started = time.monotonic()
+    with RssSampler(server.pid) as rss, RawConnection.to(server, timeout=60) as conn:
+        conn.send(build_request("POST", path, headers=[("Content-Length", str(GIB))]))
+        for _ in range(GIB // len(send_block)):
+            conn.send(send_block)
+        response = conn.read_response()
+    elapsed = time.monotonic() - started
+    assert response.status == 200, response.body
+    data = json.loads(response.body)
+    assert data["bytes"] == GIB
+    assert data["crc32"] == total_crc
+    assert rss.growth_mib < RSS_LIMIT_MIB, (
+        f"RSS grew by {rss.growth_mib:.1f} MiB (from {rss.start // 1024} MiB) during a 1 GiB upload"
+    )
+    assert elapsed < 20, f"1 GiB upload took {elapsed:.1f}s"
+    return Transfer(elapsed, rss.growth_mib), data
+
+
+def check_bounded_download(server, path: str = "/") -> Transfer:
+    """GETs ``path?chunks=N`` (1 GiB of ``BLOCK``s, chunked) from an app that streams it
+    (``apps.streaming:download``, ``asgi_apps.raw:download``), as a client that first stalls
+    for 1.5 s: checks every byte and that RSS stays bounded; returns the figures."""
     chunks = GIB // len(BLOCK)
     started = time.monotonic()
     with RssSampler(server.pid) as rss, RawConnection.to(server, timeout=60) as conn:
-        conn.send(build_request("GET", f"/?chunks={chunks}"))
+        conn.send(build_request("GET", f"{path}?chunks={chunks}"))
         head = conn.read_head()
         assert head.status == 200
         assert "chunked" in (head.header("transfer-encoding") or "")
@@ -547,3 +589,4 @@ def check_bounded_download(server) -> None:
     assert stalled_growth < RSS_LIMIT_MIB, f"RSS grew {stalled_growth:.1f} MiB while the client stalled"
     assert rss.growth_mib < RSS_LIMIT_MIB, f"RSS grew by {rss.growth_mib:.1f} MiB during a 1 GiB download"
     assert elapsed < 25, f"1 GiB download took {elapsed:.1f}s"
+    return Transfer(elapsed, rss.growth_mib)
