@@ -11,6 +11,7 @@ import json
 import os
 import random
 import re
+import resource
 import select
 import socket
 import subprocess
@@ -380,6 +381,45 @@ def process_alive(pid: int) -> bool:
         return False
     # The state follows the command name, which is in parentheses and may hold spaces.
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+#: A server's descriptor limit under ``low_descriptor_limit``: enough for the interpreter, the
+#: runtime and a few connections, few enough to run out fast.
+DESCRIPTOR_LIMIT = 64
+#: What the server logs when accept() fails for want of descriptors.
+OUT_OF_DESCRIPTORS = "Out of file descriptors"
+
+
+def low_descriptor_limit() -> None:
+    """A server's ``preexec_fn``: its descriptor limit lowered to ``DESCRIPTOR_LIMIT``."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (DESCRIPTOR_LIMIT, DESCRIPTOR_LIMIT))
+
+
+def exhaust_descriptors(server) -> list[RawConnection]:
+    """Opens connections to ``server`` (started with ``low_descriptor_limit``) until it logs
+    that it ran out of descriptors, and returns them for the caller to close. Each connection
+    the server accepts holds one of its descriptors; those past the limit wait in the listen
+    backlog."""
+    held: list[RawConnection] = []
+    try:
+        while not server.wait_for_stderr(OUT_OF_DESCRIPTORS, timeout=0.05):
+            assert len(held) < 4 * DESCRIPTOR_LIMIT, f"no warning after {len(held)} connections"
+            held.append(RawConnection.to(server))
+    except BaseException:
+        for conn in held:
+            conn.close()
+        raise
+    return held
+
+
+def descriptor_warning(server) -> str:
+    """The server's first out-of-descriptors line, checked to name the error, the limit it
+    reached and how to raise it."""
+    line = next(line for line in server.stderr().splitlines() if OUT_OF_DESCRIPTORS in line)
+    assert "EMFILE" in line, line
+    assert f"used all {DESCRIPTOR_LIMIT} descriptors" in line, line
+    assert "ulimit -n" in line, line
+    return line
 
 
 def wait_until(condition, timeout: float = 10.0, message: str = "the condition never held"):

@@ -3,33 +3,16 @@ and serves again once connections close."""
 
 from __future__ import annotations
 
-import resource
-
-from support import RawConnection
+from support import OUT_OF_DESCRIPTORS, RawConnection, descriptor_warning, exhaust_descriptors, low_descriptor_limit
 
 HELLO = "apps.basic:hello"
-#: Enough for the interpreter, the runtime and a few connections, few enough to run out fast.
-DESCRIPTOR_LIMIT = 64
-
-
-def _low_descriptor_limit() -> None:
-    resource.setrlimit(resource.RLIMIT_NOFILE, (DESCRIPTOR_LIMIT, DESCRIPTOR_LIMIT))
 
 
 def test_running_out_of_descriptors_is_logged_and_serving_resumes(serve):
-    server = serve(HELLO, preexec_fn=_low_descriptor_limit)
-    held: list[RawConnection] = []
+    server = serve(HELLO, preexec_fn=low_descriptor_limit)
+    held = exhaust_descriptors(server)
     try:
-        # Each connection the server accepts holds one of its descriptors; keep opening them
-        # until accept() fails (the connections past the limit wait in the listen backlog).
-        while not server.wait_for_stderr("Out of file descriptors", timeout=0.05):
-            assert len(held) < 4 * DESCRIPTOR_LIMIT, f"no warning after {len(held)} connections"
-            held.append(RawConnection.to(server))
-        stderr = server.stderr()
-        line = next(line for line in stderr.splitlines() if "Out of file descriptors" in line)
-        assert "EMFILE" in line
-        assert f"used all {DESCRIPTOR_LIMIT} descriptors" in line
-        assert "ulimit -n" in line
+        descriptor_warning(server)
     finally:
         for conn in held:
             conn.close()
@@ -39,4 +22,4 @@ def test_running_out_of_descriptors_is_logged_and_serving_resumes(serve):
         assert response.status == 200
         assert response.body == b"Hello, world!"
     # At most one warning per second, however often accept() failed (every 50 ms).
-    assert server.stderr().count("Out of file descriptors") <= 3
+    assert server.stderr().count(OUT_OF_DESCRIPTORS) <= 3
