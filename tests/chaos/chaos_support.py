@@ -1,11 +1,14 @@
 """What the chaos scenarios share: how long each runs (``CHAOS_SECONDS``, a few seconds by
 default so that the normal test command runs them; ``make chaos`` gives them longer), a
-load generator made of real HTTP clients, and printing the figures each scenario measured.
+load generator made of real HTTP clients, garbage input, and printing the figures each
+scenario measured.
 """
 
 from __future__ import annotations
 
 import os
+import random
+import socket
 import threading
 import time
 from array import array
@@ -86,3 +89,59 @@ class Load(ClientThreads):
         """How many requests completed from ``since`` on, whatever their outcome."""
         with self._lock:
             return len(self._times) - bisect_left(self._times, since)
+
+
+#: What garbage is made from (``garbage``): valid requests, mutated.
+VALID = [
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"POST /submit HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+    b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    b"GET /a?b=c HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+]
+SERVER_FAILURES = (b" 500 ", b" 502 ", b" 503 ", b" 504 ")
+
+
+def _mutate(data: bytes, rng: random.Random) -> bytes:
+    out = bytearray(data)
+    for _ in range(rng.randint(1, 8)):
+        kind = rng.randrange(4)
+        at = rng.randrange(len(out)) if out else 0
+        if kind == 0 and out:
+            out[at] = rng.randrange(256)
+        elif kind == 1:
+            out[at:at] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 16)))
+        elif kind == 2 and out:
+            del out[at : at + rng.randint(1, 8)]
+        else:
+            out[at:at] = out[at : at + rng.randint(1, 32)] * rng.randint(2, 20)
+    return bytes(out)
+
+
+def garbage(rng: random.Random) -> bytes:
+    """One connection's worth of garbage: random bytes (30 %) or a mutated valid request."""
+    if rng.random() < 0.3:
+        return bytes(rng.randrange(256) for _ in range(rng.randint(1, 512)))
+    return _mutate(rng.choice(VALID), rng)
+
+
+def is_server_failure(answer: bytes) -> bool:
+    """Whether ``answer``'s status line says the server failed (500, 502, 503, 504)."""
+    return any(marker in answer.split(b"\r\n", 1)[0] + b" " for marker in SERVER_FAILURES)
+
+
+def send_raw(host: str, port: int, payload: bytes) -> bytes:
+    """Sends ``payload`` on a new connection, ends its sending side, and returns what came
+    back (up to 4 KiB; empty if the server closed or reset it without a word)."""
+    answer = b""
+    with socket.create_connection((host, port), timeout=2) as sock:
+        try:
+            sock.sendall(payload)
+            sock.shutdown(socket.SHUT_WR)
+            while len(answer) < 4096:
+                data = sock.recv(4096)
+                if not data:
+                    break
+                answer += data
+        except OSError:
+            pass  # silence or a reset is an acceptable answer to garbage
+        return answer
