@@ -1,5 +1,5 @@
 # One entry point per chore; each is a script in scripts/ so CI and people run the same thing.
-.PHONY: build-dev format lint test all bench bench-quick bench-strict bench-protocols bench-static compat settings-table chaos connection-memory fuzz
+.PHONY: build-dev format lint test all bench bench-quick bench-strict bench-protocols bench-static compat settings-table chaos soak connection-memory fuzz
 
 build-dev:  ## build and install amphicorn into the current Python, editable, without fat LTO (Cargo.toml's profile.fast)
 	MATURIN_PEP517_ARGS="--profile fast" pip install -e .
@@ -44,8 +44,13 @@ compat:  ## the framework suite, then README's compatibility table from its resu
 settings-table:  ## README's flag table from the declarations in python/amphicorn/settings.py
 	$(PYTHON) scripts/settings_table.py
 
-chaos:  ## the chaos suite (tests/chaos), 30 s of load per scenario; the test command runs it for 3 s each
+chaos:  ## the chaos suite (tests/chaos), 30 s of load per scenario (the soak 60 s); the test command runs it for 3 s each (the soak 6 s)
 	CHAOS_SECONDS=30 CHAOS_SLOW_CLIENTS=2000 $(PYTHON) -m pytest tests/chaos -q -s -p no:cacheprovider
+
+CHAOS_SOAK_SECONDS ?= 600
+
+soak:  ## the soak alone (tests/chaos/test_chaos_soak.py): mixed load on one process for CHAOS_SOAK_SECONDS (default 600), RSS flat; not run by the test command
+	CHAOS_SOAK_SECONDS=$(CHAOS_SOAK_SECONDS) $(PYTHON) -m pytest tests/chaos/test_chaos_soak.py -q -s -p no:cacheprovider
 
 connection-memory:  ## RSS per idle keep-alive and per slow (header-dripping) connection, amphicorn and granian if installed
 	$(PYTHON) bench/connection_memory.py --connections 2000

@@ -472,19 +472,23 @@ def rss_kib(pid: int) -> int:
 
 
 class RssSampler:
-    """Samples a process tree's RSS in a thread; ``peak`` is the highest seen, in KiB."""
+    """Samples a process tree's RSS in a thread every ``interval`` seconds; ``peak`` is the
+    highest seen and ``samples`` every one with its time (``time.monotonic()``), in KiB."""
 
     def __init__(self, pid: int, interval: float = 0.02) -> None:
         self.pid = pid
         self.interval = interval
         self.start = rss_kib(pid)
         self.peak = self.start
+        self.samples: list[tuple[float, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, rss_kib(self.pid))
+            rss = rss_kib(self.pid)
+            self.samples.append((time.monotonic(), rss))
+            self.peak = max(self.peak, rss)
             self._stop.wait(self.interval)
 
     def __enter__(self) -> RssSampler:
