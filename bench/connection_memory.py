@@ -1,5 +1,5 @@
-"""RSS per connection: N idle keep-alive connections (each after one answered request), then
-N slow ones (a request head dripping, never finished), for amphicorn (``--http auto``, one
+"""RSS per connection: N idle keep-alive connections (each after one answered request), and
+N slow ones (a request head dripping, never finished), each kind on a fresh server, for amphicorn (``--http auto``, one
 process) and, if it is installed, granian (``--runtime-mode st``). Prints KiB per connection.
 
     .venv/bin/python bench/connection_memory.py --connections 2000
@@ -66,43 +66,48 @@ def _read_response(sock: socket.socket) -> None:
         data += chunk
 
 
-def measure(server: str, count: int) -> dict[str, float]:
+def _idle(port: int) -> socket.socket:
+    """A keep-alive connection that had one request answered, now idle."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    _read_response(sock)
+    return sock
+
+
+def _slow(port: int) -> socket.socket:
+    """A connection whose request head is still dripping in."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Drip: ")
+    return sock
+
+
+def _per_connection(server: str, count: int, kind) -> float:
+    """RSS growth per connection for `count` connections made by `kind`, in KiB, on a fresh
+    server (so that one kind does not reuse the memory another left)."""
     port = _free_port()
     proc = _start(server, port)
-    figures: dict[str, float] = {}
     try:
         # Warm up: one request, so lazily built state is not counted per connection.
-        with socket.create_connection(("127.0.0.1", port)) as sock:
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            _read_response(sock)
+        _idle(port).close()
         base = _settled_rss(proc.pid)
-        idle = []
-        for _ in range(count):
-            sock = socket.create_connection(("127.0.0.1", port))
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            _read_response(sock)
-            idle.append(sock)
-        with_idle = _settled_rss(proc.pid)
-        figures["idle_kib_per_connection"] = (with_idle - base) / count
-        for sock in idle:
+        held = [kind(port) for _ in range(count)]
+        if kind is _slow:
+            for sock in held:
+                sock.sendall(b"a")  # one more byte of the never-ending header
+        grown = _settled_rss(proc.pid) - base
+        for sock in held:
             sock.close()
-        time.sleep(1)  # let the server notice the closes (the stimulus: nothing to wait on)
-        base = _settled_rss(proc.pid)
-        slow = []
-        for _ in range(count):
-            sock = socket.create_connection(("127.0.0.1", port))
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Drip: ")
-            slow.append(sock)
-        for sock in slow:
-            sock.sendall(b"a")  # one more byte of the never-ending header
-        slow_rss = _settled_rss(proc.pid)
-        figures["slow_kib_per_connection"] = (slow_rss - base) / count
-        for sock in slow:
-            sock.close()
+        return grown / count
     finally:
         proc.terminate()
         proc.wait(10)
-    return figures
+
+
+def measure(server: str, count: int) -> dict[str, float]:
+    return {
+        "idle_kib_per_connection": _per_connection(server, count, _idle),
+        "slow_kib_per_connection": _per_connection(server, count, _slow),
+    }
 
 
 def main() -> None:
