@@ -233,7 +233,8 @@ async fn serve_connection<S>(
     match &shared.tls {
         Some(acceptor) if connection.scheme == "https" => {
             let timeout = shared.timeouts.header.unwrap_or(PROXY_HEADER_TIMEOUT);
-            let Some((stream, described)) = tls::handshake(acceptor, stream, timeout).await else {
+            // Boxed, as what follows: only TLS connections pay for its state.
+            let Some((stream, described)) = Box::pin(tls::handshake(acceptor, stream, timeout)).await else {
                 return; // A failed or stalled handshake: nothing to answer.
             };
             connection.tls = Some(Arc::new(described));
@@ -257,7 +258,7 @@ where
     let stream = ChunkLineWatch::new(stream, activity.clone());
     // Outermost, so that the first bytes `choose_version` reads ahead pass the watches and
     // the timer once, as they arrive, and reach hyper from the prefix.
-    let mut io = Prefixed::new(TimedIo::new(stream, activity.clone(), shared.timeouts));
+    let io = Prefixed::new(TimedIo::new(stream, activity.clone(), shared.timeouts));
     // With `--admin-bind`: the connection is counted open from its first request.
     let watch = shared.service.metrics().map(|metrics| metrics.connections().watch(connection.tls.is_some()));
     let handler = {
@@ -312,12 +313,12 @@ where
         })
     };
     let protocols = &shared.protocols;
-    let http2 = match protocols.versions() {
-        Versions::Http1 => false,
-        Versions::Http2 => true,
-        Versions::Auto => match protocol::choose_version(&mut io, &activity, stop.clone()).await {
-            Some(http2) => http2,
-            None => return, // Closed, or silent past its time: nothing to answer.
+    let (io, http2) = match protocols.versions() {
+        Versions::Http1 => (io, false),
+        Versions::Http2 => (io, true),
+        Versions::Auto => match protocol::choose_version(io, &activity, stop.clone()).await {
+            (io, Some(http2)) => (io, http2),
+            (_, None) => return, // Closed, or silent past its time: nothing to answer.
         },
     };
     let io = TokioIo::new(io);

@@ -128,13 +128,24 @@ impl Protocols {
 }
 
 /// Whether a connection speaks HTTP/2 (`--http auto`): its first bytes are the HTTP/2
-/// preface, or they are not (HTTP/1.1). What is read stays in `io`'s prefix for hyper.
+/// preface, or they are not (HTTP/1.1). What is read stays in `io`'s prefix for hyper, and
+/// `io` comes back (taken and given back, so that the caller's future does not keep a copy
+/// of it beside the one this future holds).
 ///
 /// None: the connection ended first, or its time ran out (`TimedIo` ends a fresh connection
 /// that says nothing within the header timeout; a client that stops in the middle of the
 /// preface is told by `Activity`, as an idle HTTP/2 connection would be). On a stop, a
 /// client still silent gets `LAST_REQUEST_GRACE` to begin, as between requests.
 pub async fn choose_version<T: AsyncRead + Unpin>(
+    mut io: Prefixed<T>,
+    activity: &Activity,
+    stop: watch::Receiver<bool>,
+) -> (Prefixed<T>, Option<bool>) {
+    let chosen = read_version(&mut io, activity, stop).await;
+    (io, chosen)
+}
+
+async fn read_version<T: AsyncRead + Unpin>(
     io: &mut Prefixed<T>,
     activity: &Activity,
     mut stop: watch::Receiver<bool>,
