@@ -171,3 +171,22 @@ def test_an_invalid_chunk_the_app_reads_after_100_continue_gets_400_not_the_apps
     with httpx.Client(base_url=server.url) as client:
         assert client.post("/", content=b"abcd").status_code == 200
     assert "Exception in" not in server.stderr()
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_an_upgrade_header_does_not_turn_the_chunk_size_check_off(serve, app):
+    """Until a `101`, a request with `Upgrade` is a request: one the app answers as usual
+    (here every one) gets the same check of its chunked body, and so does the next."""
+    server = serve(app)
+    upgrade_head = CHUNKED_HEAD.replace(b"\r\n\r\n", b"\r\nUpgrade: x-custom\r\nConnection: upgrade\r\n\r\n")
+    with RawConnection.to(server) as conn:
+        conn.send(upgrade_head + WHITESPACE_AFTER_SIZE["space"][0])
+        response = conn.read_response()
+        assert (response.status, response.body) == (400, b"Bad Request\n"), response
+    with RawConnection.to(server) as conn:
+        # A valid body first: the upgrade is declined (the app answers 200), and the request
+        # after it on the same connection is checked too.
+        conn.send(upgrade_head + b"5\r\nhello\r\n0\r\n\r\n" + CHUNKED_HEAD + WHITESPACE_AFTER_SIZE["space"][0])
+        assert conn.read_response().status == 200
+        response = conn.read_response()
+        assert (response.status, response.body) == (400, b"Bad Request\n"), response

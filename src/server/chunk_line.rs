@@ -3,8 +3,9 @@
 //!
 //! `ChunkLineWatch` wraps the connection's socket and hands every read to
 //! `RequestFraming` (`request_framing.rs`, which says how and why) before hyper sees it;
-//! writes pass through untouched. On an HTTP/2 connection (`Activity::is_http2`) it stops
-//! at once: what is read there is frames.
+//! writes pass through untouched. On an HTTP/2 connection (`Activity::is_http2`), or once
+//! the connection is upgraded (`Activity::is_upgraded`, set before the `101` goes out), it
+//! stops: what is read there is frames.
 
 use std::io;
 use std::pin::Pin;
@@ -40,7 +41,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for ChunkLineWatch<T> {
             if this.framing.is_passive() {
                 return result; // Almost every read of a connection that stopped: the cheap test first.
             }
-            if this.activity.is_http2() {
+            if this.activity.is_http2() || this.activity.is_upgraded() {
                 this.framing.stop();
             } else {
                 this.framing.on_read(&mut buf.filled_mut()[before..]);

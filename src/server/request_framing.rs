@@ -35,9 +35,12 @@
 //! When it stops following, for good (passive): anything it does not understand (a head
 //! httparse refuses, a `Transfer-Encoding` whose last coding is not `chunked`, differing
 //! `Content-Length`s, a chunk size that overflows, a missing CR or LF): hyper refuses those
-//! itself, and nothing here refuses anything on its own; an `Upgrade` or `CONNECT` request,
-//! after which the bytes may be another protocol; and HTTP/2, whose preface httparse
-//! refuses (the socket wrapper also stops once `Activity` knows, `chunk_line.rs`).
+//! itself, and nothing here refuses anything on its own; a `CONNECT` request, after which
+//! the bytes may be another protocol; and HTTP/2, whose preface httparse refuses. The
+//! socket wrapper (`chunk_line.rs`) also stops once `Activity` knows the connection is
+//! HTTP/2 or upgraded. An `Upgrade` header alone changes nothing: until the `101`, the
+//! request is a request (its body framed as any other's), and a declined upgrade may be
+//! followed by more requests, which a client could otherwise use to turn this off.
 //!
 //! Left to others: what the client gets (hyper's error, and `http::request_body`'s `400`),
 //! the other framing checks (`http::framing`), and the socket (`chunk_line.rs`).
@@ -260,8 +263,6 @@ fn body_framing(request: &httparse::Request<'_, '_>) -> State {
                 return State::Passive;
             }
             length = Some(value);
-        } else if name.eq_ignore_ascii_case(b"upgrade") && http11 {
-            return State::Passive;
         }
     }
     match (transfer_encoding, chunked, length) {
@@ -479,19 +480,24 @@ mod tests {
     }
 
     #[test]
-    fn upgrade_and_connect_requests_make_it_passive() {
+    fn connect_makes_it_passive_and_an_upgrade_request_does_not() {
         let after = chunked(b"5 \r\nhello\r\n0\r\n\r\n");
-        for head in [
-            &b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"[..],
-            b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n",
-        ] {
-            let stream = [head, &after].concat();
-            assert_eq!(handed_over(&stream), stream, "{head:?}");
-        }
-        // On HTTP/1.0, hyper does not upgrade.
-        let head = b"GET / HTTP/1.0\r\nUpgrade: websocket\r\n\r\n";
-        let stream = [&head[..], &after].concat();
-        assert_ne!(handed_over(&stream), stream);
+        let connect = b"CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n";
+        let stream = [&connect[..], &after].concat();
+        assert_eq!(handed_over(&stream), stream);
+        // Until the server answers `101` (the socket wrapper then stops this), an upgrade
+        // request is a request: a declined one may be followed by more, and its own body
+        // is framed as any other's.
+        let upgrade = b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n";
+        let stream = [&upgrade[..], &after].concat();
+        assert_eq!(handed_over(&stream), refused_at(&stream, upgrade.len() + CHUNKED.len() + 2));
+        let chunked_upgrade = chunked(b"5 \r\nhello\r\n0\r\n\r\n");
+        let head_end = CHUNKED.len() - 2;
+        let stream = [&CHUNKED[..head_end], b"Upgrade: h2c\r\n\r\n", &chunked_upgrade[CHUNKED.len()..]].concat();
+        assert_eq!(handed_over(&stream), refused_at(&stream, head_end + b"Upgrade: h2c\r\n\r\n".len() + 2));
+        // WebSocket frames after an accepted upgrade never parse as a head: nothing changes.
+        let frames = [&upgrade[..], &[0x81, 0x85, 1, 2, 3, 4, b'5', b' ', b'\r', b'\n', 0]].concat();
+        assert_eq!(handed_over(&frames), frames);
     }
 
     #[test]

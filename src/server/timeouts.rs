@@ -110,6 +110,11 @@ impl Activity {
         self.upgraded.store(true, Ordering::Release);
     }
 
+    /// The connection was handed to an upgrade (`101`): what it carries now is not HTTP.
+    pub fn is_upgraded(&self) -> bool {
+        self.upgraded.load(Ordering::Acquire)
+    }
+
     /// Requests whose responses are not finished yet.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Acquire)
