@@ -140,6 +140,18 @@ async fn pump(
     // Counted open (`--admin-bind`) until this task ends.
     let _open = open.as_ref().map(WebSockets::open);
     let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
+    exchange(socket, (incoming, outgoing), state, open_until).await;
+}
+
+/// The open WebSocket's part of `pump`, on any socket.
+async fn exchange<S>(
+    socket: WebSocketStream<S>,
+    (incoming, outgoing): (async_channel::Sender<Incoming>, async_channel::Receiver<Message>),
+    state: Arc<RequestState>,
+    open_until: OpenUntil,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (mut sink, stream) = socket.split();
     // The reader hands over the close frame failing the connection before the app can hear
     // of it: an app that answers the disconnect with a close (or ends) at once must still
@@ -149,6 +161,8 @@ async fn pump(
     let mut reader_done = false;
     // The close frame failing the connection, and when it is due at the latest.
     let mut failure: Option<(Message, Instant)> = None;
+    // The close frame is the app's own: whatever it queued after it never goes out.
+    let mut app_closed = false;
     loop {
         let deadline = failure.as_ref().map(|(_, deadline)| *deadline);
         let message = tokio::select! {
@@ -157,6 +171,7 @@ async fn pump(
             message = outgoing.recv() => match message {
                 // The app's own close after a protocol error: the error's code wins.
                 Ok(Message::Close(close)) => {
+                    app_closed = true;
                     take_failure(&mut failure, &mut failure_handed).unwrap_or(Message::Close(close))
                 }
                 Ok(message) => message,
@@ -190,8 +205,14 @@ async fn pump(
         };
         let closing = matches!(message, Message::Close(_));
         if closing {
-            // From here on `send()` raises: nothing more can reach the client.
+            // From here on `send()` raises: nothing more can reach the client. Closing the
+            // channel is what makes that exact: a `send()` on the app's thread either got
+            // its message in before (it goes out below, ahead of the close frame) or fails.
+            outgoing.close();
             state.mark_disconnected();
+            if !app_closed && !send_queued(&mut sink, &outgoing).await {
+                break;
+            }
         }
         if sink.send(message).await.is_err() {
             state.mark_disconnected();
@@ -207,6 +228,23 @@ async fn pump(
         reader.abort();
     }
     let _ = sink.close().await;
+}
+
+/// Sends what the app queued before the channel closed, up to a close frame of its own if
+/// one comes (what follows that was never to go out). False if the client is gone.
+async fn send_queued<S>(sink: &mut S, outgoing: &async_channel::Receiver<Message>) -> bool
+where
+    S: futures::Sink<Message> + Unpin,
+{
+    while let Ok(message) = outgoing.try_recv() {
+        if matches!(message, Message::Close(_)) {
+            break;
+        }
+        if sink.send(message).await.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 /// The failure's close frame, whether the reader's end was seen or it was only handed over.
@@ -281,4 +319,57 @@ fn failure_code(error: &WsError) -> Option<(CloseCode, &'static str)> {
 
 pub fn close_message(code: CloseCode, reason: &str) -> Message {
     Message::Close(Some(CloseFrame { code, reason: reason.into() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A server-side `exchange` on one end of an in-memory socket, and a client on the other.
+    async fn open() -> (WebSocketStream<tokio::io::DuplexStream>, async_channel::Sender<Message>, StreamOpen) {
+        let (server, client) = tokio::io::duplex(64 * 1024);
+        let server = WebSocketStream::from_raw_socket(server, Role::Server, None).await;
+        let client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        let (incoming, _received) = async_channel::bounded(8);
+        let (outgoing_sender, outgoing) = async_channel::bounded(8);
+        let (stream_open, open_until) = StreamOpen::pair();
+        tokio::spawn(exchange(server, (incoming, outgoing), RequestState::new(), open_until));
+        (client, outgoing_sender, stream_open)
+    }
+
+    async fn next(client: &mut WebSocketStream<tokio::io::DuplexStream>) -> Message {
+        tokio::time::timeout(Duration::from_secs(5), client.next())
+            .await
+            .expect("a frame in time")
+            .expect("a frame")
+            .expect("a valid frame")
+    }
+
+    #[tokio::test]
+    async fn a_stop_sends_what_the_app_queued_then_the_close_and_refuses_what_comes_after() {
+        let (mut client, app, stream_open) = open().await;
+        app.try_send(Message::text("a")).expect("queued");
+        app.try_send(Message::text("b")).expect("queued");
+        stream_open.go_away();
+        assert_eq!(next(&mut client).await, Message::text("a"));
+        assert_eq!(next(&mut client).await, Message::text("b"));
+        let Message::Close(Some(frame)) = next(&mut client).await else { panic!("a close frame") };
+        assert_eq!(frame.code, CloseCode::Away);
+        // The client has not answered the close: the exchange is still waiting for it, and a
+        // `send()` now must fail rather than queue a message that never goes out.
+        assert!(matches!(app.try_send(Message::text("late")), Err(async_channel::TrySendError::Closed(_))));
+    }
+
+    #[tokio::test]
+    async fn what_the_app_queued_after_its_own_close_never_goes_out() {
+        let (mut client, app, _stream_open) = open().await;
+        app.try_send(Message::text("a")).expect("queued");
+        app.try_send(close_message(CloseCode::Normal, "bye")).expect("queued");
+        app.try_send(Message::text("after the close")).expect("queued");
+        assert_eq!(next(&mut client).await, Message::text("a"));
+        let Message::Close(Some(frame)) = next(&mut client).await else { panic!("a close frame") };
+        assert_eq!((frame.code, frame.reason.as_str()), (CloseCode::Normal, "bye"));
+    }
 }
