@@ -6,6 +6,7 @@ scenario measured.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import socket
@@ -13,9 +14,10 @@ import threading
 import time
 from array import array
 from bisect import bisect_left
+from collections.abc import Iterator
 
 import httpx
-from support import ClientThreads
+from support import ClientThreads, PausingClients, wait_until
 
 #: Seconds of load per scenario: short in the test command, longer under ``make chaos``.
 SECONDS = float(os.environ.get("CHAOS_SECONDS", "3"))
@@ -145,3 +147,16 @@ def send_raw(host: str, port: int, payload: bytes) -> bytes:
         except OSError:
             pass  # silence or a reset is an acceptable answer to garbage
         return answer
+
+
+@contextlib.contextmanager
+def busy_and_idle_clients(server) -> Iterator[tuple[Load, PausingClients]]:
+    """The SIGTERM and SIGHUP scenarios' clients (see ``BUSY_CLIENTS``), under way: the busy
+    ones past their first 100 answers, each idle one past its first two."""
+    with (
+        Load(server.url, threads=BUSY_CLIENTS) as load,
+        PausingClients(server, threads=IDLE_CLIENTS, pauses=IDLE_PAUSES) as idle,
+    ):
+        wait_until(lambda: load.count() >= 100, timeout=10, message="the load never got going")
+        idle.wait_answered(2 * IDLE_CLIENTS)
+        yield load, idle

@@ -11,8 +11,8 @@ import signal
 import statistics
 import time
 
-from chaos_support import BUSY_CLIENTS, IDLE_CLIENTS, IDLE_PAUSES, SECONDS, Load, report
-from support import PausingClients, process_alive, ready_worker_pids, wait_until
+from chaos_support import IDLE_CLIENTS, SECONDS, busy_and_idle_clients, report
+from support import process_alive, ready_worker_pids, wait_until
 
 MIN_RESTARTS = 3
 
@@ -22,12 +22,7 @@ def test_sighup_rolling_restarts_under_load_with_idle_keep_alive_clients_refuse_
     generation = ready_worker_pids(server, 2)
     seen = set(generation)
     restarts: list[float] = []  # how long each took, from SIGHUP to the old workers' exit
-    with (
-        Load(server.url, threads=BUSY_CLIENTS) as load,
-        PausingClients(server, threads=IDLE_CLIENTS, pauses=IDLE_PAUSES) as idle,
-    ):
-        wait_until(lambda: load.count() >= 100, timeout=10, message="the load never got going")
-        idle.wait_answered(2 * IDLE_CLIENTS)
+    with busy_and_idle_clients(server) as (load, idle):
         until = time.monotonic() + SECONDS
         while len(restarts) < MIN_RESTARTS or time.monotonic() < until:
             old = generation

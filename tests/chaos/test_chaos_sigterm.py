@@ -13,8 +13,8 @@ import signal
 import time
 
 import pytest
-from chaos_support import BUSY_CLIENTS, IDLE_CLIENTS, IDLE_PAUSES, SECONDS, Load, report
-from support import PausingClients, ready_worker_pids, wait_until
+from chaos_support import BUSY_CLIENTS, IDLE_CLIENTS, SECONDS, busy_and_idle_clients, report
+from support import ready_worker_pids, wait_until
 
 #: What a busy (httpx) client may see once the stop has begun, besides 200: its new
 #: connection refused, so the request never left it.
@@ -30,12 +30,7 @@ def test_sigterm_under_load_with_idle_keep_alive_clients_refuses_nothing_sent(se
     server = serve("apps.workers:pid", "-w", str(workers), "--timeout-graceful-shutdown", str(GRACEFUL_TIMEOUT))
     if workers > 1:
         ready_worker_pids(server, workers)
-    with (
-        Load(server.url, threads=BUSY_CLIENTS) as load,
-        PausingClients(server, threads=IDLE_CLIENTS, pauses=IDLE_PAUSES) as idle,
-    ):
-        wait_until(lambda: load.count() >= 100, timeout=10, message="the load never got going")
-        idle.wait_answered(2 * IDLE_CLIENTS)
+    with busy_and_idle_clients(server) as (load, idle):
         steady_until = time.monotonic() + SECONDS
         wait_until(lambda: time.monotonic() >= steady_until, timeout=SECONDS + 1)
         busy_before = load.failures()
