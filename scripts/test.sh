@@ -2,8 +2,8 @@
 # The whole test suite, from scratch: a virtualenv with the test dependencies, amphicorn
 # built and installed by maturin (`pip install .`), the lints, the Rust unit tests, each fuzz
 # target for a few seconds (FUZZ_QUICK_SECONDS, default 5; scripts/fuzz.sh --quick) and the
-# end-to-end pytest suite (with Debian's prometheus, installed when missing). Extra arguments
-# go to pytest.
+# end-to-end pytest suite (with Debian's prometheus and curl, installed when missing). Extra
+# arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,12 +27,17 @@ echo "== fuzz targets, briefly (make fuzz runs them longer)"
 VENV="$venv" bash scripts/fuzz.sh --quick "${FUZZ_QUICK_SECONDS:-5}"
 
 # Debian packages the end-to-end tests run for real: Prometheus scrapes the admin listener
-# (tests/test_prometheus_scrape.py, which fails in CI without it). Installed when missing
+# (tests/test_prometheus_scrape.py) and curl fetches static files (tests/test_static_curl.py,
+# tests/test_static_large.py); those tests fail in CI without them. Installed when missing
 # and this is root with apt-get, as bench/run.sh installs wrk.
-if ! command -v prometheus >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "== installing prometheus (apt-get)"
+missing=()
+for package in prometheus curl; do
+    command -v "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing ${missing[*]} (apt-get)"
     apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 echo "== end-to-end tests"
