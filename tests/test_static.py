@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import RawConnection, RssSampler, build_request
+from support import RawConnection, build_request
 
 CSS = b"body { color: #333; }\n" * 20
 HASHED = "app.3f2a9c1b7d4e.css"
@@ -334,39 +334,6 @@ def test_the_access_log_names_the_static_mount(serve, tree: Path):
     )
     httpx.get(f"{server.url}/static/digits.txt")
     assert server.stdout_lines(1) == ["200 /static/digits.txt /static 10"]
-
-
-def test_a_large_file_streams_with_bounded_memory(serve, tmp_path: Path):
-    """256 MiB (a sparse file, so the disk is not filled) downloads whole while the
-    server's RSS grows by less than 64 MiB."""
-    root = tmp_path / "big"
-    root.mkdir()
-    size = 256 * 1024 * 1024
-    with open(root / "large.bin", "wb") as file:
-        file.truncate(size)
-        file.seek(size - 5)
-        file.write(b"last!")
-    server = serve(*_static(root, "/files"))
-    with RawConnection.to(server) as conn:
-        head = conn.request("HEAD", "/files/large.bin")
-        assert (head.status, head.header("content-length"), head.body) == (200, str(size), b"")
-        assert conn.request("GET", "/files/large.bin", headers=[("Range", "bytes=-5")]).body == b"last!"
-    with RssSampler(server.pid) as rss, RawConnection.to(server, timeout=60) as conn:
-        conn.send(build_request("GET", "/files/large.bin"))
-        head = conn.read_head()
-        assert head.status == 200
-        assert head.header("content-length") == str(size)
-        received = len(conn.buffer)
-        tail = conn.buffer[-5:]
-        conn.buffer = b""
-        while received < size:
-            data = conn.sock.recv(1 << 20)
-            assert data, f"the body ended after {received} bytes"
-            received += len(data)
-            tail = (tail + data)[-5:]
-    assert received == size
-    assert tail == b"last!"
-    assert rss.growth_mib < 64, f"RSS grew by {rss.growth_mib:.1f} MiB"
 
 
 def test_http2_gets_the_same_answers(serve, tree: Path, tmp_path: Path):
