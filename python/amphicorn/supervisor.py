@@ -205,8 +205,8 @@ class Supervisor:
         kind, _, detail = event.partition(":")
         if kind == "stop":
             if self.drain_at is not None:
-                logs.logger.info("Received %s again: stopping the workers gracefully now", detail)
                 self._drain()
+                logs.logger.info("Received %s again: stopping the workers gracefully now", detail)
                 return
             if self.stopping:
                 logs.logger.warning("Received %s again: killing the workers", detail)
@@ -226,8 +226,9 @@ class Supervisor:
                 self.pending_starts.clear()
                 self.drain_at = time.monotonic() + self.config.shutdown_delay
                 return
-            logs.logger.info("Received %s, stopping the workers gracefully", detail)
+            # Logged once done: by then new connections are refused (`_stop_all`).
             self._stop_all()
+            logs.logger.info("Received %s, stopping the workers gracefully", detail)
         elif kind == "restart" and not self.stopping:
             logs.logger.info("Received %s: rolling restart of the workers", detail)
             self._begin_rollover()
@@ -242,15 +243,16 @@ class Supervisor:
 
     def _stop_all(self) -> None:
         self.stopping = True
+        # No worker will accept again: without this, the kernel would go on queueing new
+        # connections on our copies of the sockets until the drain ends, then reset them.
+        # First, so that no client connects in between.
+        if self.listeners is not None:
+            self.listeners.refuse_new()
         if self.admins is not None:
             self.admins.admin.set_ready(False)
         self.pending_starts.clear()
         for w in self.workers:
             self._stop_worker(w)
-        # No worker will accept again: without this, the kernel would go on queueing new
-        # connections on our copies of the sockets until the drain ends, then reset them.
-        if self.listeners is not None:
-            self.listeners.refuse_new()
 
     # -- workers ---------------------------------------------------------------------------
 
