@@ -5,17 +5,6 @@
 //! to ASGI apps, `static_files/` serves directories, `compression/` compresses responses, and
 //! `metrics/` counts requests for the admin listener.
 
-/// The Rust side's allocator: mimalloc (Python keeps pymalloc and glibc, tuned in
-/// `server/allocator.rs`). hyper gives every connection two 8 KiB buffers that it fills only
-/// a little; glibc's chunk headers and its mixing of sizes made nearly all of their pages
-/// resident, mimalloc's size classes leave the untouched ones alone. Measured with
-/// `bench/connection_memory.py --connections 2000`: 16.1 -> 12.8 KiB per idle keep-alive
-/// connection (granian, which also links mimalloc: 11.2). CPU per request on one core is the
-/// same or lower (WSGI hello 9.7 -> 9.5 µs; ASGI echo 31 µs steady, where glibc varied from
-/// 30 to 45). Transparent huge pages stay off (`no_thp`): with them each connection cost 30 KiB.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub mod asgi;
 pub mod buffers;
 pub mod compression;

@@ -1,7 +1,5 @@
 //! Tuning glibc's allocator for a server that frees and reallocates the same large buffers
-//! on many threads. Python's allocations go through it (a request body becomes `bytes`
-//! that Python mallocs); the Rust side allocates with mimalloc (`lib.rs`), so the static
-//! file and compression buffers below are now mimalloc's, which reuses them on its own.
+//! on many threads.
 //!
 //! Each WSGI thread gets a malloc arena of its own, and by default glibc hands the top of an
 //! arena back to the kernel as soon as 128 KiB of it is free. A 64 KiB request body freed
