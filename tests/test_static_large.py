@@ -26,14 +26,11 @@ MIB = 1 << 20
 #: range test), and the file's end.
 MARKERS = {offset: random.Random(offset).randbytes(40_000) for offset in (0, 512 * MIB - 100, 900 * MIB, GIB - 40_000)}
 NONZERO = sum(len(data) - data.count(0) for data in MARKERS.values())
-#: How much three fast clients at once may grow the server's RSS. Measured on a 2-core
-#: machine: 36 to 62 MiB with the 256 KiB reads of ``src/static_files/body.rs`` (at 128 KiB:
-#: 25; at 64 KiB: 8 to 10, at the same speed), and about half with mimalloc told to return
-#: freed memory at once (``MIMALLOC_PURGE_DELAY=0 MIMALLOC_ARENA_PURGE_MULT=0``): freed read
-#: buffers the allocator has not returned yet, not buffering (each download holds at most 8
-#: pieces in its channel). ``RSS_LIMIT_MIB`` once the reads are smaller; a server holding
-#: the file, or buffering without bound, grows by GiBs either way.
-THREE_CLIENTS_LIMIT_MIB = 96
+#: How much three fast clients at once may grow the server's RSS: as much as one (17 MiB
+#: measured on a 2-core machine; with mimalloc as the Rust side's allocator it was 36 to
+#: 62 MiB, freed 256 KiB read buffers not yet reused). A server holding the file, or
+#: buffering without bound, grows by GiBs.
+THREE_CLIENTS_LIMIT_MIB = RSS_LIMIT_MIB
 
 
 @pytest.fixture(scope="module")
