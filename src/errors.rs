@@ -143,11 +143,6 @@ impl Error {
         matches!(self.kind, Kind::BodyTimedOut)
     }
 
-    /// The client sent a body whose framing is invalid (`400`).
-    pub fn is_malformed_body(&self) -> bool {
-        matches!(self.kind, Kind::MalformedBody(_))
-    }
-
     /// The WSGI queue stayed full (`503` with `Retry-After`).
     pub fn is_queue_timeout(&self) -> bool {
         matches!(self.kind, Kind::QueueTimeout)

@@ -6,15 +6,11 @@
 //! client went away (see `PendingResponse` and `ResponseBody`'s `Drop`).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Arc;
 
 use http::StatusCode;
 use tokio::sync::Notify;
-
-const BODY_TOO_LARGE: u8 = 1;
-const BODY_TIMED_OUT: u8 = 2;
-const BODY_MALFORMED: u8 = 3;
 
 /// One end of a connection: an IP address and port, or a Unix socket.
 ///
@@ -67,8 +63,8 @@ pub struct RequestState {
     disconnected: AtomicBool,
     response_complete: AtomicBool,
     aborted: AtomicBool,
-    /// `BODY_TOO_LARGE`, `BODY_TIMED_OUT`, `BODY_MALFORMED` or 0.
-    body_failure: AtomicU8,
+    /// The status a failed body earns (`status::body_error_status`), or 0.
+    body_failure: AtomicU16,
     body_complete: AtomicBool,
     closed: Notify,
 }
@@ -93,32 +89,15 @@ impl RequestState {
         self.aborted.store(true, Ordering::Release);
     }
 
-    /// The body grew past the mount's limit while the app was reading it: if the app then
-    /// fails, the answer is `413`.
-    pub fn mark_body_too_large(&self) {
-        self.body_failure.store(BODY_TOO_LARGE, Ordering::Release);
+    /// The body failed while the app was reading it (over the mount's limit, stalled, or
+    /// malformed): if the app then fails, `status` is the answer (`413`, `408` or `400`).
+    pub fn mark_body_failed(&self, status: StatusCode) {
+        self.body_failure.store(status.as_u16(), Ordering::Release);
     }
 
-    /// The client stopped sending the body while the app was reading it: if the app then
-    /// fails, the answer is `408`.
-    pub fn mark_body_timed_out(&self) {
-        self.body_failure.store(BODY_TIMED_OUT, Ordering::Release);
-    }
-
-    /// The client sent an invalid body (its framing broke, e.g. a bad chunk-size line) while
-    /// the app was reading it: if the app then fails, the answer is `400`.
-    pub fn mark_body_malformed(&self) {
-        self.body_failure.store(BODY_MALFORMED, Ordering::Release);
-    }
-
-    /// The status for an app that failed after its body did: `413`, `408` or `400`.
+    /// The status for an app that failed after its body did.
     pub fn body_failure_status(&self) -> Option<StatusCode> {
-        match self.body_failure.load(Ordering::Acquire) {
-            BODY_TOO_LARGE => Some(StatusCode::PAYLOAD_TOO_LARGE),
-            BODY_TIMED_OUT => Some(StatusCode::REQUEST_TIMEOUT),
-            BODY_MALFORMED => Some(StatusCode::BAD_REQUEST),
-            _ => None,
-        }
+        StatusCode::from_u16(self.body_failure.load(Ordering::Acquire)).ok()
     }
 
     /// hyper has the whole request body (set before the app can see its last byte).

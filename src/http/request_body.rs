@@ -29,6 +29,7 @@ use tokio::sync::oneshot;
 
 use super::connection::RequestState;
 pub use super::frames::Frames;
+use super::status;
 use crate::errors::Error;
 
 /// How many frames may wait between hyper and the app.
@@ -240,12 +241,8 @@ async fn feed(
         if let Err(error) = &chunk {
             if error.is_disconnected() {
                 state.mark_disconnected();
-            } else if error.is_body_too_large() {
-                state.mark_body_too_large();
-            } else if error.is_body_timed_out() {
-                state.mark_body_timed_out();
-            } else if error.is_malformed_body() {
-                state.mark_body_malformed();
+            } else {
+                state.mark_body_failed(status::body_error_status(error));
             }
         }
         // A closed channel means the app is done with the body.

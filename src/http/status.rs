@@ -93,16 +93,20 @@ pub fn not_a_proxy() -> Response<ResponseBody> {
 /// simply left (nothing after invalid framing can be trusted, and the rest of a too-large or
 /// stalled body is still on the wire: close rather than drain it).
 pub fn body_error(error: &Error) -> Response<ResponseBody> {
-    let status = if error.is_body_too_large() {
+    let mut response = plain(body_error_status(error));
+    if !error.is_disconnected() {
+        response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+/// The status of a request whose body could not be read (see `body_error`).
+pub fn body_error_status(error: &Error) -> StatusCode {
+    if error.is_body_too_large() {
         StatusCode::PAYLOAD_TOO_LARGE
     } else if error.is_body_timed_out() {
         StatusCode::REQUEST_TIMEOUT
     } else {
         StatusCode::BAD_REQUEST
-    };
-    let mut response = plain(status);
-    if !error.is_disconnected() {
-        response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
     }
-    response
 }
