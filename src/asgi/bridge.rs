@@ -58,7 +58,6 @@ pub struct Bridge {
     waker: WakeSender,
     next_waiter: AtomicU64,
     runtime: tokio::runtime::Handle,
-    tasks: Arc<AppTasks>,
 }
 
 impl Bridge {
@@ -81,11 +80,6 @@ impl Bridge {
 
     pub fn runtime(&self) -> &tokio::runtime::Handle {
         &self.runtime
-    }
-
-    /// The app tasks this bridge started that have not ended yet.
-    pub fn tasks(&self) -> &Arc<AppTasks> {
-        &self.tasks
     }
 }
 
@@ -149,6 +143,7 @@ pub struct LoopBridge {
     waiters: Mutex<HashMap<u64, Py<PyAny>>>,
     state: Py<PyAny>,
     start: Starter,
+    tasks: Arc<AppTasks>,
 }
 
 impl LoopBridge {
@@ -160,22 +155,19 @@ impl LoopBridge {
         start: Starter,
     ) -> std::io::Result<Self> {
         let (waker, reader) = wake::pair()?;
-        let bridge = Arc::new(Bridge {
-            queue: Mutex::new(VecDeque::new()),
-            waker,
-            next_waiter: AtomicU64::new(0),
-            runtime,
-            tasks: Arc::default(),
-        });
-        Ok(Self { bridge, reader, event_loop, app, waiters: Mutex::new(HashMap::new()), state, start })
+        let bridge =
+            Arc::new(Bridge { queue: Mutex::new(VecDeque::new()), waker, next_waiter: AtomicU64::new(0), runtime });
+        let waiters = Mutex::new(HashMap::new());
+        Ok(Self { bridge, reader, event_loop, app, waiters, state, start, tasks: Arc::default() })
     }
 
     pub fn handle(&self) -> Arc<Bridge> {
         self.bridge.clone()
     }
 
+    /// The app tasks this bridge started that have not ended yet.
     pub fn tasks(&self) -> &Arc<AppTasks> {
-        self.bridge.tasks()
+        &self.tasks
     }
 
     pub fn event_loop(&self) -> &Py<PyAny> {
