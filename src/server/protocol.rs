@@ -34,7 +34,7 @@ use tokio::io::AsyncRead;
 use tokio::sync::watch;
 
 use super::proxy_protocol::Prefixed;
-use super::timeouts::{Activity, HTTP2_PREFACE};
+use super::timeouts::{preface_verdict, Activity, HTTP2_PREFACE};
 use crate::timers::{GOAWAY_GRACE, LAST_REQUEST_GRACE};
 
 /// How much `choose_version` reads at once: no more than it needs to tell (the rest stays
@@ -167,19 +167,6 @@ async fn read_version<T: AsyncRead + Unpin>(
         () = stopped(&mut stop) => {}
     }
     tokio::time::timeout(LAST_REQUEST_GRACE, reading).await.ok().flatten()
-}
-
-/// True once `first` holds the whole HTTP/2 preface, false as soon as it departs from it,
-/// None while what came so far is the preface's beginning.
-fn preface_verdict(first: &[u8]) -> Option<bool> {
-    let compared = first.len().min(HTTP2_PREFACE.len());
-    if first[..compared] != HTTP2_PREFACE[..compared] {
-        Some(false)
-    } else if compared == HTTP2_PREFACE.len() {
-        Some(true)
-    } else {
-        None
-    }
 }
 
 /// Drives one connection until it ends: the client closes it, an HTTP/2 connection's idle

@@ -55,6 +55,19 @@ use crate::metrics::Recording;
 /// The HTTP/2 connection preface, which an HTTP/2 client sends first.
 pub(crate) const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
+/// True once `first` holds the whole HTTP/2 preface, false as soon as it departs from it,
+/// None while what came so far is the preface's beginning.
+pub(crate) fn preface_verdict(first: &[u8]) -> Option<bool> {
+    let compared = first.len().min(HTTP2_PREFACE.len());
+    if first[..compared] != HTTP2_PREFACE[..compared] {
+        Some(false)
+    } else if compared == HTTP2_PREFACE.len() {
+        Some(true)
+    } else {
+        None
+    }
+}
+
 const REQUEST_TIMEOUT: &[u8] =
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: 16\r\nconnection: close\r\n\r\nRequest Timeout\n";
 
@@ -230,7 +243,7 @@ impl<T> TimedIo<T> {
         match self.phase {
             Phase::Fresh { any_bytes: false } => {
                 // The first bytes: are they the start of the HTTP/2 preface?
-                if HTTP2_PREFACE.starts_with(&bytes[..bytes.len().min(HTTP2_PREFACE.len())]) {
+                if preface_verdict(bytes) != Some(false) {
                     self.activity.http2.store(true, Ordering::Release);
                 }
                 self.phase = Phase::Fresh { any_bytes: true };
