@@ -294,6 +294,48 @@ def test_symlinks_inside_the_root_are_followed(serve, tree: Path):
         assert (inside.status_code, inside.content) == (200, b"0123456789")
 
 
+def test_a_kept_file_rewritten_is_served_anew_at_once(serve, tree: Path):
+    """Small files are answered from memory (``static_files/cache.rs``): a rewrite with the
+    same size, even dated in the past, is seen by the next request."""
+    server = serve(*_static(tree))
+    with httpx.Client(base_url=server.url) as client:
+        first = [client.get("/static/digits.txt") for _ in range(3)][-1]
+        assert first.content == b"0123456789"
+        (tree / "digits.txt").write_bytes(b"9876543210")
+        os.utime(tree / "digits.txt", (978307200, 978307200))
+        again = client.get("/static/digits.txt")
+        assert again.content == b"9876543210"
+        assert again.headers["etag"] != first.headers["etag"]
+        assert again.headers["last-modified"] == "Mon, 01 Jan 2001 00:00:00 GMT"
+        assert client.get("/static/digits.txt", headers={"Range": "bytes=0-2"}).content == b"987"
+        (tree / "digits.txt").unlink()
+        assert client.get("/static/digits.txt").status_code == 404
+        assert client.get("/static/inside.txt").status_code == 404, "the symlink to it is dangling now"
+
+
+def test_a_kept_path_swapped_for_a_symlink_out_of_the_root_is_404(serve, tree: Path, tmp_path: Path):
+    server = serve(*_static(tree))
+    with httpx.Client(base_url=server.url) as client:
+        assert client.get("/static/app.js").status_code == 200
+        (tree / "app.js").unlink()
+        (tree / "app.js").symlink_to(tmp_path / "secret.txt")
+        refused = client.get("/static/app.js")
+        assert (refused.status_code, SECRET in refused.content) == (404, False)
+
+
+def test_a_sibling_written_next_to_a_kept_file_is_offered_within_a_second(serve, tree: Path):
+    server = serve(*_static(tree))
+    gzip_please = {"Accept-Encoding": "gzip"}
+    with httpx.Client(base_url=server.url) as client:
+        assert "content-encoding" not in client.get("/static/data.json", headers=gzip_please).headers
+        (tree / "data.json.gz").write_bytes(gzip.compress(b'{"a": 1}'))
+        written = time.monotonic()
+        while "content-encoding" not in client.get("/static/data.json", headers=gzip_please).headers:
+            assert time.monotonic() - written < 3, "the new sibling was not offered"
+        offered = client.get("/static/data.json", headers=gzip_please)
+        assert (offered.headers["content-encoding"], offered.json()) == ("gzip", {"a": 1})
+
+
 @pytest.mark.parametrize("make", ["missing", "file"])
 def test_a_static_root_that_is_not_a_directory_exits_2_naming_it(run_cli, tmp_path: Path, make: str):
     target = tmp_path / "public"

@@ -23,7 +23,7 @@ use crate::compression::CompressSettings;
 use crate::errors::Error;
 use crate::http::request_body::BodyLimits;
 use crate::static_files::resolve::Root;
-use crate::static_files::{StaticApp, StaticSettings};
+use crate::static_files::{FileCache, StaticApp, StaticSettings};
 use crate::wsgi::pool::Pool;
 use crate::wsgi::{WsgiApp, WsgiSettings};
 
@@ -192,7 +192,12 @@ impl Prepared {
                         })
                     })
                     .transpose()?;
-                Executor::Static(Arc::new(StaticSettings { root, prefix: point.prefix.clone(), cache_control }))
+                Executor::Static(Arc::new(StaticSettings {
+                    root,
+                    prefix: point.prefix.clone(),
+                    cache_control,
+                    cache: FileCache::default(),
+                }))
             }
             other => {
                 return Err(PyValueError::new_err(format!(

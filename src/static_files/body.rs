@@ -14,13 +14,13 @@
 //! Which bytes (range, sibling) is decided by `conditional.rs` and `encoding.rs`.
 
 use std::fs::File;
-use std::io::{self, IoSliceMut};
+use std::io;
+use std::mem::MaybeUninit;
 use std::ops::RangeInclusive;
-use std::os::unix::fs::FileExt;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use rustix::io::{preadv2, ReadWriteFlags};
 
 use crate::http::connection::RequestState;
 use crate::http::response_body::ResponseChunk;
@@ -32,19 +32,42 @@ pub const BLOCK: u64 = 256 * 1024;
 /// (`RWF_NOWAIT`): possibly fewer bytes than asked, none when the first are not cached, the
 /// filesystem cannot tell, or the file ends there. Never blocks on I/O: fit for the event loop.
 pub fn read_cached(file: &File, range: &RangeInclusive<u64>) -> Bytes {
+    read_into_new(range, |spare, at| {
+        let slice = libc::iovec { iov_base: spare.as_mut_ptr().cast(), iov_len: spare.len() };
+        let Ok(at) = libc::off_t::try_from(at) else {
+            return 0;
+        };
+        // SAFETY: the kernel writes at most `iov_len` bytes at `iov_base`, which is the
+        // buffer's spare capacity, ours for the length of the call.
+        #[allow(unsafe_code)]
+        let read = unsafe { libc::preadv2(file.as_raw_fd(), &slice, 1, at, libc::RWF_NOWAIT) };
+        usize::try_from(read).unwrap_or(0)
+    })
+}
+
+/// Reads `range` into a new buffer, not zeroed first: `read(spare, at)` reads into the
+/// spare capacity from file offset `at` and says how many bytes it wrote there (0 at the
+/// end, on an error, or when it cannot go on); as many reads as it takes, up to the range's
+/// end.
+fn read_into_new(range: &RangeInclusive<u64>, mut read: impl FnMut(&mut [MaybeUninit<u8>], u64) -> usize) -> Bytes {
     let Ok(length) = usize::try_from(range.end() + 1 - range.start()) else {
         return Bytes::new();
     };
-    let mut buffer = BytesMut::zeroed(length);
-    let mut filled = 0;
-    while filled < length {
-        let mut slices = [IoSliceMut::new(&mut buffer[filled..])];
-        match preadv2(file, &mut slices, range.start() + filled as u64, ReadWriteFlags::NOWAIT) {
-            Ok(0) | Err(_) => break,
-            Ok(read) => filled += read,
+    let mut buffer = BytesMut::with_capacity(length);
+    while buffer.len() < length {
+        let filled = buffer.len();
+        let spare = &mut buffer.spare_capacity_mut()[..length - filled];
+        let count = read(spare, range.start() + filled as u64).min(spare.len());
+        if count == 0 {
+            break;
+        }
+        // SAFETY: `read` says it wrote `count` bytes at the start of the spare capacity
+        // (and never more than it is long).
+        #[allow(unsafe_code)]
+        unsafe {
+            buffer.set_len(filled + count);
         }
     }
-    buffer.truncate(filled);
     buffer.freeze()
 }
 
@@ -88,11 +111,21 @@ pub async fn pump(
 
 /// Reads what one `pread` gives of `range` (empty at the end of the file).
 fn read_some(file: &File, range: &RangeInclusive<u64>) -> io::Result<Bytes> {
-    let length = usize::try_from(range.end() + 1 - range.start()).map_err(|_| io::ErrorKind::InvalidInput)?;
-    let mut buffer = BytesMut::zeroed(length);
-    let read = file.read_at(&mut buffer, *range.start())?;
-    buffer.truncate(read);
-    Ok(buffer.freeze())
+    let mut failure = None;
+    let mut first = true;
+    let block = read_into_new(range, |spare, at| {
+        if !std::mem::take(&mut first) {
+            return 0;
+        }
+        match rustix::io::pread(file, spare, at) {
+            Ok((read, _)) => read.len(),
+            Err(error) => {
+                failure = Some(io::Error::from(error));
+                0
+            }
+        }
+    });
+    failure.map_or(Ok(block), Err)
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use crate::compression::negotiate::ranked;
 use crate::compression::Codec;
 
 /// The codings we look for siblings of, in our order of preference.
-const PREFERENCE: [Codec; 3] = [Codec::Brotli, Codec::Zstd, Codec::Gzip];
+pub const PREFERENCE: [Codec; 3] = [Codec::Brotli, Codec::Zstd, Codec::Gzip];
 
 /// The sibling file's suffix.
 fn suffix(coding: Codec) -> &'static str {
@@ -40,15 +40,25 @@ pub fn acceptable(headers: &HeaderMap) -> Vec<Codec> {
     ranked(headers, &PREFERENCE)
 }
 
-/// The first of `codings` with a regular-file sibling of `relative` (a path below the root),
-/// opened.
-pub fn sibling(root: &Root, relative: &Path, codings: &[Codec]) -> Option<(Codec, Opened)> {
-    codings.iter().find_map(|&coding| {
+/// Each of `codings` that `relative` (a path below the root) has a regular-file sibling
+/// in, in that order: the coding, the sibling opened, and its path below the root. Lazy: a
+/// sibling is looked for when the one before it has been taken.
+pub fn siblings<'a>(
+    root: &'a Root,
+    relative: &'a Path,
+    codings: &'a [Codec],
+) -> impl Iterator<Item = (Codec, Opened, PathBuf)> + 'a {
+    codings.iter().filter_map(move |&coding| {
         let mut name = relative.as_os_str().to_owned();
         name.push(suffix(coding));
-        let (opened, _) = root.open(&PathBuf::from(name))?;
-        opened.metadata.is_file().then_some((coding, opened))
+        let (opened, relative) = root.open(Path::new(&name))?;
+        opened.metadata.is_file().then_some((coding, opened, relative))
     })
+}
+
+/// The first of `codings` with a regular-file sibling of `relative`, opened.
+pub fn sibling(root: &Root, relative: &Path, codings: &[Codec]) -> Option<(Codec, Opened)> {
+    siblings(root, relative, codings).next().map(|(coding, opened, _)| (coding, opened))
 }
 
 #[cfg(test)]

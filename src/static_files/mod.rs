@@ -2,15 +2,18 @@
 //! alone, never touching Python or the GIL.
 //!
 //! The flow for one request:
-//! 1. `StaticApp::dispatch` calls `response::prepare` right on the event loop: it resolves the path safely below the root (`resolve.rs`), picks a
-//!    precompressed sibling by `Accept-Encoding` (`encoding.rs`), opens the file, evaluates
-//!    the conditional and range headers (`conditional.rs`) and writes the head; a small body
-//!    is read there too when the page cache holds it. These are a few cheap system calls on
-//!    cached metadata and pages, like nginx's (without its thread pools): a hop to tokio's
-//!    blocking pool and back cost several times more than the work (measured in
-//!    bench/README.md). Only file reads that would wait for the disk go to the blocking
-//!    pool (`body.rs`); path lookups and `open` on a cold directory tree may still block the
-//!    loop briefly.
+//! 1. `StaticApp::dispatch` calls `response::prepare` right on the event loop: it resolves
+//!    the path safely below the root (`resolve.rs`), picks a precompressed sibling by
+//!    `Accept-Encoding` (`encoding.rs`), opens the file, evaluates the conditional and range
+//!    headers (`conditional.rs`) and writes the head; a small body is read there too when
+//!    the page cache holds it. These are a few cheap system calls on cached metadata and
+//!    pages, like nginx's (without its thread pools): a hop to tokio's blocking pool and
+//!    back cost several times more than the work (measured in bench/README.md). Only file
+//!    reads that would wait for the disk go to the blocking pool (`body.rs`); path lookups
+//!    and `open` on a cold directory tree may still block the loop briefly. A file of at
+//!    most 256 KiB is then kept in memory with its siblings (`cache.rs`): the next requests
+//!    for the same path check with one `statx` that the file is unchanged and answer from
+//!    memory.
 //! 2. A larger body (or a small one not cached) is streamed: a task on tokio reads it in
 //!    bounded pieces into the response channel (`body.rs`), so memory stays bounded however
 //!    large the file.
@@ -19,6 +22,7 @@
 //! and the fallback to another mount on `404` are `server/`'s.
 
 mod body;
+mod cache;
 mod conditional;
 mod encoding;
 pub mod resolve;
@@ -30,6 +34,7 @@ use http::{request, Response};
 
 use crate::http::connection::RequestState;
 use crate::http::response_body::ResponseBody;
+pub use cache::FileCache;
 use response::Prepared;
 pub use response::StaticSettings;
 
@@ -55,6 +60,7 @@ impl StaticApp {
             root: settings.root.clone(),
             prefix: prefix.to_owned(),
             cache_control: settings.cache_control.clone(),
+            cache: FileCache::default(),
         }))
     }
 

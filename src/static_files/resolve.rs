@@ -124,6 +124,11 @@ impl Root {
         &self.path
     }
 
+    /// The root's descriptor, for lookups relative to it.
+    pub fn directory(&self) -> &OwnedFd {
+        &self.directory
+    }
+
     /// Opens `relative` (a path below the root) if it names something below the root, with
     /// its path relative to the root; None when it does not exist or leaves the root.
     pub fn open(&self, relative: &Path) -> Option<(Opened, PathBuf)> {

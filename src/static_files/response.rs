@@ -21,21 +21,26 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::ops::RangeInclusive;
 use std::path::Path;
+use std::time::SystemTime;
+
+use bytes::Bytes;
 
 use http::header::{
     HeaderValue, ACCEPT_RANGES, ALLOW, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE,
     ETAG, LAST_MODIFIED, LOCATION, VARY,
 };
-use http::{request, Method, Response, StatusCode};
+use http::{request, HeaderMap, Method, Response, StatusCode};
 
 use super::body::{self, BLOCK};
+use super::cache::FileCache;
 use super::conditional::{evaluate, Answer, Validators};
 use super::encoding::{acceptable, sibling};
 use super::resolve::{segments, Found, Opened, Root};
+use crate::compression::Codec;
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
 
-/// Per-mount settings of a static mount.
+/// Per-mount settings of a static mount, and its cache of small files.
 #[derive(Debug)]
 pub struct StaticSettings {
     pub root: Root,
@@ -43,6 +48,7 @@ pub struct StaticSettings {
     pub prefix: String,
     /// `static-cache-control`, for names without a content hash.
     pub cache_control: Option<HeaderValue>,
+    pub cache: FileCache,
 }
 
 /// `Cache-Control` of a name with a content hash: it can never change, so keep it a year.
@@ -55,22 +61,73 @@ pub enum Prepared {
     Stream { head: Response<ResponseBody>, file: File, range: RangeInclusive<u64> },
 }
 
+/// What the answers about one representation of a file (the file itself, or a
+/// precompressed sibling) say, whatever the request's conditions: worked out once per
+/// version of the file when it is cached (`cache.rs`).
+#[derive(Debug)]
+pub struct Facts {
+    pub coding: Option<Codec>,
+    length: u64,
+    validators: Validators,
+    /// The headers of every answer about the file (see the module's header).
+    described: HeaderMap,
+    content_type: HeaderValue,
+}
+
+impl Facts {
+    /// The facts of a representation of `length` bytes in `coding`, last modified at
+    /// `modified`, of the file asked for as `name`.
+    pub fn new(
+        settings: &StaticSettings,
+        coding: Option<Codec>,
+        length: u64,
+        modified: Option<SystemTime>,
+        name: &OsStr,
+    ) -> Self {
+        let validators = Validators::new(length, modified, coding);
+        let described = describe(settings, &validators, name);
+        Self { coding, length, validators, described, content_type: content_type(name) }
+    }
+}
+
+/// Where an answer's bytes come from.
+enum Source {
+    File(File),
+    Kept(Bytes),
+}
+
 /// Decides the answer to `head` (metadata and cached pages only: see `mod.rs`).
 pub fn prepare(settings: &StaticSettings, head: &request::Parts) -> Prepared {
     let path = head.uri.path();
     let rest = path.strip_prefix(settings.prefix.as_str()).unwrap_or("*");
-    let found = segments(rest).map_or(Found::NotFound, |segments| settings.root.find(&segments));
     let reads = head.method == Method::GET || head.method == Method::HEAD;
+    if reads {
+        if let Some(entry) = settings.cache.get(rest) {
+            let variant = entry.choose(&acceptable(&head.headers));
+            if entry.is_current(&settings.root, variant) {
+                return answer(head, &variant.facts, Source::Kept(variant.content.clone()));
+            }
+        }
+    }
+    let found = segments(rest).map_or(Found::NotFound, |segments| settings.root.find(&segments));
     match found {
         Found::NotFound => Prepared::Ready(status::plain(StatusCode::NOT_FOUND)),
         _ if !reads => Prepared::Ready(not_allowed()),
         Found::AddSlash => Prepared::Ready(add_slash(head)),
-        Found::File { opened, relative, name } => serve_file(settings, head, opened, &relative, &name),
+        Found::File { opened, relative, name } => {
+            match settings.cache.fill(settings, rest, &relative, &opened.file, &name) {
+                Some(entry) => {
+                    let variant = entry.choose(&acceptable(&head.headers));
+                    answer(head, &variant.facts, Source::Kept(variant.content.clone()))
+                }
+                None => serve_file(settings, head, opened, &relative, &name),
+            }
+        }
     }
 }
 
 /// The answer for the file `opened` at `relative` (below the root), asked for as `name`, to a
-/// `GET` or `HEAD`.
+/// `GET` or `HEAD`, read from the filesystem.
 fn serve_file(
     settings: &StaticSettings,
     head: &request::Parts,
@@ -83,11 +140,17 @@ fn serve_file(
         Some((coding, sibling)) => (Some(coding), sibling),
         None => (None, opened),
     };
-    let length = metadata.len();
-    let validators = Validators::new(length, metadata.modified().ok(), coding);
+    let facts = Facts::new(settings, coding, metadata.len(), metadata.modified().ok(), name);
+    answer(head, &facts, Source::File(file))
+}
+
+/// The answer to `head` about the representation `facts` describe, whose bytes `source`
+/// holds.
+fn answer(head: &request::Parts, facts: &Facts, source: Source) -> Prepared {
+    let length = facts.length;
     let mut response = Response::new(ResponseBody::Empty);
-    describe(&mut response, settings, &validators, name);
-    let range = match evaluate(&head.method, &head.headers, &validators, length) {
+    *response.headers_mut() = facts.described.clone();
+    let range = match evaluate(&head.method, &head.headers, &facts.validators, length) {
         Answer::NotModified => {
             *response.status_mut() = StatusCode::NOT_MODIFIED;
             return Prepared::Ready(response);
@@ -112,15 +175,21 @@ fn serve_file(
         }
     };
     let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, content_type(name));
+    headers.insert(CONTENT_TYPE, facts.content_type.clone());
     headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Some(coding) = coding {
+    if let Some(coding) = facts.coding {
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
     }
     let sent = range.as_ref().map_or(0, |range| range.end() + 1 - range.start());
     headers.insert(CONTENT_LENGTH, HeaderValue::from(sent));
-    match range {
-        Some(range) if head.method == Method::GET => with_body(response, file, range),
+    match (range, source) {
+        (Some(range), Source::File(file)) if head.method == Method::GET => with_body(response, file, range),
+        (Some(range), Source::Kept(content)) if head.method == Method::GET => {
+            // The range lies within the content: `evaluate` checked it against its length.
+            let part = usize::try_from(*range.start()).unwrap_or(0)..=usize::try_from(*range.end()).unwrap_or(0);
+            *response.body_mut() = ResponseBody::full(content.slice(part));
+            Prepared::Ready(response)
+        }
         _ => Prepared::Ready(response),
     }
 }
@@ -139,8 +208,8 @@ fn with_body(mut response: Response<ResponseBody>, file: File, range: RangeInclu
 }
 
 /// The headers every response about a file carries (see the module's header).
-fn describe(response: &mut Response<ResponseBody>, settings: &StaticSettings, validators: &Validators, name: &OsStr) {
-    let headers = response.headers_mut();
+fn describe(settings: &StaticSettings, validators: &Validators, name: &OsStr) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(4);
     headers.insert(ETAG, value(&validators.etag));
     if let Some(date) = validators.last_modified() {
         headers.insert(LAST_MODIFIED, value(&date));
@@ -151,6 +220,7 @@ fn describe(response: &mut Response<ResponseBody>, settings: &StaticSettings, va
     } else if let Some(cache_control) = &settings.cache_control {
         headers.insert(CACHE_CONTROL, cache_control.clone());
     }
+    headers
 }
 
 /// A header value we formatted from digits, quotes, letters and punctuation.

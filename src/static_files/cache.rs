@@ -1,0 +1,288 @@
+//! A static mount's cache of small files: what a hot asset's answer needs (its bytes, the
+//! bytes of its precompressed siblings, their validators and headers), kept in memory so a
+//! request for it costs one `statx` instead of an open, an `fstat`, a read and a close, and
+//! no path decoding.
+//!
+//! Freshness: every answer from the cache first checks, with one `statx` of the path below
+//! the root (symlinks followed, as the lookup follows them), that the file it is about to
+//! send is still the one whose bytes are kept: the same device, inode, size, modification
+//! and change times. Any rewrite, replacement or removal fails the check, and the request
+//! takes the full lookup (`resolve.rs`), which refills the entry. So a changed file is never
+//! answered from its old bytes, as far as its times can tell (the ETag rests on the same
+//! facts). Which siblings exist is re-learnt by the full lookup at most `FRESH` after the
+//! entry was filled: a `.br` written next to a cached file is offered within that time.
+//! A path that leaves the root (a symlink swapped in) names another inode, so it fails the
+//! check too and meets the full lookup's checks.
+//!
+//! What is kept: files (and all their siblings) of at most `body::BLOCK` bytes whose pages
+//! the page cache held when they were read, up to `MAX_ENTRIES` request paths and `MAX_BYTES`
+//! of file bytes per mount. Only paths that name a file are kept, under the path as the
+//! request spelled it; when the cache is full, entries past `FRESH` make room, and else the
+//! file is served without the cache. No descriptor is held.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use bytes::Bytes;
+use rustix::fs::{statx, AtFlags, FileType, Statx, StatxFlags};
+
+use super::body::{self, BLOCK};
+use super::encoding::{siblings, PREFERENCE};
+use super::resolve::Root;
+use super::response::{Facts, StaticSettings};
+use crate::compression::Codec;
+use crate::sync::lock;
+
+/// How long an entry's list of siblings is trusted before the full lookup runs again.
+pub const FRESH: Duration = Duration::from_secs(1);
+/// Most request paths kept per mount.
+const MAX_ENTRIES: usize = 4096;
+/// Most file bytes kept per mount.
+const MAX_BYTES: usize = 32 * 1024 * 1024;
+
+/// The cache of one static mount.
+#[derive(Debug, Default)]
+pub struct FileCache {
+    inner: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    by_path: HashMap<Box<str>, Arc<Entry>>,
+    bytes: usize,
+}
+
+/// What one request path names: the file, and each precompressed sibling it has.
+#[derive(Debug)]
+pub struct Entry {
+    filled: Instant,
+    /// The file itself first, then its siblings in `PREFERENCE` order.
+    variants: Vec<Variant>,
+}
+
+/// One representation of the file: its bytes and everything its answer says about them.
+#[derive(Debug)]
+pub struct Variant {
+    pub facts: Facts,
+    pub content: Bytes,
+    /// Its path below the root, for the freshness check.
+    relative: PathBuf,
+    stamp: Stamp,
+}
+
+/// What tells one version of a file from another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    device: (u32, u32),
+    inode: u64,
+    size: u64,
+    modified: (i64, u32),
+    changed: (i64, u32),
+}
+
+impl Stamp {
+    fn of(status: &Statx) -> Option<Self> {
+        (FileType::from_raw_mode(u32::from(status.stx_mode)) == FileType::RegularFile).then_some(Self {
+            device: (status.stx_dev_major, status.stx_dev_minor),
+            inode: status.stx_ino,
+            size: status.stx_size,
+            modified: (status.stx_mtime.tv_sec, status.stx_mtime.tv_nsec),
+            changed: (status.stx_ctime.tv_sec, status.stx_ctime.tv_nsec),
+        })
+    }
+}
+
+/// What `statx` must fill for a `Stamp`.
+const STAMPED: StatxFlags =
+    StatxFlags::TYPE.union(StatxFlags::INO).union(StatxFlags::SIZE).union(StatxFlags::MTIME).union(StatxFlags::CTIME);
+
+impl FileCache {
+    /// The entry for `path` (the request path below the mount), if one is kept and its
+    /// siblings are still trusted.
+    pub fn get(&self, path: &str) -> Option<Arc<Entry>> {
+        let entry = lock(&self.inner).by_path.get(path).cloned()?;
+        (entry.filled.elapsed() < FRESH).then_some(entry)
+    }
+
+    /// Reads the file at `relative` below the root (opened as `file`, asked for as `name`)
+    /// and its siblings, and keeps them under `path`; None when they are not worth keeping
+    /// (too large, not all in the page cache, changed while read) or there is no room.
+    pub fn fill(
+        &self,
+        settings: &StaticSettings,
+        path: &str,
+        relative: &Path,
+        file: &std::fs::File,
+        name: &OsStr,
+    ) -> Option<Arc<Entry>> {
+        let root = &settings.root;
+        let mut variants = vec![variant(settings, None, file, relative.to_owned(), name)?];
+        for (coding, opened, relative) in siblings(root, relative, &PREFERENCE) {
+            variants.push(variant(settings, Some(coding), &opened.file, relative, name)?);
+        }
+        let entry = Arc::new(Entry { filled: Instant::now(), variants });
+        let size = entry.size();
+        let mut entries = lock(&self.inner);
+        if let Some(old) = entries.by_path.remove(path) {
+            entries.bytes -= old.size();
+        }
+        if entries.by_path.len() >= MAX_ENTRIES || entries.bytes + size > MAX_BYTES {
+            entries.drop_stale();
+        }
+        if entries.by_path.len() >= MAX_ENTRIES || entries.bytes + size > MAX_BYTES {
+            return None;
+        }
+        entries.bytes += size;
+        entries.by_path.insert(path.into(), entry.clone());
+        Some(entry)
+    }
+}
+
+impl Entries {
+    fn drop_stale(&mut self) {
+        let mut freed = 0;
+        self.by_path.retain(|_, entry| {
+            let fresh = entry.filled.elapsed() < FRESH;
+            if !fresh {
+                freed += entry.size();
+            }
+            fresh
+        });
+        self.bytes -= freed;
+    }
+}
+
+impl Entry {
+    /// The variant to send to a client that accepts `codings` (best first).
+    pub fn choose(&self, codings: &[Codec]) -> &Variant {
+        codings
+            .iter()
+            .find_map(|&coding| self.variants.iter().find(|variant| variant.facts.coding == Some(coding)))
+            .unwrap_or(&self.variants[0])
+    }
+
+    /// Whether the file `variant` keeps the bytes of is still the one at its path (see the
+    /// module's header); when not, the caller takes the full lookup.
+    pub fn is_current(&self, root: &Root, variant: &Variant) -> bool {
+        let status = statx(root.directory(), &variant.relative, AtFlags::empty(), STAMPED);
+        status.ok().and_then(|status| Stamp::of(&status)) == Some(variant.stamp)
+    }
+
+    fn size(&self) -> usize {
+        self.variants.iter().map(|variant| variant.content.len()).sum()
+    }
+}
+
+/// The variant of the opened `file` (the file itself, or its sibling in `coding`), read
+/// whole; None when it is too large, not a regular file, or not all in the page cache.
+fn variant(
+    settings: &StaticSettings,
+    coding: Option<Codec>,
+    file: &std::fs::File,
+    relative: PathBuf,
+    name: &OsStr,
+) -> Option<Variant> {
+    let status = statx(file, "", AtFlags::EMPTY_PATH, STAMPED).ok()?;
+    let stamp = Stamp::of(&status)?;
+    if stamp.size > BLOCK {
+        return None;
+    }
+    let content = if stamp.size == 0 { Bytes::new() } else { body::read_cached(file, &(0..=stamp.size - 1)) };
+    if content.len() as u64 != stamp.size {
+        return None;
+    }
+    let (seconds, nanoseconds) = stamp.modified;
+    let modified = u64::try_from(seconds).ok().map(|seconds| UNIX_EPOCH + Duration::new(seconds, nanoseconds));
+    let facts = Facts::new(settings, coding, stamp.size, modified, name);
+    Some(Variant { facts, content, relative, stamp })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::File;
+
+    fn settings(root: &Path) -> StaticSettings {
+        let root = Root::new(root, None).expect("root");
+        StaticSettings { root, prefix: String::new(), cache_control: None, cache: FileCache::default() }
+    }
+
+    /// Fills the entry of `name` (a file in the root) under `/name`.
+    fn fill(settings: &StaticSettings, name: &str) -> Option<Arc<Entry>> {
+        let file = File::open(settings.root.path().join(name)).expect("open");
+        settings.cache.fill(settings, &format!("/{name}"), Path::new(name), &file, OsStr::new(name))
+    }
+
+    #[test]
+    fn a_file_is_kept_with_its_siblings_until_it_changes() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let root = directory.path();
+        std::fs::write(root.join("app.css"), b"body{}").expect("write");
+        std::fs::write(root.join("app.css.gz"), b"gzip bytes").expect("write");
+        let settings = settings(root);
+        let entry = fill(&settings, "app.css").expect("kept");
+        assert!(Arc::ptr_eq(&entry, &settings.cache.get("/app.css").expect("found")));
+        assert!(settings.cache.get("/other.css").is_none());
+
+        let plain = entry.choose(&[]);
+        assert_eq!((plain.facts.coding, plain.content.as_ref()), (None, &b"body{}"[..]));
+        let gzip = entry.choose(&[Codec::Brotli, Codec::Gzip]);
+        assert_eq!((gzip.facts.coding, gzip.content.as_ref()), (Some(Codec::Gzip), &b"gzip bytes"[..]));
+        assert!(entry.is_current(&settings.root, plain) && entry.is_current(&settings.root, gzip));
+
+        // Rewritten with the same size, dated in the past (a coarse clock may give a write
+        // this soon after the first the same time).
+        std::fs::write(root.join("app.css"), b"body{ ").expect("rewrite");
+        let file = File::options().write(true).open(root.join("app.css")).expect("open");
+        file.set_modified(UNIX_EPOCH + Duration::from_secs(946_684_800)).expect("utime");
+        assert!(!entry.is_current(&settings.root, plain), "rewritten");
+        assert!(entry.is_current(&settings.root, gzip), "the sibling did not change");
+        std::fs::remove_file(root.join("app.css.gz")).expect("remove");
+        assert!(!entry.is_current(&settings.root, gzip), "removed");
+    }
+
+    #[test]
+    fn a_path_swapped_for_a_symlink_out_of_the_root_is_not_current() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let root = directory.path().join("root");
+        std::fs::create_dir(&root).expect("mkdir");
+        std::fs::write(root.join("a.txt"), b"inside").expect("write");
+        std::fs::write(directory.path().join("secret.txt"), b"inside").expect("write");
+        let settings = settings(&root);
+        let entry = fill(&settings, "a.txt").expect("kept");
+        std::fs::remove_file(root.join("a.txt")).expect("remove");
+        std::os::unix::fs::symlink(directory.path().join("secret.txt"), root.join("a.txt")).expect("symlink");
+        assert!(!entry.is_current(&settings.root, entry.choose(&[])));
+    }
+
+    #[test]
+    fn large_files_are_not_kept() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        std::fs::write(directory.path().join("big.bin"), vec![7u8; BLOCK as usize + 1]).expect("write");
+        std::fs::write(directory.path().join("small.txt"), b"x").expect("write");
+        std::fs::write(directory.path().join("small.txt.br"), vec![7u8; BLOCK as usize + 1]).expect("write");
+        let settings = settings(directory.path());
+        assert!(fill(&settings, "big.bin").is_none());
+        assert!(fill(&settings, "small.txt").is_none(), "a sibling too large keeps the file out too");
+        assert!(settings.cache.get("/big.bin").is_none() && settings.cache.get("/small.txt").is_none());
+    }
+
+    #[test]
+    fn the_cache_holds_at_most_its_bytes() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        let settings = settings(directory.path());
+        let count = MAX_BYTES / BLOCK as usize;
+        for index in 0..=count {
+            std::fs::write(directory.path().join(format!("{index}.bin")), vec![1u8; BLOCK as usize]).expect("write");
+        }
+        for index in 0..count {
+            assert!(fill(&settings, &format!("{index}.bin")).is_some(), "{index} fits");
+        }
+        assert!(fill(&settings, &format!("{count}.bin")).is_none(), "full, and nothing is stale yet");
+        assert!(fill(&settings, "0.bin").is_some(), "refilling an entry reuses its room");
+        assert_eq!(lock(&settings.cache.inner).bytes, MAX_BYTES);
+    }
+}
