@@ -18,7 +18,7 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent.parent / "tests"
 sys.path.insert(0, str(TESTS))
 
-from support import rss_kib  # noqa: E402
+from support import settled_rss_kib  # noqa: E402
 
 
 def _free_port() -> int:
@@ -44,17 +44,6 @@ def _start(server: str, port: int) -> subprocess.Popen[bytes]:
             time.sleep(0.1)  # polling for the port to open
     proc.kill()
     raise SystemExit(f"{server} did not start")
-
-
-def _settled_rss(pid: int) -> int:
-    """RSS once it stops moving (three equal samples 100 ms apart), in KiB."""
-    samples = [rss_kib(pid)]
-    while len(samples) < 3 or len(set(samples[-3:])) > 1:
-        time.sleep(0.1)  # sampling interval
-        samples.append(rss_kib(pid))
-        if len(samples) > 50:
-            break
-    return samples[-1]
 
 
 def _read_response(sock: socket.socket) -> None:
@@ -89,12 +78,12 @@ def _per_connection(server: str, count: int, kind) -> float:
     try:
         # Warm up: one request, so lazily built state is not counted per connection.
         _idle(port).close()
-        base = _settled_rss(proc.pid)
+        base = settled_rss_kib(proc.pid)
         held = [kind(port) for _ in range(count)]
         if kind is _slow:
             for sock in held:
                 sock.sendall(b"a")  # one more byte of the never-ending header
-        grown = _settled_rss(proc.pid) - base
+        grown = settled_rss_kib(proc.pid) - base
         for sock in held:
             sock.close()
         return grown / count

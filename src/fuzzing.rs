@@ -22,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use crate::connection_tls;
 use crate::http::{framing, text};
 use crate::server::access_log::Format;
+use crate::server::framing_watch;
 use crate::server::proxy::{self, TrustedPeers};
 use crate::server::proxy_protocol;
 use crate::server::request_framing::RequestFraming;
@@ -318,7 +319,9 @@ pub fn request_line(data: &[u8]) {
 /// lengths (its low 4 bits), each 1 + the byte; the rest is what a client sends, read in
 /// pieces of those lengths in turn until it ends (one piece if there are none). Read so, it
 /// must reach hyper exactly as when read in one piece; and at most one byte is changed: a CR
-/// after whitespace, to LF.
+/// after whitespace, to LF. The same pieces read through the socket wrapper
+/// (`FramingWatch`, which holds unfinished heads back), into buffers of the size the first
+/// byte's high 4 bits pick, must reach hyper as the same bytes, all of them by the end.
 pub fn request_framing(data: &[u8]) {
     let Some((&count, rest)) = data.split_first() else {
         return;
@@ -330,14 +333,21 @@ pub fn request_framing(data: &[u8]) {
     RequestFraming::new().on_read(&mut whole);
     let mut pieces = sent.to_vec();
     let mut framing = RequestFraming::new();
-    let (mut start, mut turn) = (0, 0);
+    let (mut start, mut turn, mut reads) = (0, 0, Vec::new());
     while start < pieces.len() {
         let length = lengths.get(turn % lengths.len().max(1)).map_or(pieces.len(), |&length| usize::from(length) + 1);
         let end = (start + length).min(pieces.len());
+        reads.push(start..end);
         framing.on_read(&mut pieces[start..end]);
         (start, turn) = (end, turn + 1);
     }
     assert_eq!(pieces, whole, "read in pieces of {lengths:?}, other bytes reach hyper than read whole");
+    let room = [8192, 1, 7, 100, 4096, 16384][usize::from(count >> 4) % 6];
+    let mut script: Vec<&[u8]> = reads.into_iter().map(|range| &sent[range]).collect();
+    script.push(b"");
+    let watched = framing_watch::handed_over(&script, room);
+    assert_eq!(watched.last().map(Vec::len), Some(0), "the end of the connection did not reach hyper");
+    assert_eq!(watched.concat(), whole, "through the socket wrapper, in buffers of {room}, other bytes reach hyper");
     let changed: Vec<usize> = (0..sent.len()).filter(|&index| sent[index] != whole[index]).collect();
     if let [index] = changed[..] {
         let before = index.checked_sub(1).map(|before| sent[before]);

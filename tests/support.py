@@ -449,6 +449,17 @@ def wait_for_file(path: Path, predicate, timeout: float = 10.0) -> str:
     return path.read_text() if path.exists() else ""
 
 
+def settled_rss_kib(pid: int) -> int:
+    """``rss_kib`` once it stops moving (three equal samples 100 ms apart, for 5 s at most)."""
+    samples = [rss_kib(pid)]
+    while len(samples) < 3 or len(set(samples[-3:])) > 1:
+        time.sleep(0.1)  # sampling interval
+        samples.append(rss_kib(pid))
+        if len(samples) > 50:
+            break
+    return samples[-1]
+
+
 def rss_kib(pid: int) -> int:
     """VmRSS of ``pid`` plus all its descendants, in KiB (0 once the process is gone)."""
     total = 0

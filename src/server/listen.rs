@@ -34,12 +34,13 @@
 //! Each connection's socket is wrapped five or six times: `Prefixed` (bytes read ahead with
 //! a PROXY protocol header, `proxy_protocol.rs`), with `--ssl-certfile` a TLS stream on TCP
 //! connections (`tls.rs`; Unix sockets stay plain), `RequestLineWatch` (`414` for a request
-//! line too long for the head buffer, `request_line.rs`), `ChunkLineWatch` (`400` for a
-//! chunk-size line with whitespace after the size, `chunk_line.rs`; it rewrites what is read,
-//! so it comes after the watch that only looks), `TimedIo` (head and keep-alive timeouts,
-//! `timeouts.rs`) and, outermost, `Prefixed` again, for the first bytes `--http auto` reads
-//! to tell HTTP/2 from HTTP/1.1 (`protocol::choose_version`). The listening sockets
-//! themselves are `listeners.rs`.
+//! line too long for the head buffer, `request_line.rs`), `TimedIo` (head and keep-alive
+//! timeouts, `timeouts.rs`), `FramingWatch` (`400` for a chunk-size line with whitespace
+//! after the size, and a head that arrives in pieces handed to hyper whole,
+//! `framing_watch.rs`; it rewrites and holds back what is read, so it comes after the
+//! watch that only looks and the timer) and, outermost, `Prefixed` again, for the first
+//! bytes `--http auto` reads to tell HTTP/2 from HTTP/1.1 (`protocol::choose_version`). The
+//! listening sockets themselves are `listeners.rs`.
 //!
 //! With `--admin-bind`, each connection is counted by protocol and TLS from its first
 //! request (`metrics/connections.rs`).
@@ -60,7 +61,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::access_log::{AccessLog, Entry, Note};
-use super::chunk_line::ChunkLineWatch;
+use super::framing_watch::FramingWatch;
 use super::listeners::{accept, AcceptErrors, Listener, Stream, TokioListener};
 use super::protocol::{self, stopped, Http2Limits, Protocols, Versions};
 use super::proxy::TrustedPeers;
@@ -255,10 +256,12 @@ where
     let connection = Arc::new(connection);
     let activity = Arc::new(Activity::default());
     let stream = RequestLineWatch::new(stream, activity.clone());
-    let stream = ChunkLineWatch::new(stream, activity.clone());
+    let stream = TimedIo::new(stream, activity.clone(), shared.timeouts);
+    // Outside the timer, which must see each byte as it arrives, not once a held head ends.
+    let stream = FramingWatch::new(stream, activity.clone());
     // Outermost, so that the first bytes `choose_version` reads ahead pass the watches and
-    // the timer once, as they arrive, and reach hyper from the prefix.
-    let io = Prefixed::new(TimedIo::new(stream, activity.clone(), shared.timeouts));
+    // the timer once and reach hyper from the prefix.
+    let io = Prefixed::new(stream);
     // With `--admin-bind`: the connection is counted open from its first request.
     let watch = shared.service.metrics().map(|metrics| metrics.connections().watch(connection.tls.is_some()));
     let handler = {

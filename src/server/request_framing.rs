@@ -37,13 +37,14 @@
 //! `Content-Length`s, a chunk size that overflows, a missing CR or LF): hyper refuses those
 //! itself, and nothing here refuses anything on its own; a `CONNECT` request, after which
 //! the bytes may be another protocol; and HTTP/2, whose preface httparse refuses. The
-//! socket wrapper (`chunk_line.rs`) also stops once `Activity` knows the connection is
+//! socket wrapper (`framing_watch.rs`) also stops once `Activity` knows the connection is
 //! HTTP/2 or upgraded. An `Upgrade` header alone changes nothing: until the `101`, the
 //! request is a request (its body framed as any other's), and a declined upgrade may be
 //! followed by more requests, which a client could otherwise use to turn this off.
 //!
 //! Left to others: what the client gets (hyper's error, and `http::request_body`'s `400`),
-//! the other framing checks (`http::framing`), and the socket (`chunk_line.rs`).
+//! the other framing checks (`http::framing`), and the socket (`framing_watch.rs`, which also holds back
+//! the beginning of a head until it is whole, by `unfinished_head`).
 
 use std::mem::{self, MaybeUninit};
 
@@ -129,6 +130,16 @@ impl RequestFraming {
     /// True once nothing more is followed.
     pub(crate) fn is_passive(&self) -> bool {
         self.state == State::Passive
+    }
+
+    /// How many bytes of a head that goes on in the next read it holds (0 outside a head,
+    /// or when the last read ended where a head begins).
+    pub(crate) fn unfinished_head(&self) -> usize {
+        if self.state == State::Head {
+            self.head.len()
+        } else {
+            0
+        }
     }
 
     /// Stops following (the connection speaks another protocol).
