@@ -24,6 +24,9 @@
 //! WebSockets), the response body's end in `server/timeouts.rs` (`TrackedBody`), as the
 //! access log does, the request body's in `http/request_body.rs`, connections in
 //! `server/listen.rs` and the pools in `wsgi/pool.rs`.
+//!
+//! Under `--workers`, the supervisor adds its workers' figures up: their expositions in
+//! `merge.rs`, their `/status` documents in `status_merge.rs`.
 
 mod canary;
 mod connections;
@@ -37,6 +40,7 @@ mod process;
 mod reason;
 mod shadow;
 mod status;
+pub mod status_merge;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};

@@ -31,7 +31,9 @@
 //! The document is built as two field lists, `process_fields` (the top level) and
 //! `mount_fields` (one mount): later figures join one of them. With `--workers` the
 //! supervisor adds `workers` (one entry per worker: pid, requests, RSS) to the top level;
-//! the migration aids (shadow, canary) add their own entries to a mount's fields.
+//! the migration aids (shadow, canary) add their own entries to a mount's fields. How each
+//! field adds up over workers, and whether it outlives one, is `status_merge.rs`'s `figure`:
+//! a new field is named there too (a test there checks).
 
 use serde_json::{json, Map, Value};
 
@@ -80,7 +82,7 @@ impl Metrics {
 }
 
 /// How many of a fallback pair's paths `/status` lists, most answered first.
-const FALLBACK_PATHS_LISTED: usize = 100;
+pub(super) const FALLBACK_PATHS_LISTED: usize = 100;
 
 /// One path the fallback answered: `{"path", "count", "1xx".."5xx", "error"}`.
 fn path_entry(entry: PathCount) -> Value {

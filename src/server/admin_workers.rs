@@ -3,7 +3,8 @@
 //! Each worker serves its own admin listener on a private Unix socket that the supervisor
 //! names (`admin_workers.py` on the Python side), and tells nobody else about. Here the
 //! supervisor's `/metrics` asks each live worker for its exposition (at once, each bounded by
-//! `WORKER_SCRAPE`) and answers with their sum (`metrics/merge.rs`).
+//! `WORKER_SCRAPE`) and answers with their sum (`metrics/merge.rs`); `/status` adds up their
+//! documents likewise (`metrics/status_merge.rs`).
 //!
 //! Counters never go backwards across worker restarts: each worker's last exposition is
 //! kept, and when the supervisor reports a worker gone, its counters and histograms are added
@@ -31,6 +32,7 @@ use serde_json::{json, Value};
 use tokio::net::UnixStream;
 
 use crate::metrics::merge::Exposition;
+use crate::metrics::status_merge;
 use crate::sync::lock;
 
 /// Longest a scrape waits for one worker.
@@ -137,7 +139,7 @@ impl Workers {
 
 impl Workers {
     /// `/status`: the supervisor's own fields (`own`: version, uptime, pid), the live
-    /// workers' figures added up (`merge_json`), and `workers`: each one's slot, pid,
+    /// workers' figures added up (`status_merge.rs`), and `workers`: each one's slot, pid,
     /// requests, RSS and uptime. Unlike `/metrics`, it covers the live workers only.
     pub async fn status(&self, mut own: Value) -> Value {
         let sockets: Vec<(u32, PathBuf)> =
@@ -157,58 +159,13 @@ impl Workers {
                 worker[field] = status[field].clone();
             }
             workers.push(worker);
-            if total.is_null() {
-                total = status;
-            } else {
-                merge_json(&mut total, &status);
-            }
+            status_merge::absorb(&mut total, &status);
         }
         for field in ["requests", "rss_bytes", "mounts", "refused"] {
             own[field] = total[field].take();
         }
         own["workers"] = Value::Array(workers);
         own
-    }
-}
-
-/// Adds `from` into `into`: numbers summed, objects merged key by key (a mount's `canary`
-/// state is the first worker's), lists of paths (`fallback_paths`) merged by path and
-/// sorted again; anything else keeps `into`'s.
-fn merge_json(into: &mut Value, from: &Value) {
-    match (into, from) {
-        (Value::Object(into), Value::Object(from)) => {
-            for (key, value) in from {
-                match into.get_mut(key) {
-                    // A canary's weight and state are the same in each worker: not summed.
-                    Some(_) if key == "canary" => {}
-                    Some(existing) => merge_json(existing, value),
-                    None => {
-                        into.insert(key.clone(), value.clone());
-                    }
-                }
-            }
-        }
-        (into @ Value::Number(_), Value::Number(from)) => {
-            *into = match (into.as_u64(), from.as_u64()) {
-                (Some(a), Some(b)) => json!(a.saturating_add(b)),
-                _ => json!(into.as_f64().unwrap_or(0.0) + from.as_f64().unwrap_or(0.0)),
-            };
-        }
-        (Value::Array(into), Value::Array(from)) => {
-            let by_path = |entry: &Value| entry.get("path").and_then(Value::as_str).map(str::to_owned);
-            if !into.iter().chain(from).all(|entry| by_path(entry).is_some()) {
-                return;
-            }
-            for entry in from {
-                match into.iter_mut().find(|known| by_path(known) == by_path(entry)) {
-                    Some(known) => merge_json(known, entry),
-                    None => into.push(entry.clone()),
-                }
-            }
-            let count = |entry: &Value| entry.get("count").and_then(Value::as_u64).unwrap_or(0);
-            into.sort_by(|a, b| count(b).cmp(&count(a)).then_with(|| by_path(a).cmp(&by_path(b))));
-        }
-        _ => {}
     }
 }
 
@@ -231,35 +188,4 @@ async fn scrape(socket: &Path, path: &str) -> Option<String> {
     }
     let body = response.into_body().collect().await.ok()?.to_bytes();
     String::from_utf8(body.to_vec()).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn worker_statuses_add_up() {
-        let mut total = json!({
-            "version": "1", "requests": 3, "uptime_seconds": 1.5,
-            "mounts": {"/api": {"requests": {"total": 3, "2xx": 3}, "interface": "asgi",
-                "fallback_paths": [{"path": "/a", "count": 2}, {"path": "/b", "count": 1}]}}
-        });
-        let other = json!({
-            "version": "1", "requests": 4, "uptime_seconds": 1.0,
-            "mounts": {"/api": {"requests": {"total": 4, "2xx": 3, "5xx": 1}, "interface": "asgi",
-                "fallback_paths": [{"path": "/b", "count": 3}]},
-                "/static": {"requests": {"total": 1}}}
-        });
-        merge_json(&mut total, &other);
-        assert_eq!(total["requests"], 7);
-        assert_eq!(total["uptime_seconds"], 2.5);
-        assert_eq!(total["version"], "1");
-        assert_eq!(total["mounts"]["/api"]["requests"], json!({"total": 7, "2xx": 6, "5xx": 1}));
-        assert_eq!(total["mounts"]["/api"]["interface"], "asgi");
-        assert_eq!(
-            total["mounts"]["/api"]["fallback_paths"],
-            json!([{"path": "/b", "count": 4}, {"path": "/a", "count": 2}])
-        );
-        assert_eq!(total["mounts"]["/static"]["requests"]["total"], 1);
-    }
 }
