@@ -206,14 +206,17 @@ class Admin:
         """A worker serves its own admin listener on the Unix socket ``socket``; its
         per-process figures are labelled ``worker="<slot>"``."""
     def worker_gone(self, socket: str) -> None:
-        """The worker of ``socket`` is gone; its counters and histograms are kept."""
+        """The worker of ``socket`` is gone; what it counted is kept, in ``/metrics`` and
+        ``/status``."""
     def worker_restarted(self, cause: str) -> None:
         """A supervisor replaced a worker for ``cause`` (``max_requests``, ``crash``,
         ``reload``); ValueError for another."""
     def set_ready(self, ready: bool) -> None:
         """A supervisor's ``/readyz``: 200 while ``ready``."""
-    def exposition(self) -> str:
-        """This process's metrics in the Prometheus text format."""
+    def leave_final_figures(self, socket: str) -> None:
+        """A worker's, as it exits: leaves its exposition and its ``/status`` next to its
+        admin socket ``socket``, for the supervisor to read once it is gone; OSError when
+        they cannot be written."""
     def close(self) -> None:
         """Stops answering: the sockets close, open connections are dropped."""
 

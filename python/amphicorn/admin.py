@@ -5,8 +5,8 @@ A single process serves ``/healthz``, ``/readyz`` and ``/metrics`` on the config
 (src/server/admin.rs). With ``--workers`` (or ``--reload``, ``--limit-max-requests``) the
 supervisor serves that address, and each worker serves its own admin listener on a Unix
 socket in a private directory of the supervisor's (``WorkerAdmins``). The supervisor's
-``/metrics`` is the sum of its workers' (src/server/admin_workers.rs); a worker leaves its
-final figures next to its socket as it exits, so a restart loses no count.
+``/metrics`` and ``/status`` add up its workers' (src/server/admin_workers.rs); a worker
+leaves its final figures next to its socket as it exits, so a restart loses no count.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Literal
 
 from amphicorn import _amphicorn
@@ -51,20 +50,13 @@ def admin_listener(config: Config, role: Role = "single") -> Iterator[_amphicorn
                     logs.logger.info("Admin listener (/healthz, /readyz, /metrics) on %s", describe(sock))
             yield admin
             if role == "worker" and address.path is not None:
-                _leave_final_figures(admin, address.path)
+                # Its final figures, for the supervisor to read once it is gone.
+                with contextlib.suppress(OSError):
+                    admin.leave_final_figures(address.path)
         finally:
             admin.close()
     finally:
         bound.close()
-
-
-def _leave_final_figures(admin: _amphicorn.Admin, socket: str) -> None:
-    """A worker's last act with its private admin listener: its figures, written where the
-    supervisor reads them once the worker is gone (``<socket>.final``)."""
-    final = f"{socket}.final"
-    with contextlib.suppress(OSError):
-        Path(f"{final}.tmp").write_text(admin.exposition())
-        os.replace(f"{final}.tmp", final)
 
 
 class WorkerAdmins:

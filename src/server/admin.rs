@@ -26,7 +26,8 @@
 //! The `Server` records into the `Admin`'s metrics and tells it when it serves (`attach`).
 //!
 //! With `--workers`, the supervisor's admin listener answers for its workers instead
-//! (`admin_workers.rs`): `/metrics` is their sum, always in the Prometheus text format.
+//! (`admin_workers.rs`): `/metrics` is their sum, always in the Prometheus text format, and
+//! `/status` adds theirs up; both keep what replaced workers counted.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,7 +46,7 @@ use pyo3::prelude::*;
 use tokio::sync::watch;
 
 use super::admin_responses::{json, text};
-use super::admin_workers::{Workers, REFRESH};
+use super::admin_workers::{self, Workers, REFRESH};
 use super::canary::CanaryState;
 use super::canary_admin;
 use super::listeners::{accept, Listener};
@@ -198,10 +199,15 @@ impl Admin {
         }
     }
 
-    /// This process's metrics in the Prometheus text format (a worker leaves them in
-    /// `<socket>.final` as it exits).
-    fn exposition(&self) -> PyResult<String> {
-        self.state.metrics.encode(false).map_err(|_| PyRuntimeError::new_err("the metrics could not be encoded"))
+    /// A worker's, as it exits: leaves this process's figures (its exposition and its
+    /// `/status`) next to its admin listener's socket `socket`, where the supervisor reads
+    /// them once it is gone (`admin_workers.rs`).
+    fn leave_final_figures(&self, py: Python<'_>, socket: std::path::PathBuf) -> PyResult<()> {
+        let state = &self.state;
+        let exposition =
+            state.metrics.encode(false).map_err(|_| PyRuntimeError::new_err("the metrics could not be encoded"))?;
+        py.detach(|| admin_workers::leave_final_figures(&socket, &exposition, &state.status()))?;
+        Ok(())
     }
 
     /// Stops answering (the listening sockets close; open connections are dropped).

@@ -2,17 +2,19 @@
 //!
 //! Each worker serves its own admin listener on a private Unix socket that the supervisor
 //! names (`admin_workers.py` on the Python side), and tells nobody else about. Here the
-//! supervisor's `/metrics` asks each live worker for its exposition (at once, each bounded by
-//! `WORKER_SCRAPE`) and answers with their sum (`metrics/merge.rs`); `/status` adds up their
-//! documents likewise (`metrics/status_merge.rs`).
+//! supervisor's `/metrics` and `/status` ask each live worker for its own (at once, each
+//! bounded by `WORKER_SCRAPE`) and answer with their sum (`metrics/merge.rs`,
+//! `metrics/status_merge.rs`).
 //!
-//! Counters never go backwards across worker restarts: each worker's last exposition is
-//! kept, and when the supervisor reports a worker gone, its counters and histograms are added
-//! to the `retired` figures, which every later answer includes. A worker that stops
-//! gracefully writes its final exposition next to its socket (`<socket>.final`) as it exits,
-//! so nothing it counted is lost; one that dies abruptly leaves what the last scrape saw,
-//! which a refresh every `REFRESH` keeps recent. A worker that does not answer in time is
-//! counted with its last exposition.
+//! Counts never go backwards across worker restarts: each worker's last figures (its
+//! exposition and its `/status` document) are kept, and when the supervisor reports a worker
+//! gone, what it counted (counters and histograms; the document's counted fields) is added to
+//! the `retired` figures, which every later answer includes; what described its present (its
+//! gauges, requests in flight, threads, memory) leaves with it. A worker that stops
+//! gracefully writes its final figures next to its socket as it exits (`<socket>.final`, and
+//! `<socket>.final.json` for its `/status`), so nothing it counted is lost; one that dies
+//! abruptly leaves what the last read saw, which a refresh every `REFRESH` keeps recent. A
+//! worker that does not answer in time is counted with its last figures.
 //!
 //! Liveness is the supervisor's: `/healthz` is `200` while it has live workers. Readiness
 //! is what the supervisor says (`set_ready`): ready once a worker serves, not ready from a
@@ -40,48 +42,79 @@ const WORKER_SCRAPE: Duration = Duration::from_secs(2);
 /// How often the workers' figures are refreshed between scrapes.
 pub const REFRESH: Duration = Duration::from_secs(5);
 
+/// One worker's figures as last read, or what the gone workers counted, summed.
+#[derive(Debug, Clone, Default)]
+struct Figures {
+    exposition: Exposition,
+    /// Its `/status` document (null before the first one).
+    status: Value,
+}
+
+impl Figures {
+    /// What outlives the worker: its counts.
+    fn counted(&self) -> Self {
+        Self { exposition: self.exposition.counted(), status: status_merge::counted(&self.status) }
+    }
+
+    fn absorb(&mut self, other: &Self) {
+        self.exposition.absorb(&other.exposition, "");
+        status_merge::absorb(&mut self.status, &other.status);
+    }
+
+    fn keep_exposition(&mut self, text: &str) -> bool {
+        self.exposition = Exposition::parse(text);
+        true
+    }
+
+    /// False for an answer that is not JSON (the last document stays).
+    fn keep_status(&mut self, text: &str) -> bool {
+        let Ok(status) = serde_json::from_str(text) else {
+            return false;
+        };
+        self.status = status;
+        true
+    }
+}
+
 #[derive(Debug)]
 struct Live {
     /// The `worker` label of its per-process figures: its slot, which a replacement reuses.
     slot: u32,
     socket: PathBuf,
-    last: Option<Exposition>,
+    last: Figures,
+}
+
+/// The live workers and what the gone ones counted, under one lock: a worker moves from one
+/// to the other at once, so no answer counts it twice or not at all.
+#[derive(Debug, Default)]
+struct Roster {
+    live: Vec<Live>,
+    retired: Figures,
 }
 
 /// The workers as the supervisor's admin listener sees them.
 #[derive(Debug, Default)]
 pub struct Workers {
-    live: Mutex<Vec<Live>>,
-    /// The counts of every worker gone so far.
-    retired: Mutex<Exposition>,
+    roster: Mutex<Roster>,
     ready: AtomicBool,
 }
 
 impl Workers {
     /// A worker started, serving its admin listener on `socket` (soon).
     pub fn started(&self, slot: u32, socket: PathBuf) {
-        lock(&self.live).push(Live { slot, socket, last: None });
+        lock(&self.roster).live.push(Live { slot, socket, last: Figures::default() });
     }
 
-    /// The worker of `socket` is gone: its counts join the retired ones (its final
-    /// exposition when it wrote one, else the last one read).
+    /// The worker of `socket` is gone: its counts join the retired ones (its final figures
+    /// when it left them, else the last ones read).
     pub fn gone(&self, socket: &Path) {
-        let Some(live) = ({
-            let mut workers = lock(&self.live);
-            let at = workers.iter().position(|live| live.socket == socket);
-            at.map(|at| workers.remove(at))
-        }) else {
+        let mut roster = lock(&self.roster);
+        let Some(at) = roster.live.iter().position(|live| live.socket == socket) else {
             return;
         };
-        let final_path = final_exposition(socket);
-        let last = match std::fs::read_to_string(&final_path) {
-            Ok(text) => Some(Exposition::parse(&text)),
-            Err(_) => live.last,
-        };
-        let _ = std::fs::remove_file(final_path);
-        if let Some(last) = last {
-            lock(&self.retired).absorb(&last.counted(), "");
-        }
+        let live = roster.live.remove(at);
+        let last = final_figures(socket, live.last);
+        roster.retired.absorb(&last.counted());
     }
 
     pub fn set_ready(&self, ready: bool) {
@@ -99,68 +132,76 @@ impl Workers {
 
     /// `/healthz`.
     pub fn liveness(&self) -> (StatusCode, &'static str) {
-        if lock(&self.live).is_empty() {
+        if lock(&self.roster).live.is_empty() {
             (StatusCode::SERVICE_UNAVAILABLE, "no live workers\n")
         } else {
             (StatusCode::OK, "ok\n")
         }
     }
 
-    /// Reads every live worker's exposition now, keeping the last one of those that do not
+    /// Reads every live worker's figures now, keeping the last ones of those that do not
     /// answer.
     pub async fn refresh(&self) {
-        let sockets: Vec<PathBuf> = lock(&self.live).iter().map(|live| live.socket.clone()).collect();
-        let scrapes = sockets.iter().map(|socket| tokio::time::timeout(WORKER_SCRAPE, scrape(socket, "/metrics")));
-        let texts = futures::future::join_all(scrapes).await;
-        let mut workers = lock(&self.live);
-        for (socket, text) in sockets.iter().zip(texts) {
-            let (Ok(Some(text)), Some(live)) = (text, workers.iter_mut().find(|live| &live.socket == socket)) else {
+        futures::join!(self.read("/metrics", Figures::keep_exposition), self.read("/status", Figures::keep_status));
+    }
+
+    /// Reads `path` from every live worker at once and keeps each answer in its figures with
+    /// `keep`; the sockets of the workers that answered.
+    async fn read(&self, path: &str, keep: fn(&mut Figures, &str) -> bool) -> Vec<PathBuf> {
+        let sockets: Vec<PathBuf> = lock(&self.roster).live.iter().map(|live| live.socket.clone()).collect();
+        let reads = sockets.iter().map(|socket| tokio::time::timeout(WORKER_SCRAPE, scrape(socket, path)));
+        let answers = futures::future::join_all(reads).await;
+        let mut roster = lock(&self.roster);
+        let mut answered = Vec::new();
+        for (socket, answer) in sockets.into_iter().zip(answers) {
+            // A worker gone meanwhile is retired with what it left.
+            let (Ok(Some(text)), Some(live)) = (answer, roster.live.iter_mut().find(|live| live.socket == socket))
+            else {
                 continue;
             };
-            live.last = Some(Exposition::parse(&text));
+            if keep(&mut live.last, &text) {
+                answered.push(socket);
+            }
         }
+        answered
     }
 
     /// `/metrics`: the retired counts plus every live worker's, read now, plus the
     /// supervisor's own (`own`: its worker restarts, and its process figures under
     /// `worker="supervisor"`).
     pub async fn exposition(&self, own: &str) -> String {
-        self.refresh().await;
-        let mut total = lock(&self.retired).clone();
+        self.read("/metrics", Figures::keep_exposition).await;
+        let roster = lock(&self.roster);
+        let mut total = roster.retired.exposition.clone();
         total.absorb(&Exposition::parse(own), "supervisor");
-        for live in lock(&self.live).iter() {
-            if let Some(last) = &live.last {
-                total.absorb(last, &live.slot.to_string());
-            }
+        for live in &roster.live {
+            total.absorb(&live.last.exposition, &live.slot.to_string());
         }
         total.render()
     }
-}
 
-impl Workers {
     /// `/status`: the supervisor's own fields (`own`: version, uptime, pid), the live
-    /// workers' figures added up (`status_merge.rs`), and `workers`: each one's slot, pid,
-    /// requests, RSS and uptime. Unlike `/metrics`, it covers the live workers only.
+    /// workers' figures, read now, plus what the gone ones counted (`status_merge.rs` says
+    /// which is which), and `workers`: each live one's slot, pid, requests, RSS and uptime.
     pub async fn status(&self, mut own: Value) -> Value {
-        let sockets: Vec<(u32, PathBuf)> =
-            lock(&self.live).iter().map(|live| (live.slot, live.socket.clone())).collect();
-        let reads = sockets.iter().map(|(_, socket)| tokio::time::timeout(WORKER_SCRAPE, scrape(socket, "/status")));
-        let answers = futures::future::join_all(reads).await;
+        let answering = self.read("/status", Figures::keep_status).await;
         let mut total = Value::Null;
         let mut workers = Vec::new();
-        for ((slot, _), answer) in sockets.iter().zip(answers) {
-            let Some(status) = answer.ok().flatten().and_then(|text| serde_json::from_str::<Value>(&text).ok()) else {
-                workers.push(json!({"slot": slot, "answered": false}));
-                continue;
-            };
-            let fields = ["pid", "requests", "rss_bytes", "uptime_seconds"];
-            let mut worker = json!({"slot": slot, "answered": true});
-            for field in fields {
-                worker[field] = status[field].clone();
+        let roster = lock(&self.roster);
+        for live in &roster.live {
+            let status = &live.last.status;
+            status_merge::absorb(&mut total, status);
+            let answered = answering.contains(&live.socket);
+            let mut worker = json!({"slot": live.slot, "answered": answered});
+            if answered {
+                for field in ["pid", "requests", "rss_bytes", "uptime_seconds"] {
+                    worker[field] = status[field].clone();
+                }
             }
             workers.push(worker);
-            status_merge::absorb(&mut total, &status);
         }
+        status_merge::absorb(&mut total, &roster.retired.status);
+        drop(roster);
         for field in ["requests", "rss_bytes", "mounts", "refused"] {
             own[field] = total[field].take();
         }
@@ -169,11 +210,44 @@ impl Workers {
     }
 }
 
-/// Where the worker serving on `socket` leaves its final exposition.
-pub fn final_exposition(socket: &Path) -> PathBuf {
-    let mut path = socket.as_os_str().to_owned();
-    path.push(".final");
-    PathBuf::from(path)
+/// Where the worker serving its admin listener on `socket` leaves its final figures: its
+/// exposition, and its `/status` document.
+fn final_paths(socket: &Path) -> [PathBuf; 2] {
+    [".final", ".final.json"].map(|suffix| beside(socket, suffix))
+}
+
+/// `path` with `suffix` added to its name.
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// A worker's last act with its admin listener: leaves its figures (`exposition`, `status`)
+/// where the supervisor reads them once it is gone, each file whole (written aside, then
+/// renamed into place).
+pub fn leave_final_figures(socket: &Path, exposition: &str, status: &Value) -> std::io::Result<()> {
+    let [exposition_path, status_path] = final_paths(socket);
+    for (path, text) in [(exposition_path, exposition.to_owned()), (status_path, status.to_string())] {
+        let aside = beside(&path, ".tmp");
+        std::fs::write(&aside, text)?;
+        std::fs::rename(&aside, &path)?;
+    }
+    Ok(())
+}
+
+/// The figures the worker of `socket` left as it exited (the files are removed once read),
+/// and `last` for what it did not leave.
+fn final_figures(socket: &Path, last: Figures) -> Figures {
+    let take = |path: &Path| {
+        let text = std::fs::read_to_string(path).ok();
+        let _ = std::fs::remove_file(path);
+        text
+    };
+    let [exposition_path, status_path] = final_paths(socket);
+    let exposition = take(&exposition_path).map(|text| Exposition::parse(&text));
+    let status = take(&status_path).and_then(|text| serde_json::from_str(&text).ok());
+    Figures { exposition: exposition.unwrap_or(last.exposition), status: status.unwrap_or(last.status) }
 }
 
 /// `GET path` from the worker's admin listener at `socket`; None when it does not serve.
@@ -188,4 +262,33 @@ async fn scrape(socket: &Path, path: &str) -> Option<String> {
     }
     let body = response.into_body().collect().await.ok()?.to_bytes();
     String::from_utf8(body.to_vec()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXPOSITION: &str = "# TYPE requests counter\nrequests_total 3\n# TYPE active gauge\nactive 1\n";
+
+    #[test]
+    fn a_gone_worker_leaves_what_it_counted_in_every_later_answer() -> std::io::Result<()> {
+        let directory = tempfile::tempdir()?;
+        let workers = Workers::default();
+        let (stopped, killed) = (directory.path().join("worker-1.sock"), directory.path().join("worker-2.sock"));
+        let status =
+            json!({"requests": 3, "rss_bytes": 100, "mounts": {"/": {"requests": {"total": 3}, "in_flight": 1}}});
+        workers.started(0, stopped.clone());
+        workers.started(1, killed.clone());
+        // The one stopped leaves its final figures; the one killed, what was last read.
+        leave_final_figures(&stopped, EXPOSITION, &status)?;
+        lock(&workers.roster).live[1].last = Figures { exposition: Exposition::parse(EXPOSITION), status };
+        workers.gone(&stopped);
+        workers.gone(&killed);
+        assert!(lock(&workers.roster).live.is_empty());
+        assert_eq!(std::fs::read_dir(directory.path())?.count(), 0, "the final figures are removed once read");
+        let retired = lock(&workers.roster).retired.clone();
+        assert_eq!(retired.status, json!({"requests": 6, "mounts": {"/": {"requests": {"total": 6}}}}));
+        assert_eq!(retired.exposition.render(), "# TYPE requests counter\nrequests_total 6\n");
+        Ok(())
+    }
 }
