@@ -96,6 +96,12 @@ def test_no_count_is_lost_when_workers_are_replaced(serve):
         assert httpx.get(f"{server.url}/legacy/").status_code == 200
     wait_until(lambda: server.stderr().count("stopped by itself") >= 5, message="the workers were not replaced")
     counted(25)
+    # Every replacement serves first: one still starting when the rolling restart stops it
+    # dies of the SIGTERM instead of exiting with status 0.
+    wait_until(
+        lambda: (log := server.stderr()).count(" is ready") == 2 + log.count("stopped by itself"),
+        message="a replacement worker never got ready",
+    )
     # A rolling restart replaces every worker, and the counts stay.
     server.proc.send_signal(signal.SIGHUP)
     wait_until(lambda: "New workers ready" in server.stderr(), timeout=30, message="no rolling restart")
