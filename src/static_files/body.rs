@@ -15,60 +15,103 @@
 
 use std::fs::File;
 use std::io;
-use std::mem::MaybeUninit;
 use std::ops::RangeInclusive;
 use std::os::fd::AsRawFd;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 use crate::http::connection::RequestState;
 use crate::http::response_body::ResponseChunk;
+use crate::sync::lock;
 
 /// The most read from a file at once; bodies up to this size go out as one buffer.
 pub const BLOCK: u64 = 256 * 1024;
 
-/// Reads what the page cache holds of `range`, from its start, without waiting for the disk
-/// (`RWF_NOWAIT`): possibly fewer bytes than asked, none when the first are not cached, the
-/// filesystem cannot tell, or the file ends there. Never blocks on I/O: fit for the event loop.
-pub fn read_cached(file: &File, range: &RangeInclusive<u64>) -> Bytes {
-    read_into_new(range, |spare, at| {
-        let slice = libc::iovec { iov_base: spare.as_mut_ptr().cast(), iov_len: spare.len() };
-        let Ok(at) = libc::off_t::try_from(at) else {
-            return 0;
-        };
-        // SAFETY: the kernel writes at most `iov_len` bytes at `iov_base`, which is the
-        // buffer's spare capacity, ours for the length of the call.
-        #[allow(unsafe_code)]
-        let read = unsafe { libc::preadv2(file.as_raw_fd(), &slice, 1, at, libc::RWF_NOWAIT) };
-        usize::try_from(read).unwrap_or(0)
-    })
+/// Streamed pieces are read into `BLOCK`-sized buffers that come back here once hyper has
+/// sent them (`Piece`), so a download allocates nothing after its first pieces, whatever
+/// the allocator keeps of freed memory; at most `SPARE_PIECES` wait here (4 MiB).
+static SPARE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+const SPARE_PIECES: usize = 16;
+
+/// A piece of a streamed body, in a buffer that goes back to `SPARE` when dropped.
+struct Piece(Vec<u8>);
+
+impl AsRef<[u8]> for Piece {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
 }
 
-/// Reads `range` into a new buffer, not zeroed first: `read(spare, at)` reads into the
-/// spare capacity from file offset `at` and says how many bytes it wrote there (0 at the
-/// end, on an error, or when it cannot go on); as many reads as it takes, up to the range's
-/// end.
-fn read_into_new(range: &RangeInclusive<u64>, mut read: impl FnMut(&mut [MaybeUninit<u8>], u64) -> usize) -> Bytes {
+impl Drop for Piece {
+    fn drop(&mut self) {
+        let mut buffer = std::mem::take(&mut self.0);
+        buffer.clear();
+        let mut spare = lock(&SPARE);
+        if spare.len() < SPARE_PIECES {
+            spare.push(buffer);
+        }
+    }
+}
+
+/// Reads what the page cache holds of `range`, from its start, without waiting for the disk
+/// (`RWF_NOWAIT`): possibly fewer bytes than asked, none when the first are not cached, the
+/// filesystem cannot tell, or the file ends there. Never blocks on I/O: fit for the event
+/// loop. Into a buffer of the range's size, to keep (`cache.rs`) or send.
+pub fn read_cached(file: &File, range: &RangeInclusive<u64>) -> Bytes {
     let Ok(length) = usize::try_from(range.end() + 1 - range.start()) else {
         return Bytes::new();
     };
-    let mut buffer = BytesMut::with_capacity(length);
+    let mut buffer = Vec::with_capacity(length);
+    let _ = fill(&mut buffer, file, range, false);
+    Bytes::from(buffer)
+}
+
+/// Reads `range` (at most `BLOCK` bytes) into a buffer from `SPARE`: what the page cache
+/// holds, as `read_cached`, or with `wait` what one `pread` gives, which may wait for the
+/// disk (empty at the end of the file).
+fn read_piece(file: &File, range: &RangeInclusive<u64>, wait: bool) -> io::Result<Bytes> {
+    let spare = lock(&SPARE).pop();
+    let mut buffer = spare.unwrap_or_else(|| Vec::with_capacity(BLOCK as usize));
+    let read = fill(&mut buffer, file, range, wait);
+    let piece = Bytes::from_owner(Piece(buffer));
+    read.map(|()| piece)
+}
+
+/// Reads `range` of `file` into `buffer` (empty, with room for the range), not zeroed
+/// first: with `wait`, one `pread`; else as many `preadv2(RWF_NOWAIT)` as the page cache
+/// answers. The error is that of a `pread` that failed.
+fn fill(buffer: &mut Vec<u8>, file: &File, range: &RangeInclusive<u64>, wait: bool) -> io::Result<()> {
+    let length = usize::try_from(range.end() + 1 - range.start()).unwrap_or(usize::MAX).min(buffer.capacity());
     while buffer.len() < length {
         let filled = buffer.len();
+        let Ok(at) = libc::off_t::try_from(range.start() + filled as u64) else {
+            return Ok(());
+        };
         let spare = &mut buffer.spare_capacity_mut()[..length - filled];
-        let count = read(spare, range.start() + filled as u64).min(spare.len());
+        let slice = libc::iovec { iov_base: spare.as_mut_ptr().cast(), iov_len: spare.len() };
+        let flags = if wait { 0 } else { libc::RWF_NOWAIT };
+        // SAFETY: the kernel writes at most `iov_len` bytes at `iov_base`, which is the
+        // buffer's spare capacity, ours for the length of the call.
+        #[allow(unsafe_code)]
+        let read = unsafe { libc::preadv2(file.as_raw_fd(), &slice, 1, at, flags) };
+        let Ok(count) = usize::try_from(read) else {
+            return if wait { Err(io::Error::last_os_error()) } else { Ok(()) };
+        };
         if count == 0 {
-            break;
+            return Ok(());
         }
-        // SAFETY: `read` says it wrote `count` bytes at the start of the spare capacity
-        // (and never more than it is long).
+        // SAFETY: the kernel wrote `count` bytes (at most `iov_len`) at the start of the
+        // spare capacity.
         #[allow(unsafe_code)]
         unsafe {
-            buffer.set_len(filled + count);
+            buffer.set_len(filled + count.min(length - filled));
+        }
+        if wait {
+            return Ok(());
         }
     }
-    buffer.freeze()
+    Ok(())
 }
 
 /// Sends `range` of `file` into `chunks`, `BLOCK` at a time (a task on tokio); ends when the
@@ -85,47 +128,25 @@ pub async fn pump(
     let end = range.end() + 1;
     while at < end {
         let piece = at..=(at + BLOCK.min(end - at) - 1);
-        let mut block = read_cached(&file, &piece);
+        let mut block = read_piece(&file, &piece, false).unwrap_or_default();
         if block.is_empty() {
             // Not in the page cache: read on the blocking pool, where waiting for the disk
             // holds no connection up.
             let reader = file.clone();
-            let read = tokio::task::spawn_blocking(move || read_some(&reader, &piece)).await;
+            let read = tokio::task::spawn_blocking(move || read_piece(&reader, &piece, true)).await;
             block = read.ok().and_then(Result::ok).unwrap_or_default();
         }
-        let block = match block {
-            block if !block.is_empty() => block,
-            _ => {
-                // Short file, read error, or the runtime shutting down: the length promised
-                // cannot be met. Flag first, then close: the body checks the flag at the close.
-                state.mark_aborted();
-                return;
-            }
-        };
+        if block.is_empty() {
+            // Short file, read error, or the runtime shutting down: the length promised
+            // cannot be met. Flag first, then close: the body checks the flag at the close.
+            state.mark_aborted();
+            return;
+        }
         at += block.len() as u64;
         if chunks.send(Ok(block)).await.is_err() {
             return; // The client is gone.
         }
     }
-}
-
-/// Reads what one `pread` gives of `range` (empty at the end of the file).
-fn read_some(file: &File, range: &RangeInclusive<u64>) -> io::Result<Bytes> {
-    let mut failure = None;
-    let mut first = true;
-    let block = read_into_new(range, |spare, at| {
-        if !std::mem::take(&mut first) {
-            return 0;
-        }
-        match rustix::io::pread(file, spare, at) {
-            Ok((read, _)) => read.len(),
-            Err(error) => {
-                failure = Some(io::Error::from(error));
-                0
-            }
-        }
-    });
-    failure.map_or(Ok(block), Err)
 }
 
 #[cfg(test)]
@@ -140,7 +161,8 @@ mod tests {
         let opened = File::open(&file).expect("open");
         assert_eq!(read_cached(&opened, &(2..=4)).as_ref(), b"234");
         assert_eq!(read_cached(&opened, &(8..=12)).as_ref(), b"89", "up to the end");
-        assert_eq!(read_some(&opened, &(2..=4)).expect("read").as_ref(), b"234");
+        assert_eq!(read_piece(&opened, &(2..=4), true).expect("read").as_ref(), b"234");
+        assert_eq!(read_piece(&opened, &(8..=12), false).expect("read").as_ref(), b"89");
     }
 
     /// Pumps `range` of a file holding `data`, evicted from the page cache first when `cold`
