@@ -16,6 +16,9 @@
 //! `munmap` (perf record on the static 1 MiB GET and the brotli JSON benchmarks). So the mmap
 //! threshold is set too, to 4 MiB: such buffers come from the arena and are reused.
 //!
+//! The Rust side now allocates with mimalloc (`lib.rs`): this tuning serves the Python
+//! side's allocations (the bodies' `bytes`, the apps' own), which glibc still makes.
+//!
 //! A user who sets `MALLOC_TRIM_THRESHOLD_`, `MALLOC_TOP_PAD_` or `MALLOC_MMAP_THRESHOLD_`
 //! keeps their own choice.
 
