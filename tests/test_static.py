@@ -313,6 +313,27 @@ def test_a_kept_file_rewritten_is_served_anew_at_once(serve, tree: Path):
         assert client.get("/static/inside.txt").status_code == 404, "the symlink to it is dangling now"
 
 
+def test_a_large_kept_file_rewritten_in_place_is_served_anew_at_once(serve, tree: Path):
+    """A file over 256 KiB is kept open, not read: a rewrite of the same inode, same size,
+    is seen by the next range request and the next download."""
+    large = tree / "large.bin"
+    large.write_bytes(b"a" * (300 * 1024))
+    server = serve(*_static(tree))
+    with httpx.Client(base_url=server.url) as client:
+        first = [client.get("/static/large.bin", headers={"Range": "bytes=0-3"}) for _ in range(3)][-1]
+        assert (first.status_code, first.content) == (206, b"aaaa")
+        etag = first.headers["etag"]
+        assert client.get("/static/large.bin", headers={"If-None-Match": etag}).status_code == 304
+        with large.open("r+b") as rewrite:
+            rewrite.write(b"b" * (300 * 1024))
+        os.utime(large, (978307200, 978307200))
+        again = client.get("/static/large.bin", headers={"Range": "bytes=0-3"})
+        assert (again.status_code, again.content) == (206, b"bbbb")
+        assert again.headers["etag"] != etag
+        assert client.get("/static/large.bin", headers={"If-None-Match": etag}).status_code == 200
+        assert client.get("/static/large.bin").content == b"b" * (300 * 1024)
+
+
 def test_a_kept_path_swapped_for_a_symlink_out_of_the_root_is_404(serve, tree: Path, tmp_path: Path):
     server = serve(*_static(tree))
     with httpx.Client(base_url=server.url) as client:

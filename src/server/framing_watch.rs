@@ -130,53 +130,48 @@ impl<T: AsyncRead + Unpin> AsyncRead for FramingWatch<T> {
 forward_async_write!(FramingWatch, inner);
 
 #[cfg(any(test, feature = "fuzzing"))]
-mod script {
-    use super::*;
+/// A socket that gives these reads in turn (what does not fit the buffer comes next;
+/// an empty read is the end, for good), then waits.
+struct Script(std::collections::VecDeque<Vec<u8>>);
 
-    /// A socket that gives these reads in turn (what does not fit the buffer comes next;
-    /// an empty read is the end, for good), then waits.
-    struct Script(std::collections::VecDeque<Vec<u8>>);
-
-    impl AsyncRead for Script {
-        fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-            let Some(mut data) = self.0.pop_front() else {
-                return Poll::Pending;
-            };
-            let rest = data.split_off(data.len().min(buf.remaining()));
-            if data.is_empty() || !rest.is_empty() {
-                self.0.push_front(rest);
-            }
-            buf.put_slice(&data);
-            Poll::Ready(Ok(()))
+#[cfg(any(test, feature = "fuzzing"))]
+impl AsyncRead for Script {
+    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let Some(mut data) = self.0.pop_front() else {
+            return Poll::Pending;
+        };
+        let rest = data.split_off(data.len().min(buf.remaining()));
+        if data.is_empty() || !rest.is_empty() {
+            self.0.push_front(rest);
         }
-    }
-
-    /// What hyper would get, read by read, from a socket that gives `reads` in turn, reading
-    /// into buffers of `room` bytes (at least 1), until the socket waits (or ends: an empty
-    /// read, then no more). For the tests, and the fuzz target `request_framing`.
-    pub(crate) fn handed_over(reads: &[&[u8]], room: usize) -> Vec<Vec<u8>> {
-        let script = Script(reads.iter().map(|read| read.to_vec()).collect());
-        let mut watch = FramingWatch::new(script, Arc::new(Activity::default()));
-        let mut context = Context::from_waker(std::task::Waker::noop());
-        let mut got = Vec::new();
-        loop {
-            let mut space = vec![0; room];
-            let mut buf = ReadBuf::new(&mut space);
-            match Pin::new(&mut watch).poll_read(&mut context, &mut buf) {
-                Poll::Ready(Ok(())) if buf.filled().is_empty() => {
-                    got.push(Vec::new());
-                    return got;
-                }
-                Poll::Ready(Ok(())) => got.push(buf.filled().to_vec()),
-                Poll::Ready(Err(error)) => panic!("{error}"),
-                Poll::Pending => return got,
-            }
-        }
+        buf.put_slice(&data);
+        Poll::Ready(Ok(()))
     }
 }
 
 #[cfg(any(test, feature = "fuzzing"))]
-pub(crate) use script::handed_over;
+/// What hyper would get, read by read, from a socket that gives `reads` in turn, reading
+/// into buffers of `room` bytes (at least 1), until the socket waits (or ends: an empty
+/// read, then no more). For the tests, and the fuzz target `request_framing`.
+pub(crate) fn handed_over(reads: &[&[u8]], room: usize) -> Vec<Vec<u8>> {
+    let script = Script(reads.iter().map(|read| read.to_vec()).collect());
+    let mut watch = FramingWatch::new(script, Arc::new(Activity::default()));
+    let mut context = Context::from_waker(std::task::Waker::noop());
+    let mut got = Vec::new();
+    loop {
+        let mut space = vec![0; room];
+        let mut buf = ReadBuf::new(&mut space);
+        match Pin::new(&mut watch).poll_read(&mut context, &mut buf) {
+            Poll::Ready(Ok(())) if buf.filled().is_empty() => {
+                got.push(Vec::new());
+                return got;
+            }
+            Poll::Ready(Ok(())) => got.push(buf.filled().to_vec()),
+            Poll::Ready(Err(error)) => panic!("{error}"),
+            Poll::Pending => return got,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

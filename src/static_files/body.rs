@@ -118,12 +118,11 @@ fn fill(buffer: &mut Vec<u8>, file: &File, range: &RangeInclusive<u64>, wait: bo
 /// range is sent, the client is gone (the channel closed), or the file runs short (the
 /// response is then aborted).
 pub async fn pump(
-    file: File,
+    file: Arc<File>,
     range: RangeInclusive<u64>,
     chunks: async_channel::Sender<ResponseChunk>,
     state: Arc<RequestState>,
 ) {
-    let file = Arc::new(file);
     let mut at = *range.start();
     let end = range.end() + 1;
     while at < end {
@@ -178,7 +177,7 @@ mod tests {
         }
         let (sender, receiver) = async_channel::bounded(4);
         let state = RequestState::new();
-        tokio::spawn(pump(file, range, sender, state.clone()));
+        tokio::spawn(pump(Arc::new(file), range, sender, state.clone()));
         let mut received = Vec::new();
         while let Ok(chunk) = receiver.recv().await {
             let chunk = chunk.expect("no abort");
@@ -207,7 +206,7 @@ mod tests {
         let file = File::open(&path).expect("open");
         let (sender, receiver) = async_channel::bounded(4);
         let state = RequestState::new();
-        tokio::spawn(pump(file, 0..=9, sender, state.clone()));
+        tokio::spawn(pump(Arc::new(file), 0..=9, sender, state.clone()));
         assert_eq!(receiver.recv().await.ok().and_then(Result::ok).as_deref(), Some(&b"abc"[..]));
         assert!(receiver.recv().await.is_err(), "closed");
         assert!(state.is_aborted());

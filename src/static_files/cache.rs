@@ -1,7 +1,7 @@
-//! A static mount's cache of small files: what a hot asset's answer needs (its bytes, the
-//! bytes of its precompressed siblings, their validators and headers), kept in memory so a
-//! request for it costs one `statx` instead of an open, an `fstat`, a read and a close, and
-//! no path decoding.
+//! A static mount's cache of files: what a hot asset's answer needs (its bytes, the bytes of
+//! its precompressed siblings, their validators and headers), kept in memory so a request
+//! for it costs one `statx` instead of an open, an `fstat`, a read and a close, and no path
+//! decoding.
 //!
 //! Freshness: every answer from the cache first checks, with one `statx` of the path below
 //! the root (symlinks followed, as the lookup follows them), that the file it is about to
@@ -14,25 +14,29 @@
 //! A path that leaves the root (a symlink swapped in) names another inode, so it fails the
 //! check too and meets the full lookup's checks.
 //!
-//! What is kept: files (and all their siblings) of at most `body::BLOCK` bytes whose pages
-//! the page cache held when they were read, up to `MAX_ENTRIES` request paths and `MAX_BYTES`
-//! of file bytes per mount. Only paths that name a file are kept, under the path as the
+//! What is kept: files (and their siblings) of at most `body::BLOCK` bytes, read whole,
+//! when the page cache held all their pages; larger ones open (a descriptor of their own,
+//! read per request, so a range or a `304` costs what a small file's does, and a download
+//! no open). Up to `MAX_ENTRIES` request paths, `MAX_BYTES` of file bytes and `MAX_OPEN`
+//! open files per mount. Only paths that name a file are kept, under the path as the
 //! request spelled it; when the cache is full, entries past `FRESH` make room, and else the
-//! file is served without the cache. No descriptor is held.
+//! file is served without the cache.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use bytes::Bytes;
+use http::HeaderValue;
 use rustix::fs::{statx, AtFlags, FileType, Statx, StatxFlags};
 
 use super::body::{self, BLOCK};
 use super::encoding::{siblings, PREFERENCE};
+use super::representation::{Content, Facts};
 use super::resolve::Root;
-use super::response::{Facts, StaticSettings};
 use crate::compression::Codec;
 use crate::sync::lock;
 
@@ -42,6 +46,8 @@ pub const FRESH: Duration = Duration::from_secs(1);
 const MAX_ENTRIES: usize = 4096;
 /// Most file bytes kept per mount.
 const MAX_BYTES: usize = 32 * 1024 * 1024;
+/// Most larger files kept open per mount.
+const MAX_OPEN: usize = 64;
 
 /// The cache of one static mount.
 #[derive(Debug, Default)]
@@ -52,7 +58,29 @@ pub struct FileCache {
 #[derive(Debug, Default)]
 struct Entries {
     by_path: HashMap<Box<str>, Arc<Entry>>,
+    /// What the entries hold: file bytes, and open files.
+    held: Held,
+}
+
+/// What entries hold, against `MAX_BYTES` and `MAX_OPEN`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Held {
     bytes: usize,
+    open: usize,
+}
+
+impl Held {
+    fn add(self, other: Held) -> Held {
+        Held { bytes: self.bytes + other.bytes, open: self.open + other.open }
+    }
+
+    fn remove(self, other: Held) -> Held {
+        Held { bytes: self.bytes - other.bytes, open: self.open - other.open }
+    }
+
+    fn fits(self) -> bool {
+        self.bytes <= MAX_BYTES && self.open <= MAX_OPEN
+    }
 }
 
 /// What one request path names: the file, and each precompressed sibling it has.
@@ -63,11 +91,12 @@ pub struct Entry {
     variants: Vec<Variant>,
 }
 
-/// One representation of the file: its bytes and everything its answer says about them.
+/// One representation of the file: its bytes (or the file, open, when larger than
+/// `BLOCK`) and everything its answer says about them.
 #[derive(Debug)]
 pub struct Variant {
     pub facts: Facts,
-    pub content: Bytes,
+    pub content: Content,
     /// Its path below the root, for the freshness check.
     relative: PathBuf,
     stamp: Stamp,
@@ -112,30 +141,30 @@ impl FileCache {
     /// (too large, not all in the page cache, changed while read) or there is no room.
     pub fn fill(
         &self,
-        settings: &StaticSettings,
+        root: &Root,
+        cache_control: Option<&HeaderValue>,
         path: &str,
         relative: &Path,
-        file: &std::fs::File,
+        file: &File,
         name: &OsStr,
     ) -> Option<Arc<Entry>> {
-        let root = &settings.root;
-        let mut variants = vec![variant(settings, None, file, relative.to_owned(), name)?];
+        let mut variants = vec![variant(cache_control, None, file, relative.to_owned(), name)?];
         for (coding, opened, relative) in siblings(root, relative, &PREFERENCE) {
-            variants.push(variant(settings, Some(coding), &opened.file, relative, name)?);
+            variants.push(variant(cache_control, Some(coding), &opened.file, relative, name)?);
         }
         let entry = Arc::new(Entry { filled: Instant::now(), variants });
-        let size = entry.size();
+        let held = entry.held();
         let mut entries = lock(&self.inner);
         if let Some(old) = entries.by_path.remove(path) {
-            entries.bytes -= old.size();
+            entries.held = entries.held.remove(old.held());
         }
-        if entries.by_path.len() >= MAX_ENTRIES || entries.bytes + size > MAX_BYTES {
+        if entries.by_path.len() >= MAX_ENTRIES || !entries.held.add(held).fits() {
             entries.drop_stale();
         }
-        if entries.by_path.len() >= MAX_ENTRIES || entries.bytes + size > MAX_BYTES {
+        if entries.by_path.len() >= MAX_ENTRIES || !entries.held.add(held).fits() {
             return None;
         }
-        entries.bytes += size;
+        entries.held = entries.held.add(held);
         entries.by_path.insert(path.into(), entry.clone());
         Some(entry)
     }
@@ -143,15 +172,15 @@ impl FileCache {
 
 impl Entries {
     fn drop_stale(&mut self) {
-        let mut freed = 0;
+        let mut freed = Held::default();
         self.by_path.retain(|_, entry| {
             let fresh = entry.filled.elapsed() < FRESH;
             if !fresh {
-                freed += entry.size();
+                freed = freed.add(entry.held());
             }
             fresh
         });
-        self.bytes -= freed;
+        self.held = self.held.remove(freed);
     }
 }
 
@@ -171,32 +200,38 @@ impl Entry {
         status.ok().and_then(|status| Stamp::of(&status)) == Some(variant.stamp)
     }
 
-    fn size(&self) -> usize {
-        self.variants.iter().map(|variant| variant.content.len()).sum()
+    fn held(&self) -> Held {
+        self.variants.iter().fold(Held::default(), |held, variant| match &variant.content {
+            Content::Read(bytes) => held.add(Held { bytes: bytes.len(), open: 0 }),
+            Content::Open(_) => held.add(Held { bytes: 0, open: 1 }),
+        })
     }
 }
 
-/// The variant of the opened `file` (the file itself, or its sibling in `coding`), read
-/// whole; None when it is too large, not a regular file, or not all in the page cache.
+/// The variant of the opened `file` (the file itself, or its sibling in `coding`): read
+/// whole when it is at most `BLOCK` bytes, else kept open (a descriptor of its own); None
+/// when it is not a regular file, or a small one is not all in the page cache.
 fn variant(
-    settings: &StaticSettings,
+    cache_control: Option<&HeaderValue>,
     coding: Option<Codec>,
-    file: &std::fs::File,
+    file: &File,
     relative: PathBuf,
     name: &OsStr,
 ) -> Option<Variant> {
     let status = statx(file, "", AtFlags::EMPTY_PATH, STAMPED).ok()?;
     let stamp = Stamp::of(&status)?;
-    if stamp.size > BLOCK {
-        return None;
-    }
-    let content = if stamp.size == 0 { Bytes::new() } else { body::read_cached(file, &(0..=stamp.size - 1)) };
-    if content.len() as u64 != stamp.size {
-        return None;
-    }
+    let content = if stamp.size > BLOCK {
+        Content::Open(Arc::new(file.try_clone().ok()?))
+    } else {
+        let read = if stamp.size == 0 { Bytes::new() } else { body::read_cached(file, &(0..=stamp.size - 1)) };
+        if read.len() as u64 != stamp.size {
+            return None;
+        }
+        Content::Read(read)
+    };
     let (seconds, nanoseconds) = stamp.modified;
     let modified = u64::try_from(seconds).ok().map(|seconds| UNIX_EPOCH + Duration::new(seconds, nanoseconds));
-    let facts = Facts::new(settings, coding, stamp.size, modified, name);
+    let facts = Facts::new(cache_control, coding, stamp.size, modified, name);
     Some(Variant { facts, content, relative, stamp })
 }
 
@@ -205,15 +240,27 @@ mod tests {
     use super::*;
     use std::fs::File;
 
-    fn settings(root: &Path) -> StaticSettings {
-        let root = Root::new(root, None).expect("root");
-        StaticSettings { root, prefix: String::new(), cache_control: None, cache: FileCache::default() }
+    /// A mount's root and its cache.
+    struct Mount {
+        root: Root,
+        cache: FileCache,
+    }
+
+    fn settings(root: &Path) -> Mount {
+        Mount { root: Root::new(root, None).expect("root"), cache: FileCache::default() }
+    }
+
+    fn read(variant: &Variant) -> &[u8] {
+        match &variant.content {
+            Content::Read(bytes) => bytes,
+            Content::Open(_) => panic!("kept open, not read"),
+        }
     }
 
     /// Fills the entry of `name` (a file in the root) under `/name`.
-    fn fill(settings: &StaticSettings, name: &str) -> Option<Arc<Entry>> {
+    fn fill(settings: &Mount, name: &str) -> Option<Arc<Entry>> {
         let file = File::open(settings.root.path().join(name)).expect("open");
-        settings.cache.fill(settings, &format!("/{name}"), Path::new(name), &file, OsStr::new(name))
+        settings.cache.fill(&settings.root, None, &format!("/{name}"), Path::new(name), &file, OsStr::new(name))
     }
 
     #[test]
@@ -228,9 +275,9 @@ mod tests {
         assert!(settings.cache.get("/other.css").is_none());
 
         let plain = entry.choose(&[]);
-        assert_eq!((plain.facts.coding, plain.content.as_ref()), (None, &b"body{}"[..]));
+        assert_eq!((plain.facts.coding, read(plain)), (None, &b"body{}"[..]));
         let gzip = entry.choose(&[Codec::Brotli, Codec::Gzip]);
-        assert_eq!((gzip.facts.coding, gzip.content.as_ref()), (Some(Codec::Gzip), &b"gzip bytes"[..]));
+        assert_eq!((gzip.facts.coding, read(gzip)), (Some(Codec::Gzip), &b"gzip bytes"[..]));
         assert!(entry.is_current(&settings.root, plain) && entry.is_current(&settings.root, gzip));
 
         // Rewritten with the same size, dated in the past (a coarse clock may give a write
@@ -259,15 +306,21 @@ mod tests {
     }
 
     #[test]
-    fn large_files_are_not_kept() {
+    fn larger_files_are_kept_open_up_to_the_limit() {
         let directory = tempfile::tempdir().expect("temporary directory");
-        std::fs::write(directory.path().join("big.bin"), vec![7u8; BLOCK as usize + 1]).expect("write");
-        std::fs::write(directory.path().join("small.txt"), b"x").expect("write");
-        std::fs::write(directory.path().join("small.txt.br"), vec![7u8; BLOCK as usize + 1]).expect("write");
         let settings = settings(directory.path());
-        assert!(fill(&settings, "big.bin").is_none());
-        assert!(fill(&settings, "small.txt").is_none(), "a sibling too large keeps the file out too");
-        assert!(settings.cache.get("/big.bin").is_none() && settings.cache.get("/small.txt").is_none());
+        for index in 0..=MAX_OPEN {
+            std::fs::write(directory.path().join(format!("{index}.bin")), vec![7u8; BLOCK as usize + 1])
+                .expect("write");
+        }
+        let entry = fill(&settings, "0.bin").expect("kept");
+        assert!(matches!(entry.choose(&[]).content, Content::Open(_)));
+        assert!(entry.is_current(&settings.root, entry.choose(&[])));
+        for index in 1..MAX_OPEN {
+            assert!(fill(&settings, &format!("{index}.bin")).is_some(), "{index} fits");
+        }
+        assert!(fill(&settings, &format!("{MAX_OPEN}.bin")).is_none(), "no descriptor left, nothing stale yet");
+        assert_eq!(lock(&settings.cache.inner).held, Held { bytes: 0, open: MAX_OPEN });
     }
 
     #[test]
@@ -283,6 +336,6 @@ mod tests {
         }
         assert!(fill(&settings, &format!("{count}.bin")).is_none(), "full, and nothing is stale yet");
         assert!(fill(&settings, "0.bin").is_some(), "refilling an entry reuses its room");
-        assert_eq!(lock(&settings.cache.inner).bytes, MAX_BYTES);
+        assert_eq!(lock(&settings.cache.inner).held, Held { bytes: MAX_BYTES, open: 0 });
     }
 }

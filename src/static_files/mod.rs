@@ -10,10 +10,10 @@
 //!    pages, like nginx's (without its thread pools): a hop to tokio's blocking pool and
 //!    back cost several times more than the work (measured in bench/README.md). Only file
 //!    reads that would wait for the disk go to the blocking pool (`body.rs`); path lookups
-//!    and `open` on a cold directory tree may still block the loop briefly. A file of at
-//!    most 256 KiB is then kept in memory with its siblings (`cache.rs`): the next requests
-//!    for the same path check with one `statx` that the file is unchanged and answer from
-//!    memory.
+//!    and `open` on a cold directory tree may still block the loop briefly. The file is then
+//!    kept with its siblings (`cache.rs`: read when at most 256 KiB, else open): the next
+//!    requests for the same path check with one `statx` that the file is unchanged and
+//!    answer from what is kept.
 //! 2. A larger body (or a small one not cached) is streamed: a task on tokio reads it in
 //!    bounded pieces into the response channel (`body.rs`), so memory stays bounded however
 //!    large the file.
@@ -25,6 +25,7 @@ mod body;
 mod cache;
 mod conditional;
 mod encoding;
+mod representation;
 pub mod resolve;
 mod response;
 
