@@ -142,6 +142,17 @@ def test_random_draws_without_cookies_and_the_canary_answers_at_the_primarys_pre
         }
 
     wait_until(lambda: answered() == {"/_next": canary, "/shop": REQUESTS - canary}, message=str(answered()))
+    # The canary's own counter tells the variants apart by status class, as /status does.
+    by_variant = {
+        (dict(labels)["variant"], dict(labels)["status_class"]): value
+        for (name, labels), value in metrics(admin).items()
+        if name == "amphicorn_canary_requests_total" and value
+    }
+    assert by_variant == {("canary", "2xx"): canary, ("stable", "2xx"): REQUESTS - canary}
+    requests = canary_state(admin)["requests"]
+    assert requests["canary"] == {"total": canary, "1xx": 0, "2xx": canary, "3xx": 0, "4xx": 0, "5xx": 0}
+    assert requests["stable"]["total"] == requests["stable"]["2xx"] == REQUESTS - canary
+    assert httpx.get(f"{admin}/status").json()["mounts"]["/shop"]["canary"]["requests"] == requests
 
 
 def test_the_access_log_shows_the_canary_mount(serve, tmp_path: Path):

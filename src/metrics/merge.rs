@@ -7,9 +7,10 @@
 //! - counters and histograms are summed, and so are the gauges of the requests in flight
 //!   (a total over the workers is what a dashboard wants);
 //! - gauges named `*_info` (the build) are the same in every worker: the largest is kept;
-//! - the `process_*` figures describe one process each, so they are not summed but kept
-//!   apart under a `worker` label (the worker's slot, which a replacement reuses; so the
-//!   label stays bounded by the worker count).
+//! - the `process_*` figures describe one process each, and a canary's weight is a setting
+//!   each worker holds (two workers at 10% send 10% to the canary, not 20%): these are not
+//!   summed but kept apart under a `worker` label (the worker's slot, which a replacement
+//!   reuses; so the label stays bounded by the worker count).
 //!
 //! What a worker counted must outlive it, or counters would go backwards when a worker is
 //! replaced: `counted` keeps the counters and histograms of a worker's last exposition
@@ -73,9 +74,10 @@ impl Family {
         }
     }
 
-    /// One process's own figures (`process_*`): kept apart by worker, never summed.
+    /// One process's own figures (`process_*`, a canary's weight): kept apart by worker,
+    /// never summed.
     fn per_process(&self) -> bool {
-        self.name.starts_with("process_")
+        self.name.starts_with("process_") || self.name == "amphicorn_canary_weight"
     }
 }
 
@@ -248,6 +250,8 @@ amphicorn_build_info{version="1.0"} 1
 process_cpu_seconds_total 0.5
 # TYPE process_open_fds gauge
 process_open_fds 12.0
+# TYPE amphicorn_canary_weight gauge
+amphicorn_canary_weight{mount="/a",canary="/b"} 10.0
 garbage line
 "#;
 
@@ -273,6 +277,7 @@ garbage line
         assert_eq!(value(&total, r#"process_cpu_seconds_total{worker="1"}"#), Some(0.5));
         assert_eq!(value(&total, r#"process_open_fds{worker="0"}"#), Some(12.0));
         assert_eq!(value(&total, "process_open_fds"), None);
+        assert_eq!(value(&total, r#"amphicorn_canary_weight{mount="/a",canary="/b",worker="1"}"#), Some(10.0));
         let text = total.render();
         assert!(text.starts_with("# HELP requests_total Requests.\n# TYPE requests_total counter\n"), "{text}");
         assert!(text.contains("latency_sum{mount=\"/a\"} 1.5\n"), "{text}");

@@ -38,14 +38,12 @@
 use serde_json::{json, Map, Value};
 
 use super::fallback_paths::PathCount;
+use super::labels::{by_class, class_index, CLASSES};
 use super::mount::MountMetrics;
 use super::process::resident_memory_bytes;
 use super::reason::Reason;
 use super::Metrics;
 use crate::sync::lock;
-
-/// The status classes, by the first digit of the status.
-const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
 impl Metrics {
     /// The `GET /status` document.
@@ -101,16 +99,11 @@ fn mount_fields(mount: &MountMetrics) -> (Vec<(&'static str, Value)>, u64) {
     let (statuses, in_flight) = mount.requests();
     let mut classes = [0_u64; CLASSES.len()];
     for (status, count) in statuses {
-        if let Some(class) = classes.get_mut(usize::from(status / 100).wrapping_sub(1)) {
+        if let Some(class) = class_index(status).and_then(|index| classes.get_mut(index)) {
             *class += count;
         }
     }
     let total: u64 = classes.iter().sum();
-    let mut requests = Map::new();
-    requests.insert("total".to_owned(), json!(total));
-    for (class, count) in CLASSES.iter().zip(classes) {
-        requests.insert((*class).to_owned(), json!(count));
-    }
     let refused: Map<String, Value> = Reason::MOUNT
         .iter()
         .zip(&mount.refused)
@@ -118,7 +111,7 @@ fn mount_fields(mount: &MountMetrics) -> (Vec<(&'static str, Value)>, u64) {
         .collect();
     let mut fields = vec![
         ("interface", json!(mount.interface)),
-        ("requests", Value::Object(requests)),
+        ("requests", by_class(classes)),
         ("in_flight", json!(in_flight)),
         ("refused", Value::Object(refused)),
     ];

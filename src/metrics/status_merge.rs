@@ -5,17 +5,24 @@
 //! Each field of the document (`status.rs`) is one kind of `Figure`, named in `figure`, and
 //! that says how it adds up over the workers and whether it outlives one:
 //! - counts (`requests`, `refused`, `fallback_replays`, `fallback_paths`, body bytes, a
-//!   shadow's comparisons) are summed, and what a gone worker counted stays in every later
-//!   answer (`counted`), so they never go backwards across restarts;
-//! - the present (`in_flight`, `websockets_open`, `wsgi`'s threads and queue, `rss_bytes`) is
-//!   summed over the live workers only;
-//! - what every worker says alike (`version`, a mount's `interface` and `canary`) is the first
-//!   one's, and what is one process's own (`pid`, `uptime_seconds`) is too; the supervisor
-//!   shows its own and lists the workers' instead.
+//!   shadow's comparisons, a canary's `requests` by variant) are summed, and what a gone
+//!   worker counted stays in every later answer (`counted`), so they never go backwards
+//!   across restarts;
+//! - the present (`in_flight`, `websockets_open`, `wsgi`'s threads and queue, `rss_bytes`, a
+//!   canary's `window`) is summed over the live workers only;
+//! - what every worker says alike (`version`, a mount's `interface`, a shadow's or a canary's
+//!   settings) is the first one's, and what is one process's own (`pid`, `uptime_seconds`, a
+//!   canary's `weight` and rollback) is too; the supervisor shows its own and lists the
+//!   workers' instead.
 //!
 //! A field inside another is of its kind unless named itself: a mount's `requests` by class
 //! are counts, a shadow's `recent_differences` are the present (each live worker's last ones,
 //! joined). Lists of counts (`fallback_paths`) are added up entry by entry, by `path`.
+//!
+//! A name has one kind wherever it is: `canary`, a mount's weighted canary
+//! (`server/canary.rs`), is a set of fields named here in turn, as `mounts` is; the same name
+//! in it (the canary's address, a string: the first one's) and in its `requests` (the
+//! variant, beside `stable`: counts) reads right as that too.
 
 use serde_json::{json, Value};
 
@@ -51,11 +58,17 @@ fn figure(name: &str) -> Option<Figure> {
     match name {
         "requests" | "refused" | "fallback_replays" | "fallback_paths" | "shadow" => Some(Figure::Counted),
         "request_body_bytes" | "response_body_bytes" => Some(Figure::Counted),
-        // The mounts, whose fields are named here in turn.
-        "mounts" => Some(Figure::Counted),
+        // The mounts, and a mount's canary, whose fields are named here in turn.
+        "mounts" | "canary" => Some(Figure::Counted),
         "rss_bytes" | "in_flight" | "websockets_open" | "wsgi" | "recent_differences" => Some(Figure::Present),
-        "version" | "interface" | "canary" => Some(Figure::Alike),
+        // A canary's window: the answers its rollback judges now.
+        "window" => Some(Figure::Present),
+        "version" | "interface" => Some(Figure::Alike),
+        // A shadow's or a canary's settings.
+        "mount" | "name" | "cookie" | "key_header" | "max_error_rate" | "window_seconds" => Some(Figure::Alike),
         "pid" | "uptime_seconds" => Some(Figure::Own),
+        // A canary's weight and rollback, each worker's.
+        "weight" | "rolled_back" | "reason" => Some(Figure::Own),
         _ => None,
     }
 }
@@ -70,6 +83,12 @@ pub fn absorb(total: &mut Value, status: &Value) {
 /// says alike.
 pub fn counted(status: &Value) -> Value {
     kept(status, Figure::Counted).unwrap_or(Value::Null)
+}
+
+/// Whether `figure` names the field `name` (for the fields other modules add: a canary's).
+#[cfg(test)]
+pub(crate) fn says_how_it_adds_up(name: &str) -> bool {
+    figure(name).is_some()
 }
 
 fn add(into: &mut Value, from: &Value, figure: Figure) {
@@ -155,7 +174,8 @@ mod tests {
                 "version": "1", "pid": 10, "requests": 3, "rss_bytes": 100,
                 "mounts": {"/api": {"requests": {"total": 3, "2xx": 3}, "interface": "asgi", "in_flight": 1,
                     "fallback_paths": [{"path": "/a", "count": 2}, {"path": "/b", "count": 1}],
-                    "canary": {"weight": 10},
+                    "canary": {"canary": "/next", "weight": 10, "window": {"answers": 2},
+                        "requests": {"stable": {"total": 1}, "canary": {"total": 2}}},
                     "shadow": {"differ": 1, "recent_differences": [{"path": "/a", "status": 200}]}}}
             }),
         );
@@ -165,7 +185,8 @@ mod tests {
                 "version": "1", "pid": 11, "requests": 4, "rss_bytes": 200,
                 "mounts": {"/api": {"requests": {"total": 4, "2xx": 3, "5xx": 1}, "interface": "asgi", "in_flight": 2,
                     "fallback_paths": [{"path": "/b", "count": 3}],
-                    "canary": {"weight": 20},
+                    "canary": {"canary": "/next", "weight": 20, "window": {"answers": 5},
+                        "requests": {"stable": {"total": 3}, "canary": {"total": 4}}},
                     "shadow": {"differ": 2, "recent_differences": [{"path": "/a", "status": 500}]}},
                     "/static": {"requests": {"total": 1}}}
             }),
@@ -176,7 +197,10 @@ mod tests {
         assert_eq!(api["requests"], json!({"total": 7, "2xx": 6, "5xx": 1}));
         assert_eq!((api["interface"].clone(), api["in_flight"].clone()), (json!("asgi"), json!(3)));
         assert_eq!(api["fallback_paths"], json!([{"path": "/b", "count": 4}, {"path": "/a", "count": 2}]));
-        assert_eq!(api["canary"], json!({"weight": 10}));
+        // A canary's settings and weight are the first worker's, its variants' answers summed.
+        let canary = json!({"canary": "/next", "weight": 10, "window": {"answers": 7},
+            "requests": {"stable": {"total": 4}, "canary": {"total": 6}}});
+        assert_eq!(api["canary"], canary);
         // Differences are each worker's own, joined, never added up by path.
         let recent = json!([{"path": "/a", "status": 200}, {"path": "/a", "status": 500}]);
         assert_eq!((api["shadow"]["differ"].clone(), api["shadow"]["recent_differences"].clone()), (json!(3), recent));
@@ -190,7 +214,8 @@ mod tests {
             "mounts": {"/": {"interface": "wsgi", "requests": {"total": 3}, "in_flight": 1,
                 "refused": {"body_too_large": 1}, "websockets_open": 2, "response_body_bytes": 40,
                 "wsgi": {"threads": {"busy": 1, "idle": 3}, "queue_depth": 0},
-                "canary": {"weight": 10, "window": {"answers": 4}},
+                "canary": {"mount": "/", "canary": "/next", "weight": 10, "rolled_back": true, "reason": "errors",
+                    "window": {"answers": 4}, "requests": {"stable": {"total": 2}, "canary": {"total": 1}}},
                 "shadow": {"differ": 1, "recent_differences": [{"path": "/a"}]}}},
             "refused": {"no_mount": 1}
         });
@@ -200,7 +225,8 @@ mod tests {
             json!({
                 "version": "1", "requests": 3,
                 "mounts": {"/": {"interface": "wsgi", "requests": {"total": 3}, "refused": {"body_too_large": 1},
-                    "response_body_bytes": 40, "canary": {"weight": 10, "window": {"answers": 4}},
+                    "response_body_bytes": 40,
+                    "canary": {"mount": "/", "canary": "/next", "requests": {"stable": {"total": 2}, "canary": {"total": 1}}},
                     "shadow": {"differ": 1}}},
                 "refused": {"no_mount": 1}
             })
@@ -227,8 +253,8 @@ mod tests {
         assert_eq!(listed.last().map(|entry| entry["count"].clone()), Some(json!(100)));
     }
 
-    /// Every field a process's `/status` has is named in `figure` (`canary`, from
-    /// `server/canary.rs`, is named there too).
+    /// Every field a process's `/status` has is named in `figure` (`canary`'s, from
+    /// `server/canary.rs`, are checked there: `says_how_it_adds_up`).
     #[test]
     fn every_field_says_how_it_adds_up() {
         let metrics = Metrics::new();

@@ -28,6 +28,10 @@
 //! config file on SIGHUP) clears the reason and the window. A response that fails after its
 //! head was sent is not seen here.
 //!
+//! Each pick is counted once its answer is known, under its variant and the answer's status
+//! class (`amphicorn_canary_requests_total`, `metrics/canary.rs`); one dropped unanswered,
+//! the client gone, as a 499.
+//!
 //! Routing calls `pick` and `Pick::finish` (`service.rs`); building the variant is
 //! `mounted.rs`'s and `mod.rs`'s.
 
@@ -105,12 +109,15 @@ impl std::fmt::Debug for CanaryState {
     }
 }
 
-/// The variant chosen for one request, to finish once its answer is known.
+/// The variant chosen for one request, to finish once its answer is known. Dropped
+/// unfinished (the client left before the answer), it is counted as a 499.
 pub struct Pick {
     state: Arc<CanaryState>,
     pub variant: Variant,
     /// A random draw: the answer pins the client with the cookie.
     set_cookie: bool,
+    /// Counted in the metrics (by `finish`, or when dropped).
+    counted: bool,
 }
 
 impl CanaryState {
@@ -196,7 +203,7 @@ impl CanaryState {
         } else {
             (below(fastrand::u32(0..SCALE)), true)
         };
-        Pick { state: self.clone(), variant, set_cookie }
+        Pick { state: self.clone(), variant, set_cookie, counted: false }
     }
 
     /// The variant a cookie of the request names, if any.
@@ -265,14 +272,16 @@ impl CanaryState {
             "max_error_rate": self.settings.max_error_rate,
             "window_seconds": self.settings.window.as_secs_f64(),
             "window": {"answers": counts.answers, "failures": counts.failures},
+            "requests": self.metrics.get().map(CanaryMetrics::describe),
         })
     }
 }
 
 impl Pick {
-    /// Sets the cookie of a random draw on the answer, and counts a canary answer (which
-    /// may roll the canary back).
-    pub fn finish<B>(self, response: &mut Response<B>) {
+    /// Sets the cookie of a random draw on the answer, counts the answer under its variant,
+    /// and counts a canary answer for the rollback (which it may trigger).
+    pub fn finish<B>(mut self, response: &mut Response<B>) {
+        self.count(Some(response.status().as_u16()));
         if self.set_cookie {
             let index = usize::from(self.variant == Variant::Canary);
             if let Some(value) = self.state.set_cookie.get(index) {
@@ -284,6 +293,25 @@ impl Pick {
                 warn(message);
             }
         }
+    }
+}
+
+impl Pick {
+    /// Counts the answer in `amphicorn_canary_requests_total`, once (None: the client left
+    /// before it).
+    fn count(&mut self, status: Option<u16>) {
+        if std::mem::replace(&mut self.counted, true) {
+            return;
+        }
+        if let Some(metrics) = self.state.metrics.get() {
+            metrics.answered(usize::from(self.variant == Variant::Canary), status);
+        }
+    }
+}
+
+impl Drop for Pick {
+    fn drop(&mut self) {
+        self.count(None);
     }
 }
 
@@ -388,6 +416,21 @@ mod tests {
             assert_eq!(canary.record(status, now), None);
         }
         assert!((canary.weight_percent() - 50.0).abs() < f64::EPSILON);
+    }
+
+    /// Under workers, the supervisor adds the workers' states up field by field
+    /// (`metrics/status_merge.rs`): each field says how.
+    #[test]
+    fn every_field_of_the_state_says_how_it_adds_up_over_workers() {
+        let canary = state(1.0, Some("x-user-id"), Some(0.1));
+        canary.attach_metrics(crate::metrics::Metrics::new().canaries.canary("/api", "/next"));
+        let described = canary.describe();
+        let fields = described.as_object().map(|fields| fields.keys().cloned().collect::<Vec<_>>());
+        let fields = fields.unwrap_or_default();
+        assert!(fields.len() > 10, "{described}");
+        for name in fields {
+            assert!(crate::metrics::status_merge::says_how_it_adds_up(&name), "the canary's {name:?}");
+        }
     }
 
     #[test]
