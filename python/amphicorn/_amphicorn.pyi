@@ -202,9 +202,17 @@ class Admin:
 
     def __new__(cls, fds: Sequence[int], *, workers: bool = False) -> Admin:
         """With ``workers``, a supervisor's: it answers for the workers it is told about."""
-    def worker_started(self, slot: int, socket: str) -> None:
-        """A worker serves its own admin listener on the Unix socket ``socket``; its
+    def worker_started(self, slot: int, pid: int, socket: str) -> None:
+        """The worker ``pid`` serves its own admin listener on the Unix socket ``socket``; its
         per-process figures are labelled ``worker="<slot>"``."""
+    def worker_ready(self, socket: str, ready: bool) -> None:
+        """The worker of ``socket`` serves (``ready``), or was asked to stop: ``/canary``
+        covers the ready ones."""
+    def canary_weights(self) -> dict[str, float]:
+        """The canary weights set through this supervisor (``PUT /canary/<mount>``, or a
+        rollback in a worker), by mount address: new workers start with them."""
+    def forget_canary_weights(self, mounts: list[str]) -> None:
+        """Forgets the canary weights set for ``mounts`` (SIGHUP read the config file's anew)."""
     def worker_gone(self, socket: str) -> None:
         """The worker of ``socket`` is gone; what it counted is kept, in ``/metrics`` and
         ``/status``."""

@@ -6,7 +6,9 @@ A single process serves ``/healthz``, ``/readyz`` and ``/metrics`` on the config
 supervisor serves that address, and each worker serves its own admin listener on a Unix
 socket in a private directory of the supervisor's (``WorkerAdmins``). The supervisor's
 ``/metrics`` and ``/status`` add up its workers' (src/server/admin_workers.rs); a worker
-leaves its final figures next to its socket as it exits, so a restart loses no count.
+leaves its final figures next to its socket as it exits, so a restart loses no count. Its
+``/canary`` sets and shows the weighted canaries of the workers that serve
+(src/server/canary_workers.rs).
 """
 
 from __future__ import annotations
@@ -81,7 +83,13 @@ class WorkerAdmins:
         taken = {slot for slot, _ in self._sockets.values()}
         slot = next(slot for slot in range(len(taken) + 1) if slot not in taken)
         self._sockets[pid] = (slot, socket)
-        self.admin.worker_started(slot, socket)
+        self.admin.worker_started(slot, pid, socket)
+
+    def ready(self, pid: int, ready: bool) -> None:
+        """The worker ``pid`` serves (``ready``), or was asked to stop."""
+        entry = self._sockets.get(pid)
+        if entry is not None:
+            self.admin.worker_ready(entry[1], ready)
 
     def gone(self, pid: int) -> None:
         """The worker ``pid`` exited; its counts are kept."""

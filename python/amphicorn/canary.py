@@ -18,18 +18,26 @@ A mount names its canary by name or prefix, as it names its fallback::
     app = "api.main:app"
 
 Which request goes where, the rollback and ``PUT /canary/<mount>`` are the Rust core's
-(src/server/canary.rs, canary_window.rs, canary_admin.rs). These keys exist only in
-``[[mount]]`` tables (and :class:`~amphicorn.config.MountConfig`): ``--mount`` text has no
-per-mount options.
+(src/server/canary.rs, canary_window.rs, canary_admin.rs; with workers, the supervisor's
+canary_workers.rs). These keys exist only in ``[[mount]]`` tables (and
+:class:`~amphicorn.config.MountConfig`): ``--mount`` text has no per-mount options.
+
+With workers, the weight a worker starts with is, of these, the one set last: the config
+file's at start, a ``PUT`` to the supervisor's admin listener (or a rollback, which it spreads
+to every worker), the config file's again on SIGHUP. The supervisor keeps the weights it set
+(``Admin.canary_weights``) and starts each worker with them (:func:`with_weights`); SIGHUP
+reads the file's into the config new workers get and forgets those (:func:`reload_for_workers`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from amphicorn import config_file, convert
 from amphicorn import log as logs
+from amphicorn.config import Config, mount_address
 from amphicorn.errors import ConfigError
 from amphicorn.mount_links import Resolve
 
@@ -90,3 +98,39 @@ def file_weights(path: str | None) -> dict[str, float]:
             weight = entry.get("canary-weight", 0)
             weights[entry["prefix"]] = convert.percent(weight, file.label(f"mount #{index} canary-weight"))
     return weights
+
+
+def with_weights(config: Config, weights: Mapping[str, float]) -> Config:
+    """``config`` with its canaries at ``weights`` (percent, by mount address: ``/shop``) in
+    place of their own, for a worker to start with; an address of no mount with a canary is
+    passed over."""
+    if not weights:
+        return config
+    mounts = []
+    for mount in config.mounts:
+        weight = weights.get(mount_address(mount.point) or "") if mount.canary is not None else None
+        mounts.append(mount if weight is None else dataclasses.replace(mount, canary_weight=weight))
+    return dataclasses.replace(config, mounts=mounts)
+
+
+def reload_for_workers(config: Config, forget: Callable[[list[str]], None]) -> Config:
+    """SIGHUP under a supervisor: ``config`` with the weights the config file gives now, for
+    the workers of the rolling restart, logged as a single process logs them; ``forget``
+    drops the weights the supervisor set for those mounts (``PUT``, rollback), so the file
+    wins. A bad file is logged and changes nothing; without canaries nothing is read."""
+    canaries = {mount_address(mount.point) for mount in config.mounts if mount.canary is not None}
+    if not canaries:
+        return config
+    read: dict[str, float] = {}
+
+    def set_weight(point: str, weight: float) -> bool:
+        address = mount_address(point)
+        if address is None or address not in canaries:
+            return False
+        read[address] = weight
+        return True
+
+    reload_weights(config.config_file, set_weight)
+    if read:
+        forget(list(read))
+    return with_weights(config, read)

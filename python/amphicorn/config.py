@@ -243,7 +243,7 @@ class Config:
         """The mount ``reference`` names (a fallback, a canary, a shadow), by name or by prefix."""
         for other in self.all_mounts():
             if reference in (other.name, other.point) or (
-                _normalized(reference) is not None and _normalized(reference) == _normalized(other.point)
+                mount_address(reference) is not None and mount_address(reference) == mount_address(other.point)
             ):
                 return other
         return None
@@ -364,7 +364,9 @@ def _validate_static(mount: MountConfig, where: str) -> None:
     mount.app = STATIC_PREFIX + os.path.abspath(directory)
 
 
-def _normalized(point: str | None) -> str | None:
+def mount_address(point: str | None) -> str | None:
+    """A mount's address as the Rust core writes it (``/api/`` is ``/api``); None for one
+    that is not an address."""
     try:
         return check_mount_point(point) if point else None
     except ValueError:

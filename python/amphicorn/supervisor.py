@@ -24,7 +24,10 @@
 - **SIGHUP** (and ``--reload`` on a change): a rolling restart. New workers start on the
   same sockets; once all of them are ready the old ones drain and exit. The listening
   sockets never close, so no connection is refused. If a new worker cannot start, the old
-  ones keep serving.
+  ones keep serving. SIGHUP also reads the weighted canaries' weights from the config file
+  again, for the new workers (:mod:`amphicorn.canary`).
+- **Canary weights**: a worker starts with those set last through the admin listener
+  (``PUT /canary/<mount>``, or a rollback spread to every worker), else the config's.
 
 Each process's mechanics (starting it, its ready word, SIGTERM, the kill when late) are
 :mod:`amphicorn.worker_process`'s; this module decides when. uvicorn's ``supervisors/`` and
@@ -46,6 +49,7 @@ from multiprocessing.connection import wait
 from types import FrameType
 from typing import Any
 
+from amphicorn import canary as canaries
 from amphicorn import exits
 from amphicorn import log as logs
 from amphicorn.admin import WorkerAdmins, admin_listener
@@ -231,6 +235,8 @@ class Supervisor:
             logs.logger.info("Received %s, stopping the workers gracefully", detail)
         elif kind == "restart" and not self.stopping:
             logs.logger.info("Received %s: rolling restart of the workers", detail)
+            forget = self.admins.admin.forget_canary_weights if self.admins is not None else lambda _: None
+            self.worker_config = canaries.reload_for_workers(self.worker_config, forget)
             self._begin_rollover()
         elif kind == "reload" and not self.stopping:
             logs.logger.info("Python files changed: restarting the workers")
@@ -262,6 +268,7 @@ class Supervisor:
         max_requests = None if limit is None else limit + random.randint(0, self.config.limit_max_requests_jitter)
         config, admin_socket = self.worker_config, None
         if self.admins is not None:
+            config = canaries.with_weights(config, self.admins.admin.canary_weights())
             config, admin_socket = self.admins.config_for(config)
         w = Worker.start(self.context, config, self.listeners.sockets, max_requests, self.generation, admin_socket)
         self.workers.append(w)
@@ -270,14 +277,18 @@ class Supervisor:
         logs.logger.debug("Started worker process %d", w.pid)
 
     def _stop_worker(self, w: Worker) -> None:
+        if self.admins is not None:
+            self.admins.ready(w.pid, False)
         w.stop(self.config.graceful_timeout + STOP_MARGIN)
 
     def _collect_ready(self) -> None:
         for w in self.workers:
             if w.read_ready():
+                if self.admins is not None:
+                    self.admins.ready(w.pid, w.stop_deadline is None)
+                    if not self.stopping:
+                        self.admins.admin.set_ready(True)
                 logs.logger.info("Worker process %d is ready", w.pid)
-                if self.admins is not None and not self.stopping:
-                    self.admins.admin.set_ready(True)
 
     def _reap(self) -> None:
         for w in [w for w in self.workers if not w.process.is_alive()]:

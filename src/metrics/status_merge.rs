@@ -9,7 +9,8 @@
 //!   worker counted stays in every later answer (`counted`), so they never go backwards
 //!   across restarts;
 //! - the present (`in_flight`, `websockets_open`, `wsgi`'s threads and queue, `rss_bytes`, a
-//!   canary's `window`) is summed over the live workers only;
+//!   canary's `window`, the `workers` a supervisor lists) is summed (or joined) over the
+//!   live workers only;
 //! - what every worker says alike (`version`, a mount's `interface`, a shadow's or a canary's
 //!   settings) is the first one's, and what is one process's own (`pid`, `uptime_seconds`, a
 //!   canary's `weight` and rollback) is too; the supervisor shows its own and lists the
@@ -61,8 +62,9 @@ fn figure(name: &str) -> Option<Figure> {
         // The mounts, and a mount's canary, whose fields are named here in turn.
         "mounts" | "canary" => Some(Figure::Counted),
         "rss_bytes" | "in_flight" | "websockets_open" | "wsgi" | "recent_differences" => Some(Figure::Present),
-        // A canary's window: the answers its rollback judges now.
-        "window" => Some(Figure::Present),
+        // A canary's window: the answers its rollback judges now. The workers a supervisor
+        // lists, at the top level and in a canary (`server/canary_workers.rs`).
+        "window" | "workers" => Some(Figure::Present),
         "version" | "interface" => Some(Figure::Alike),
         // A shadow's or a canary's settings.
         "mount" | "name" | "cookie" | "key_header" | "max_error_rate" | "window_seconds" => Some(Figure::Alike),

@@ -27,7 +27,8 @@
 //!
 //! With `--workers`, the supervisor's admin listener answers for its workers instead
 //! (`admin_workers.rs`): `/metrics` is their sum, always in the Prometheus text format, and
-//! `/status` adds theirs up; both keep what replaced workers counted.
+//! `/status` adds theirs up; both keep what replaced workers counted. `/canary` sets and
+//! shows the canaries of every worker (`canary_workers.rs`).
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -49,6 +50,7 @@ use super::admin_responses::{json, text};
 use super::admin_workers::{self, Workers, REFRESH};
 use super::canary::CanaryState;
 use super::canary_admin;
+use super::canary_workers::{Canaries, POLL};
 use super::listeners::{accept, Listener};
 use super::protocol::stopped;
 use crate::metrics::Metrics;
@@ -67,6 +69,8 @@ pub struct AdminState {
     /// A supervisor's: the workers whose figures it sums (`admin_workers.rs`); it has no
     /// `Server` and no metrics of its own.
     workers: Option<Workers>,
+    /// A supervisor's: the canary weights it wants in its workers (`canary_workers.rs`).
+    worker_canaries: Canaries,
     /// Set by a stop signal during `--shutdown-delay`: not ready, though still serving.
     withdrawn: AtomicBool,
     /// The mounts' weighted canaries, set by the `Server`.
@@ -168,12 +172,31 @@ impl Admin {
         Ok(Self { state, stop, thread: Mutex::new(Some(thread)) })
     }
 
-    /// The supervisor started a worker whose admin listener serves on the Unix socket
-    /// `socket`; its per-process figures get `worker="<slot>"`.
-    fn worker_started(&self, slot: u32, socket: std::path::PathBuf) {
+    /// The supervisor started the worker `pid`, whose admin listener serves on the Unix
+    /// socket `socket`; its per-process figures get `worker="<slot>"`.
+    fn worker_started(&self, slot: u32, pid: u32, socket: std::path::PathBuf) {
         if let Some(workers) = &self.state.workers {
-            workers.started(slot, socket);
+            workers.started(slot, pid, socket);
         }
+    }
+
+    /// The worker serving on `socket` serves (`ready`), or was asked to stop: `/canary`
+    /// covers the ready ones.
+    fn worker_ready(&self, socket: std::path::PathBuf, ready: bool) {
+        if let Some(workers) = &self.state.workers {
+            workers.set_worker_ready(&socket, ready);
+        }
+    }
+
+    /// The canary weights set through this supervisor (`PUT /canary/<mount>`, or a rollback
+    /// in a worker), by mount: the supervisor starts new workers with them.
+    fn canary_weights(&self) -> std::collections::BTreeMap<String, f64> {
+        self.state.worker_canaries.weights()
+    }
+
+    /// Forgets the canary weights set for `mounts` (SIGHUP read the config file's anew).
+    fn forget_canary_weights(&self, mounts: Vec<String>) {
+        self.state.worker_canaries.forget(&mounts);
     }
 
     /// The worker serving on `socket` is gone (its counts are kept).
@@ -230,7 +253,7 @@ impl Drop for Admin {
 async fn serve(listeners: Vec<Listener>, state: Arc<AdminState>, stop: watch::Receiver<bool>) {
     let mut loops = tokio::task::JoinSet::new();
     if state.workers.is_some() {
-        loops.spawn(refresh_workers(state.clone(), stop.clone()));
+        loops.spawn(tend_workers(state.clone(), stop.clone()));
     }
     for listener in listeners {
         match listener.into_tokio() {
@@ -243,15 +266,22 @@ async fn serve(listeners: Vec<Listener>, state: Arc<AdminState>, stop: watch::Re
     while loops.join_next().await.is_some() {}
 }
 
-/// Keeps the workers' last figures recent, for those that die without a final word.
-async fn refresh_workers(state: Arc<AdminState>, mut stop: watch::Receiver<bool>) {
+/// Keeps the workers' last figures recent, for those that die without a final word, and
+/// their canaries one (`canary_workers.rs`).
+async fn tend_workers(state: Arc<AdminState>, mut stop: watch::Receiver<bool>) {
+    let Some(workers) = &state.workers else {
+        return;
+    };
+    let mut refresh = tokio::time::interval_at(tokio::time::Instant::now() + REFRESH, REFRESH);
+    let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + POLL, POLL);
+    for interval in [&mut refresh, &mut poll] {
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    }
     loop {
         tokio::select! {
             _ = stopped(&mut stop) => return,
-            _ = tokio::time::sleep(REFRESH) => {}
-        }
-        if let Some(workers) = &state.workers {
-            workers.refresh().await;
+            _ = refresh.tick() => workers.refresh().await,
+            _ = poll.tick() => state.worker_canaries.poll(workers).await,
         }
     }
 }
@@ -275,7 +305,11 @@ async fn accept_loop(
             let state = state.clone();
             async move {
                 if canary_admin::serves(request.uri().path()) {
-                    return Ok::<_, Infallible>(canary_admin::answer(state.canaries(), request).await);
+                    let answer = match &state.workers {
+                        Some(workers) => state.worker_canaries.answer(workers, request).await,
+                        None => canary_admin::answer(state.canaries(), request).await,
+                    };
+                    return Ok::<_, Infallible>(answer);
                 }
                 Ok(answer_any(&state, &request).await)
             }
@@ -312,7 +346,9 @@ async fn answer_any<B>(state: &AdminState, request: &Request<B>) -> Response<Ful
         "/status" if reading => {
             let own = state.metrics.status();
             let own = ["version", "uptime_seconds", "pid"].map(|field| (field.to_owned(), own[field].clone()));
-            json(StatusCode::OK, &workers.status(serde_json::Value::Object(own.into_iter().collect())).await)
+            let (mut status, statuses) = workers.status(serde_json::Value::Object(own.into_iter().collect())).await;
+            state.worker_canaries.describe_in_status(&statuses, &mut status["mounts"]);
+            json(StatusCode::OK, &status)
         }
         _ => answer(state, request),
     }

@@ -18,7 +18,8 @@
 //!
 //! Liveness is the supervisor's: `/healthz` is `200` while it has live workers. Readiness
 //! is what the supervisor says (`set_ready`): ready once a worker serves, not ready from a
-//! stop signal on.
+//! stop signal on. It also says which workers serve (`set_worker_ready`): those are the ones
+//! whose weighted canaries `/canary` sets and reports (`canary_workers.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,8 +28,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::HOST;
-use http::{Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::UnixStream;
@@ -37,8 +38,8 @@ use crate::metrics::merge::Exposition;
 use crate::metrics::status_merge;
 use crate::sync::lock;
 
-/// Longest a scrape waits for one worker.
-const WORKER_SCRAPE: Duration = Duration::from_secs(2);
+/// Longest a scrape (or any other request to a worker) waits for one worker.
+pub const WORKER_SCRAPE: Duration = Duration::from_secs(2);
 /// How often the workers' figures are refreshed between scrapes.
 pub const REFRESH: Duration = Duration::from_secs(5);
 
@@ -78,10 +79,26 @@ impl Figures {
 
 #[derive(Debug)]
 struct Live {
-    /// The `worker` label of its per-process figures: its slot, which a replacement reuses.
-    slot: u32,
-    socket: PathBuf,
+    peer: Peer,
+    /// Serving, and not asked to stop.
+    ready: bool,
     last: Figures,
+}
+
+/// A live worker as requests to it name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// The `worker` label of its per-process figures: its slot, which a replacement reuses.
+    pub slot: u32,
+    pub pid: u32,
+    /// Its private admin listener's.
+    pub socket: PathBuf,
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "worker {} (pid {})", self.slot, self.pid)
+    }
 }
 
 /// The live workers and what the gone ones counted, under one lock: a worker moves from one
@@ -101,15 +118,28 @@ pub struct Workers {
 
 impl Workers {
     /// A worker started, serving its admin listener on `socket` (soon).
-    pub fn started(&self, slot: u32, socket: PathBuf) {
-        lock(&self.roster).live.push(Live { slot, socket, last: Figures::default() });
+    pub fn started(&self, slot: u32, pid: u32, socket: PathBuf) {
+        let peer = Peer { slot, pid, socket };
+        lock(&self.roster).live.push(Live { peer, ready: false, last: Figures::default() });
+    }
+
+    /// The worker of `socket` serves (`ready`), or was asked to stop (not).
+    pub fn set_worker_ready(&self, socket: &Path, ready: bool) {
+        if let Some(live) = lock(&self.roster).live.iter_mut().find(|live| live.peer.socket == socket) {
+            live.ready = ready;
+        }
+    }
+
+    /// The workers that serve and were not asked to stop, in the order they started.
+    pub fn ready_peers(&self) -> Vec<Peer> {
+        lock(&self.roster).live.iter().filter(|live| live.ready).map(|live| live.peer.clone()).collect()
     }
 
     /// The worker of `socket` is gone: its counts join the retired ones (its final figures
     /// when it left them, else the last ones read).
     pub fn gone(&self, socket: &Path) {
         let mut roster = lock(&self.roster);
-        let Some(at) = roster.live.iter().position(|live| live.socket == socket) else {
+        let Some(at) = roster.live.iter().position(|live| live.peer.socket == socket) else {
             return;
         };
         let live = roster.live.remove(at);
@@ -148,15 +178,15 @@ impl Workers {
     /// Reads `path` from every live worker at once and keeps each answer in its figures with
     /// `keep`; the sockets of the workers that answered.
     async fn read(&self, path: &str, keep: fn(&mut Figures, &str) -> bool) -> Vec<PathBuf> {
-        let sockets: Vec<PathBuf> = lock(&self.roster).live.iter().map(|live| live.socket.clone()).collect();
+        let sockets: Vec<PathBuf> = lock(&self.roster).live.iter().map(|live| live.peer.socket.clone()).collect();
         let reads = sockets.iter().map(|socket| tokio::time::timeout(WORKER_SCRAPE, scrape(socket, path)));
         let answers = futures::future::join_all(reads).await;
         let mut roster = lock(&self.roster);
         let mut answered = Vec::new();
         for (socket, answer) in sockets.into_iter().zip(answers) {
             // A worker gone meanwhile is retired with what it left.
-            let (Ok(Some(text)), Some(live)) = (answer, roster.live.iter_mut().find(|live| live.socket == socket))
-            else {
+            let found = roster.live.iter_mut().find(|live| live.peer.socket == socket);
+            let (Ok(Some(text)), Some(live)) = (answer, found) else {
                 continue;
             };
             if keep(&mut live.last, &text) {
@@ -175,7 +205,7 @@ impl Workers {
         let mut total = roster.retired.exposition.clone();
         total.absorb(&Exposition::parse(own), "supervisor");
         for live in &roster.live {
-            total.absorb(&live.last.exposition, &live.slot.to_string());
+            total.absorb(&live.last.exposition, &live.peer.slot.to_string());
         }
         total.render()
     }
@@ -183,22 +213,26 @@ impl Workers {
     /// `/status`: the supervisor's own fields (`own`: version, uptime, pid), the live
     /// workers' figures, read now, plus what the gone ones counted (`status_merge.rs` says
     /// which is which), and `workers`: each live one's slot, pid, requests, RSS and uptime.
-    pub async fn status(&self, mut own: Value) -> Value {
+    /// With it, each live worker's own document (None when it did not answer now), for what
+    /// does not add up: a mount's `canary`, which `canary_workers.rs` puts over the workers.
+    pub async fn status(&self, mut own: Value) -> (Value, Vec<(Peer, Option<Value>)>) {
         let answering = self.read("/status", Figures::keep_status).await;
         let mut total = Value::Null;
         let mut workers = Vec::new();
+        let mut statuses = Vec::new();
         let roster = lock(&self.roster);
         for live in &roster.live {
             let status = &live.last.status;
             status_merge::absorb(&mut total, status);
-            let answered = answering.contains(&live.socket);
-            let mut worker = json!({"slot": live.slot, "answered": answered});
+            let answered = answering.contains(&live.peer.socket);
+            let mut worker = json!({"slot": live.peer.slot, "answered": answered});
             if answered {
                 for field in ["pid", "requests", "rss_bytes", "uptime_seconds"] {
                     worker[field] = status[field].clone();
                 }
             }
             workers.push(worker);
+            statuses.push((live.peer.clone(), answered.then(|| status.clone())));
         }
         status_merge::absorb(&mut total, &roster.retired.status);
         drop(roster);
@@ -206,7 +240,7 @@ impl Workers {
             own[field] = total[field].take();
         }
         own["workers"] = Value::Array(workers);
-        own
+        (own, statuses)
     }
 }
 
@@ -250,18 +284,24 @@ fn final_figures(socket: &Path, last: Figures) -> Figures {
     Figures { exposition: exposition.unwrap_or(last.exposition), status: status.unwrap_or(last.status) }
 }
 
-/// `GET path` from the worker's admin listener at `socket`; None when it does not serve.
+/// `GET path` from the worker's admin listener at `socket`; None when it does not serve,
+/// or answers other than `200`.
 async fn scrape(socket: &Path, path: &str) -> Option<String> {
+    let (status, body) = ask(socket, Method::GET, path, Bytes::new()).await?;
+    (status == StatusCode::OK).then(|| String::from_utf8(body.to_vec()).ok()).flatten()
+}
+
+/// The worker's admin listener at `socket` asked `method path` with `body`: its answer's
+/// status and body; None when it does not serve.
+pub async fn ask(socket: &Path, method: Method, path: &str, body: Bytes) -> Option<(StatusCode, Bytes)> {
     let stream = UnixStream::connect(socket).await.ok()?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.ok()?;
     tokio::spawn(connection);
-    let request = Request::get(path).header(HOST, "localhost").body(Empty::<Bytes>::new()).ok()?;
+    let request = Request::builder().method(method).uri(path).header(HOST, "localhost").body(Full::new(body)).ok()?;
     let response = sender.send_request(request).await.ok()?;
-    if response.status() != StatusCode::OK {
-        return None;
-    }
+    let status = response.status();
     let body = response.into_body().collect().await.ok()?.to_bytes();
-    String::from_utf8(body.to_vec()).ok()
+    Some((status, body))
 }
 
 #[cfg(test)]
@@ -277,8 +317,8 @@ mod tests {
         let (stopped, killed) = (directory.path().join("worker-1.sock"), directory.path().join("worker-2.sock"));
         let status =
             json!({"requests": 3, "rss_bytes": 100, "mounts": {"/": {"requests": {"total": 3}, "in_flight": 1}}});
-        workers.started(0, stopped.clone());
-        workers.started(1, killed.clone());
+        workers.started(0, 100, stopped.clone());
+        workers.started(1, 101, killed.clone());
         // The one stopped leaves its final figures; the one killed, what was last read.
         leave_final_figures(&stopped, EXPOSITION, &status)?;
         lock(&workers.roster).live[1].last = Figures { exposition: Exposition::parse(EXPOSITION), status };

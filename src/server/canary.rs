@@ -32,6 +32,9 @@
 //! class (`amphicorn_canary_requests_total`, `metrics/canary.rs`); one dropped unanswered,
 //! the client gone, as a 499.
 //!
+//! The state is the process's: with workers each has its own, and the supervisor keeps them
+//! one (the weight set in all, a rollback in one spread to all: `canary_workers.rs`).
+//!
 //! Routing calls `pick` and `Pick::finish` (`service.rs`); building the variant is
 //! `mounted.rs`'s and `mod.rs`'s.
 
@@ -316,7 +319,7 @@ impl Drop for Pick {
 }
 
 /// Logs a warning through Python's logging, from a thread that may wait for the GIL.
-fn warn(message: String) {
+pub(super) fn warn(message: String) {
     let log = move || pyo3::Python::attach(|py| crate::log::warning(py, &message));
     match tokio::runtime::Handle::try_current() {
         Ok(runtime) => drop(runtime.spawn_blocking(log)),

@@ -8,7 +8,8 @@
 //!   canary is `404`, a weight that is not a number from 0 to 100 `400`.
 //!
 //! The state itself, and what a weight means, are `canary.rs`'s. The weight is the serving
-//! process's: with workers, each has its own (and no admin listener yet).
+//! process's: with workers, each has its own, on its private admin socket, and the
+//! supervisor's admin listener answers `/canary` for all of them (`canary_workers.rs`).
 
 use std::sync::Arc;
 
@@ -50,9 +51,9 @@ where
     match method {
         Method::GET | Method::HEAD => json(StatusCode::OK, &state.describe()),
         Method::PUT => {
-            let body = match Limited::new(request.into_body(), MAX_BODY).collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(_) => return bad_request("the body could not be read (at most 4096 bytes)"),
+            let body = match put_body(request.into_body()).await {
+                Ok(body) => body,
+                Err(refused) => return refused,
             };
             let Some(weight) = weight(&body) else {
                 return bad_request("expected a weight from 0 to 100: {\"weight\": 25} or 25");
@@ -63,6 +64,18 @@ where
             }
         }
         _ => not_allowed("GET, HEAD, PUT"),
+    }
+}
+
+/// A `PUT` body, whole; the `400` to answer when it cannot be read or passes `MAX_BODY`.
+pub(super) async fn put_body<B>(body: B) -> Result<Bytes, Response<Full<Bytes>>>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(_) => Err(bad_request("the body could not be read (at most 4096 bytes)")),
     }
 }
 
@@ -80,7 +93,7 @@ fn bad_request(why: &str) -> Response<Full<Bytes>> {
     json(StatusCode::BAD_REQUEST, &json!({ "error": why }))
 }
 
-fn not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+pub(super) fn not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
     let mut response = json(StatusCode::METHOD_NOT_ALLOWED, &json!({"error": "method not allowed"}));
     response.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
     response

@@ -18,6 +18,7 @@ mod allocator;
 mod canary;
 mod canary_admin;
 mod canary_window;
+mod canary_workers;
 mod forward;
 pub(crate) mod framing_watch;
 mod listen;

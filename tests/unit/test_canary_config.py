@@ -56,3 +56,32 @@ def test_file_weights_for_sighup(tmp_path: Path):
     file.write_text(file.read_text().replace("30", "300"))
     with pytest.raises(ConfigError, match="mount #1 canary-weight 300"):
         canary.file_weights(str(file))
+
+
+def test_workers_start_with_the_weights_the_supervisor_set():
+    validated = config(canary="next", canary_weight=10).validate()
+    # By the address the admin listener writes; a mount without a canary is passed over.
+    started = canary.with_weights(validated, {"/shop": 40.0, "/_next": 5.0})
+    assert [mount.canary_weight for mount in started.mounts] == [40.0, None]
+    assert validated.mounts[0].canary_weight == 10
+    assert canary.with_weights(validated, {}) is validated
+
+
+def test_sighup_under_a_supervisor_takes_the_file_over_the_weights_set(tmp_path: Path):
+    file = tmp_path / "amphicorn.toml"
+    file.write_text(
+        "[[mount]]\nprefix = '/shop/'\napp = 'a:app'\ncanary = 'next'\ncanary-weight = 30\n"
+        "[[mount]]\nprefix = '/_next'\napp = 'c:app'\nname = 'next'\n"
+    )
+    validated = config(canary="next", canary_weight=10).validate()
+    validated.config_file = str(file)
+    forgotten: list[list[str]] = []
+    reloaded = canary.reload_for_workers(validated, forgotten.append)
+    assert (reloaded.mounts[0].canary_weight, forgotten) == (30.0, [["/shop"]])
+    # A bad file changes nothing, and forgets nothing.
+    file.write_text(file.read_text().replace("30", "300"))
+    assert canary.reload_for_workers(reloaded, forgotten.append).mounts[0].canary_weight == 30.0
+    assert forgotten == [["/shop"]]
+    # Without canaries the file is not read.
+    plain = Config(mounts=[MountConfig("/shop", "shop:app")], config_file=str(file)).validate()
+    assert canary.reload_for_workers(plain, forgotten.append) is plain

@@ -1,0 +1,448 @@
+//! The weighted canary under `--workers N`: the supervisor's admin listener answers
+//! `/canary` for its workers (`admin.rs` routes it here; a single process answers it in
+//! `canary_admin.rs`, as each worker does on its private admin socket).
+//!
+//! Each worker holds its own canary state (`canary.rs`): its weight, its window of answers,
+//! its rollback. The supervisor keeps them one:
+//! - `PUT /canary/<mount>` goes to every ready worker (serving, not asked to stop) at once,
+//!   each bounded by `WORKER_SCRAPE`. When all take it: `200` and the state over the workers
+//!   (below). When some do not (no answer, or another status): `502`, the state, and an
+//!   `error` naming them; the weight stays wanted, and they get it once they answer (the
+//!   poll, below). When none takes it and all refuse alike (`400` for a bad weight, `404` for
+//!   a mount without a canary), that answer is passed on. No ready worker: `503`.
+//! - `GET /canary/<mount>` (and each entry of `GET /canary`): the first worker's settings,
+//!   with `weight` the one the supervisor wants (the first worker's if it wants none),
+//!   `window` and `requests` added up over the workers (`metrics/status_merge.rs`),
+//!   `rolled_back` and `reason` the supervisor's rollback or else any worker's (`"worker 1
+//!   (pid 4243): error rate ..."`), and `workers`: each one's slot, pid, weight, rollback and
+//!   window (`"answered": false` when it did not answer). `/status` shows the same under each
+//!   mount, added up as the rest of `/status` is: over every live worker (one that did not
+//!   answer with what it last said), its `requests` with what gone workers counted.
+//! - Every `POLL` the supervisor reads each ready worker's `/canary`. A worker that rolled a
+//!   canary back since the last look (each worker counts only its own share of the answers)
+//!   makes the wanted weight 0 with its reason, logged as a warning; then every worker whose
+//!   weight is not the wanted one is sent it. So a rollback in one worker rolls them all back
+//!   within about a second (and `amphicorn_canary_rollbacks_total` counts it once), and a
+//!   worker that missed a `PUT` (it was starting, or did not answer) catches up.
+//!
+//! The wanted weights are also those the supervisor starts new workers with (a crash, its
+//! `--limit-max-requests`), read from `Canaries::weights` by `supervisor.py`, until SIGHUP
+//! reads the config file's anew and forgets them (`forget`). A `PUT` and a poll take turns, so
+//! a rollback and a `PUT` never interleave: the later one wins.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use serde_json::{json, Value};
+
+use super::admin_responses::json;
+use super::admin_workers::{ask, Peer, Workers, WORKER_SCRAPE};
+use super::canary::warn;
+use super::canary_admin::{not_allowed, put_body};
+use crate::metrics::status_merge;
+use crate::sync::lock;
+
+/// How often the supervisor reads its workers' canaries.
+pub const POLL: Duration = Duration::from_secs(1);
+/// Weights closer than this (percent) are the same: workers keep hundredths of a percent.
+const SAME_WEIGHT: f64 = 0.005;
+
+/// A weight the supervisor wants in every worker, and why when it was a rollback.
+#[derive(Debug, Clone, PartialEq)]
+struct Wanted {
+    weight: f64,
+    reason: Option<String>,
+}
+
+/// The supervisor's side of its workers' canaries.
+#[derive(Debug, Default)]
+pub struct Canaries {
+    /// By mount (its address as the workers write it, `/shop`): set by a `PUT` or a rollback.
+    wanted: Mutex<BTreeMap<String, Wanted>>,
+    /// The workers (by socket) and mounts last seen rolled back: each rollback is acted on once.
+    rolled_back: Mutex<HashSet<(PathBuf, String)>>,
+    /// Held by a `PUT` and by a poll, each from its reading to its last write.
+    turn: tokio::sync::Mutex<()>,
+}
+
+/// One worker's answer: its status and JSON body (None: it did not answer).
+type Answer = Option<(StatusCode, Value)>;
+
+impl Canaries {
+    /// The weights the supervisor wants, by mount: new workers start with them.
+    pub fn weights(&self) -> BTreeMap<String, f64> {
+        lock(&self.wanted).iter().map(|(mount, wanted)| (mount.clone(), wanted.weight)).collect()
+    }
+
+    /// Forgets the wanted weights of `mounts` (SIGHUP read the config file's anew).
+    pub fn forget(&self, mounts: &[String]) {
+        lock(&self.wanted).retain(|mount, _| !mounts.contains(mount));
+    }
+
+    /// The answer to a request for `/canary` or `/canary/...` (see the module's notes).
+    pub async fn answer<B>(&self, workers: &Workers, request: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: http_body::Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let path = request.uri().path().to_owned();
+        let one = path.starts_with("/canary/");
+        let (method, body) = match (request.method().clone(), one) {
+            (Method::GET | Method::HEAD, _) => (Method::GET, Bytes::new()),
+            (Method::PUT, true) => match put_body(request.into_body()).await {
+                Ok(body) => (Method::PUT, body),
+                Err(refused) => return refused,
+            },
+            (_, true) => return not_allowed("GET, HEAD, PUT"),
+            (_, false) => return not_allowed("GET, HEAD"),
+        };
+        let _turn = self.turn.lock().await;
+        let peers = workers.ready_peers();
+        if peers.is_empty() {
+            return json(StatusCode::SERVICE_UNAVAILABLE, &json!({"error": "no worker serves yet"}));
+        }
+        let answers = ask_all(&peers, &method, &path, &body).await;
+        if !one {
+            let listed = self.combine_lists(&peers, &answers);
+            return json(StatusCode::OK, &Value::Array(listed));
+        }
+        // Each worker's state of the mount, when it took the request.
+        let took: Vec<Option<&Value>> = answers
+            .iter()
+            .map(|answer| answer.as_ref().filter(|(status, _)| *status == StatusCode::OK).map(|(_, state)| state))
+            .collect();
+        let Some(first) = took.iter().flatten().next() else {
+            return refused_alike(&peers, &answers);
+        };
+        let mount = first["mount"].as_str().unwrap_or_default().to_owned();
+        if method == Method::PUT {
+            let weight = first["weight"].as_f64().unwrap_or_default();
+            lock(&self.wanted).insert(mount.clone(), Wanted { weight, reason: None });
+            // The workers that took it cleared their rollbacks: a new one is new again.
+            lock(&self.rolled_back).retain(|(_, rolled)| *rolled != mount);
+        }
+        let reports: Vec<(&Peer, Option<&Value>)> = peers.iter().zip(took.iter().copied()).collect();
+        let mut state = combine(added_up(&reports), &reports, lock(&self.wanted).get(&mount));
+        let missing = missing(&peers, &answers);
+        if missing.is_empty() {
+            return json(StatusCode::OK, &state);
+        }
+        let mut error = missing.join("; ");
+        if method == Method::PUT {
+            error.push_str("; the supervisor sends the weight again each second to a worker that has not taken it");
+        }
+        state["error"] = json!(error);
+        json(StatusCode::BAD_GATEWAY, &state)
+    }
+
+    /// Each mount's state over the workers, from their `GET /canary` lists, in the order the
+    /// first worker lists them.
+    fn combine_lists(&self, peers: &[Peer], answers: &[Answer]) -> Vec<Value> {
+        let lists: Vec<&[Value]> = answers
+            .iter()
+            .map(|answer| match answer {
+                Some((StatusCode::OK, Value::Array(states))) => states.as_slice(),
+                _ => &[],
+            })
+            .collect();
+        let mut mounts: Vec<&str> = Vec::new();
+        for state in lists.iter().copied().flatten() {
+            if let Some(mount) = state["mount"].as_str().filter(|mount| !mounts.contains(mount)) {
+                mounts.push(mount);
+            }
+        }
+        let wanted = lock(&self.wanted);
+        mounts
+            .into_iter()
+            .map(|mount| {
+                let reports: Vec<(&Peer, Option<&Value>)> =
+                    peers.iter().zip(&lists).map(|(peer, list)| (peer, find(list, mount))).collect();
+                combine(added_up(&reports), &reports, wanted.get(mount))
+            })
+            .collect()
+    }
+
+    /// `/status` with workers: each mount's `canary` in `mounts` (the workers' figures added
+    /// up, with what the gone ones counted: `metrics/status_merge.rs`) made its state over the
+    /// workers, from each live one's `/status` document (None: it did not answer).
+    pub fn describe_in_status(&self, statuses: &[(Peer, Option<Value>)], mounts: &mut Value) {
+        let Some(mounts) = mounts.as_object_mut() else {
+            return;
+        };
+        let wanted = lock(&self.wanted);
+        for (mount, fields) in mounts.iter_mut() {
+            let Some(added) = fields.get_mut("canary").map(Value::take) else {
+                continue;
+            };
+            let reports: Vec<(&Peer, Option<&Value>)> = statuses
+                .iter()
+                .map(|(peer, status)| (peer, status.as_ref().and_then(|status| status["mounts"][mount].get("canary"))))
+                .collect();
+            fields["canary"] = combine(added, &reports, wanted.get(mount));
+        }
+    }
+
+    /// One look at the ready workers' canaries: a new rollback in any of them is wanted in
+    /// all, and each worker gets the weights wanted of it (see the module's notes).
+    pub async fn poll(&self, workers: &Workers) {
+        let _turn = self.turn.lock().await;
+        let peers = workers.ready_peers();
+        if peers.is_empty() {
+            return;
+        }
+        let answers = ask_all(&peers, &Method::GET, "/canary", &Bytes::new()).await;
+        let mut reports: Vec<(&Peer, &Value)> = Vec::new();
+        for (peer, answer) in peers.iter().zip(&answers) {
+            if let Some((StatusCode::OK, Value::Array(states))) = answer {
+                reports.extend(states.iter().map(|state| (peer, state)));
+            }
+        }
+        for message in self.note_rollbacks(&peers, &reports) {
+            warn(message);
+        }
+        let wanted = lock(&self.wanted).clone();
+        let sends = reports.iter().filter_map(|(peer, state)| {
+            let mount = state["mount"].as_str()?;
+            let weight = wanted.get(mount)?.weight;
+            if (state["weight"].as_f64()? - weight).abs() < SAME_WEIGHT {
+                return None;
+            }
+            let path = format!("/canary/{}", mount.trim_start_matches('/'));
+            let body = Bytes::from(json!({ "weight": weight }).to_string());
+            Some(async move { tokio::time::timeout(WORKER_SCRAPE, ask(&peer.socket, Method::PUT, &path, body)).await })
+        });
+        futures::future::join_all(sends).await;
+    }
+
+    /// Takes in the rollbacks `reports` show (each worker's state of each canary): one not
+    /// seen before makes that mount's wanted weight 0 with its reason. Returns the warnings
+    /// to log.
+    fn note_rollbacks(&self, peers: &[Peer], reports: &[(&Peer, &Value)]) -> Vec<String> {
+        let mut seen = lock(&self.rolled_back);
+        seen.retain(|(socket, _)| peers.iter().any(|peer| peer.socket == *socket));
+        let mut wanted = lock(&self.wanted);
+        let mut messages = Vec::new();
+        for (peer, state) in reports {
+            let Some(mount) = state["mount"].as_str() else {
+                continue;
+            };
+            let key = (peer.socket.clone(), mount.to_owned());
+            if state["rolled_back"] != json!(true) {
+                seen.remove(&key);
+                continue;
+            }
+            if !seen.insert(key) {
+                continue;
+            }
+            let why = state["reason"].as_str().unwrap_or("rolled back");
+            let already =
+                wanted.get(mount).is_some_and(|known| known.reason.is_some() && known.weight.abs() < SAME_WEIGHT);
+            if already {
+                continue;
+            }
+            wanted.insert(mount.to_owned(), Wanted { weight: 0.0, reason: Some(format!("{peer}: {why}")) });
+            let canary = state["canary"].as_str().unwrap_or("?");
+            messages.push(format!(
+                "Canary {canary} of mount {mount} rolled back in {peer}, so in every worker (weight 0): {why}"
+            ));
+        }
+        messages
+    }
+}
+
+/// `method path` with `body` to each of `peers` at once: their answers, in order.
+async fn ask_all(peers: &[Peer], method: &Method, path: &str, body: &Bytes) -> Vec<Answer> {
+    let asks = peers.iter().map(|peer| async {
+        let answer = tokio::time::timeout(WORKER_SCRAPE, ask(&peer.socket, method.clone(), path, body.clone())).await;
+        let (status, body) = answer.ok().flatten()?;
+        Some((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
+    });
+    futures::future::join_all(asks).await
+}
+
+/// The entry of `mount` in a worker's `GET /canary` list.
+fn find<'a>(list: &'a [Value], mount: &str) -> Option<&'a Value> {
+    list.iter().find(|state| state["mount"].as_str() == Some(mount))
+}
+
+/// What each worker that did not take a request did instead: `worker 1 (pid 4243) did not
+/// answer`, `... answered 500`.
+fn missing(peers: &[Peer], answers: &[Answer]) -> Vec<String> {
+    peers
+        .iter()
+        .zip(answers)
+        .filter_map(|(peer, answer)| match answer {
+            None => Some(format!("{peer} did not answer")),
+            Some((StatusCode::OK, _)) => None,
+            Some((status, _)) => Some(format!("{peer} answered {}", status.as_u16())),
+        })
+        .collect()
+}
+
+/// The answer when no worker took a request: the workers' own when they all refused it
+/// alike (a bad weight, an unknown mount), else `502` naming each worker's failure.
+fn refused_alike(peers: &[Peer], answers: &[Answer]) -> Response<Full<Bytes>> {
+    if let Some(Some((status, body))) = answers.first() {
+        if answers.iter().all(|answer| answer.as_ref().is_some_and(|(other, _)| other == status)) {
+            return json(*status, body);
+        }
+    }
+    json(StatusCode::BAD_GATEWAY, &json!({ "error": missing(peers, answers).join("; ") }))
+}
+
+/// The states of one canary that `reports` hold added up (`metrics/status_merge.rs`): the
+/// first one's settings and weight, the `window` and `requests` summed.
+fn added_up(reports: &[(&Peer, Option<&Value>)]) -> Value {
+    let mut added = Value::Null;
+    for state in reports.iter().filter_map(|(_, state)| *state) {
+        status_merge::absorb(&mut added, state);
+    }
+    added
+}
+
+/// One mount's canary over the workers: their states of it added up (`added`), with the
+/// weight the supervisor wants of it, the rollback, and each one's state from `reports`
+/// (None: it did not answer); see the module's notes.
+fn combine(mut combined: Value, reports: &[(&Peer, Option<&Value>)], wanted: Option<&Wanted>) -> Value {
+    let mut reason = wanted.and_then(|wanted| wanted.reason.clone());
+    let mut workers = Vec::new();
+    for (peer, state) in reports {
+        let Some(state) = state else {
+            workers.push(json!({"slot": peer.slot, "pid": peer.pid, "answered": false}));
+            continue;
+        };
+        if state["rolled_back"] == json!(true) && reason.is_none() {
+            reason = Some(format!("{peer}: {}", state["reason"].as_str().unwrap_or("rolled back")));
+        }
+        workers.push(json!({
+            "slot": peer.slot,
+            "pid": peer.pid,
+            "answered": true,
+            "weight": state["weight"],
+            "rolled_back": state["rolled_back"],
+            "reason": state["reason"],
+            "window": state["window"],
+        }));
+    }
+    if !combined.is_object() {
+        combined = json!({});
+    }
+    if let Some(wanted) = wanted {
+        combined["weight"] = json!(wanted.weight);
+    }
+    combined["rolled_back"] = json!(reason.is_some());
+    combined["reason"] = json!(reason);
+    combined["workers"] = Value::Array(workers);
+    combined
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(slot: u32) -> Peer {
+        Peer { slot, pid: 100 + slot, socket: PathBuf::from(format!("/run/worker-{slot}.sock")) }
+    }
+
+    fn state(weight: f64, reason: Option<&str>, answers: u64) -> Value {
+        json!({
+            "mount": "/shop", "name": "shop", "canary": "/_next", "weight": weight,
+            "rolled_back": reason.is_some(), "reason": reason,
+            "window": {"answers": answers, "failures": 1},
+            "requests": {"stable": {"total": 3, "2xx": 3}, "canary": {"total": answers, "2xx": answers}},
+        })
+    }
+
+    #[test]
+    fn the_workers_states_combine_into_one() {
+        let (zero, one, two) = (peer(0), peer(1), peer(2));
+        let (healthy, failed) = (state(10.0, None, 5), state(0.0, Some("error rate 0.5"), 7));
+        let reports = [(&zero, Some(&healthy)), (&one, Some(&failed)), (&two, None)];
+        let combined = combine(added_up(&reports), &reports, None);
+        // The first worker's settings and weight, the counts added up, any worker's rollback.
+        assert_eq!((combined["name"].clone(), combined["weight"].clone()), (json!("shop"), json!(10.0)));
+        assert_eq!(combined["window"], json!({"answers": 12, "failures": 2}));
+        assert_eq!(combined["requests"]["canary"], json!({"total": 12, "2xx": 12}));
+        assert_eq!(combined["requests"]["stable"]["total"], 6);
+        assert_eq!(combined["reason"], json!("worker 1 (pid 101): error rate 0.5"));
+        assert_eq!(combined["rolled_back"], json!(true));
+        let workers = combined["workers"].as_array().cloned().unwrap_or_default();
+        assert_eq!(workers.len(), 3);
+        assert_eq!((workers[1]["pid"].clone(), workers[1]["weight"].clone()), (json!(101), json!(0.0)));
+        assert_eq!(workers[2], json!({"slot": 2, "pid": 102, "answered": false}));
+        // What the supervisor wants comes first.
+        let wanted = Wanted { weight: 25.0, reason: None };
+        let reports = [(&zero, Some(&healthy))];
+        let combined = combine(added_up(&reports), &reports, Some(&wanted));
+        assert_eq!((combined["weight"].clone(), combined["rolled_back"].clone()), (json!(25.0), json!(false)));
+        // Each field says how it adds up in the supervisor's `/status`.
+        let fields = combined.as_object().map(|fields| fields.keys().cloned().collect::<Vec<_>>());
+        for name in fields.unwrap_or_default() {
+            assert!(status_merge::says_how_it_adds_up(&name), "the canary's {name:?}");
+        }
+    }
+
+    #[test]
+    fn the_status_shows_the_canary_over_the_workers_with_what_gone_ones_counted() {
+        let canaries = Canaries::default();
+        lock(&canaries.wanted).insert("/shop".to_owned(), Wanted { weight: 40.0, reason: None });
+        let (zero, one) = (peer(0), peer(1));
+        let status = |state: Value| json!({"mounts": {"/shop": {"requests": {"total": 3}, "canary": state}}});
+        let (answered, silent) = (status(state(40.0, None, 5)), status(state(40.0, None, 2)));
+        // The supervisor's sum: the live workers' last documents, then what a gone one counted.
+        let mut total = Value::Null;
+        for document in [&answered, &silent] {
+            status_merge::absorb(&mut total, document);
+        }
+        let gone = status(state(10.0, Some("error rate 0.9"), 9));
+        status_merge::absorb(&mut total, &status_merge::counted(&gone));
+        canaries.describe_in_status(&[(zero, Some(answered)), (one, None)], &mut total["mounts"]);
+        let canary = &total["mounts"]["/shop"]["canary"];
+        assert_eq!((canary["weight"].clone(), canary["rolled_back"].clone()), (json!(40.0), json!(false)));
+        // The window is the live workers'; the requests also the gone one's.
+        assert_eq!(canary["window"], json!({"answers": 7, "failures": 2}));
+        assert_eq!(canary["requests"]["canary"], json!({"total": 16, "2xx": 16}));
+        assert_eq!(canary["requests"]["stable"]["total"], 9);
+        let answered: Vec<_> =
+            canary["workers"].as_array().into_iter().flatten().map(|worker| worker["answered"].clone()).collect();
+        assert_eq!(answered, [json!(true), json!(false)]);
+        assert_eq!(total["mounts"]["/shop"]["requests"]["total"], 9);
+    }
+
+    #[test]
+    fn a_rollback_is_wanted_everywhere_once() {
+        let canaries = Canaries::default();
+        let (zero, one) = (peer(0), peer(1));
+        let peers = [zero.clone(), one.clone()];
+        let (healthy, failed) = (state(50.0, None, 5), state(0.0, Some("error rate 0.5"), 30));
+        let messages = canaries.note_rollbacks(&peers, &[(&zero, &healthy), (&one, &failed)]);
+        assert_eq!(messages.len(), 1);
+        assert!(
+            messages[0].starts_with("Canary /_next of mount /shop rolled back in worker 1 (pid 101)"),
+            "{messages:?}"
+        );
+        assert_eq!(canaries.weights(), BTreeMap::from([("/shop".to_owned(), 0.0)]));
+        // Seen again: nothing new. Once cleared (a PUT) and wanted anew, a new rollback counts.
+        assert!(canaries.note_rollbacks(&peers, &[(&one, &failed)]).is_empty());
+        lock(&canaries.wanted).insert("/shop".to_owned(), Wanted { weight: 30.0, reason: None });
+        assert!(canaries.note_rollbacks(&peers, &[(&one, &healthy)]).is_empty());
+        assert_eq!(canaries.note_rollbacks(&peers, &[(&one, &failed)]).len(), 1);
+        canaries.forget(&["/shop".to_owned()]);
+        assert!(canaries.weights().is_empty());
+    }
+
+    #[test]
+    fn refusals_alike_pass_on_and_others_name_the_workers() {
+        let peers = [peer(0), peer(1)];
+        let not_found = Some((StatusCode::NOT_FOUND, json!({"error": "no mount"})));
+        assert_eq!(refused_alike(&peers, &[not_found.clone(), not_found.clone()]).status(), StatusCode::NOT_FOUND);
+        let mixed = [not_found, None];
+        assert_eq!(refused_alike(&peers, &mixed).status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(missing(&peers, &mixed), ["worker 0 (pid 100) answered 404", "worker 1 (pid 101) did not answer"]);
+    }
+}
