@@ -23,7 +23,8 @@
 //!   makes the wanted weight 0 with its reason, logged as a warning; then every worker whose
 //!   weight is not the wanted one is sent it. So a rollback in one worker rolls them all back
 //!   within about a second (and `amphicorn_canary_rollbacks_total` counts it once), and a
-//!   worker that missed a `PUT` (it was starting, or did not answer) catches up.
+//!   worker that missed a `PUT` (it was starting, or did not answer) catches up. Workers
+//!   that list no canary at all end the polls.
 //!
 //! The wanted weights are also those the supervisor starts new workers with (a crash, its
 //! `--limit-max-requests`), read from `Canaries::weights` by `supervisor.py`, until SIGHUP
@@ -32,6 +33,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -68,6 +70,9 @@ pub struct Canaries {
     rolled_back: Mutex<HashSet<(PathBuf, String)>>,
     /// Held by a `PUT` and by a poll, each from its reading to its last write.
     turn: tokio::sync::Mutex<()>,
+    /// Set once the workers said they have no canary: their mounts are the supervisor's
+    /// config's, the same for its whole life, so there is nothing to poll from then on.
+    none: AtomicBool,
 }
 
 /// One worker's answer: its status and JSON body (None: it did not answer).
@@ -192,15 +197,21 @@ impl Canaries {
     pub async fn poll(&self, workers: &Workers) {
         let _turn = self.turn.lock().await;
         let peers = workers.ready_peers();
-        if peers.is_empty() {
+        if peers.is_empty() || self.none.load(Ordering::Relaxed) {
             return;
         }
         let answers = ask_all(&peers, &Method::GET, "/canary", &Bytes::new()).await;
         let mut reports: Vec<(&Peer, &Value)> = Vec::new();
+        let mut listed = false;
         for (peer, answer) in peers.iter().zip(&answers) {
             if let Some((StatusCode::OK, Value::Array(states))) = answer {
+                listed = true;
                 reports.extend(states.iter().map(|state| (peer, state)));
             }
+        }
+        if listed && reports.is_empty() {
+            self.none.store(true, Ordering::Relaxed);
+            return;
         }
         for message in self.note_rollbacks(&peers, &reports) {
             warn(message);
