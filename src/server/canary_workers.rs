@@ -126,10 +126,9 @@ impl Canaries {
         };
         let mount = first["mount"].as_str().unwrap_or_default().to_owned();
         if method == Method::PUT {
-            let weight = first["weight"].as_f64().unwrap_or_default();
-            lock(&self.wanted).insert(mount.clone(), Wanted { weight, reason: None });
-            // The workers that took it cleared their rollbacks: a new one is new again.
-            lock(&self.rolled_back).retain(|(_, rolled)| *rolled != mount);
+            let taken: Vec<&Peer> =
+                peers.iter().zip(&took).filter(|(_, state)| state.is_some()).map(|(peer, _)| peer).collect();
+            self.put(&mount, first["weight"].as_f64().unwrap_or_default(), &taken);
         }
         let reports: Vec<(&Peer, Option<&Value>)> = peers.iter().zip(took.iter().copied()).collect();
         let mut state = combine(added_up(&reports), &reports, lock(&self.wanted).get(&mount));
@@ -143,6 +142,16 @@ impl Canaries {
         }
         state["error"] = json!(error);
         json(StatusCode::BAD_GATEWAY, &state)
+    }
+
+    /// `weight` set on `mount` by a `PUT` that the workers `taken` took: wanted in all.
+    fn put(&self, mount: &str, weight: f64, taken: &[&Peer]) {
+        lock(&self.wanted).insert(mount.to_owned(), Wanted { weight, reason: None });
+        // The workers that took it cleared their rollbacks: a new one there is new again.
+        // One that did not keeps its rollback, which is not new: the poll sends it this weight
+        // rather than spread that rollback over the others.
+        let cleared = |socket: &PathBuf| taken.iter().any(|peer| peer.socket == *socket);
+        lock(&self.rolled_back).retain(|(socket, rolled)| rolled != mount || !cleared(socket));
     }
 
     /// Each mount's state over the workers, from their `GET /canary` lists, in the order the
@@ -438,10 +447,14 @@ mod tests {
             "{messages:?}"
         );
         assert_eq!(canaries.weights(), BTreeMap::from([("/shop".to_owned(), 0.0)]));
-        // Seen again: nothing new. Once cleared (a PUT) and wanted anew, a new rollback counts.
+        // Seen again: nothing new.
         assert!(canaries.note_rollbacks(&peers, &[(&one, &failed)]).is_empty());
-        lock(&canaries.wanted).insert("/shop".to_owned(), Wanted { weight: 30.0, reason: None });
-        assert!(canaries.note_rollbacks(&peers, &[(&one, &healthy)]).is_empty());
+        // A PUT that worker 1 did not take leaves its rollback old: the weight stays wanted.
+        canaries.put("/shop", 30.0, &[&zero]);
+        assert!(canaries.note_rollbacks(&peers, &[(&zero, &healthy), (&one, &failed)]).is_empty());
+        assert_eq!(canaries.weights(), BTreeMap::from([("/shop".to_owned(), 30.0)]));
+        // Once it took one, a rollback there is new again.
+        canaries.put("/shop", 30.0, &[&zero, &one]);
         assert_eq!(canaries.note_rollbacks(&peers, &[(&one, &failed)]).len(), 1);
         canaries.forget(&["/shop".to_owned()]);
         assert!(canaries.weights().is_empty());
