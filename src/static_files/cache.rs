@@ -60,6 +60,8 @@ struct Entries {
     by_path: HashMap<Box<str>, Arc<Entry>>,
     /// What the entries hold: file bytes, and open files.
     held: Held,
+    /// When entries past `FRESH` were last dropped (None: never).
+    swept: Option<Instant>,
 }
 
 /// What entries hold, against `MAX_BYTES` and `MAX_OPEN`.
@@ -155,10 +157,11 @@ impl FileCache {
         let entry = Arc::new(Entry { filled: Instant::now(), variants });
         let held = entry.held();
         let mut entries = lock(&self.inner);
-        if let Some(old) = entries.by_path.remove(path) {
-            entries.held = entries.held.remove(old.held());
-        }
-        if entries.by_path.len() >= MAX_ENTRIES || !entries.held.add(held).fits() {
+        entries.forget(path);
+        // Entries past `FRESH` go at least once a second, so that a file removed or replaced
+        // meanwhile is not held open (nor its bytes kept) until the cache fills up.
+        let due = entries.swept.is_none_or(|swept| swept.elapsed() >= FRESH);
+        if due || entries.by_path.len() >= MAX_ENTRIES || !entries.held.add(held).fits() {
             entries.drop_stale();
         }
         if entries.by_path.len() >= MAX_ENTRIES || !entries.held.add(held).fits() {
@@ -168,10 +171,22 @@ impl FileCache {
         entries.by_path.insert(path.into(), entry.clone());
         Some(entry)
     }
+
+    /// Drops the entry of `path`, if any: the caller found the file changed.
+    pub fn forget(&self, path: &str) {
+        lock(&self.inner).forget(path);
+    }
 }
 
 impl Entries {
+    fn forget(&mut self, path: &str) {
+        if let Some(old) = self.by_path.remove(path) {
+            self.held = self.held.remove(old.held());
+        }
+    }
+
     fn drop_stale(&mut self) {
+        self.swept = Some(Instant::now());
         let mut freed = Held::default();
         self.by_path.retain(|_, entry| {
             let fresh = entry.filled.elapsed() < FRESH;
@@ -289,6 +304,20 @@ mod tests {
         assert!(entry.is_current(&settings.root, gzip), "the sibling did not change");
         std::fs::remove_file(root.join("app.css.gz")).expect("remove");
         assert!(!entry.is_current(&settings.root, gzip), "removed");
+    }
+
+    #[test]
+    fn a_forgotten_entry_lets_go_of_what_it_held() {
+        let directory = tempfile::tempdir().expect("temporary directory");
+        std::fs::write(directory.path().join("big.bin"), vec![7u8; BLOCK as usize + 1]).expect("write");
+        std::fs::write(directory.path().join("small.txt"), b"small").expect("write");
+        let settings = settings(directory.path());
+        fill(&settings, "big.bin").expect("kept");
+        fill(&settings, "small.txt").expect("kept");
+        assert_eq!(lock(&settings.cache.inner).held, Held { bytes: 5, open: 1 });
+        settings.cache.forget("/big.bin");
+        assert!(settings.cache.get("/big.bin").is_none());
+        assert_eq!(lock(&settings.cache.inner).held, Held { bytes: 5, open: 0 });
     }
 
     #[test]

@@ -60,6 +60,7 @@ pub fn prepare(settings: &StaticSettings, head: &request::Parts) -> Prepared {
             if entry.is_current(&settings.root, variant) {
                 return answer(head, &variant.facts, variant.content.clone());
             }
+            settings.cache.forget(rest);
         }
     }
     let found = segments(rest).map_or(Found::NotFound, |segments| settings.root.find(&segments));
