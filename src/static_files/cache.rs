@@ -20,7 +20,7 @@
 //! no open). Up to `MAX_ENTRIES` request paths, `MAX_BYTES` of file bytes and `MAX_OPEN`
 //! open files per mount. Only paths that name a file are kept, under the path as the
 //! request spelled it; when the cache is full, entries past `FRESH` make room, and else the
-//! file is served without the cache.
+//! request is answered from what was read for it, which is not kept.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -138,23 +138,9 @@ impl FileCache {
         (entry.filled.elapsed() < FRESH).then_some(entry)
     }
 
-    /// Reads the file at `relative` below the root (opened as `file`, asked for as `name`)
-    /// and its siblings, and keeps them under `path`; None when they are not worth keeping
-    /// (too large, not all in the page cache, changed while read) or there is no room.
-    pub fn fill(
-        &self,
-        root: &Root,
-        cache_control: Option<&HeaderValue>,
-        path: &str,
-        relative: &Path,
-        file: &File,
-        name: &OsStr,
-    ) -> Option<Arc<Entry>> {
-        let mut variants = vec![variant(cache_control, None, file, relative.to_owned(), name)?];
-        for (coding, opened, relative) in siblings(root, relative, &PREFERENCE) {
-            variants.push(variant(cache_control, Some(coding), &opened.file, relative, name)?);
-        }
-        let entry = Arc::new(Entry { filled: Instant::now(), variants });
+    /// Keeps `entry` under `path` (the request path below the mount) if there is room;
+    /// whether it was kept. Either way the caller may answer from it.
+    pub fn keep(&self, path: &str, entry: &Arc<Entry>) -> bool {
         let held = entry.held();
         let mut entries = lock(&self.inner);
         entries.forget(path);
@@ -165,11 +151,11 @@ impl FileCache {
             entries.drop_stale();
         }
         if entries.by_path.len() >= MAX_ENTRIES || !entries.held.add(held).fits() {
-            return None;
+            return false;
         }
         entries.held = entries.held.add(held);
         entries.by_path.insert(path.into(), entry.clone());
-        Some(entry)
+        true
     }
 
     /// Drops the entry of `path`, if any: the caller found the file changed.
@@ -200,6 +186,23 @@ impl Entries {
 }
 
 impl Entry {
+    /// Reads the file at `relative` below the root (opened as `file`, asked for as `name`)
+    /// and its siblings, for `FileCache::keep`; None when one of them is not worth keeping
+    /// (not a regular file, or a small one not all in the page cache).
+    pub fn read(
+        root: &Root,
+        cache_control: Option<&HeaderValue>,
+        relative: &Path,
+        file: &File,
+        name: &OsStr,
+    ) -> Option<Arc<Entry>> {
+        let mut variants = vec![variant(cache_control, None, file, relative.to_owned(), name)?];
+        for (coding, opened, relative) in siblings(root, relative, &PREFERENCE) {
+            variants.push(variant(cache_control, Some(coding), &opened.file, relative, name)?);
+        }
+        Some(Arc::new(Entry { filled: Instant::now(), variants }))
+    }
+
     /// The variant to send to a client that accepts `codings` (best first).
     pub fn choose(&self, codings: &[Codec]) -> &Variant {
         codings
@@ -272,10 +275,12 @@ mod tests {
         }
     }
 
-    /// Fills the entry of `name` (a file in the root) under `/name`.
+    /// Reads the entry of `name` (a file in the root) and keeps it under `/name`; None when
+    /// it is not read or not kept.
     fn fill(settings: &Mount, name: &str) -> Option<Arc<Entry>> {
         let file = File::open(settings.root.path().join(name)).expect("open");
-        settings.cache.fill(&settings.root, None, &format!("/{name}"), Path::new(name), &file, OsStr::new(name))
+        let entry = Entry::read(&settings.root, None, Path::new(name), &file, OsStr::new(name))?;
+        settings.cache.keep(&format!("/{name}"), &entry).then_some(entry)
     }
 
     #[test]

@@ -23,7 +23,7 @@ use http::header::{
 use http::{request, Method, Response, StatusCode};
 
 use super::body::{self, BLOCK};
-use super::cache::FileCache;
+use super::cache::{Entry, FileCache};
 use super::conditional::{evaluate, Answer};
 use super::encoding::{acceptable, sibling};
 use super::representation::{value, Content, Facts};
@@ -69,15 +69,11 @@ pub fn prepare(settings: &StaticSettings, head: &request::Parts) -> Prepared {
         _ if !reads => Prepared::Ready(not_allowed()),
         Found::AddSlash => Prepared::Ready(add_slash(head)),
         Found::File { opened, relative, name } => {
-            match settings.cache.fill(
-                &settings.root,
-                settings.cache_control.as_ref(),
-                rest,
-                &relative,
-                &opened.file,
-                &name,
-            ) {
+            let cache_control = settings.cache_control.as_ref();
+            match Entry::read(&settings.root, cache_control, &relative, &opened.file, &name) {
                 Some(entry) => {
+                    // Kept when there is room; answered from what was read either way.
+                    settings.cache.keep(rest, &entry);
                     let variant = entry.choose(&acceptable(&head.headers));
                     answer(head, &variant.facts, variant.content.clone())
                 }
