@@ -26,6 +26,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
+use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, ReadBuf};
 
 use super::forward::forward_async_write;
@@ -45,12 +46,12 @@ pub struct FramingWatch<T> {
     held: Vec<u8>,
     /// Bytes let go (what was held, and the read that ended it) that did not fit in
     /// hyper's buffer: the next read takes them.
-    released: Vec<u8>,
+    released: Bytes,
 }
 
 impl<T> FramingWatch<T> {
     pub fn new(inner: T, activity: Arc<Activity>) -> Self {
-        Self { inner, activity, framing: RequestFraming::new(), held: Vec::new(), released: Vec::new() }
+        Self { inner, activity, framing: RequestFraming::new(), held: Vec::new(), released: Bytes::new() }
     }
 
     /// After `read` bytes read into `buf` from `before` were followed: keeps the beginning
@@ -79,11 +80,18 @@ impl<T> FramingWatch<T> {
         let mut out = std::mem::take(&mut self.held);
         out.extend_from_slice(&buf.filled()[before..]);
         buf.set_filled(before);
-        let fits = out.len().min(buf.remaining());
-        buf.put_slice(&out[..fits]);
-        out.drain(..fits);
-        if !out.is_empty() {
-            self.released = out;
+        self.released = Bytes::from(out);
+        self.hand_over(buf);
+    }
+
+    /// Copies what fits of the bytes let go into `buf`; the rest waits for the next read.
+    fn hand_over(&mut self, buf: &mut ReadBuf<'_>) {
+        let fits = self.released.len().min(buf.remaining());
+        buf.put_slice(&self.released[..fits]);
+        if fits == self.released.len() {
+            self.released = Bytes::new(); // Let its buffer go.
+        } else {
+            self.released.advance(fits);
         }
     }
 }
@@ -92,12 +100,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for FramingWatch<T> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         if !this.released.is_empty() {
-            let fits = this.released.len().min(buf.remaining());
-            buf.put_slice(&this.released[..fits]);
-            this.released.drain(..fits);
-            if this.released.is_empty() {
-                this.released = Vec::new();
-            }
+            this.hand_over(buf);
             return Poll::Ready(Ok(()));
         }
         loop {
