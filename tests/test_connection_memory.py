@@ -7,9 +7,7 @@ granian."""
 
 from __future__ import annotations
 
-import socket
-
-from support import settled_rss_kib
+from support import RawConnection, settled_rss_kib
 
 CONNECTIONS = 1000
 #: KiB per slow connection allowed. Held heads cost about 3 KiB in a release build (the
@@ -18,35 +16,25 @@ CONNECTIONS = 1000
 SLOW_LIMIT_KIB = 8
 
 
-def _read_response(sock: socket.socket) -> bytes:
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = sock.recv(65536)
-        assert chunk, f"closed after {data!r}"
-        data += chunk
-    return data
-
-
 def test_slow_heads_cost_a_few_kib_each_and_are_served_when_they_end(serve):
     server = serve("apps.basic:hello", "--timeout-request-headers", "120")
-    address = ("127.0.0.1", server.port)
-    with socket.create_connection(address) as warm:
-        warm.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        _read_response(warm)
+    with RawConnection.to(server) as warm:
+        assert warm.request("GET", "/").status == 200
     base = settled_rss_kib(server.pid)
-    slow = []
+    slow: list[RawConnection] = []
     try:
         for _ in range(CONNECTIONS):
-            sock = socket.create_connection(address)
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Drip: ")
-            slow.append(sock)
-        for sock in slow:
-            sock.sendall(b"a")  # the head goes on, in a read of its own
+            connection = RawConnection.to(server)
+            connection.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Drip: ")
+            slow.append(connection)
+        for connection in slow:
+            connection.send(b"a")  # the head goes on, in a read of its own
         per_connection = (settled_rss_kib(server.pid) - base) / CONNECTIONS
         assert per_connection < SLOW_LIMIT_KIB, f"{per_connection:.1f} KiB per slow connection"
-        for sock in slow[:50]:
-            sock.sendall(b"b\r\n\r\n")
-            assert _read_response(sock).startswith(b"HTTP/1.1 200 "), "served once the head ended"
+        for connection in slow[:50]:
+            connection.send(b"b\r\n\r\n")
+            response = connection.read_response()
+            assert (response.version, response.status) == ("HTTP/1.1", 200), "served once the head ended"
     finally:
-        for sock in slow:
-            sock.close()
+        for connection in slow:
+            connection.close()
