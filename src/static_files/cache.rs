@@ -1,18 +1,19 @@
 //! A static mount's cache of files: what a hot asset's answer needs (its bytes, the bytes of
 //! its precompressed siblings, their validators and headers), kept in memory so a request
-//! for it costs one `statx` instead of an open, an `fstat`, a read and a close, and no path
-//! decoding.
+//! for it costs no system call at all instead of an open, an `fstat`, a read and a close,
+//! and no path decoding.
 //!
-//! Freshness: every answer from the cache first checks, with one `statx` of the path below
-//! the root (symlinks followed, as the lookup follows them), that the file it is about to
-//! send is still the one whose bytes are kept: the same device, inode, size, modification
-//! and change times. Any rewrite, replacement or removal fails the check, and the request
-//! takes the full lookup (`resolve.rs`), which refills the entry. So a changed file is never
-//! answered from its old bytes, as far as its times can tell (the ETag rests on the same
-//! facts). Which siblings exist is re-learnt by the full lookup at most `FRESH` after the
-//! entry was filled: a `.br` written next to a cached file is offered within that time.
-//! A path that leaves the root (a symlink swapped in) names another inode, so it fails the
-//! check too and meets the full lookup's checks.
+//! Freshness: an entry is trusted for `FRESH` (a second) after it was read; the next request
+//! after that takes the full lookup (`resolve.rs`), which reads the file and its siblings
+//! again. So a rewritten, replaced or removed file, or a sibling written next to it, is seen
+//! within a second, as nginx's `open_file_cache_valid` does (60 s by default), and an answer
+//! is always one version of the file: the bytes kept and the ETag worked out from the same
+//! `statx`. One exception: bytes about to be read from a larger file kept open are checked
+//! first, with one `statx` of the path below the root (symlinks followed, as the lookup
+//! follows them) that must give the same device, inode, size, modification and change times
+//! as when it was opened, so a file rewritten in place is never sent under its old headers.
+//! A path that leaves the root (a symlink swapped in) names another inode, so it fails that
+//! check, and the full lookup's checks after a second.
 //!
 //! What is kept: files (and their siblings) of at most `body::BLOCK` bytes, read whole,
 //! when the page cache held all their pages; larger ones open (a descriptor of their own,
@@ -40,7 +41,7 @@ use super::resolve::Root;
 use crate::compression::Codec;
 use crate::sync::lock;
 
-/// How long an entry's list of siblings is trusted before the full lookup runs again.
+/// How long an entry is trusted before the full lookup runs again (see the module's header).
 pub const FRESH: Duration = Duration::from_secs(1);
 /// Most request paths kept per mount.
 const MAX_ENTRIES: usize = 4096;
@@ -211,8 +212,8 @@ impl Entry {
             .unwrap_or(&self.variants[0])
     }
 
-    /// Whether the file `variant` keeps the bytes of is still the one at its path (see the
-    /// module's header); when not, the caller takes the full lookup.
+    /// Whether the file `variant` keeps open is still the one at its path (see the module's
+    /// header); when not, the caller takes the full lookup.
     pub fn is_current(&self, root: &Root, variant: &Variant) -> bool {
         let status = statx(root.directory(), &variant.relative, AtFlags::empty(), STAMPED);
         status.ok().and_then(|status| Stamp::of(&status)) == Some(variant.stamp)

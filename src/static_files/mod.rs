@@ -11,9 +11,8 @@
 //!    back cost several times more than the work (measured in bench/README.md). Only file
 //!    reads that would wait for the disk go to the blocking pool (`body.rs`); path lookups
 //!    and `open` on a cold directory tree may still block the loop briefly. The file is then
-//!    kept with its siblings (`cache.rs`: read when at most 256 KiB, else open): the next
-//!    requests for the same path check with one `statx` that the file is unchanged and
-//!    answer from what is kept.
+//!    kept with its siblings (`cache.rs`: read when at most 256 KiB, else open): the
+//!    requests for the same path in the next second answer from what is kept.
 //! 2. A larger body (or a small one not cached) is streamed: a task on tokio reads it in
 //!    bounded pieces into the response channel (`body.rs`), so memory stays bounded however
 //!    large the file.
@@ -52,7 +51,6 @@ impl StaticApp {
         Self { settings }
     }
 
-    /// Answers one request; `state` is the request's, for a streamed body.
     /// The same directory, served at another prefix (a canary answering at its primary's
     /// prefix, `server/canary.rs`).
     pub fn at(&self, prefix: &str) -> Self {
@@ -65,6 +63,7 @@ impl StaticApp {
         }))
     }
 
+    /// Answers one request; `state` is the request's, for a streamed body.
     pub async fn dispatch(&self, head: request::Parts, state: Arc<RequestState>) -> Response<ResponseBody> {
         match response::prepare(&self.settings, &head) {
             Prepared::Ready(response) => response,

@@ -57,8 +57,11 @@ pub fn prepare(settings: &StaticSettings, head: &request::Parts) -> Prepared {
     if reads {
         if let Some(entry) = settings.cache.get(rest) {
             let variant = entry.choose(&acceptable(&head.headers));
-            if entry.is_current(&settings.root, variant) {
-                return answer(head, &variant.facts, variant.content.clone());
+            let (response, range) = decide(head, &variant.facts);
+            // Bytes about to be read from a kept open file are checked first (`cache.rs`).
+            let reads_open_file = range.is_some() && matches!(variant.content, Content::Open(_));
+            if !reads_open_file || entry.is_current(&settings.root, variant) {
+                return with_content(response, range, variant.content.clone());
             }
             settings.cache.forget(rest);
         }
@@ -104,15 +107,23 @@ fn serve_file(
 /// The answer to `head` about the representation `facts` describe, whose bytes `content`
 /// holds.
 fn answer(head: &request::Parts, facts: &Facts, content: Content) -> Prepared {
+    let (response, range) = decide(head, facts);
+    with_content(response, range, content)
+}
+
+/// The answer to `head` about the representation `facts` describe, without its body, and
+/// the part of the representation to send: None when nothing is (`HEAD`, `304`, `412`,
+/// `416`, an empty file).
+fn decide(head: &request::Parts, facts: &Facts) -> (Response<ResponseBody>, Option<RangeInclusive<u64>>) {
     let length = facts.length;
     let mut response = Response::new(ResponseBody::Empty);
     *response.headers_mut() = facts.described.clone();
     let range = match evaluate(&head.method, &head.headers, &facts.validators, length) {
         Answer::NotModified => {
             *response.status_mut() = StatusCode::NOT_MODIFIED;
-            return Prepared::Ready(response);
+            return (response, None);
         }
-        Answer::PreconditionFailed => return Prepared::Ready(status::plain(StatusCode::PRECONDITION_FAILED)),
+        Answer::PreconditionFailed => return (status::plain(StatusCode::PRECONDITION_FAILED), None),
         Answer::Unsatisfiable => {
             let mut refused = status::plain(StatusCode::RANGE_NOT_SATISFIABLE);
             let headers = refused.headers_mut();
@@ -120,7 +131,7 @@ fn answer(head: &request::Parts, facts: &Facts, content: Content) -> Prepared {
             for (name, value) in response.headers() {
                 headers.insert(name, value.clone());
             }
-            return Prepared::Ready(refused);
+            return (refused, None);
         }
         Answer::Whole if length == 0 => None,
         Answer::Whole => Some(0..=length - 1),
@@ -139,15 +150,25 @@ fn answer(head: &request::Parts, facts: &Facts, content: Content) -> Prepared {
     }
     let sent = range.as_ref().map_or(0, |range| range.end() + 1 - range.start());
     headers.insert(CONTENT_LENGTH, HeaderValue::from(sent));
+    (response, range.filter(|_| head.method == Method::GET))
+}
+
+/// `response` with the `range` of the representation whose bytes `content` holds as its
+/// body (none without a range).
+fn with_content(
+    mut response: Response<ResponseBody>,
+    range: Option<RangeInclusive<u64>>,
+    content: Content,
+) -> Prepared {
     match (range, content) {
-        (Some(range), Content::Open(file)) if head.method == Method::GET => with_body(response, file, range),
-        (Some(range), Content::Read(content)) if head.method == Method::GET => {
+        (Some(range), Content::Open(file)) => with_body(response, file, range),
+        (Some(range), Content::Read(content)) => {
             // The range lies within the content: `evaluate` checked it against its length.
             let part = usize::try_from(*range.start()).unwrap_or(0)..=usize::try_from(*range.end()).unwrap_or(0);
             *response.body_mut() = ResponseBody::full(content.slice(part));
             Prepared::Ready(response)
         }
-        _ => Prepared::Ready(response),
+        (None, _) => Prepared::Ready(response),
     }
 }
 
