@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | request head (first byte to complete head; also a fresh connection's first head) | `--timeout-request-headers`, 10 s | `server/timeouts.rs` (`TimedIo`: 408, close) |
 //! | idle keep-alive connection | `--timeout-keep-alive`, 5 s | `server/timeouts.rs` (`TimedIo`: quiet close) |
+//! | an idle HTTP/1.1 connection keeps hyper's buffers | [`IDLE_PARK`] | `server/timeouts.rs` (`TimedIo`), `server/parking.rs` |
 //! | pause while a request body arrives | `--timeout-request-body`, 60 s, per mount | `http/request_body.rs` (408) |
 //! | wait for a WSGI thread | `queue-timeout`, 30 s, per mount | `wsgi/pool.rs` (`Pool::submit`: 503) |
 //! | in-flight requests after a stop | `--timeout-graceful-shutdown`, 30 s | `server/listen.rs` (drain), `server/mod.rs` (WSGI threads) |
@@ -30,6 +31,10 @@ use std::time::Duration;
 /// How long a connection may take to send one more request once the server is stopping
 /// (a client that just reused an idle keep-alive connection gets its answer).
 pub const LAST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+
+/// How long an idle HTTP/1.1 connection keeps hyper's state (its buffers) before letting go
+/// of it until its next request (`server/parking.rs`).
+pub const IDLE_PARK: Duration = Duration::from_secs(1);
 
 /// How long an idle HTTP/2 connection's client has, after our GOAWAY, to acknowledge it
 /// before the connection is dropped; and, on a stop, a connection with nothing in flight

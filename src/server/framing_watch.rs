@@ -120,6 +120,9 @@ impl<T: AsyncRead + Unpin> AsyncRead for FramingWatch<T> {
                 this.framing.stop();
             } else {
                 this.framing.on_read(&mut buf.filled_mut()[before..]);
+                // Held here or not, hyper cannot have all of a head begun: the connection
+                // must not park (`parking.rs`).
+                this.activity.set_head_begun(this.framing.unfinished_head() > 0);
             }
             if !this.hold_or_release(buf, before, read) {
                 return Poll::Ready(Ok(()));

@@ -63,6 +63,7 @@ use tokio::task::JoinSet;
 use super::access_log::{AccessLog, Entry, Note};
 use super::framing_watch::FramingWatch;
 use super::listeners::{accept, AcceptErrors, Listener, Stream, TokioListener};
+use super::parking;
 use super::protocol::{self, stopped, Http2Limits, Protocols, Versions};
 use super::proxy::TrustedPeers;
 use super::proxy_protocol::{self, Prefixed};
@@ -319,20 +320,20 @@ where
     let (io, http2) = match protocols.versions() {
         Versions::Http1 => (io, false),
         Versions::Http2 => (io, true),
-        Versions::Auto => match protocol::choose_version(io, &activity, stop.clone()).await {
+        // Boxed: its state, with the socket in it, would otherwise take its own room in every
+        // connection's task for the connection's life (1 KiB more).
+        Versions::Auto => match Box::pin(protocol::choose_version(io, &activity, stop.clone())).await {
             (io, Some(http2)) => (io, http2),
             (_, None) => return, // Closed, or silent past its time: nothing to answer.
         },
     };
-    let io = TokioIo::new(io);
     if http2 {
         // Boxed: an HTTP/2 connection's state is twice an HTTP/1.1 one's, and in place it
         // would set the size of every connection's task.
-        let mut served = Box::pin(protocols.http2().serve_connection(io, handler));
+        let mut served = Box::pin(protocols.http2().serve_connection(TokioIo::new(io), handler));
         protocol::drive(served.as_mut(), |served| served.graceful_shutdown(), &activity, stop).await;
     } else {
-        let served = std::pin::pin!(protocols.http1().serve_connection(io, handler).with_upgrades());
-        protocol::drive(served, |served| served.graceful_shutdown(), &activity, stop).await;
+        parking::serve(io, protocols.http1(), &handler, &activity, stop).await;
     }
 }
 

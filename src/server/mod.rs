@@ -25,6 +25,7 @@ mod listen;
 mod listeners;
 mod mounted;
 pub mod mounts;
+mod parking;
 mod protocol;
 pub(crate) mod proxy;
 pub(crate) mod proxy_protocol;

@@ -141,28 +141,34 @@ pub async fn choose_version<T: AsyncRead + Unpin>(
     activity: &Activity,
     stop: watch::Receiver<bool>,
 ) -> (Prefixed<T>, Option<bool>) {
-    let chosen = read_version(&mut io, activity, stop).await;
+    let chosen = wait_for_bytes(&mut io, FIRST_READ, activity, stop, preface_verdict).await;
     (io, chosen)
 }
 
-async fn read_version<T: AsyncRead + Unpin>(
+/// Reads into `io`'s prefix, `at_most` bytes at a time, until `enough` makes something of
+/// it. None when the connection ends first, its time runs out (`TimedIo`), an HTTP/2
+/// connection's idle timer fires, or the server stops and the client sends nothing that is
+/// enough within `LAST_REQUEST_GRACE`.
+pub async fn wait_for_bytes<T: AsyncRead + Unpin, R>(
     io: &mut Prefixed<T>,
+    at_most: usize,
     activity: &Activity,
     mut stop: watch::Receiver<bool>,
-) -> Option<bool> {
+    enough: impl Fn(&[u8]) -> Option<R>,
+) -> Option<R> {
     let reading = async {
         loop {
-            if let Some(http2) = preface_verdict(io.prefix()) {
-                return Some(http2);
+            if let Some(made) = enough(io.prefix()) {
+                return Some(made);
             }
-            if io.read_more(FIRST_READ).await.ok()? == 0 {
+            if io.read_more(at_most).await.ok()? == 0 {
                 return None;
             }
         }
     };
     tokio::pin!(reading);
     tokio::select! {
-        chosen = reading.as_mut() => return chosen,
+        made = reading.as_mut() => return made,
         () = activity.idle_expired() => return None,
         () = stopped(&mut stop) => {}
     }

@@ -51,6 +51,7 @@ use super::forward::forward_async_write;
 use crate::errors::Error;
 use crate::http::response_body::ResponseBody;
 use crate::metrics::Recording;
+use crate::timers::IDLE_PARK;
 
 /// The HTTP/2 connection preface, which an HTTP/2 client sends first.
 pub(crate) const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -97,6 +98,10 @@ pub struct Activity {
     expired: Notify,
     /// The socket's read that waits while the connection is busy, woken when it is not.
     reader: AtomicWaker,
+    /// The idle connection let go of hyper's state, until its next bytes (`parking.rs`).
+    parked: AtomicBool,
+    /// Bytes of a request head that hyper has not had whole were read (`FramingWatch`).
+    head_begun: AtomicBool,
 }
 
 impl Activity {
@@ -153,6 +158,18 @@ impl Activity {
     fn expire_idle(&self) {
         self.idle_expired.store(true, Ordering::Release);
         self.expired.notify_one();
+    }
+
+    /// The connection is parked: its hyper connection ends, and the socket goes back to
+    /// `parking::serve` (see `parking.rs`).
+    pub fn is_parked(&self) -> bool {
+        self.parked.load(Ordering::Acquire)
+    }
+
+    /// Whether bytes of a request head hyper has not had whole were read; told by the
+    /// socket wrapper that follows the framing after each read.
+    pub fn set_head_begun(&self, begun: bool) {
+        self.head_begun.store(begun, Ordering::Relaxed);
     }
 
     /// A request is in flight, or the connection speaks another protocol now.
@@ -251,22 +268,45 @@ impl<T> TimedIo<T> {
             Phase::Idle if !self.activity.is_http2() => {
                 self.phase = Phase::Head;
                 self.since = Instant::now();
+                self.activity.parked.store(false, Ordering::Release);
             }
             Phase::Fresh { any_bytes: true } | Phase::Idle | Phase::Head | Phase::Busy | Phase::GoingAway => {}
         }
     }
 
-    /// The deadline of the current phase, and whether missing it earns a 408. A deadline
-    /// beyond the clock's range (settings are checked long before) is no deadline.
-    fn deadline(&self) -> Option<(Instant, bool)> {
-        let (limit, answer) = match self.phase {
-            Phase::Fresh { any_bytes } => (self.timeouts.header?, any_bytes),
-            Phase::Head => (self.timeouts.header?, true),
-            Phase::Idle => (self.timeouts.keep_alive?, false),
+    /// The deadline of the current phase, and what missing it does. A deadline beyond the
+    /// clock's range (settings are checked long before) is no deadline.
+    fn deadline(&self) -> Option<(Instant, Expiry)> {
+        let (limit, expiry) = match self.phase {
+            Phase::Fresh { any_bytes: false } => (self.timeouts.header?, Expiry::Close),
+            Phase::Fresh { any_bytes: true } | Phase::Head => (self.timeouts.header?, Expiry::Answer),
+            Phase::Idle if self.may_park() => match self.timeouts.keep_alive {
+                Some(keep_alive) if keep_alive <= IDLE_PARK => (keep_alive, Expiry::Close),
+                _ => (IDLE_PARK, Expiry::Park),
+            },
+            Phase::Idle => (self.timeouts.keep_alive?, Expiry::Close),
             Phase::Busy | Phase::GoingAway => return None,
         };
-        Some((self.since.checked_add(limit)?, answer))
+        Some((self.since.checked_add(limit)?, expiry))
     }
+
+    /// Whether an idle connection may park now: HTTP/1.1, not parked already, nothing of a
+    /// next request read (`parking.rs`).
+    fn may_park(&self) -> bool {
+        let activity = &self.activity;
+        !activity.is_http2() && !activity.is_parked() && !activity.head_begun.load(Ordering::Relaxed)
+    }
+}
+
+/// What a connection's timer does when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expiry {
+    /// `408 Request Timeout`, and close.
+    Answer,
+    /// Close quietly: nobody is waiting for anything.
+    Close,
+    /// End hyper's connection, keep the socket (`parking.rs`).
+    Park,
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<T> {
@@ -293,7 +333,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for TimedIo<T> {
 impl<T: AsyncRead + AsyncWrite + Unpin> TimedIo<T> {
     /// The read has to wait: arm the phase's timer, and act if it has fired.
     fn on_wait(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let Some((deadline, answer)) = self.deadline() else {
+        let Some((deadline, expiry)) = self.deadline() else {
             if matches!(self.phase, Phase::Busy) {
                 self.activity.reader.register(cx.waker());
                 // The work may have ended just before the registration: look again.
@@ -316,9 +356,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> TimedIo<T> {
             self.activity.expire_idle();
             return Poll::Pending;
         }
-        if !answer {
+        match expiry {
             // Nobody is waiting for anything: end of stream, which hyper takes as a clean close.
-            return Poll::Ready(Ok(()));
+            Expiry::Close => return Poll::Ready(Ok(())),
+            Expiry::Park => {
+                self.activity.parked.store(true, Ordering::Release);
+                return Poll::Ready(Ok(()));
+            }
+            Expiry::Answer => {}
         }
         self.expired = true;
         // Best effort: nothing else is in the socket's way at this point, so this is one write.
@@ -428,7 +473,7 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn an_idle_connection_closes_quietly_keep_alive_after_its_last_response() {
+    async fn an_idle_connection_parks_then_closes_quietly_keep_alive_after_its_last_response() {
         let (mut io, mut client, activity) = connection();
         client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap_or_else(|error| panic!("{error}"));
         assert!(read(&mut io).await.is_ok_and(|count| count > 0));
@@ -436,17 +481,56 @@ mod tests {
         tokio::time::advance(HEADER * 3).await;
         drop(guard); // The response ended: the idle clock starts now.
         let ended = Instant::now();
+        // hyper's read ends at the park, the parked connection's own at keep-alive.
+        assert_eq!(read(&mut io).await.ok(), Some(0));
+        assert_eq!((ended.elapsed(), activity.is_parked()), (IDLE_PARK, true));
         assert_eq!(read(&mut io).await.ok(), Some(0));
         assert_eq!(ended.elapsed(), KEEP_ALIVE);
         assert_eq!(received(&mut client).await, "");
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_parked_connection_s_next_head_unparks_it_and_has_the_header_timeout() {
+        let (mut io, mut client, activity) = connection();
+        drop(activity.begin());
+        assert_eq!(read(&mut io).await.ok(), Some(0));
+        assert!(activity.is_parked());
+        client.write_all(b"GET /next HTTP/1.1\r\n").await.unwrap_or_else(|error| panic!("{error}"));
+        let began = Instant::now();
+        assert!(read(&mut io).await.is_ok_and(|count| count > 0));
+        assert!(!activity.is_parked());
+        assert!(read(&mut io).await.is_err_and(|error| error.kind() == io::ErrorKind::TimedOut));
+        assert_eq!(began.elapsed(), HEADER);
+        assert!(received(&mut client).await.starts_with("HTTP/1.1 408"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_head_begun_keeps_an_idle_connection_from_parking() {
+        let (mut io, _client, activity) = connection();
+        drop(activity.begin());
+        activity.set_head_begun(true); // Held above this wrapper (`FramingWatch`).
+        let ended = Instant::now();
+        assert_eq!(read(&mut io).await.ok(), Some(0));
+        assert_eq!((ended.elapsed(), activity.is_parked()), (KEEP_ALIVE, false));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_keep_alive_no_longer_than_the_park_closes_without_parking() {
+        let (server, _client) = tokio::io::duplex(64);
+        let activity = Arc::new(Activity::default());
+        let timeouts = ConnectionTimeouts { header: Some(HEADER), keep_alive: Some(IDLE_PARK) };
+        let mut io = TimedIo::new(server, activity.clone(), timeouts);
+        drop(activity.begin());
+        assert_eq!(read(&mut io).await.ok(), Some(0));
+        assert!(!activity.is_parked());
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn the_next_head_gets_the_header_timeout_from_its_first_byte() {
         let (mut io, mut client, activity) = connection();
         drop(activity.begin());
-        // Idle for less than keep-alive, then a head begins and stalls.
-        assert!(tokio::time::timeout(KEEP_ALIVE / 2, read(&mut io)).await.is_err());
+        // Idle for less than the park, then a head begins and stalls.
+        assert!(tokio::time::timeout(IDLE_PARK / 2, read(&mut io)).await.is_err());
         client.write_all(b"GET /next HTTP/1.1\r\n").await.unwrap_or_else(|error| panic!("{error}"));
         let began = Instant::now();
         assert!(read(&mut io).await.is_ok_and(|count| count > 0));
@@ -483,11 +567,12 @@ mod tests {
                 let told = tokio::time::timeout(KEEP_ALIVE * 2, activity.idle_expired()).await;
                 assert!(told.is_ok(), "the driver must hear of the expiry (http2: {http2})");
                 reading.abort();
+                assert_eq!(ended.elapsed(), KEEP_ALIVE);
             } else {
-                let closed = tokio::time::timeout(KEEP_ALIVE * 2, reading).await;
-                assert!(matches!(closed, Ok(Ok(Some(0)))), "the idle connection must close: {closed:?}");
+                let parked = tokio::time::timeout(KEEP_ALIVE * 2, reading).await;
+                assert!(matches!(parked, Ok(Ok(Some(0)))), "the idle connection must park: {parked:?}");
+                assert_eq!((ended.elapsed(), activity.is_parked()), (IDLE_PARK, true));
             }
-            assert_eq!(ended.elapsed(), KEEP_ALIVE);
         }
     }
 
