@@ -1,19 +1,27 @@
 """Memory per connection (issue 18): a connection whose request head is still dripping in
 (a slowloris client) costs a few KiB, not a doubled hyper read buffer, and is still served
-once its head ends (``server/framing_watch.rs`` holds an unfinished head back from hyper).
+once its head ends (``server/framing_watch.rs`` holds an unfinished head back from hyper);
+a keep-alive connection idle for a second lets go of hyper's buffers
+(``server/parking.rs``), and is still served.
 
-``bench/connection_memory.py`` measures the same, and idle keep-alive connections, against
-granian."""
+``bench/connection_memory.py`` measures the same against granian."""
 
 from __future__ import annotations
 
-from support import RawConnection, settled_rss_kib
+import time
+
+from support import RawConnection, rss_kib, settled_rss_kib
 
 CONNECTIONS = 1000
 #: KiB per slow connection allowed. Held heads cost about 3 KiB in a release build (the
 #: task, hyper's write buffer's first page, tokio's registration); hyper's doubled read
 #: buffer made it 16.
 SLOW_LIMIT_KIB = 8
+#: KiB per idle keep-alive connection allowed once parked. About 5 in a release build (the
+#: task, tokio's registration, the parked read's buffer); 13 while hyper keeps its buffers.
+IDLE_LIMIT_KIB = 8
+#: How long parking (1 s after the response) and the allocator's release may take.
+PARKED_WITHIN = 10
 
 
 def test_slow_heads_cost_a_few_kib_each_and_are_served_when_they_end(serve):
@@ -37,4 +45,29 @@ def test_slow_heads_cost_a_few_kib_each_and_are_served_when_they_end(serve):
             assert (response.version, response.status) == ("HTTP/1.1", 200), "served once the head ended"
     finally:
         for connection in slow:
+            connection.close()
+
+
+def test_idle_connections_let_go_of_hyper_s_buffers_and_are_served_again(serve):
+    # One I/O thread: with several, what one thread frees of another's heap is given back to
+    # the kernel only when that thread next works, which a quiet server may not do.
+    server = serve("apps.basic:hello", "--timeout-keep-alive", "120", "--io-threads", "1")
+    with RawConnection.to(server) as warm:
+        assert warm.request("GET", "/").status == 200
+    base = settled_rss_kib(server.pid)
+    idle: list[RawConnection] = []
+    try:
+        for _ in range(CONNECTIONS):
+            connection = RawConnection.to(server)
+            assert connection.request("GET", "/").status == 200
+            idle.append(connection)
+        answered = time.monotonic()
+        while (per_connection := (rss_kib(server.pid) - base) / CONNECTIONS) >= IDLE_LIMIT_KIB:
+            assert time.monotonic() - answered < PARKED_WITHIN, f"{per_connection:.1f} KiB per idle connection"
+            time.sleep(0.1)  # polling the RSS
+        for connection in idle[:50]:
+            response = connection.request("GET", "/")
+            assert (response.status, response.body) == (200, b"Hello, world!"), "served after the park"
+    finally:
+        for connection in idle:
             connection.close()
