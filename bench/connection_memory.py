@@ -1,6 +1,9 @@
-"""RSS per connection: N idle keep-alive connections (each after one answered request), and
-N slow ones (a request head dripping, never finished), each kind on a fresh server, for amphicorn (``--http auto``, one
-process) and, if it is installed, granian (``--runtime-mode st``). Prints KiB per connection.
+"""RSS per connection: N idle keep-alive connections (each after one answered request),
+measured at once and again once idle for longer than amphicorn's ``IDLE_PARK`` (1 s: then
+they have let go of hyper's buffers), and N slow ones (a request head dripping, never
+finished), each kind on a fresh server, for amphicorn (``--http auto``, one process; by
+default, and with one I/O thread) and, if it is installed, granian (``--runtime-mode st``).
+Prints KiB per connection.
 
     .venv/bin/python bench/connection_memory.py --connections 2000
 """
@@ -27,10 +30,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: Longer than amphicorn's ``IDLE_PARK`` (``src/timers.rs``).
+PAST_THE_PARK = 1.5
+
+
 def _start(server: str, port: int) -> subprocess.Popen[bytes]:
-    if server == "amphicorn":
+    if server.startswith("amphicorn"):
         cmd = [sys.executable, "-m", "amphicorn", "apps.basic:hello", "-b", f"127.0.0.1:{port}", "--http", "auto"]
         cmd += ["--timeout-request-headers", "600", "--timeout-keep-alive", "600"]
+        cmd += ["--io-threads", "1"] if server == "amphicorn-1-io-thread" else []
     else:
         cmd = [sys.executable, "-m", "granian", "--interface", "wsgi", "--runtime-mode", "st"]
         cmd += ["--host", "127.0.0.1", "--port", str(port), "apps.basic:hello"]
@@ -70,9 +78,10 @@ def _slow(port: int) -> socket.socket:
     return sock
 
 
-def _per_connection(server: str, count: int, kind) -> float:
+def _per_connection(server: str, count: int, kind, later: float = 0.0) -> float:
     """RSS growth per connection for `count` connections made by `kind`, in KiB, on a fresh
-    server (so that one kind does not reuse the memory another left)."""
+    server (so that one kind does not reuse the memory another left); measured `later`
+    seconds after the last was made."""
     port = _free_port()
     proc = _start(server, port)
     try:
@@ -83,6 +92,7 @@ def _per_connection(server: str, count: int, kind) -> float:
         if kind is _slow:
             for sock in held:
                 sock.sendall(b"a")  # one more byte of the never-ending header
+        time.sleep(later)  # the connections idle on
         grown = settled_rss_kib(proc.pid) - base
         for sock in held:
             sock.close()
@@ -95,6 +105,7 @@ def _per_connection(server: str, count: int, kind) -> float:
 def measure(server: str, count: int) -> dict[str, float]:
     return {
         "idle_kib_per_connection": _per_connection(server, count, _idle),
+        "idle_past_1s_kib_per_connection": _per_connection(server, count, _idle, PAST_THE_PARK),
         "slow_kib_per_connection": _per_connection(server, count, _slow),
     }
 
@@ -103,7 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--connections", type=int, default=2000)
     args = parser.parse_args()
-    servers = ["amphicorn"] + (["granian"] if importlib.util.find_spec("granian") else [])
+    servers = ["amphicorn", "amphicorn-1-io-thread"] + (["granian"] if importlib.util.find_spec("granian") else [])
     for server in servers:
         figures = measure(server, args.connections)
         shown = " ".join(f"{name}={value:.1f}" for name, value in figures.items())

@@ -57,8 +57,9 @@ pub async fn serve<T, S>(
         let home = Arc::new(Mutex::new(None));
         {
             let lent = Lent { io: Some(io), home: home.clone(), activity: activity.clone() };
-            let served = std::pin::pin!(http1.serve_connection(TokioIo::new(lent), handler).with_upgrades());
-            protocol::drive(served, |served| served.graceful_shutdown(), activity, stop.clone()).await;
+            // Boxed, as the wait below: a parked connection's task keeps only their pointers' room.
+            let mut served = Box::pin(http1.serve_connection(TokioIo::new(lent), handler).with_upgrades());
+            protocol::drive(served.as_mut(), |served| served.graceful_shutdown(), activity, stop.clone()).await;
         } // hyper's connection is dropped here, and the socket comes home if it parked.
         let parked = lock(&home).take();
         drop(home);
@@ -68,7 +69,7 @@ pub async fn serve<T, S>(
         io = back;
         let woken =
             wait_for_bytes(&mut io, WAKING_READ, activity, stop.clone(), |prefix| (!prefix.is_empty()).then_some(()));
-        if woken.await.is_none() {
+        if Box::pin(woken).await.is_none() {
             return; // The client closed, its keep-alive time ran out, or the server stops.
         }
     }
