@@ -18,7 +18,7 @@ CONNECTIONS = 1000
 #: buffer made it 16.
 SLOW_LIMIT_KIB = 8
 #: KiB per idle keep-alive connection allowed once parked. About 5 in a release build (the
-#: task, tokio's registration, the parked read's buffer); 13 while hyper keeps its buffers.
+#: task, tokio's registration, the parked read's buffer); 13.5 while hyper keeps its buffers.
 IDLE_LIMIT_KIB = 8
 #: How long parking (1 s after the response) and the allocator's release may take.
 PARKED_WITHIN = 10
@@ -49,8 +49,8 @@ def test_slow_heads_cost_a_few_kib_each_and_are_served_when_they_end(serve):
 
 
 def test_idle_connections_let_go_of_hyper_s_buffers_and_are_served_again(serve):
-    # One I/O thread: with several, what one thread frees of another's heap is given back to
-    # the kernel only when that thread next works, which a quiet server may not do.
+    # One I/O thread: with several, what the others free is given back to the kernel only
+    # when they next allocate, which a quiet server may not do (``server/parking.rs``).
     server = serve("apps.basic:hello", "--timeout-keep-alive", "120", "--io-threads", "1")
     with RawConnection.to(server) as warm:
         assert warm.request("GET", "/").status == 200

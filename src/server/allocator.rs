@@ -1,5 +1,5 @@
 //! Tuning the allocators: glibc's for a server that frees and reallocates the same large
-//! buffers on many threads, and mimalloc's to give back what idle connections free.
+//! buffers on many threads; and mimalloc's freed pages given back on request.
 //!
 //! Each WSGI thread gets a malloc arena of its own, and by default glibc hands the top of an
 //! arena back to the kernel as soon as 128 KiB of it is free. A 64 KiB request body freed
@@ -19,15 +19,8 @@
 //! The Rust side now allocates with mimalloc (`lib.rs`): this tuning serves the Python
 //! side's allocations (the bodies' `bytes`, the apps' own), which glibc still makes.
 //!
-//! mimalloc is told to give pages back to the kernel as soon as they are free (its
-//! `purge_delay` 0, 10 ms by default). A delayed purge only happens when mimalloc next works
-//! in that part of its heap: when many keep-alive connections went idle and let go of
-//! hyper's buffers (`parking.rs`) and nothing else happened, the freed pages stayed resident
-//! (an idle connection 9.5-12.4 KiB from one run to the next instead of 5.5,
-//! `tests/test_connection_memory.py`).
-//!
-//! A user who sets `MALLOC_TRIM_THRESHOLD_`, `MALLOC_TOP_PAD_`, `MALLOC_MMAP_THRESHOLD_` or
-//! `MIMALLOC_PURGE_DELAY` keeps their own choice.
+//! A user who sets `MALLOC_TRIM_THRESHOLD_`, `MALLOC_TOP_PAD_` or `MALLOC_MMAP_THRESHOLD_`
+//! keeps their own choice.
 
 /// Free memory an arena keeps at its top before returning it to the kernel.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -37,24 +30,9 @@ const TRIM_THRESHOLD: libc::c_int = 16 * 1024 * 1024;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const MMAP_THRESHOLD: libc::c_int = 4 * 1024 * 1024;
 
-/// mimalloc's `mi_option_purge_delay`: its place in `mi_option_t` (mimalloc.h, v2), which
-/// libmimalloc-sys does not name.
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
 /// Applies the tuning once per process (later calls do nothing new).
-pub fn tune() {
-    tune_glibc();
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        #[allow(unsafe_code)]
-        // SAFETY: sets one of mimalloc's options, which it reads each time it purges.
-        unsafe {
-            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
-        }
-    }
-}
-
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn tune_glibc() {
+pub fn tune() {
     let tuned = ["MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_THRESHOLD_"];
     if tuned.iter().any(|name| std::env::var_os(name).is_some()) {
         return;
@@ -70,18 +48,17 @@ fn tune_glibc() {
 
 /// Other allocators and platforms: nothing to tune.
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn tune_glibc() {}
+pub fn tune() {}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_option_set_is_mimalloc_s_purge_delay() {
-        // Its default is 10 (ms); the options beside it default to 1 and 0. (No test tunes.)
-        #[allow(unsafe_code)]
-        // SAFETY: reads one of mimalloc's options.
-        let value = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
-        assert_eq!(value, 10, "option {MI_OPTION_PURGE_DELAY}");
+/// Asks mimalloc to give the pages this thread's heap has freed back to the kernel now. It
+/// otherwise does so only when it next works in that part of the heap (10 ms after the
+/// free at the soonest), which a quiet server may never do: what idle connections let go of
+/// (`parking.rs`) stayed resident. (Telling it to give pages back at once instead, its
+/// `purge_delay` 0, cost a third more CPU per request on WSGI hello.)
+pub fn give_back_freed_pages() {
+    #[allow(unsafe_code)]
+    // SAFETY: mi_collect only walks and trims this thread's own heap.
+    unsafe {
+        libmimalloc_sys::mi_collect(true);
     }
 }

@@ -15,6 +15,11 @@
 //! byte, as before, and a stop gives the client `LAST_REQUEST_GRACE` to begin a request, as
 //! hyper's driver does (`protocol.rs`).
 //!
+//! What hyper let go of is given back to the kernel at most `GIVE_BACK_AFTER` later, in one
+//! go for all the connections that park meanwhile (`allocator::give_back_freed_pages`):
+//! mimalloc would otherwise keep it until it next works there. That runs on one I/O thread;
+//! with several, what the others freed goes back when they next allocate.
+//!
 //! Only a connection with nothing of a next request read parks (`FramingWatch` tells, by
 //! `Activity::set_head_begun`): hyper would lose a head it holds part of. HTTP/2
 //! connections, and upgraded ones, never park.
@@ -22,8 +27,10 @@
 use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -33,6 +40,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 
+use super::allocator;
 use super::protocol::{self, wait_for_bytes};
 use super::proxy_protocol::Prefixed;
 use super::timeouts::{Activity, TrackedBody};
@@ -40,6 +48,10 @@ use crate::sync::lock;
 
 /// How much a parked connection reads at once when its next bytes come (most heads fit).
 const WAKING_READ: usize = 1024;
+
+/// How long after a connection parks the freed pages are given back: those of the others
+/// that park meanwhile go too, so it happens at most this often.
+const GIVE_BACK_AFTER: Duration = Duration::from_millis(100);
 
 /// Serves HTTP/1.1 on `io` with `handler` until the connection ends, parking it whenever it
 /// has waited `IDLE_PARK` for a request (see the module's header).
@@ -67,11 +79,27 @@ pub async fn serve<T, S>(
             return; // Closed, not parked.
         };
         io = back;
+        give_back_soon();
         let woken =
             wait_for_bytes(&mut io, WAKING_READ, activity, stop.clone(), |prefix| (!prefix.is_empty()).then_some(()));
         if Box::pin(woken).await.is_none() {
             return; // The client closed, its keep-alive time ran out, or the server stops.
         }
+    }
+}
+
+/// Set while a task that gives freed pages back is on its way.
+static GIVING_BACK: AtomicBool = AtomicBool::new(false);
+
+/// Has what parked connections freed given back to the kernel `GIVE_BACK_AFTER` from now, in
+/// one go for all that park meanwhile (see `allocator::give_back_freed_pages`).
+fn give_back_soon() {
+    if !GIVING_BACK.swap(true, Ordering::AcqRel) {
+        tokio::spawn(async {
+            tokio::time::sleep(GIVE_BACK_AFTER).await;
+            GIVING_BACK.store(false, Ordering::Release);
+            allocator::give_back_freed_pages();
+        });
     }
 }
 
