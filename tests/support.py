@@ -412,6 +412,18 @@ def exhaust_descriptors(server) -> list[RawConnection]:
     return held
 
 
+def leave_no_descriptors(pid: int) -> tuple[int, int]:
+    """Lowers ``pid``'s soft descriptor limit to its lowest free descriptor, so that its next
+    ``accept()`` fails with EMFILE and a new connection stays in the listen backlog: for a
+    test that needs a client queued, not accepted, at a given moment. Returns the limits to
+    give back with ``resource.prlimit``."""
+    limits = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    used = {int(name) for name in os.listdir(f"/proc/{pid}/fd")}
+    lowest_free = next(fd for fd in range(len(used) + 1) if fd not in used)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (lowest_free, limits[1]))
+    return limits
+
+
 def descriptor_warning(server) -> str:
     """The server's first out-of-descriptors line, checked to name the error, the limit it
     reached and how to raise it."""

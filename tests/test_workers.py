@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
 import signal
 import socket
 import subprocess
@@ -22,7 +23,16 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import Server, StderrCollector
-from support import TESTS_DIR, ClientThreads, process_alive, ready_worker_pids, server_env, wait_until
+from support import (
+    OUT_OF_DESCRIPTORS,
+    TESTS_DIR,
+    ClientThreads,
+    leave_no_descriptors,
+    process_alive,
+    ready_worker_pids,
+    server_env,
+    wait_until,
+)
 
 PID_APP = "apps.workers:pid"
 
@@ -222,6 +232,57 @@ def test_a_unix_socket_client_during_the_drain_is_not_left_waiting(launched, tmp
         with pytest.raises((FileNotFoundError, ConnectionRefusedError)):
             client.connect(str(path))
     slow.join(20)
+    assert _wait_exit(server, 15) == 0, server.stderr()
+
+
+@pytest.mark.parametrize("workers", [["-w", "2"], []], ids=["workers", "single-process"])
+def test_a_client_queued_on_a_unix_socket_when_the_stop_begins_is_reset_at_once(launched, tmp_path, workers):
+    """A client already in a Unix socket's backlog when SIGTERM arrives (connected, its request
+    sent, not accepted) is reset within a moment, not when the drain ends (10 s here, for the
+    slow request in flight, which still finishes). No serving process has a descriptor left
+    for it (``leave_no_descriptors``), so none can accept it before the stop."""
+    path = tmp_path / "s.sock"
+    args = [sys.executable, "-m", "amphicorn", PID_APP, *workers, "-b", f"unix:{path}"]
+    server = launched([*args, "--timeout-graceful-shutdown", "30"], ready=f"Listening on unix:{path}")
+    pids = ready_worker_pids(server, 2) if workers else [server.pid]
+    slow: dict[str, object] = {}
+
+    def slow_request() -> None:
+        try:
+            with httpx.Client(transport=httpx.HTTPTransport(uds=str(path)), timeout=30) as client:
+                slow["status"] = client.get("http://x/sleep?seconds=10").status_code
+        except httpx.HTTPError as exc:
+            slow["error"] = repr(exc)
+
+    thread = threading.Thread(target=slow_request)
+    thread.start()
+    assert server.wait_for_stderr("request /sleep started", timeout=10)
+    limits = {pid: leave_no_descriptors(pid) for pid in pids}
+    try:
+        with socket.socket(socket.AF_UNIX) as queued:
+            queued.connect(str(path))
+            queued.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            # Every serving process tried to accept it, and could not: it is in the backlog.
+            warned = re.compile(rf"\[(\d+)\] \[WARNING\] {OUT_OF_DESCRIPTORS}")
+            assert server.wait_for(lambda text: set(pids) <= set(map(int, warned.findall(text))), 10), server.stderr()
+            server.proc.send_signal(signal.SIGTERM)
+            stopped = time.monotonic()
+            queued.settimeout(5.0)
+            try:
+                fate = "answered" if queued.recv(64) else "closed"
+            except ConnectionResetError:
+                fate = "reset"
+            except TimeoutError:
+                fate = "still waiting"
+            waited = time.monotonic() - stopped
+    finally:
+        for pid, limit in limits.items():
+            with contextlib.suppress(ProcessLookupError):
+                resource.prlimit(pid, resource.RLIMIT_NOFILE, limit)
+    assert fate in ("reset", "closed"), (fate, waited)
+    assert waited < 2.0, (fate, waited)
+    thread.join(30)
+    assert slow.get("status") == 200, (slow, server.stderr())
     assert _wait_exit(server, 15) == 0, server.stderr()
 
 

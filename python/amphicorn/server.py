@@ -154,6 +154,8 @@ def serve(
 
     Without ``listeners`` it binds ``config.binds`` itself (and writes ``config.pid_file``);
     a worker passes the sockets its supervisor bound, and ``on_ready`` once it can serve.
+    Either way the sockets' Python objects are closed once the Rust server holds its own
+    copies, so that this process stops listening when the server stops accepting.
     With ``exit_when_stuck`` (the CLI and workers: the process is ours to end), WSGI threads
     still busy after the graceful timeout make it end the process with ``os._exit(0)``
     rather than risk waiting for them at interpreter exit. A worker's admin listener is
@@ -207,12 +209,14 @@ def _serve(
         if listeners is None:
             reloader.on_reload = on_reload
         watcher = tls_watcher(config, reloader)
-        with stopper.handling_signals(), reloader.handling_signal(), _bound(config, listeners) as (sockets, owned):
+        with stopper.handling_signals(), reloader.handling_signal(), _bound(config, listeners) as sockets:
             server = _start(mounts, config, loop_thread, sockets, max_requests, admin)
-            if owned:
-                # The server holds duplicates of the descriptors.
-                for sock in sockets.sockets:
-                    sock.close()
+            # The server holds duplicates of the descriptors, which it closes when it stops
+            # accepting. Ours would keep the sockets open until this process exits: a worker
+            # would keep a Unix socket its supervisor gave up on listening, its queued
+            # clients waiting for the drain (`Listeners.refuse_new`).
+            for sock in sockets.sockets:
+                sock.close()
             stopper.attach(server)
             if on_ready is not None:
                 on_ready()
@@ -253,10 +257,10 @@ def _serve(
 
 
 @contextlib.contextmanager
-def _bound(config: Config, listeners: Listeners | None) -> Iterator[tuple[Listeners, bool]]:
+def _bound(config: Config, listeners: Listeners | None) -> Iterator[Listeners]:
     """The given sockets, or ours, bound now and (with the pid file) cleaned up after."""
     if listeners is not None:
-        yield listeners, False
+        yield listeners
         return
     listeners = listen_all(config.binds, config.backlog)
     try:
@@ -265,7 +269,7 @@ def _bound(config: Config, listeners: Listeners | None) -> Iterator[tuple[Listen
         with pid_file(config.pid_file):
             for sock in listeners.sockets:
                 logs.logger.info("Listening on %s", describe(sock, tls=config.ssl_certfile is not None))
-            yield listeners, True
+            yield listeners
     finally:
         listeners.close()
 

@@ -54,24 +54,37 @@ class Listeners:
                     os.unlink(path)
 
     def refuse_new(self) -> None:
-        """Stops listening on the TCP sockets this process bound, in every process that
-        shares them: new connections are refused and those queued but not yet accepted are
-        reset, at once, rather than wait in the backlog for a drain that will never accept
-        them. Connections already accepted are not touched. Sockets from systemd or
-        ``fd://`` keep listening (their owner hands them to the next server). A Unix socket
-        cannot be shut down (it would stay readable forever, and an event loop still
-        watching it would spin): its file is removed instead, so a new client fails at once
-        to find it rather than wait in the backlog."""
+        """Stops listening on the sockets this process bound, in every process that shares
+        them: new connections are refused and those queued but not yet accepted are reset,
+        at once, rather than wait in the backlog for a drain that will never accept them.
+        Connections already accepted are not touched. Sockets from systemd or ``fd://`` keep
+        listening (their owner hands them to the next server).
+
+        A TCP socket is shut down (``SHUT_RD``), which takes it out of the listening state
+        whoever holds copies of it. A Unix socket cannot be (it would stay readable forever,
+        and an event loop still watching it would spin): its file is removed, so a new client
+        fails at once to find it, and this process closes its copy and forgets it. Each
+        worker holds only its server's copy, which it closes when its accept loop ends on the
+        stop signal (see :func:`amphicorn.server.serve`); with the last copy the socket
+        closes, and the kernel resets the clients still queued. That is a moment after the
+        stop begins (the workers' reaction to SIGTERM), not at the end of the drain; a client
+        that a worker accepts in that moment is answered, as one accepted just before."""
         if self.activated:
             return
         self._remove_unix_files()
+        kept: list[socket.socket] = []
         for sock in self.sockets:
-            if sock.fileno() in self.borrowed or sock.family == socket.AF_UNIX:
-                continue
-            with contextlib.suppress(OSError):
-                # On Linux, SHUT_RD on a listening TCP socket takes it out of the listening
-                # state (resetting its queue), whoever holds copies of the descriptor.
-                sock.shutdown(socket.SHUT_RD)
+            if sock.fileno() in self.borrowed:
+                kept.append(sock)
+            elif sock.family == socket.AF_UNIX:
+                sock.close()
+            else:
+                kept.append(sock)
+                with contextlib.suppress(OSError):
+                    # On Linux, SHUT_RD on a listening TCP socket takes it out of the listening
+                    # state (resetting its queue), whoever holds copies of the descriptor.
+                    sock.shutdown(socket.SHUT_RD)
+        self.sockets = kept
 
 
 def listen_all(binds: list[Bind], backlog: int, environ: MutableMapping[str, str] | None = None) -> Listeners:

@@ -15,7 +15,9 @@
   (and exits even if WSGI threads are stuck); past that, plus a margin for lifespan
   shutdown, it is killed. A second signal kills at once. The listening sockets stop
   listening at once, so that a client connecting during the drain is refused there and then
-  (and can try another instance) instead of waiting in the backlog for the whole drain.
+  (and can try another instance) instead of waiting in the backlog for the whole drain, and
+  one already queued there is reset (on a Unix socket, once the workers have stopped
+  accepting: :meth:`amphicorn.sockets.Listeners.refuse_new`).
   With ``shutdown_delay``, all that starts only that many seconds after the signal: until
   then the workers serve as usual (and are not replaced if they die); a second signal
   during the delay starts the drain at once. The supervisor times the delay: workers get a
