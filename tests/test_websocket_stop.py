@@ -84,7 +84,10 @@ def test_a_rolling_restart_closes_the_retired_workers_websocket_with_1001(serve,
         assert _closed_by_server(ws) == (1001, "server shutting down")
     assert time.monotonic() - started < 10
     assert wait_for_file(record, lambda text: "disconnect" in text).startswith("disconnect 1001")
-    # The new worker serves WebSockets.
+    # The new workers serve WebSockets. (Once both old ones are gone: the other one, told to
+    # stop at the same moment, may still accept a connection before it sees the signal, and
+    # would then close it with 1001 too.)
+    assert server.wait_for(lambda text: text.count(" exited with status 0") >= 2, timeout=10)
     with connect(_ws_url(server, "/echo")) as ws:
         ws.send("y")
         assert ws.recv(timeout=10) == "echo:y"

@@ -78,7 +78,7 @@ pub async fn serve<T, S>(
         let Some(back) = parked else {
             return; // Closed, not parked.
         };
-        io = back;
+        io = *back;
         give_back_soon();
         let woken =
             wait_for_bytes(&mut io, WAKING_READ, activity, stop.clone(), |prefix| (!prefix.is_empty()).then_some(()));
@@ -108,7 +108,8 @@ fn give_back_soon() {
 struct Lent<T> {
     /// Always there until dropped.
     io: Option<Prefixed<T>>,
-    home: Arc<Mutex<Option<Prefixed<T>>>>,
+    /// Boxed there: until it parks, the slot is all a connection pays for it.
+    home: Arc<Mutex<Option<Box<Prefixed<T>>>>>,
     activity: Arc<Activity>,
 }
 
@@ -125,7 +126,7 @@ impl<T> Drop for Lent<T> {
     fn drop(&mut self) {
         if self.activity.is_parked() {
             if let Some(io) = self.io.take() {
-                *lock(&self.home) = Some(io);
+                *lock(&self.home) = Some(Box::new(io));
             }
         }
     }
