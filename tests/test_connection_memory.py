@@ -8,6 +8,7 @@ a keep-alive connection idle for a second lets go of hyper's buffers
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 from support import RawConnection, rss_kib, settled_rss_kib
@@ -24,17 +25,21 @@ IDLE_LIMIT_KIB = 8
 PARKED_WITHIN = 10
 
 
-def test_slow_heads_cost_a_few_kib_each_and_are_served_when_they_end(serve):
-    server = serve("apps.basic:hello", "--timeout-request-headers", "120")
+def _base_rss_kib(server) -> int:
+    """The server's RSS once settled after one request (so that what is built lazily is not
+    counted per connection)."""
     with RawConnection.to(server) as warm:
         assert warm.request("GET", "/").status == 200
-    base = settled_rss_kib(server.pid)
-    slow: list[RawConnection] = []
-    try:
-        for _ in range(CONNECTIONS):
-            connection = RawConnection.to(server)
+    return settled_rss_kib(server.pid)
+
+
+def test_slow_heads_cost_a_few_kib_each_and_are_served_when_they_end(serve):
+    server = serve("apps.basic:hello", "--timeout-request-headers", "120")
+    base = _base_rss_kib(server)
+    with contextlib.ExitStack() as stack:
+        slow = [stack.enter_context(RawConnection.to(server)) for _ in range(CONNECTIONS)]
+        for connection in slow:
             connection.send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Drip: ")
-            slow.append(connection)
         for connection in slow:
             connection.send(b"a")  # the head goes on, in a read of its own
         per_connection = (settled_rss_kib(server.pid) - base) / CONNECTIONS
@@ -43,24 +48,17 @@ def test_slow_heads_cost_a_few_kib_each_and_are_served_when_they_end(serve):
             connection.send(b"b\r\n\r\n")
             response = connection.read_response()
             assert (response.version, response.status) == ("HTTP/1.1", 200), "served once the head ended"
-    finally:
-        for connection in slow:
-            connection.close()
 
 
 def test_idle_connections_let_go_of_hyper_s_buffers_and_are_served_again(serve):
     # One I/O thread: with several, what the others free is given back to the kernel only
     # when they next allocate, which a quiet server may not do (``server/parking.rs``).
     server = serve("apps.basic:hello", "--timeout-keep-alive", "120", "--io-threads", "1")
-    with RawConnection.to(server) as warm:
-        assert warm.request("GET", "/").status == 200
-    base = settled_rss_kib(server.pid)
-    idle: list[RawConnection] = []
-    try:
-        for _ in range(CONNECTIONS):
-            connection = RawConnection.to(server)
+    base = _base_rss_kib(server)
+    with contextlib.ExitStack() as stack:
+        idle = [stack.enter_context(RawConnection.to(server)) for _ in range(CONNECTIONS)]
+        for connection in idle:
             assert connection.request("GET", "/").status == 200
-            idle.append(connection)
         answered = time.monotonic()
         while (per_connection := (rss_kib(server.pid) - base) / CONNECTIONS) >= IDLE_LIMIT_KIB:
             assert time.monotonic() - answered < PARKED_WITHIN, f"{per_connection:.1f} KiB per idle connection"
@@ -68,6 +66,3 @@ def test_idle_connections_let_go_of_hyper_s_buffers_and_are_served_again(serve):
         for connection in idle[:50]:
             response = connection.request("GET", "/")
             assert (response.status, response.body) == (200, b"Hello, world!"), "served after the park"
-    finally:
-        for connection in idle:
-            connection.close()
