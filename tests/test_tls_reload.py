@@ -94,6 +94,9 @@ def test_sighup_under_workers_restarts_them_onto_the_new_pair(serve, ca, tmp_pat
     files = write_pair(tmp_path, old, "server")
     server = serve("apps.tls:wsgi", *tls_args(files), "-w", "2")
     assert _served(ca, server.port) == _der(old)
+    # Both workers have read the files before they are rewritten in place: one still starting
+    # could read them half-written, fail, and abort the rolling restart.
+    assert server.wait_for(lambda text: text.count(" is ready") >= 2, timeout=30), server.stderr()
     write_pair(tmp_path, new, "server")
     server.proc.send_signal(signal.SIGHUP)
     assert server.wait_for_stderr("New workers ready", timeout=30), server.stderr()
