@@ -52,5 +52,5 @@ CHAOS_SOAK_SECONDS ?= 600
 soak:  ## the soak alone (tests/chaos/test_chaos_soak.py): mixed load on one process for CHAOS_SOAK_SECONDS (default 600), RSS flat; not run by the test command
 	CHAOS_SOAK_SECONDS=$(CHAOS_SOAK_SECONDS) $(PYTHON) -m pytest tests/chaos/test_chaos_soak.py -q -s -p no:cacheprovider
 
-connection-memory:  ## RSS per idle keep-alive and per slow (header-dripping) connection, amphicorn and granian if installed
+connection-memory:  ## RSS per idle keep-alive and per slow (header-dripping) connection: amphicorn, granian and the bare hyper hello where there
 	$(PYTHON) bench/connection_memory.py --connections 2000

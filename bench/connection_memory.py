@@ -2,8 +2,9 @@
 measured at once and again once idle for longer than amphicorn's ``IDLE_PARK`` (1 s: then
 they have let go of hyper's buffers), and N slow ones (a request head dripping, never
 finished), each kind on a fresh server, for amphicorn (``--http auto``, one process; by
-default, and with one I/O thread) and, if it is installed, granian (``--runtime-mode st``).
-Prints KiB per connection.
+default, and with one I/O thread) and, where they are there, granian (``--runtime-mode st``)
+and the bare hyper hello (``bench/hyper-hello``, built by ``bench/run.sh``: what hyper's own
+state costs, one worker thread). Prints KiB per connection.
 
     .venv/bin/python bench/connection_memory.py --connections 2000
 """
@@ -30,6 +31,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: The bare hyper hello's binary, once built.
+HYPER_HELLO = Path(__file__).resolve().parent / "hyper-hello" / "target" / "release" / "hyper-hello"
+
 #: Longer than amphicorn's ``IDLE_PARK`` (``src/timers.rs``).
 PAST_THE_PARK = 1.5
 
@@ -39,6 +43,8 @@ def _start(server: str, port: int) -> subprocess.Popen[bytes]:
         cmd = [sys.executable, "-m", "amphicorn", "apps.basic:hello", "-b", f"127.0.0.1:{port}", "--http", "auto"]
         cmd += ["--timeout-request-headers", "600", "--timeout-keep-alive", "600"]
         cmd += ["--io-threads", "1"] if server == "amphicorn-1-io-thread" else []
+    elif server == "hyper-hello":
+        cmd = [str(HYPER_HELLO), str(port), "1"]
     else:
         cmd = [sys.executable, "-m", "granian", "--interface", "wsgi", "--runtime-mode", "st"]
         cmd += ["--host", "127.0.0.1", "--port", str(port), "apps.basic:hello"]
@@ -115,6 +121,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=2000)
     args = parser.parse_args()
     servers = ["amphicorn", "amphicorn-1-io-thread"] + (["granian"] if importlib.util.find_spec("granian") else [])
+    servers += ["hyper-hello"] if HYPER_HELLO.exists() else []
     for server in servers:
         figures = measure(server, args.connections)
         shown = " ".join(f"{name}={value:.1f}" for name, value in figures.items())

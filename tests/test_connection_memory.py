@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import time
 
+import pytest
 from support import RawConnection, rss_kib, settled_rss_kib
 
 CONNECTIONS = 1000
@@ -50,10 +51,12 @@ def test_slow_heads_cost_a_few_kib_each_and_are_served_when_they_end(serve):
             assert (response.version, response.status) == ("HTTP/1.1", 200), "served once the head ended"
 
 
-def test_idle_connections_let_go_of_hyper_s_buffers_and_are_served_again(serve):
-    # One I/O thread: with several, what the others free is given back to the kernel only
-    # when they next allocate, which a quiet server may not do (``server/parking.rs``).
-    server = serve("apps.basic:hello", "--timeout-keep-alive", "120", "--io-threads", "1")
+@pytest.mark.parametrize("io_threads", ["1", "2"])
+def test_idle_connections_let_go_of_hyper_s_buffers_and_are_served_again(serve, io_threads):
+    # With two I/O threads, a connection's buffers may belong to the heap of a thread other
+    # than the one that frees them, and each heap is trimmed only by its own thread, which a
+    # quiet server does not wake (``server/parking.rs``, ``server/allocator.rs``).
+    server = serve("apps.basic:hello", "--timeout-keep-alive", "120", "--io-threads", io_threads)
     base = _base_rss_kib(server)
     with contextlib.ExitStack() as stack:
         idle = [stack.enter_context(RawConnection.to(server)) for _ in range(CONNECTIONS)]

@@ -1,5 +1,6 @@
 //! Tuning the allocators: glibc's for a server that frees and reallocates the same large
-//! buffers on many threads; and mimalloc's freed pages given back on request.
+//! buffers on many threads; and mimalloc's, whose freed pages each I/O thread gives back
+//! when it goes idle after idle connections let go of their buffers.
 //!
 //! Each WSGI thread gets a malloc arena of its own, and by default glibc hands the top of an
 //! arena back to the kernel as soon as 128 KiB of it is free. A 64 KiB request body freed
@@ -21,6 +22,12 @@
 //!
 //! A user who sets `MALLOC_TRIM_THRESHOLD_`, `MALLOC_TOP_PAD_` or `MALLOC_MMAP_THRESHOLD_`
 //! keeps their own choice.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use crate::timers::GIVE_BACK_EVERY;
 
 /// Free memory an arena keeps at its top before returning it to the kernel.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -50,12 +57,41 @@ pub fn tune() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 pub fn tune() {}
 
-/// Asks mimalloc to give the pages this thread's heap has freed back to the kernel now. It
-/// otherwise does so only when it next works in that part of the heap (10 ms after the
-/// free at the soonest), which a quiet server may never do: what idle connections let go of
-/// (`parking.rs`) stayed resident. (Telling it to give pages back at once instead, its
+/// How many times parked connections have let go of their buffers: a thread that has seen
+/// this move since it last gave its pages back has some to give.
+static FREED: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// `FREED` when this thread last gave its freed pages back, and when that was.
+    static GIVEN_BACK: Cell<(u64, Option<Instant>)> = const { Cell::new((0, None)) };
+}
+
+/// Notes that a parked connection just let go of its buffers (`parking.rs`).
+pub fn note_freed() {
+    FREED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Gives this thread's freed pages back to the kernel if buffers were let go of since it last
+/// did, and that was `GIVE_BACK_EVERY` ago or more. Each I/O thread runs this whenever it
+/// goes idle (tokio's `on_thread_park`), as mimalloc's heaps are per thread, each trimmed by
+/// its own thread only, and a buffer freed on one thread may be another's. Without it,
+/// mimalloc gives freed pages back only when it next works in that part of the heap (10 ms
+/// after the free at the soonest), which a quiet server may never do: what idle connections
+/// let go of stayed resident. (Telling it to give pages back at once instead, its
 /// `purge_delay` 0, cost a third more CPU per request on WSGI hello.)
-pub fn give_back_freed_pages() {
+pub fn give_back_if_freed() {
+    let freed = FREED.load(Ordering::Relaxed);
+    GIVEN_BACK.with(|given_back| {
+        let (seen, when) = given_back.get();
+        if seen != freed && when.is_none_or(|when| when.elapsed() >= GIVE_BACK_EVERY) {
+            given_back.set((freed, Some(Instant::now())));
+            give_back_freed_pages();
+        }
+    });
+}
+
+/// Asks mimalloc to give the pages this thread's heap has freed back to the kernel now.
+fn give_back_freed_pages() {
     #[allow(unsafe_code)]
     // SAFETY: mi_collect only walks and trims this thread's own heap.
     unsafe {

@@ -208,6 +208,7 @@ impl Server {
             .worker_threads(settings.io_threads.max(1))
             .thread_name("amphicorn-io")
             .on_thread_start(crate::scheduling::defer_wakeups)
+            .on_thread_park(allocator::give_back_if_freed)
             .enable_all()
             .build()?;
         let mounts = mounts

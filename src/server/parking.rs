@@ -15,10 +15,11 @@
 //! byte, as before, and a stop gives the client `LAST_REQUEST_GRACE` to begin a request, as
 //! hyper's driver does (`protocol.rs`).
 //!
-//! What hyper let go of is given back to the kernel at most `GIVE_BACK_AFTER` later, in one
-//! go for all the connections that park meanwhile (`allocator::give_back_freed_pages`):
-//! mimalloc would otherwise keep it until it next works there. That runs on one I/O thread;
-//! with several, what the others freed goes back when they next allocate.
+//! What hyper let go of is given back to the kernel by each I/O thread as it next goes idle,
+//! at most every `GIVE_BACK_EVERY` (`allocator::give_back_if_freed`): mimalloc would
+//! otherwise keep it until it next works there. So that what is let go of just after a thread
+//! gave back does not wait for its next request, the threads are woken once more
+//! `GIVE_BACK_EVERY` later (`wake_to_give_back`).
 //!
 //! Only a connection with nothing of a next request read parks (`FramingWatch` tells, by
 //! `Activity::set_head_begun`): hyper would lose a head it holds part of. HTTP/2
@@ -30,7 +31,6 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -45,13 +45,10 @@ use super::protocol::{self, wait_for_bytes};
 use super::proxy_protocol::Prefixed;
 use super::timeouts::{Activity, TrackedBody};
 use crate::sync::lock;
+use crate::timers::GIVE_BACK_EVERY;
 
 /// How much a parked connection reads at once when its next bytes come (most heads fit).
 const WAKING_READ: usize = 1024;
-
-/// How long after a connection parks the freed pages are given back: those of the others
-/// that park meanwhile go too, so it happens at most this often.
-const GIVE_BACK_AFTER: Duration = Duration::from_millis(100);
 
 /// Serves HTTP/1.1 on `io` with `handler` until the connection ends, parking it whenever it
 /// has waited `IDLE_PARK` for a request (see the module's header).
@@ -79,7 +76,8 @@ pub async fn serve<T, S>(
             return; // Closed, not parked.
         };
         io = *back;
-        give_back_soon();
+        allocator::note_freed();
+        wake_to_give_back();
         let woken =
             wait_for_bytes(&mut io, WAKING_READ, activity, stop.clone(), |prefix| (!prefix.is_empty()).then_some(()));
         if Box::pin(woken).await.is_none() {
@@ -88,19 +86,29 @@ pub async fn serve<T, S>(
     }
 }
 
-/// Set while a task that gives freed pages back is on its way.
-static GIVING_BACK: AtomicBool = AtomicBool::new(false);
+/// Set while a task that wakes the I/O threads to give freed pages back is on its way.
+static WAKING: AtomicBool = AtomicBool::new(false);
 
-/// Has what parked connections freed given back to the kernel `GIVE_BACK_AFTER` from now, in
-/// one go for all that park meanwhile (see `allocator::give_back_freed_pages`).
-fn give_back_soon() {
-    if !GIVING_BACK.swap(true, Ordering::AcqRel) {
-        tokio::spawn(async {
-            tokio::time::sleep(GIVE_BACK_AFTER).await;
-            GIVING_BACK.store(false, Ordering::Release);
-            allocator::give_back_freed_pages();
-        });
+/// Wakes the I/O threads `GIVE_BACK_EVERY` from now (unless a wake is on its way), so that
+/// each goes idle again and gives back what parked connections freed meanwhile (see
+/// `allocator::give_back_if_freed`, which runs as a thread goes idle). The timer wakes the
+/// thread it fires on; the tasks spawned then wake the idle others, which come to take them.
+fn wake_to_give_back() {
+    if WAKING.swap(true, Ordering::AcqRel) {
+        return;
     }
+    tokio::spawn(async {
+        tokio::time::sleep(GIVE_BACK_EVERY).await;
+        WAKING.store(false, Ordering::Release);
+        for _ in 0..tokio::runtime::Handle::current().metrics().num_workers() {
+            tokio::spawn(async {
+                for _ in 0..4 {
+                    allocator::give_back_if_freed();
+                    tokio::task::yield_now().await;
+                }
+            });
+        }
+    });
 }
 
 /// The socket as lent to one hyper connection: back `home` when hyper drops it after the
