@@ -429,9 +429,13 @@ mod tests {
 
     /// A timed server end and the client's end of an in-memory connection.
     fn connection() -> (TimedIo<DuplexStream>, DuplexStream, Arc<Activity>) {
+        connection_with(ConnectionTimeouts { header: Some(HEADER), keep_alive: Some(KEEP_ALIVE) })
+    }
+
+    /// `connection()` with other timeouts.
+    fn connection_with(timeouts: ConnectionTimeouts) -> (TimedIo<DuplexStream>, DuplexStream, Arc<Activity>) {
         let (server, client) = tokio::io::duplex(4096);
         let activity = Arc::new(Activity::default());
-        let timeouts = ConnectionTimeouts { header: Some(HEADER), keep_alive: Some(KEEP_ALIVE) };
         (TimedIo::new(server, activity.clone(), timeouts), client, activity)
     }
 
@@ -516,10 +520,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_keep_alive_no_longer_than_the_park_closes_without_parking() {
-        let (server, _client) = tokio::io::duplex(64);
-        let activity = Arc::new(Activity::default());
-        let timeouts = ConnectionTimeouts { header: Some(HEADER), keep_alive: Some(IDLE_PARK) };
-        let mut io = TimedIo::new(server, activity.clone(), timeouts);
+        let (mut io, _client, activity) =
+            connection_with(ConnectionTimeouts { header: Some(HEADER), keep_alive: Some(IDLE_PARK) });
         drop(activity.begin());
         assert_eq!(read(&mut io).await.ok(), Some(0));
         assert!(!activity.is_parked());
@@ -579,9 +581,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn without_timeouts_nothing_expires_and_a_huge_one_never_overflows() {
         for limit in [None, Some(Duration::MAX)] {
-            let (server, _client) = tokio::io::duplex(64);
-            let timeouts = ConnectionTimeouts { header: limit, keep_alive: limit };
-            let mut io = TimedIo::new(server, Arc::new(Activity::default()), timeouts);
+            let (mut io, _client, _) = connection_with(ConnectionTimeouts { header: limit, keep_alive: limit });
             assert!(tokio::time::timeout(Duration::from_secs(1_000_000), read(&mut io)).await.is_err());
         }
     }
