@@ -210,6 +210,22 @@ def test_queue_size_and_timeout_reach_the_server(serve, args, env):
     assert time.monotonic() - started < 5
 
 
+def test_a_request_that_finds_the_queue_full_waits_for_room_and_is_served(serve):
+    """One thread busy for 1 s and one request queued: a third waits for room, then runs."""
+    server = serve(SLEEPY, "--threads", "1", "--queue-size", "1", "--queue-timeout", "10")
+    statuses: list[int] = []
+
+    def one() -> None:
+        statuses.append(_get(server.url, "/sleep?seconds=1", timeout=30).status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200, 200, 200]
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [

@@ -253,13 +253,19 @@ impl Service {
                     return status::body_error(&error);
                 }
             };
+        // Both boxed, as the replay below: kept across the app's answer, they would size every
+        // request's future, which hyper moves whole.
         let fallback = match (&mounted.fallback, &body) {
             (Some(point), RequestBody::Complete(data)) => {
-                self.router.get(point).map(|fallback| (fallback, copy_head(&head), data.clone()))
+                self.router.get(point).map(|fallback| Box::new((fallback, copy_head(&head), data.clone())))
             }
             _ => None,
         };
-        let shadow = mounted.shadow.as_ref().and_then(|route| shadow_route::prepare(route, &head, &body, &connection));
+        let shadow = mounted
+            .shadow
+            .as_ref()
+            .and_then(|route| shadow_route::prepare(route, &head, &body, &connection))
+            .map(Box::new);
         let mut response = mounted.app.dispatch(head, body, connection.clone(), state.clone()).await;
         pending.disarm();
         drop(permit);
@@ -270,7 +276,7 @@ impl Service {
             // client could not tell. Say it in the head, as Go's net/http does.
             response.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        match fallback {
+        match fallback.map(|fallback| *fallback) {
             Some((fallback, head, data)) if response.status() == StatusCode::NOT_FOUND => {
                 // Dropping the first answer tells its app the client has gone.
                 drop(response);
@@ -287,9 +293,13 @@ impl Service {
                 if let (Some(metrics), Some(path)) = (&mounted.metrics, path) {
                     metrics.fallback_answered(&path, response.status());
                 }
-                shadow_route::around(shadow, response, |response| compressed(fallback, offer, response))
+                shadow_route::around(shadow.map(|shadow| *shadow), response, |response| {
+                    compressed(fallback, offer, response)
+                })
             }
-            _ => shadow_route::around(shadow, response, |response| compressed(mounted, offer, response)),
+            _ => shadow_route::around(shadow.map(|shadow| *shadow), response, |response| {
+                compressed(mounted, offer, response)
+            }),
         }
     }
 }

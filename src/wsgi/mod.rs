@@ -75,7 +75,12 @@ impl WsgiApp {
         let (respond, response) = oneshot::channel();
         let origin = Origin::Socket(connection);
         let job = Job { head, body, origin, state, respond, script_name: self.script_name.clone(), context: None };
-        match self.pool.submit(job, self.settings.queue_timeout).await {
+        let queued = match self.pool.submit(job, self.settings.queue_timeout) {
+            Ok(None) => Ok(()),
+            Ok(Some(wait_for_room)) => wait_for_room.await,
+            Err(error) => Err(error),
+        };
+        match queued {
             Ok(()) => {}
             Err(error) if error.is_queue_timeout() => return status::overloaded(1),
             Err(_) => return status::plain(StatusCode::SERVICE_UNAVAILABLE), // shutting down

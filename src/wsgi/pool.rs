@@ -12,6 +12,7 @@
 //! counted.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -37,6 +38,9 @@ pub struct Pool {
 }
 
 /// A job in the queue, and when it was queued (with `--admin-bind`).
+/// A wait for room in a full queue (`Pool::submit`).
+pub type WaitForRoom<'a> = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
+
 struct Queued {
     job: Job,
     since: Option<Instant>,
@@ -77,25 +81,29 @@ impl Pool {
         Queued { job, since: self.figures.get().map(|_| Instant::now()) }
     }
 
-    /// Queues `job`, waiting up to `timeout` for room; an error (`is_queue_timeout`) if none
-    /// came, or because the pool is shutting down.
-    pub async fn submit(&self, job: Job, timeout: Duration) -> Result<(), Error> {
-        let job = match self.jobs.try_send(self.queued(job)) {
+    /// Queues `job`: at once if there is room (`Ok(None)`), else the wait for room, up to
+    /// `timeout`, to await (an error `is_queue_timeout` if none came). An error too once
+    /// the pool is shutting down. The wait is boxed, and only made when the queue is full:
+    /// a request's future holds it, and is moved (copied whole) on its way to hyper.
+    pub fn submit(&self, job: Job, timeout: Duration) -> Result<Option<WaitForRoom<'_>>, Error> {
+        let queued = match self.jobs.try_send(self.queued(job)) {
             Ok(()) => {
                 self.dispatch.notify();
-                return Ok(());
+                return Ok(None);
             }
             Err(async_channel::TrySendError::Closed(_)) => return Err(Error::pool_closed()),
-            Err(async_channel::TrySendError::Full(job)) => job,
+            Err(async_channel::TrySendError::Full(queued)) => queued,
         };
-        match tokio::time::timeout(timeout, self.jobs.send(job)).await {
-            Ok(Ok(())) => {
-                self.dispatch.notify();
-                Ok(())
+        Ok(Some(Box::pin(async move {
+            match tokio::time::timeout(timeout, self.jobs.send(queued)).await {
+                Ok(Ok(())) => {
+                    self.dispatch.notify();
+                    Ok(())
+                }
+                Ok(Err(_)) => Err(Error::pool_closed()),
+                Err(_) => Err(Error::queue_timeout()),
             }
-            Ok(Err(_)) => Err(Error::pool_closed()),
-            Err(_) => Err(Error::queue_timeout()),
-        }
+        })))
     }
 
     /// Queues `job`, waiting (without a deadline) for room: for callers that keep their
