@@ -37,10 +37,10 @@ pub struct Pool {
     figures: Arc<OnceLock<Arc<PoolFigures>>>,
 }
 
-/// A job in the queue, and when it was queued (with `--admin-bind`).
 /// A wait for room in a full queue (`Pool::submit`).
 pub type WaitForRoom<'a> = Pin<Box<dyn Future<Output = Result<(), Error>> + Send + 'a>>;
 
+/// A job in the queue, and when it was queued (with `--admin-bind`).
 struct Queued {
     job: Job,
     since: Option<Instant>,
