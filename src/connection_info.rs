@@ -20,6 +20,7 @@ use pyo3::types::PyString;
 
 use crate::connection_tls::ConnectionTls;
 use crate::http::connection::Endpoint;
+use crate::http::early_hints::EarlyHints;
 
 /// The two ends of an accepted connection.
 #[derive(Debug)]
@@ -32,11 +33,19 @@ pub struct ConnectionInfo {
     pub python: AddressObjects,
     /// What the TLS handshake settled, on an `https` connection (set after it).
     pub tls: Option<Arc<ConnectionTls>>,
+    /// The apps' `103 Early Hints` for the connection's HTTP/1.1 requests (set when it is
+    /// served; see `http/early_hints.rs`).
+    pub hints: Option<EarlyHints>,
 }
 
 impl ConnectionInfo {
+    /// The early hints a request of `version` can send: HTTP/1.1 only.
+    pub fn hints_for(&self, version: http::Version) -> Option<&EarlyHints> {
+        self.hints.as_ref().filter(|_| version == http::Version::HTTP_11)
+    }
+
     pub fn new(local: Endpoint, remote: Endpoint, scheme: &'static str) -> Self {
-        Self { local, remote, scheme, python: AddressObjects::default(), tls: None }
+        Self { local, remote, scheme, python: AddressObjects::default(), tls: None, hints: None }
     }
 }
 

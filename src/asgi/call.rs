@@ -35,7 +35,9 @@ pub fn start(
     let handle = bridge.clone().unbind();
     let (send, started) = match exchange {
         Exchange::Http(body) => {
-            let send = Bound::new(py, HttpSend::new(respond, state.clone(), head.method == Method::HEAD, handle))?;
+            let hints = connection.hints_for(head.version).cloned();
+            let send =
+                Bound::new(py, HttpSend::new(respond, state.clone(), head.method == Method::HEAD, handle, hints))?;
             let started =
                 scope::build(py, ScopeKind::Http, &head, &connection, &root_path, lifespan_state).and_then(|scope| {
                     let receive = HttpReceive::new(body, state, bridge.clone().unbind());

@@ -7,8 +7,9 @@
 //! - `extensions` offers `http.response.pathsend` and `http.response.zerocopysend` always,
 //!   `http.response.trailers` where trailers reach the client: on HTTP/2, and on HTTP/1.1
 //!   when the request said `TE: trailers` (hyper then sends them after the last chunk, for
-//!   the fields the response names in its `Trailer` header); and `tls` on TLS connections
-//!   only (`connection_tls`).
+//!   the fields the response names in its `Trailer` header); `http.response.early_hint` on
+//!   HTTP/1.1 (`http/early_hints.rs`; HTTP/1.0 has no 1xx answers, and hyper's HTTP/2
+//!   cannot send them yet); and `tls` on TLS connections only (`connection_tls`).
 //! - `state` is a shallow copy of the lifespan state, so a request cannot change what the
 //!   next one sees at the top level (ASGI lifespan "state" extension).
 
@@ -49,6 +50,9 @@ pub fn build<'py>(
             extensions.set_item(intern!(py, "http.response.zerocopysend"), PyDict::new(py))?;
             if trailers_reach_the_client(head) {
                 extensions.set_item(intern!(py, "http.response.trailers"), PyDict::new(py))?;
+            }
+            if connection.hints_for(head.version).is_some() {
+                extensions.set_item(intern!(py, "http.response.early_hint"), PyDict::new(py))?;
             }
         }
         ScopeKind::WebSocket { subprotocols } => {

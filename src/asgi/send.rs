@@ -8,6 +8,10 @@
 //! tokio task resolves once the chunk is queued, which is the download backpressure.
 //! After the client has gone, `send()` raises `ClientDisconnected` (an `OSError`).
 //!
+//! Early hints (the `http.response.early_hint` extension): before the start message, each
+//! queues a `103 Early Hints` with a `link` field per link (`http/early_hints.rs`); where
+//! the extension is not offered they are dropped, and after the start they are an error.
+//!
 //! Trailers (the `http.response.trailers` extension): the body streams without a
 //! `Content-Length`, and its end waits for the last trailers message. Where the extension is
 //! not offered (see `scope.rs`), an app that announces trailers anyway has them dropped.
@@ -29,6 +33,7 @@ use super::file_body::{self, FileRange};
 use crate::buffers::shared_bytes;
 use crate::errors::Error;
 use crate::http::connection::RequestState;
+use crate::http::early_hints::EarlyHints;
 use crate::http::responder::{Head, Queued, Responder};
 use crate::http::response_body::ResponseBody;
 
@@ -60,6 +65,8 @@ pub struct HttpSend {
     phase: Phase,
     writer: ResponseWriter,
     bridge: Py<LoopBridge>,
+    /// The connection's `103 Early Hints` (HTTP/1.1 only: see `scope.rs`).
+    hints: Option<EarlyHints>,
 }
 
 impl HttpSend {
@@ -68,8 +75,10 @@ impl HttpSend {
         state: Arc<RequestState>,
         head_only: bool,
         bridge: Py<LoopBridge>,
+        hints: Option<EarlyHints>,
     ) -> Self {
-        Self { phase: Phase::Start, writer: ResponseWriter::new(Responder::new(respond, state, head_only)), bridge }
+        let writer = ResponseWriter::new(Responder::new(respond, state, head_only));
+        Self { phase: Phase::Start, writer, bridge, hints }
     }
 
     pub fn response_started(&self) -> bool {
@@ -264,6 +273,24 @@ impl ResponseWriter {
     }
 }
 
+/// The `links` of an `http.response.early_hint` message, each a `Link` field's value.
+fn early_hint_links(message: &Bound<'_, PyDict>) -> PyResult<Vec<HeaderValue>> {
+    let links = message
+        .get_item(intern!(message.py(), "links"))?
+        .ok_or_else(|| PyValueError::new_err("an 'http.response.early_hint' message needs 'links'"))?;
+    links
+        .try_iter()?
+        .map(|link| {
+            let link = link?;
+            let bytes = link
+                .cast::<PyBytes>()
+                .map_err(|_| PyTypeError::new_err(format!("early hint links are bytes, got {}", link.get_type())))?;
+            HeaderValue::from_bytes(bytes.as_bytes())
+                .map_err(|_| PyValueError::new_err(format!("early hint link {link:?} is not a valid field value")))
+        })
+        .collect()
+}
+
 /// A message's boolean key (`more_body`, `trailers`, `more_trailers`); absent is false.
 fn flag(message: &Bound<'_, PyDict>, key: &Bound<'_, PyString>) -> PyResult<bool> {
     match message.get_item(key)? {
@@ -285,6 +312,14 @@ impl HttpSend {
             return Err(Error::client_gone().into());
         }
         match (self.phase, kind) {
+            (Phase::Start, "http.response.early_hint") => {
+                let links = early_hint_links(message)?;
+                // Where the extension is not offered (HTTP/1.0, HTTP/2), dropped.
+                if let (Some(hints), false) = (&self.hints, links.is_empty()) {
+                    hints.send(&links);
+                }
+                done(py)
+            }
             (Phase::Start, "http.response.start") => {
                 self.writer.start(message)?;
                 self.phase = Phase::Body;
@@ -317,7 +352,11 @@ impl HttpSend {
             }
             (
                 phase,
-                "http.response.start" | "http.response.body" | "http.response.pathsend" | "http.response.trailers",
+                "http.response.start"
+                | "http.response.body"
+                | "http.response.pathsend"
+                | "http.response.trailers"
+                | "http.response.early_hint",
             ) => Err(PyRuntimeError::new_err(format!("unexpected ASGI message '{kind}' sent {}", phase.describe()))),
             (_, other) => {
                 Err(PyRuntimeError::new_err(format!("unknown ASGI message type '{other}' for an http scope")))

@@ -7,6 +7,7 @@
 //!   streamed, under the mount's body limits;
 //! - `responder` and `response_body`: the response head and body handed to hyper;
 //! - `framing`: the request framing checks hyper leaves to us (smuggling, `Host`);
+//! - `early_hints`: an HTTP/1.1 connection's queue of `103 Early Hints` from its apps;
 //! - `tee`: a response body copied as it passes, for shadow comparisons;
 //! - `status`: the plain-text responses the server writes itself;
 //! - `text`: latin-1 and `Host` splitting, as the gateway specs need them;
@@ -15,6 +16,7 @@
 //! Routing, limits per mount and the connection loop are `server/`'s.
 
 pub mod connection;
+pub mod early_hints;
 pub mod frames;
 pub mod framing;
 pub mod request_body;

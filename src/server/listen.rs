@@ -73,6 +73,7 @@ use super::timeouts::{Activity, ConnectionTimeouts, RequestGuard, TimedIo, Track
 use super::tls;
 use crate::connection_info::ConnectionInfo;
 use crate::http::connection::Endpoint;
+use crate::http::early_hints::EarlyHints;
 use crate::http::websocket::StreamOpen;
 use crate::log;
 use crate::timers::{ACCEPT_BACKOFF, PROXY_HEADER_TIMEOUT};
@@ -254,7 +255,10 @@ async fn serve_http<S>(stream: S, connection: ConnectionInfo, shared: Arc<Shared
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let connection = Arc::new(connection);
+    // The apps' `103 Early Hints`, for HTTP/1.1 requests (HTTP/1.0 has no 1xx answers;
+    // hyper's HTTP/2 cannot send them yet).
+    let hints = EarlyHints::default();
+    let connection = Arc::new(ConnectionInfo { hints: Some(hints.clone()), ..connection });
     let activity = Arc::new(Activity::default());
     let stream = RequestLineWatch::new(stream, activity.clone());
     let stream = TimedIo::new(stream, activity.clone(), shared.timeouts);
@@ -333,7 +337,7 @@ where
         let mut served = Box::pin(protocols.http2().serve_connection(TokioIo::new(io), handler));
         protocol::drive(served.as_mut(), |served| served.graceful_shutdown(), &activity, stop).await;
     } else {
-        parking::serve(io, protocols.http1(), &handler, &activity, stop).await;
+        parking::serve(io, protocols.http1(), (&handler, &hints), &activity, stop).await;
     }
 }
 

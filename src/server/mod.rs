@@ -21,6 +21,7 @@ mod canary_window;
 mod canary_workers;
 mod forward;
 pub(crate) mod framing_watch;
+mod hint_writer;
 mod listen;
 mod listeners;
 mod mounted;

@@ -41,9 +41,11 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 
 use super::allocator;
+use super::hint_writer::HintWriter;
 use super::protocol::{self, wait_for_bytes};
 use super::proxy_protocol::Prefixed;
 use super::timeouts::{Activity, TrackedBody};
+use crate::http::early_hints::EarlyHints;
 use crate::sync::lock;
 use crate::timers::GIVE_BACK_EVERY;
 
@@ -51,11 +53,12 @@ use crate::timers::GIVE_BACK_EVERY;
 const WAKING_READ: usize = 1024;
 
 /// Serves HTTP/1.1 on `io` with `handler` until the connection ends, parking it whenever it
-/// has waited `IDLE_PARK` for a request (see the module's header).
+/// has waited `IDLE_PARK` for a request (see the module's header); `hints` are the apps'
+/// `103 Early Hints`, written between hyper's writes (`hint_writer.rs`).
 pub async fn serve<T, S>(
     mut io: Prefixed<T>,
     http1: &http1::Builder,
-    handler: &S,
+    (handler, hints): (&S, &EarlyHints),
     activity: &Arc<Activity>,
     stop: watch::Receiver<bool>,
 ) where
@@ -67,7 +70,9 @@ pub async fn serve<T, S>(
         {
             let lent = Lent { io: Some(io), home: home.clone(), activity: activity.clone() };
             // Boxed, as the wait below: a parked connection's task keeps only their pointers' room.
-            let mut served = Box::pin(http1.serve_connection(TokioIo::new(lent), handler).with_upgrades());
+            let mut served = Box::pin(
+                http1.serve_connection(TokioIo::new(HintWriter::new(lent, hints.clone())), handler).with_upgrades(),
+            );
             protocol::drive(served.as_mut(), |served| served.graceful_shutdown(), activity, stop.clone()).await;
         } // hyper's connection is dropped here, and the socket comes home if it parked.
         let parked = lock(&home).take();

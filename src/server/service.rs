@@ -391,6 +391,7 @@ fn forwarded_connection(
     if seen.scheme == "https" {
         seen.tls.clone_from(&connection.tls);
     }
+    seen.hints.clone_from(&connection.hints);
     Arc::new(seen)
 }
 

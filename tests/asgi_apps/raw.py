@@ -354,3 +354,53 @@ async def zerocopy(scope, receive, send):
         headers = [(b"x-offered", b"%d" % offered), (b"x-position", b"%d" % file.tell())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send(message)
+
+
+#: Set by ``/release``: what ``early_hints`` waits for after its hints (module-level, the
+#: app's one event loop).
+_HINTS_RELEASED: asyncio.Event | None = None
+
+
+@with_lifespan
+async def early_hints(scope, receive, send):
+    """``http.response.early_hint``: answers whether the scope offers it in ``x-hints-offered``.
+    ``/hint``: two hints (one link, then two) before anything else, even where not offered,
+    then waits: for the request body (a POST), else for a request to ``/release``; then 200.
+    ``/late``: a hint after the start (answers what ``send`` raised as the body); anything
+    else: a link with a line break (answers what ``send`` raised as the body and
+    ``x-error``)."""
+    global _HINTS_RELEASED
+    if _HINTS_RELEASED is None:
+        _HINTS_RELEASED = asyncio.Event()
+    offered = b"yes" if "http.response.early_hint" in scope["extensions"] else b"no"
+    headers = [(b"x-hints-offered", offered)]
+    path = scope["path"]
+    if path == "/release":
+        await read_body(receive)
+        _HINTS_RELEASED.set()
+        await respond(send, b"released", headers=headers)
+        return
+    if path == "/hint":
+        await send({"type": "http.response.early_hint", "links": [b"</style.css>; rel=preload; as=style"]})
+        await send({"type": "http.response.early_hint", "links": [b"</app.js>; rel=preload", b"</font.woff2>"]})
+        if scope["method"] == "POST":
+            await read_body(receive)
+        else:
+            await _HINTS_RELEASED.wait()
+            _HINTS_RELEASED.clear()
+        await respond(send, b"final", headers=headers)
+        return
+    error = b""
+    if path == "/late":
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        try:
+            await send({"type": "http.response.early_hint", "links": [b"</late.css>"]})
+        except RuntimeError as exc:
+            error = str(exc).encode()
+        await send({"type": "http.response.body", "body": error})
+        return
+    try:
+        await send({"type": "http.response.early_hint", "links": [b"</a.css>\r\nx-injected: 1"]})
+    except ValueError as exc:
+        error = str(exc).encode()
+    await respond(send, error, headers=[(b"x-error", error), *headers])
