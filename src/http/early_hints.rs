@@ -20,6 +20,10 @@ use http::HeaderValue;
 
 use crate::sync::lock;
 
+/// At most this many bytes of 103s wait for a client that does not read: hints past it are
+/// dropped (they are only hints), so an app cannot grow the queue without bound.
+const MAX_QUEUED: usize = 64 * 1024;
+
 /// The connection's queue of 103 responses not yet written, shared by its requests and the
 /// socket hyper writes through.
 #[derive(Clone, Default)]
@@ -43,9 +47,12 @@ impl std::fmt::Debug for EarlyHints {
 
 impl EarlyHints {
     /// Queues a `103 Early Hints` with one `link` field per entry of `links`, and wakes the
-    /// connection to write it.
+    /// connection to write it (dropped if `MAX_QUEUED` bytes already wait).
     pub fn send(&self, links: &[HeaderValue]) {
         let mut bytes = lock(&self.0.bytes);
+        if bytes.len() >= MAX_QUEUED {
+            return;
+        }
         bytes.extend_from_slice(b"HTTP/1.1 103 Early Hints\r\n");
         for link in links {
             bytes.extend_from_slice(b"link: ");
@@ -113,5 +120,21 @@ mod tests {
             written,
             b"HTTP/1.1 103 Early Hints\r\nlink: </a.css>; rel=preload; as=style\r\nlink: </b.js>\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn hints_for_a_client_that_does_not_read_stop_queueing_past_the_bound() {
+        let hints = EarlyHints::default();
+        let link = [HeaderValue::from_static("</a.css>")];
+        for _ in 0..100_000 {
+            hints.send(&link);
+        }
+        let mut queued = 0;
+        let all = hints.write_with(|data| {
+            queued += data.len();
+            Ok::<_, ()>(data.len())
+        });
+        assert_eq!(all, Ok(true));
+        assert!((MAX_QUEUED..MAX_QUEUED + 64).contains(&queued), "{queued} bytes queued");
     }
 }
