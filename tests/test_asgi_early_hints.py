@@ -1,5 +1,5 @@
 """ASGI's ``http.response.early_hint`` extension end to end: offered on HTTP/1.1 only; an
-app's hints reach a raw HTTP/1.1 client as ``103 Early Hints`` responses, each with its
+app's hints reach a raw HTTP/1.1 client (and curl) as ``103 Early Hints`` responses, each with its
 ``link`` fields, while the app is still working (before the final answer is made), on a
 keep-alive connection that carries on; dropped on HTTP/1.0 and HTTP/2, where the extension is
 not offered; an error after the response has started, or for a link that is not a field
@@ -7,9 +7,12 @@ value."""
 
 from __future__ import annotations
 
+import subprocess
+
 import h2.events
 import pytest
 import trustme
+from curl_support import curl_binary
 from h2_client import RawH2
 from support import RawConnection, build_request
 from tls_support import client_context, tls_args, write_pair
@@ -92,6 +95,21 @@ def test_hints_go_out_while_the_app_waits_for_the_request_body(serve):
         conn.send(b"dy")
         response = conn.read_response(skip_interim=False)
         assert (response.status, response.body) == (200, b"final")
+
+
+def test_curl_shows_the_103s_before_the_answer(serve, tmp_path):
+    server = serve(APP)
+    dump = tmp_path / "headers.txt"
+    command = [curl_binary(), "-sS", "--max-time", "20", "-X", "POST", "-D", str(dump), server.url + "/hint"]
+    done = subprocess.run(command, capture_output=True, timeout=30, check=False)
+    assert (done.returncode, done.stdout) == (0, b"final"), done.stderr
+    blocks = dump.read_bytes().decode("latin-1").rstrip("\r\n").split("\r\n\r\n")
+    assert [block.split("\r\n")[0] for block in blocks] == [
+        "HTTP/1.1 103 Early Hints",
+        "HTTP/1.1 103 Early Hints",
+        "HTTP/1.1 200 OK",
+    ]
+    assert blocks[1].split("\r\n")[1:] == ["link: </app.js>; rel=preload", "link: </font.woff2>"]
 
 
 def test_http10_is_not_offered_the_extension_and_its_hints_are_dropped(serve):
