@@ -63,7 +63,7 @@ fn figure(name: &str) -> Option<Figure> {
         "mounts" | "canary" => Some(Figure::Counted),
         "rss_bytes" | "in_flight" | "websockets_open" | "wsgi" | "recent_differences" => Some(Figure::Present),
         // A canary's window: the answers its rollback judges now. The workers a supervisor
-        // lists, at the top level and in a canary (`server/canary_workers.rs`).
+        // lists, at the top level and in a canary (`server/canary_combine.rs`).
         "window" | "workers" => Some(Figure::Present),
         "version" | "interface" => Some(Figure::Alike),
         // A shadow's or a canary's settings.

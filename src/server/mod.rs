@@ -17,6 +17,7 @@ mod admin_workers;
 mod allocator;
 mod canary;
 mod canary_admin;
+mod canary_combine;
 mod canary_window;
 mod canary_workers;
 mod forward;
