@@ -44,6 +44,17 @@ impl ConnectionInfo {
         self.hints.as_ref().filter(|_| version == http::Version::HTTP_11)
     }
 
+    /// This connection as a request run apart from its client sees it (a shadow's): no
+    /// early hints, which would reach the client's socket in the middle of its answer.
+    pub fn without_hints(self: &Arc<Self>) -> Arc<Self> {
+        if self.hints.is_none() {
+            return self.clone();
+        }
+        let mut copy = Self::new(self.local.clone(), self.remote.clone(), self.scheme);
+        copy.tls.clone_from(&self.tls);
+        Arc::new(copy)
+    }
+
     pub fn new(local: Endpoint, remote: Endpoint, scheme: &'static str) -> Self {
         Self { local, remote, scheme, python: AddressObjects::default(), tls: None, hints: None }
     }

@@ -7,14 +7,17 @@ value."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import h2.events
+import httpx
 import pytest
 import trustme
 from curl_support import curl_binary
 from h2_client import RawH2
-from support import RawConnection, build_request
+from prometheus_client import parser
+from support import RawConnection, build_request, wait_until
 from tls_support import client_context, tls_args, write_pair
 
 pytestmark = pytest.mark.timeout(30)
@@ -146,3 +149,34 @@ def test_a_link_that_is_not_a_field_value_is_refused_and_nothing_is_sent(serve):
         response = conn.read_response(skip_interim=False)
     assert response.status == 200
     assert b"is not a valid field value" in response.body, response.body
+
+
+def test_a_shadow_s_hints_never_reach_the_client(serve, tmp_path):
+    # The shadow runs apart from the client, and may send hints while (or after) the primary
+    # answers: they must not land on the client's socket, in the middle of its answer.
+    config = tmp_path / "amphicorn.toml"
+    config.write_text(
+        'admin-bind = "127.0.0.1:0"\n\n'
+        '[[mount]]\nprefix = "/shop"\nname = "shop"\napp = "apps.basic:hello"\nshadow = "next"\n\n'
+        f'[[mount]]\nprefix = "/_next"\nname = "next"\napp = "{APP}"\n'
+    )
+    server = serve(f"--config={config}")
+    admin = re.search(r"Admin listener \(.*?\) on (http://\S+)", server.stderr())
+    assert admin, server.stderr()
+
+    def compared() -> float:
+        text = httpx.get(admin.group(1) + "/metrics").text
+        return sum(
+            sample.value
+            for family in parser.text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "amphicorn_shadow_comparisons_total"
+        )
+
+    with RawConnection.to(server) as conn:
+        assert conn.request("GET", "/shop/hint?now=1").status == 200
+        wait_until(lambda: compared() >= 1, message="the shadow never ran")
+        # Whatever the shadow sent would be read before this answer.
+        conn.send(build_request("GET", "/shop/"))
+        response = conn.read_response(skip_interim=False)
+        assert response.status == 200, response

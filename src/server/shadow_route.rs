@@ -56,7 +56,7 @@ pub fn prepare(
         return None;
     };
     let runtime = tokio::runtime::Handle::try_current().ok()?;
-    let request = ShadowRequest { head: shadow_head(head), data: data.clone(), connection: connection.clone() };
+    let request = ShadowRequest { head: shadow_head(head), data: data.clone(), connection: connection.without_hints() };
     Some(Pending { route: route.clone(), request, permit, runtime, answer: None, expects_body: true })
 }
 

@@ -365,7 +365,8 @@ _HINTS_RELEASED: asyncio.Event | None = None
 async def early_hints(scope, receive, send):
     """``http.response.early_hint``: answers whether the scope offers it in ``x-hints-offered``.
     ``/hint``: two hints (one link, then two) before anything else, even where not offered,
-    then waits: for the request body (a POST), else for a request to ``/release``; then 200.
+    then waits: for the request body (a POST), else (without ``?now=1``) for a request to
+    ``/release``; then 200.
     ``/late``: a hint after the start (answers what ``send`` raised as the body); anything
     else: a link with a line break (answers what ``send`` raised as the body and
     ``x-error``)."""
@@ -374,7 +375,7 @@ async def early_hints(scope, receive, send):
         _HINTS_RELEASED = asyncio.Event()
     offered = b"yes" if "http.response.early_hint" in scope["extensions"] else b"no"
     headers = [(b"x-hints-offered", offered)]
-    path = scope["path"]
+    path = scope["path"][len(scope.get("root_path", "")) :]
     if path == "/release":
         await read_body(receive)
         _HINTS_RELEASED.set()
@@ -385,7 +386,7 @@ async def early_hints(scope, receive, send):
         await send({"type": "http.response.early_hint", "links": [b"</app.js>; rel=preload", b"</font.woff2>"]})
         if scope["method"] == "POST":
             await read_body(receive)
-        else:
+        elif not query(scope).get("now"):
             await _HINTS_RELEASED.wait()
             _HINTS_RELEASED.clear()
         await respond(send, b"final", headers=headers)
