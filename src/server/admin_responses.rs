@@ -1,6 +1,6 @@
-//! The admin listener's answers, as `admin.rs` and `canary_admin.rs` build them: plain text
-//! (`/healthz`, `/readyz`, errors) and JSON (`/status`, `/canary`). What each path answers is
-//! theirs; the metrics' exposition formats are `admin.rs`'s.
+//! The admin listener's answers, as `admin_routes.rs` and `canary_admin.rs` build them: plain
+//! text (`/healthz`, `/readyz`, errors) and JSON (`/status`, `/canary`). What each path
+//! answers is theirs; the metrics' exposition formats are `admin_routes.rs`'s.
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};

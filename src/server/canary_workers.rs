@@ -1,6 +1,6 @@
 //! The weighted canary under `--workers N`: the supervisor's admin listener answers
-//! `/canary` for its workers (`admin.rs` routes it here; a single process answers it in
-//! `canary_admin.rs`, as each worker does on its private admin socket).
+//! `/canary` for its workers (`admin_routes.rs` routes it here; a single process answers it
+//! in `canary_admin.rs`, as each worker does on its private admin socket).
 //!
 //! Each worker holds its own canary state (`canary.rs`): its weight, its window of answers,
 //! its rollback. The supervisor keeps them one:

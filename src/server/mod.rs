@@ -13,6 +13,7 @@
 pub mod access_log;
 pub mod admin;
 mod admin_responses;
+mod admin_routes;
 mod admin_workers;
 mod allocator;
 mod canary;
@@ -58,7 +59,8 @@ use crate::errors::Error;
 use crate::sync::lock;
 use crate::timers::{RUNTIME_SHUTDOWN, SIGNAL_POLL};
 use access_log::AccessLog;
-use admin::{Admin, AdminState};
+use admin::Admin;
+use admin_routes::AdminState;
 use listen::{ListenSettings, RequestBudget};
 use listeners::Listener;
 use mounts::{route_canaries, seconds, MountSpec, Prepared, SharedSettings};
