@@ -195,35 +195,30 @@ def test_new_flags_reach_the_server(serve, tmp_path):
 def test_queue_size_and_timeout_reach_the_server(serve, args, env):
     """One thread busy for 1.5 s and one request queued: a third waits 0.3 s for room, then 503."""
     server = serve(SLEEPY, "--threads", "1", *args, env=env)
-    statuses: list[int] = []
     started = time.monotonic()
-
-    def one() -> None:
-        statuses.append(_get(server.url, "/sleep?seconds=1.5", timeout=30).status_code)
-
-    threads = [threading.Thread(target=one) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(statuses) == [200, 200, 503]
+    assert sorted(_three_at_once(server, "/sleep?seconds=1.5")) == [200, 200, 503]
     assert time.monotonic() - started < 5
 
 
 def test_a_request_that_finds_the_queue_full_waits_for_room_and_is_served(serve):
     """One thread busy for 1 s and one request queued: a third waits for room, then runs."""
     server = serve(SLEEPY, "--threads", "1", "--queue-size", "1", "--queue-timeout", "10")
+    assert _three_at_once(server, "/sleep?seconds=1") == [200, 200, 200]
+
+
+def _three_at_once(server, path: str) -> list[int]:
+    """The statuses of three GETs of ``path`` sent at once, in the order they finished."""
     statuses: list[int] = []
 
     def one() -> None:
-        statuses.append(_get(server.url, "/sleep?seconds=1", timeout=30).status_code)
+        statuses.append(_get(server.url, path, timeout=30).status_code)
 
     threads = [threading.Thread(target=one) for _ in range(3)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert statuses == [200, 200, 200]
+    return statuses
 
 
 @pytest.mark.parametrize(
