@@ -7,16 +7,14 @@ value."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 
 import h2.events
-import httpx
 import pytest
 import trustme
+from admin_support import admin_url, scrape
 from curl_support import curl_binary
 from h2_client import RawH2
-from prometheus_client import parser
 from support import RawConnection, build_request, wait_until
 from tls_support import client_context, tls_args, write_pair
 
@@ -161,17 +159,11 @@ def test_a_shadow_s_hints_never_reach_the_client(serve, tmp_path):
         f'[[mount]]\nprefix = "/_next"\nname = "next"\napp = "{APP}"\n'
     )
     server = serve(f"--config={config}")
-    admin = re.search(r"Admin listener \(.*?\) on (http://\S+)", server.stderr())
-    assert admin, server.stderr()
+    admin = admin_url(server)
 
     def compared() -> float:
-        text = httpx.get(admin.group(1) + "/metrics").text
-        return sum(
-            sample.value
-            for family in parser.text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == "amphicorn_shadow_comparisons_total"
-        )
+        samples = scrape(admin)
+        return sum(value for (name, _), value in samples.items() if name == "amphicorn_shadow_comparisons_total")
 
     with RawConnection.to(server) as conn:
         assert conn.request("GET", "/shop/hint?now=1").status == 200
