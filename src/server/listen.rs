@@ -62,6 +62,7 @@ use tokio::task::JoinSet;
 
 use super::access_log::{AccessLog, Entry, Note};
 use super::framing_watch::FramingWatch;
+use super::joined_writes::JoinedWrites;
 use super::listeners::{accept, AcceptErrors, Listener, Stream, TokioListener};
 use super::parking;
 use super::protocol::{self, stopped, Http2Limits, Protocols, Versions};
@@ -216,6 +217,7 @@ async fn serve_connection<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let stream = JoinedWrites::new(stream);
     let trusted_proxy = match (&shared.proxy_protocol, &connection.remote) {
         (Some(trusted), Endpoint::Inet(remote)) => trusted.contains(remote.ip()),
         _ => false,

@@ -24,6 +24,7 @@ mod canary_workers;
 mod forward;
 pub(crate) mod framing_watch;
 mod hint_writer;
+mod joined_writes;
 mod listen;
 mod listeners;
 mod mounted;
