@@ -288,7 +288,7 @@ where
                 budget.count();
             }
             let mut entry =
-                shared.access_log.as_ref().map(|log| Entry::start(log, &request, connection.remote.clone()));
+                shared.access_log.as_ref().map(|log| Box::new(Entry::start(log, &request, connection.remote.clone())));
             // HTTP/2 has no `Connection` header: its drain is the GOAWAY (`protocol.rs`).
             let http1 = request.version() < Version::HTTP_2;
             let answer = async move {

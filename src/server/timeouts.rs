@@ -379,14 +379,20 @@ forward_async_write!(TimedIo, inner);
 /// counts the bytes) until hyper is done with it.
 pub struct TrackedBody {
     body: ResponseBody,
-    entry: Option<Entry>,
+    /// Boxed: hyper moves this body with the response, and most servers log no access.
+    entry: Option<Box<Entry>>,
     /// The request in the metrics: recorded when the body is dropped.
     recording: Option<Recording>,
     _guard: RequestGuard,
 }
 
 impl TrackedBody {
-    pub fn new(body: ResponseBody, guard: RequestGuard, entry: Option<Entry>, recording: Option<Recording>) -> Self {
+    pub fn new(
+        body: ResponseBody,
+        guard: RequestGuard,
+        entry: Option<Box<Entry>>,
+        recording: Option<Recording>,
+    ) -> Self {
         Self { body, entry, recording, _guard: guard }
     }
 }
