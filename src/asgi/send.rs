@@ -285,8 +285,8 @@ fn early_hint_links(message: &Bound<'_, PyDict>) -> PyResult<Vec<HeaderValue>> {
             let bytes = link
                 .cast::<PyBytes>()
                 .map_err(|_| PyTypeError::new_err(format!("early hint links are bytes, got {}", link.get_type())))?;
-            HeaderValue::from_bytes(bytes.as_bytes())
-                .map_err(|_| PyValueError::new_err(format!("early hint link {link:?} is not a valid field value")))
+            // The check of every header an app sends: each link is a `link` field of the 103.
+            header(b"link", bytes.as_bytes()).map(|(_, value)| value).map_err(PyValueError::new_err)
         })
         .collect()
 }
