@@ -20,7 +20,7 @@ use pyo3::types::PyString;
 
 use crate::connection_tls::ConnectionTls;
 use crate::http::connection::Endpoint;
-use crate::http::early_hints::EarlyHints;
+use crate::http::early_hints::{EarlyHints, HintSink, StreamHints};
 
 /// The two ends of an accepted connection.
 #[derive(Debug)]
@@ -39,9 +39,14 @@ pub struct ConnectionInfo {
 }
 
 impl ConnectionInfo {
-    /// The early hints a request of `version` can send: HTTP/1.1 only.
-    pub fn hints_for(&self, version: http::Version) -> Option<&EarlyHints> {
-        self.hints.as_ref().filter(|_| version == http::Version::HTTP_11)
+    /// Where the early hints of the request with `head` go: its connection's queue on
+    /// HTTP/1.1, its stream's on HTTP/2 (none on HTTP/1.0, or for a shadow).
+    pub fn hints_for(&self, head: &http::request::Parts) -> Option<HintSink> {
+        match head.version {
+            http::Version::HTTP_11 => self.hints.clone().map(HintSink::Connection),
+            http::Version::HTTP_2 => head.extensions.get::<StreamHints>().cloned().map(HintSink::Stream),
+            _ => None,
+        }
     }
 
     /// This connection as a request run apart from its client sees it (a shadow's): no

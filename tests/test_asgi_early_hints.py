@@ -1,9 +1,9 @@
-"""ASGI's ``http.response.early_hint`` extension end to end: offered on HTTP/1.1 only; an
-app's hints reach a raw HTTP/1.1 client (and curl) as ``103 Early Hints`` responses, each with its
-``link`` fields, while the app is still working (before the final answer is made), on a
-keep-alive connection that carries on; dropped on HTTP/1.0 and HTTP/2, where the extension is
-not offered; an error after the response has started, or for a link that is not a field
-value."""
+"""ASGI's ``http.response.early_hint`` extension end to end: offered on HTTP/1.1 and HTTP/2; an
+app's hints reach a raw HTTP/1.1 client, a raw HTTP/2 client (and curl, over both) as ``103
+Early Hints`` responses, each with its ``link`` fields, while the app is still working (before
+the final answer is made), on a connection that carries on; dropped on HTTP/1.0, where the
+extension is not offered; an error after the response has started, or for a link that is not a
+field value."""
 
 from __future__ import annotations
 
@@ -98,18 +98,19 @@ def test_hints_go_out_while_the_app_waits_for_the_request_body(serve):
         assert (response.status, response.body) == (200, b"final")
 
 
-def test_curl_shows_the_103s_before_the_answer(serve, tmp_path):
+@pytest.mark.parametrize(("option", "version"), [("--http1.1", "HTTP/1.1"), ("--http2-prior-knowledge", "HTTP/2")])
+def test_curl_shows_the_103s_before_the_answer(serve, tmp_path, option, version):
     server = serve(APP)
     dump = tmp_path / "headers.txt"
-    command = [curl_binary(), "-sS", "--max-time", "20", "-X", "POST", "-D", str(dump), server.url + "/hint"]
+    command = [curl_binary(), "-sS", option, "--max-time", "20", "-X", "POST", "-D", str(dump), server.url + "/hint"]
     done = subprocess.run(command, capture_output=True, timeout=30, check=False)
     assert (done.returncode, done.stdout) == (0, b"final"), done.stderr
     blocks = dump.read_bytes().decode("latin-1").rstrip("\r\n").split("\r\n\r\n")
-    assert [block.split("\r\n")[0] for block in blocks] == [
-        "HTTP/1.1 103 Early Hints",
-        "HTTP/1.1 103 Early Hints",
-        "HTTP/1.1 200 OK",
-    ]
+    statuses = [block.split("\r\n")[0].rstrip() for block in blocks]
+    if version == "HTTP/1.1":
+        assert statuses == ["HTTP/1.1 103 Early Hints", "HTTP/1.1 103 Early Hints", "HTTP/1.1 200 OK"]
+    else:
+        assert statuses == ["HTTP/2 103", "HTTP/2 103", "HTTP/2 200"]
     assert blocks[1].split("\r\n")[1:] == ["link: </app.js>; rel=preload", "link: </font.woff2>"]
 
 
@@ -123,13 +124,34 @@ def test_http10_is_not_offered_the_extension_and_its_hints_are_dropped(serve):
         assert other.request("GET", "/offered").header("x-hints-offered") == "yes"
 
 
-def test_http2_is_not_offered_the_extension_and_its_hints_are_dropped(serve):
+def _h2_hints(raw: RawH2, stream: int) -> list[list[tuple[str, str]]]:
+    """The 103s seen so far on `stream`, each its fields but the status."""
+    return [
+        [
+            (name.decode() if isinstance(name, bytes) else name, value.decode() if isinstance(value, bytes) else value)
+            for name, value in event.headers
+            if name not in (b":status", ":status")
+        ]
+        for event in raw.seen
+        if isinstance(event, h2.events.InformationalResponseReceived) and event.stream_id == stream
+    ]
+
+
+def test_hints_reach_an_http2_client_while_the_app_still_works(serve):
     server = serve(APP)
     with RawH2.to(server) as raw:
-        stream = raw.request("/hint", method="POST")
+        stream = raw.request("/hint")
+        # The app now waits for /release: the 103s can only have been sent before the answer.
+        assert raw.events_until(lambda: len(_h2_hints(raw, stream)) == 2), raw.seen
+        assert _h2_hints(raw, stream) == [FIRST, SECOND]
+        released = raw.request("/release")
+        assert raw.response(released)[2] == b"released"
         status, headers, body = raw.response(stream)
-        informational = [e for e in raw.seen if isinstance(e, h2.events.InformationalResponseReceived)]
-    assert (status, headers["x-hints-offered"], body, informational) == (200, "no", b"final", [])
+        assert (status, headers["x-hints-offered"], body) == (200, "yes", b"final")
+        # Each stream has its own: the next request's hints come with it.
+        again = raw.request("/hint", method="POST")
+        assert raw.response(again)[::2] == (200, b"final")
+        assert _h2_hints(raw, again) == [FIRST, SECOND]
 
 
 def test_a_hint_after_the_response_started_is_an_error(serve):

@@ -35,7 +35,7 @@ pub fn start(
     let handle = bridge.clone().unbind();
     let (send, started) = match exchange {
         Exchange::Http(body) => {
-            let hints = connection.hints_for(head.version).cloned();
+            let hints = connection.hints_for(&head);
             let send =
                 Bound::new(py, HttpSend::new(respond, state.clone(), head.method == Method::HEAD, handle, hints))?;
             let started =

@@ -24,7 +24,6 @@ pub mod websocket;
 use std::sync::Arc;
 
 use http::{request, Request, Response, StatusCode};
-use hyper::body::Incoming as IncomingBody;
 use tokio::sync::oneshot;
 
 use crate::connection_info::ConnectionInfo;
@@ -33,6 +32,7 @@ use crate::http::request_body::RequestBody;
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
 use crate::http::websocket::is_websocket_request;
+use crate::http::wire_body::WireBody;
 use crate::metrics::WebSockets;
 use bridge::{Bridge, LoopEvent};
 use job::{AsgiJob, Exchange};
@@ -78,7 +78,7 @@ impl AsgiApp {
     /// Serves a WebSocket request, over either HTTP version (see `takes_websocket`).
     pub async fn handle_websocket(
         &self,
-        request: Request<IncomingBody>,
+        request: Request<WireBody>,
         connection: Arc<ConnectionInfo>,
         open: Option<WebSockets>,
     ) -> Response<ResponseBody> {

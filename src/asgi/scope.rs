@@ -8,8 +8,8 @@
 //!   `http.response.trailers` where trailers reach the client: on HTTP/2, and on HTTP/1.1
 //!   when the request said `TE: trailers` (hyper then sends them after the last chunk, for
 //!   the fields the response names in its `Trailer` header); `http.response.early_hint` on
-//!   HTTP/1.1 (`http/early_hints.rs`; HTTP/1.0 has no 1xx answers, and hyper's HTTP/2
-//!   cannot send them yet); and `tls` on TLS connections only (`connection_tls`).
+//!   HTTP/1.1 and HTTP/2 (`http/early_hints.rs`; HTTP/1.0 has no 1xx answers); and `tls`
+//!   on TLS connections only (`connection_tls`).
 //! - `state` is a shallow copy of the lifespan state, so a request cannot change what the
 //!   next one sees at the top level (ASGI lifespan "state" extension).
 
@@ -51,7 +51,7 @@ pub fn build<'py>(
             if trailers_reach_the_client(head) {
                 extensions.set_item(intern!(py, "http.response.trailers"), PyDict::new(py))?;
             }
-            if connection.hints_for(head.version).is_some() {
+            if connection.hints_for(head).is_some() {
                 extensions.set_item(intern!(py, "http.response.early_hint"), PyDict::new(py))?;
             }
         }

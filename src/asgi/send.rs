@@ -33,7 +33,7 @@ use super::file_body::{self, FileRange};
 use crate::buffers::shared_bytes;
 use crate::errors::Error;
 use crate::http::connection::RequestState;
-use crate::http::early_hints::EarlyHints;
+use crate::http::early_hints::HintSink;
 use crate::http::responder::{Head, Queued, Responder};
 use crate::http::response_body::ResponseBody;
 
@@ -65,8 +65,8 @@ pub struct HttpSend {
     phase: Phase,
     writer: ResponseWriter,
     bridge: Py<LoopBridge>,
-    /// The connection's `103 Early Hints` (HTTP/1.1 only: see `scope.rs`).
-    hints: Option<EarlyHints>,
+    /// Where the request's `103 Early Hints` go (HTTP/1.1 and HTTP/2: see `scope.rs`).
+    hints: Option<HintSink>,
 }
 
 impl HttpSend {
@@ -75,7 +75,7 @@ impl HttpSend {
         state: Arc<RequestState>,
         head_only: bool,
         bridge: Py<LoopBridge>,
-        hints: Option<EarlyHints>,
+        hints: Option<HintSink>,
     ) -> Self {
         let writer = ResponseWriter::new(Responder::new(respond, state, head_only));
         Self { phase: Phase::Start, writer, bridge, hints }
@@ -314,7 +314,7 @@ impl HttpSend {
         match (self.phase, kind) {
             (Phase::Start, "http.response.early_hint") => {
                 let links = early_hint_links(message)?;
-                // Where the extension is not offered (HTTP/1.0, HTTP/2), dropped.
+                // Where the extension is not offered (HTTP/1.0), dropped.
                 if let (Some(hints), false) = (&self.hints, links.is_empty()) {
                     hints.send(&links);
                 }

@@ -1,15 +1,17 @@
-//! `103 Early Hints` (RFC 8297) on HTTP/1.1: `Link` fields an app sends while it still works
+//! `103 Early Hints` (RFC 8297): `Link` fields an app sends while it still works
 //! on its answer, so that a browser can begin fetching what the page will need.
 //!
-//! hyper's server cannot send a 1xx response of its own choosing (hyperium/hyper#4114), so
-//! the 103 is written beside hyper, on the connection's socket: an app's hints are queued
-//! here (`EarlyHints::send`), and the socket hyper writes through (`server/hint_writer.rs`)
-//! writes them out between hyper's own writes, never inside one. They can only come before
-//! the final response's head (the ASGI layer refuses them after `http.response.start`), and
-//! hyper writes that head after them.
+//! On HTTP/1.1, hyper's server cannot send a 1xx response of its own choosing
+//! (hyperium/hyper#4114), so the 103 is written beside hyper, on the connection's socket: an
+//! app's hints are queued here (`EarlyHints::send`), and the socket hyper writes through
+//! (`server/hint_writer.rs`) writes them out between hyper's own writes, never inside one.
+//! They can only come before the final response's head (the ASGI layer refuses them after
+//! `http.response.start`), and hyper writes that head after them.
 //!
-//! One `EarlyHints` per connection (`ConnectionInfo::hints`), for its HTTP/1.1 requests
-//! only: HTTP/1.0 has no 1xx responses, and hyper's HTTP/2 cannot send them.
+//! One `EarlyHints` per connection (`ConnectionInfo::hints`), for its HTTP/1.1 requests.
+//! HTTP/1.0 has no 1xx responses. On HTTP/2 each stream has its own `StreamHints`, a short
+//! queue its task (`server/h2_serve.rs`, which serves HTTP/2 on the `h2` crate) sends from,
+//! as HEADERS frames before the final ones. `HintSink` is either, as a request sees it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,6 +25,67 @@ use crate::sync::lock;
 /// At most this many bytes of 103s wait for a client that does not read: hints past it are
 /// dropped (they are only hints), so an app cannot grow the queue without bound.
 const MAX_QUEUED: usize = 64 * 1024;
+
+/// At most this many 103s wait for an HTTP/2 stream's task; more are dropped.
+const MAX_QUEUED_ON_A_STREAM: usize = 16;
+
+/// Where a request's `103 Early Hints` go.
+#[derive(Clone, Debug)]
+pub enum HintSink {
+    /// Its HTTP/1.1 connection's queue.
+    Connection(EarlyHints),
+    /// Its HTTP/2 stream's.
+    Stream(StreamHints),
+}
+
+impl HintSink {
+    /// Queues a 103 with one `link` field per entry of `links` (dropped if too many wait).
+    pub fn send(&self, links: &[HeaderValue]) {
+        match self {
+            Self::Connection(hints) => hints.send(links),
+            Self::Stream(hints) => hints.send(links),
+        }
+    }
+}
+
+/// An HTTP/2 stream's 103s (each its links), for the stream's task to send; in the request's
+/// extensions, where `ConnectionInfo::hints_for` finds it. One allocation per stream, none
+/// more until a hint is queued.
+#[derive(Clone, Debug, Default)]
+pub struct StreamHints(Arc<StreamQueue>);
+
+#[derive(Debug, Default)]
+struct StreamQueue {
+    hints: Mutex<Vec<Vec<HeaderValue>>>,
+    /// The stream's task, woken to send what was queued.
+    task: AtomicWaker,
+}
+
+impl StreamHints {
+    fn send(&self, links: &[HeaderValue]) {
+        let mut hints = lock(&self.0.hints);
+        // Hints being only hints, past the bound they are dropped.
+        if hints.len() < MAX_QUEUED_ON_A_STREAM {
+            hints.push(links.to_vec());
+        }
+        drop(hints);
+        self.0.task.wake();
+    }
+
+    /// The hints queued since the last look, or Pending (the task is woken when one is).
+    pub fn poll_queued(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Vec<Vec<HeaderValue>>> {
+        self.0.task.register(cx.waker());
+        match self.take() {
+            queued if queued.is_empty() => std::task::Poll::Pending,
+            queued => std::task::Poll::Ready(queued),
+        }
+    }
+
+    /// The hints queued since the last look.
+    pub fn take(&self) -> Vec<Vec<HeaderValue>> {
+        std::mem::take(&mut *lock(&self.0.hints))
+    }
+}
 
 /// The connection's queue of 103 responses not yet written, shared by its requests and the
 /// socket hyper writes through.

@@ -16,6 +16,7 @@
 //! Routing, limits per mount and the connection loop are `server/`'s.
 
 pub mod connection;
+pub mod date;
 pub mod early_hints;
 pub mod frames;
 pub mod framing;
@@ -25,4 +26,6 @@ pub mod response_body;
 pub mod status;
 pub mod tee;
 pub mod text;
+pub mod upgrade;
 pub mod websocket;
+pub mod wire_body;

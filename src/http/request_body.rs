@@ -23,13 +23,14 @@ use bytes::Bytes;
 use http::header::EXPECT;
 use http::HeaderMap;
 use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, Incoming};
+use hyper::body::{Body, Frame};
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::oneshot;
 
 use super::connection::RequestState;
 pub use super::frames::Frames;
 use super::status;
+use super::wire_body::WireBody;
 use crate::errors::Error;
 
 /// How many frames may wait between hyper and the app.
@@ -54,7 +55,7 @@ impl BodyLimits {
     }
 
     /// The next frame of `body`, or an error if none comes within the idle timeout.
-    async fn next_frame(&self, body: &mut Incoming) -> Option<Result<Frame<Bytes>, Error>> {
+    async fn next_frame(&self, body: &mut WireBody) -> Option<Result<Frame<Bytes>, Error>> {
         let frame = match self.idle_timeout {
             None => body.frame().await,
             Some(timeout) => match tokio::time::timeout(timeout, body.frame()).await {
@@ -62,37 +63,8 @@ impl BodyLimits {
                 Err(_) => return Some(Err(Error::body_timed_out())),
             },
         };
-        frame.map(|frame| frame.map_err(body_error))
+        frame
     }
-}
-
-/// What a hyper body error means to us: the client went away, or sent an invalid body.
-fn body_error(error: hyper::Error) -> Error {
-    if error.is_incomplete_message() || error.is_closed() || error.is_canceled() || lost_connection(&error) {
-        Error::body_cut()
-    } else {
-        Error::malformed_body(error)
-    }
-}
-
-/// True when an I/O error under `error` says the peer went away (as opposed to sending
-/// something invalid, which hyper also reports as an I/O error).
-fn lost_connection(error: &hyper::Error) -> bool {
-    use std::io::ErrorKind;
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return matches!(
-                io.kind(),
-                ErrorKind::UnexpectedEof
-                    | ErrorKind::ConnectionReset
-                    | ErrorKind::ConnectionAborted
-                    | ErrorKind::BrokenPipe
-            );
-        }
-        source = cause.source();
-    }
-    false
 }
 
 pub type Chunk = Result<Bytes, Error>;
@@ -122,7 +94,7 @@ pub struct BodyStream {
 /// With `counted` (`--admin-bind`), the bytes read are added to it once: here for a body
 /// read whole, by the task that streams the rest when the body ends or is abandoned.
 pub async fn read_body(
-    mut body: Incoming,
+    mut body: WireBody,
     headers: &HeaderMap,
     (limit, limits): (usize, BodyLimits),
     state: &Arc<RequestState>,
@@ -183,7 +155,7 @@ fn count(counted: Option<&Counter>, bytes: usize) {
 /// Moves the rest of `body` into a bounded channel from a task of its own (which counts
 /// the body's bytes, `received` so far, into `counted` when it ends).
 fn spawn_feeder(
-    body: Incoming,
+    body: WireBody,
     received: u64,
     limits: BodyLimits,
     started: Option<oneshot::Receiver<()>>,
@@ -205,7 +177,7 @@ fn spawn_feeder(
 
 /// Feeds `sender` until the body ends or nobody reads it; returns the bytes received.
 async fn feed(
-    mut body: Incoming,
+    mut body: WireBody,
     mut received: u64,
     limits: BodyLimits,
     state: &RequestState,

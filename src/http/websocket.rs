@@ -15,9 +15,9 @@
 //! Frames, masking and close codes are tungstenite's; what the app sees is the ASGI
 //! bridge's (`asgi/websocket/`).
 
+use h2::ext::Protocol;
 use http::header::{CONNECTION, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, UPGRADE};
 use http::{HeaderMap, Method, Request, Version};
-use hyper::ext::Protocol;
 use std::sync::Arc;
 
 use tokio::sync::{watch, Notify};
@@ -32,7 +32,7 @@ pub fn is_upgrade_request(method: &Method, version: Version, headers: &HeaderMap
 }
 
 /// True for an HTTP/2 request that asks for a WebSocket on its stream (RFC 8441 §4): an
-/// extended `CONNECT` whose `:protocol` is `websocket` (hyper hands `:protocol` over as the
+/// extended `CONNECT` whose `:protocol` is `websocket` (h2 hands `:protocol` over as the
 /// `Protocol` extension, only when the connection enabled the extended CONNECT).
 pub fn is_extended_connect<B>(request: &Request<B>) -> bool {
     request.method() == Method::CONNECT

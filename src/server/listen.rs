@@ -52,9 +52,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::header::{HeaderValue, CONNECTION};
-use http::{StatusCode, Version};
+use http::{Request, StatusCode, Version};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use pyo3::Python;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
@@ -62,6 +62,7 @@ use tokio::task::JoinSet;
 
 use super::access_log::{AccessLog, Entry, Note};
 use super::framing_watch::FramingWatch;
+use super::h2_serve;
 use super::joined_writes::JoinedWrites;
 use super::listeners::{accept, AcceptErrors, Listener, Stream, TokioListener};
 use super::parking;
@@ -76,6 +77,7 @@ use crate::connection_info::ConnectionInfo;
 use crate::http::connection::Endpoint;
 use crate::http::early_hints::EarlyHints;
 use crate::http::websocket::StreamOpen;
+use crate::http::wire_body::WireBody;
 use crate::log;
 use crate::timers::{ACCEPT_BACKOFF, PROXY_HEADER_TIMEOUT};
 
@@ -258,7 +260,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     // The apps' `103 Early Hints`, for HTTP/1.1 requests (HTTP/1.0 has no 1xx answers;
-    // hyper's HTTP/2 cannot send them yet).
+    // an HTTP/2 stream's go on the stream, `h2_serve.rs`).
     let hints = EarlyHints::default();
     let connection = Arc::new(ConnectionInfo { hints: Some(hints.clone()), ..connection });
     let activity = Arc::new(Activity::default());
@@ -271,11 +273,11 @@ where
     let io = Prefixed::new(stream);
     // With `--admin-bind`: the connection is counted open from its first request.
     let watch = shared.service.metrics().map(|metrics| metrics.connections().watch(connection.tls.is_some()));
-    let handler = {
+    let answer_for = {
         let shared = shared.clone();
         let activity = activity.clone();
         let stopping = stop.clone();
-        service_fn(move |request| {
+        move |request: Request<WireBody>| {
             if let Some(watch) = &watch {
                 watch.request(request.version());
             }
@@ -320,7 +322,7 @@ where
             // per stream, copying it into the task; HTTP/1.1 moves it into its slot): a
             // pointer moves for free.
             Box::pin(answer)
-        })
+        }
     };
     let protocols = &shared.protocols;
     let (io, http2) = match protocols.versions() {
@@ -336,9 +338,10 @@ where
     if http2 {
         // Boxed: an HTTP/2 connection's state is twice an HTTP/1.1 one's, and in place it
         // would set the size of every connection's task.
-        let mut served = Box::pin(protocols.http2().serve_connection(TokioIo::new(io), handler));
-        protocol::drive(served.as_mut(), |served| served.graceful_shutdown(), &activity, stop).await;
+        let mut served = Box::pin(h2_serve::Served::new(io, protocols.http2(), &answer_for));
+        protocol::drive(served.as_mut(), |served| served.get_mut().graceful_shutdown(), &activity, stop).await;
     } else {
+        let handler = service_fn(|request: Request<Incoming>| answer_for(request.map(WireBody::Http1)));
         parking::serve(io, protocols.http1(), (&handler, &hints), &activity, stop).await;
     }
 }

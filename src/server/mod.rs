@@ -23,6 +23,7 @@ mod canary_window;
 mod canary_workers;
 mod forward;
 pub(crate) mod framing_watch;
+mod h2_serve;
 mod hint_writer;
 mod joined_writes;
 mod listen;

@@ -1,11 +1,11 @@
-//! Which HTTP versions a connection may speak (`--http auto|1|2`), how hyper is set up for
-//! each, and how one connection is driven to its end: by the client, by a stop (a drain),
+//! Which HTTP versions a connection may speak (`--http auto|1|2`), how hyper (HTTP/1.1) and
+//! h2 (HTTP/2, `h2_serve.rs`) are set up, and how one connection is driven to its end: by the client, by a stop (a drain),
 //! or by an idle HTTP/2 connection's timer.
 //!
 //! `auto` serves HTTP/1.1 and HTTP/2 on every listener: over TLS the client picks by ALPN,
 //! in cleartext by sending the HTTP/2 connection preface first ("prior knowledge", h2c).
 //! Either way the first bytes tell (`choose_version`), and the connection is then served by
-//! hyper's HTTP/1.1 or HTTP/2 connection alone. (hyper-util's auto builder, which did this
+//! hyper's HTTP/1.1 connection or our HTTP/2 one (`h2_serve.rs`) alone. (hyper-util's auto builder, which did this
 //! before, holds both in every connection and hands hyper the first 24 bytes as a read of
 //! their own, after which hyper's read buffer doubles: 4.6 KiB more per idle connection.)
 //! `1` is plain HTTP/1.1 (a client that sends the preface gets hyper's `400`), `2` only
@@ -13,7 +13,7 @@
 //!
 //! HTTP/2's limits: `--http2-max-concurrent-streams` streams at once per connection, and
 //! `--max-header-size` for the header list (as for an HTTP/1.1 head). Rapid reset
-//! (CVE-2023-44487) and CONTINUATION floods are bounded by hyper and h2 themselves: a client
+//! (CVE-2023-44487) and CONTINUATION floods are bounded by h2 itself: a client
 //! that resets more streams than `MAX_PENDING_RESETS` before we answered them, or whose
 //! header block grows past the limit, gets a GOAWAY.
 //!
@@ -28,8 +28,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use hyper::server::conn::{http1, http2};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper::server::conn::http1;
 use tokio::io::AsyncRead;
 use tokio::sync::watch;
 
@@ -47,6 +46,34 @@ const MIN_HEADER_BUFFER: usize = 8192;
 /// Streams a client may reset before we have answered them, per connection, before it gets
 /// a GOAWAY: rapid reset's bound (h2's own default, written down here).
 const MAX_PENDING_RESETS: usize = 20;
+
+/// hyper's windows (its `DEFAULT_CONN_WINDOW` and `DEFAULT_STREAM_WINDOW`): what a client may
+/// send ahead of the app's reading, per stream and per connection.
+const WINDOW: u32 = 1024 * 1024;
+
+/// What h2 buffers per stream before `poll_capacity` holds the body back (hyper's default).
+const SEND_BUFFER: usize = 400 * 1024;
+
+/// Streams the server resets on its own (malformed requests) before the client gets a GOAWAY
+/// (hyper's default).
+const MAX_LOCAL_RESETS: usize = 1024;
+
+/// h2's connection settings (`h2_serve.rs` serves HTTP/2 with them), made once.
+fn h2_builder(limits: Http2Limits, max_pending_resets: usize, websockets: bool) -> h2::server::Builder {
+    let mut builder = h2::server::Builder::new();
+    builder
+        .initial_window_size(WINDOW)
+        .initial_connection_window_size(WINDOW)
+        .max_send_buffer_size(SEND_BUFFER)
+        .max_local_error_reset_streams(Some(MAX_LOCAL_RESETS))
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .max_header_list_size(limits.max_header_list_size)
+        .max_pending_accept_reset_streams(max_pending_resets);
+    if websockets {
+        builder.enable_connect_protocol();
+    }
+    builder
+}
 
 /// The HTTP versions served (`--http`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,11 +112,11 @@ pub struct Http2Limits {
     pub max_header_list_size: u32,
 }
 
-/// hyper, set up once for every connection.
+/// hyper and h2, set up once for every connection.
 pub struct Protocols {
     versions: Versions,
     http1: http1::Builder,
-    http2: http2::Builder<TokioExecutor>,
+    http2: h2::server::Builder,
 }
 
 impl Protocols {
@@ -102,15 +129,7 @@ impl Protocols {
         // `timeouts.rs` times request heads (with a 408), and hyper's would arm, register
         // and drop one more timer for every request.
         http1.header_read_timeout(None).keep_alive(true).max_buf_size(max_header_size.max(MIN_HEADER_BUFFER));
-        let mut http2 = http2::Builder::new(TokioExecutor::new());
-        http2
-            .timer(TokioTimer::new())
-            .max_concurrent_streams(limits.max_concurrent_streams)
-            .max_header_list_size(limits.max_header_list_size)
-            .max_pending_accept_reset_streams(MAX_PENDING_RESETS);
-        if websockets {
-            http2.enable_connect_protocol();
-        }
+        let http2 = h2_builder(limits, MAX_PENDING_RESETS, websockets);
         Self { versions, http1, http2 }
     }
 
@@ -122,7 +141,7 @@ impl Protocols {
         &self.http1
     }
 
-    pub fn http2(&self) -> &http2::Builder<TokioExecutor> {
+    pub fn http2(&self) -> &h2::server::Builder {
         &self.http2
     }
 }

@@ -58,9 +58,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::http::wire_body::WireBody;
 use http::header::{HeaderValue, CONNECTION, HOST};
 use http::{request, Method, Request, Response, StatusCode, Version};
-use hyper::body::Incoming;
 use tokio::sync::{OwnedSemaphorePermit, TryAcquireError};
 
 use super::access_log::Note;
@@ -128,7 +128,7 @@ impl Service {
     /// for the caller to keep until the response body ends.
     pub async fn handle(
         &self,
-        mut request: Request<Incoming>,
+        mut request: Request<WireBody>,
         connection: Arc<ConnectionInfo>,
         recording: &mut Option<Recording>,
     ) -> Response<ResponseBody> {
@@ -179,7 +179,7 @@ impl Service {
     /// answering mount's metrics (from when the request `started`).
     async fn dispatch(
         &self,
-        request: Request<Incoming>,
+        request: Request<WireBody>,
         connection: Arc<ConnectionInfo>,
         (mount, canary): (&mut Option<Arc<str>>, &mut Option<Pick>),
         (started, recording): (Option<Instant>, &mut Option<Recording>),
@@ -371,7 +371,7 @@ fn body_reason(error: &crate::errors::Error) -> Reason {
 
 /// The connection as a trusted proxy describes it; a forwarded host becomes the `Host`.
 fn forwarded_connection(
-    request: &mut Request<Incoming>,
+    request: &mut Request<WireBody>,
     connection: Arc<ConnectionInfo>,
     trusted: &TrustedPeers,
 ) -> Arc<ConnectionInfo> {
@@ -396,7 +396,7 @@ fn forwarded_connection(
 }
 
 /// Gives an HTTP/2 request without a `Host` header one, from its `:authority`, first.
-fn authority_as_host(request: &mut Request<Incoming>) {
+fn authority_as_host(request: &mut Request<WireBody>) {
     let Some(authority) = request.uri().authority() else {
         return;
     };

@@ -31,8 +31,6 @@ use std::sync::Arc;
 
 use futures::{SinkExt, StreamExt};
 use http::{Request, Response, StatusCode, Version};
-use hyper::body::Incoming as IncomingBody;
-use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -49,7 +47,9 @@ use crate::connection_info::ConnectionInfo;
 use crate::http::connection::{PendingResponse, RequestState};
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
+use crate::http::upgrade::Upgrade;
 use crate::http::websocket::{accept_key, is_version_13, offered_subprotocols, OpenUntil, StreamOpen};
+use crate::http::wire_body::WireBody;
 use crate::metrics::WebSockets;
 use crate::timers::WEBSOCKET_CLOSE_TIMEOUT;
 
@@ -66,7 +66,7 @@ pub struct WebSocketSettings {
 pub async fn handle(
     bridge: &Arc<Bridge>,
     settings: &WebSocketSettings,
-    (request, connection): (Request<IncomingBody>, Arc<ConnectionInfo>),
+    (request, connection): (Request<WireBody>, Arc<ConnectionInfo>),
     root_path: Arc<str>,
     open: Option<WebSockets>,
 ) -> Response<ResponseBody> {
@@ -84,7 +84,7 @@ pub async fn handle(
         };
         Some(key)
     };
-    let Some(on_upgrade) = head.extensions.remove::<OnUpgrade>() else {
+    let Some(upgrade) = Upgrade::take(&mut head.extensions) else {
         return status::plain(StatusCode::BAD_REQUEST);
     };
     let state = RequestState::new();
@@ -110,7 +110,7 @@ pub async fn handle(
         // For the connection (`server/listen.rs`): see the module's header.
         let (stream_open, open_until) = StreamOpen::pair();
         response.extensions_mut().insert(stream_open);
-        bridge.runtime().spawn(pump(on_upgrade, channels, state, config, (open, open_until)));
+        bridge.runtime().spawn(pump(upgrade, channels, state, config, (open, open_until)));
     }
     response
 }
@@ -124,7 +124,7 @@ pub async fn handle(
 /// `websocket.disconnect` from `receive()` (whatever it sent before asking is queued ahead
 /// of it), or finished, or sent its own close, or `WEBSOCKET_CLOSE_TIMEOUT` passed.
 async fn pump(
-    on_upgrade: OnUpgrade,
+    upgrade: Upgrade,
     (incoming, outgoing): (async_channel::Sender<Incoming>, async_channel::Receiver<Message>),
     state: Arc<RequestState>,
     config: WebSocketConfig,
@@ -132,15 +132,38 @@ async fn pump(
     // WebSocket as open (see the module's header).
     (open, open_until): (Option<WebSockets>, OpenUntil),
 ) {
-    let Ok(upgraded) = on_upgrade.await else {
-        state.mark_disconnected();
-        let _ = incoming.send(Incoming::WebSocketDisconnect { code: 1006, reason: String::new() }).await;
-        return;
-    };
+    let channels = (incoming, outgoing);
+    match upgrade {
+        Upgrade::Http1(upgrade) => {
+            if let Ok(upgraded) = upgrade.await {
+                return open_on(TokioIo::new(upgraded), config, channels, state, (open, open_until)).await;
+            }
+        }
+        Upgrade::Http2(stream) => {
+            if let Ok(stream) = stream.await {
+                return open_on(stream, config, channels, state, (open, open_until)).await;
+            }
+        }
+    }
+    // The client left before its connection was handed over.
+    state.mark_disconnected();
+    let _ = channels.0.send(Incoming::WebSocketDisconnect { code: 1006, reason: String::new() }).await;
+}
+
+/// Runs the WebSocket on its connection: the HTTP/1.1 connection, or the HTTP/2 stream.
+async fn open_on<S>(
+    socket: S,
+    config: WebSocketConfig,
+    channels: (async_channel::Sender<Incoming>, async_channel::Receiver<Message>),
+    state: Arc<RequestState>,
+    (open, open_until): (Option<WebSockets>, OpenUntil),
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     // Counted open (`--admin-bind`) until this task ends.
     let _open = open.as_ref().map(WebSockets::open);
-    let socket = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-    exchange(socket, (incoming, outgoing), state, open_until).await;
+    let socket = WebSocketStream::from_raw_socket(socket, Role::Server, Some(config)).await;
+    exchange(socket, channels, state, open_until).await;
 }
 
 /// The open WebSocket's part of `pump`, on any socket.
