@@ -2,9 +2,9 @@
 //! connection itself (hyper's upgrade), or, over HTTP/2 (RFC 8441), the extended CONNECT's
 //! stream, whose DATA frames then carry the WebSocket's bytes both ways.
 //!
-//! `server/h2_serve.rs` puts an `Upgrade::Http2` into an extended CONNECT's extensions and
-//! hands over the stream (`StreamIo`) once the `200` head is out; hyper does the same for
-//! HTTP/1.1 after its `101`.
+//! `server/h2_serve.rs` puts an `H2Upgrade` into an extended CONNECT's extensions (which
+//! `Upgrade::take` turns into an `Upgrade::Http2`) and hands over the stream (`StreamIo`)
+//! once the `200` head is out; hyper does the same for HTTP/1.1 after its `101`.
 
 use std::io;
 use std::pin::Pin;

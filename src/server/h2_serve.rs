@@ -12,7 +12,7 @@
 //! - a task per stream, which waits for the answer unless the client resets the stream
 //!   first (dropping the answer tells the app the client has gone);
 //! - the response head cleaned of HTTP/1.1's connection fields, given a `content-length`
-//!   when the body's size is known and a `date`;
+//!   when the body is not empty and its size is known, and a `date`;
 //! - the body sent as the client's flow-control window allows (the backpressure of a
 //!   streamed download), then its trailers; a reset in the middle drops the body;
 //! - a graceful shutdown (GOAWAY, the open streams finish) for `protocol::drive`.
