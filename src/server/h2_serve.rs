@@ -9,8 +9,9 @@
 //! The rest is what hyper's glue did:
 //! - the settings (`protocol.rs`: our limits, and hyper's windows of 1 MiB per stream and
 //!   per connection);
-//! - a task per stream, which waits for the answer unless the client resets the stream
-//!   first (dropping the answer tells the app the client has gone);
+//! - each stream served on its own (a future per stream, polled by the connection's task),
+//!   waiting for the answer unless the client resets the stream first (dropping the answer
+//!   tells the app the client has gone);
 //! - the response head cleaned of HTTP/1.1's connection fields, given a `content-length`
 //!   when the body is not empty and its size is known, and a `date`;
 //! - the body sent as the client's flow-control window allows (the backpressure of a
@@ -23,6 +24,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
+use futures::stream::{FuturesUnordered, StreamExt};
 use h2::ext::Protocol;
 use h2::server::{Connection, Handshake, SendResponse};
 use h2::{Reason, RecvStream, SendStream};
@@ -39,10 +41,18 @@ use crate::http::upgrade::{H2Upgrade, StreamIo};
 use crate::http::wire_body::{StreamBody, WireBody};
 
 /// One HTTP/2 connection, served until the client closes it or a graceful shutdown ends.
-/// `answer` makes each request's answer (the same as HTTP/1.1's).
-pub struct Served<T, F> {
+/// `answer` makes each request's answer (the same as HTTP/1.1's); `S` is `serve_stream`'s
+/// future, one per stream in flight.
+///
+/// The streams are polled here, in the connection's task, rather than each spawned as a task
+/// of its own (as hyper does): a stream then costs one allocation (its node in `streams`), not
+/// a runtime task's (allocation, registration in the runtime's task list, scheduling), and the
+/// answers that are ready when the connection is polled go out in one flush.
+pub struct Served<T, F, A, S> {
     state: State<T>,
     answer: F,
+    serve: fn(A, SendResponse<Bytes>, Extra) -> S,
+    streams: FuturesUnordered<S>,
     /// A shutdown asked for during the handshake, applied once it is done.
     shut_down: bool,
     /// False once the client may open no more streams: what is left is to close.
@@ -56,16 +66,32 @@ enum State<T> {
     Serving(Connection<T, Bytes>),
 }
 
-impl<T, F, A> Served<T, F>
+/// Serves HTTP/2 on `io` (the client's preface not yet read), with `answer` making each
+/// request's answer.
+pub fn served<T, F, A>(
+    io: T,
+    builder: &h2::server::Builder,
+    answer: F,
+) -> Served<T, F, A, impl Future<Output = ()> + Send>
 where
     T: AsyncRead + AsyncWrite + Unpin,
     F: Fn(Request<WireBody>) -> A,
-    A: Future<Output = Result<Response<TrackedBody>, Infallible>> + Send + 'static,
+    A: Future<Output = Result<Response<TrackedBody>, Infallible>> + Send,
 {
-    pub fn new(io: T, builder: &h2::server::Builder, answer: F) -> Self {
-        Self { state: State::Handshaking(Box::pin(builder.handshake(io))), answer, shut_down: false, accepting: true }
+    Served {
+        state: State::Handshaking(Box::pin(builder.handshake(io))),
+        answer,
+        serve: serve_stream::<A>,
+        streams: FuturesUnordered::new(),
+        shut_down: false,
+        accepting: true,
     }
+}
 
+impl<T, F, A, S> Served<T, F, A, S>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
     /// Sends GOAWAY: no new streams, the open ones finish.
     pub fn graceful_shutdown(&mut self) {
         match &mut self.state {
@@ -75,17 +101,21 @@ where
     }
 }
 
-impl<T, F, A> Future for Served<T, F>
+impl<T, F, A, S> Future for Served<T, F, A, S>
 where
     T: AsyncRead + AsyncWrite + Unpin,
     F: Fn(Request<WireBody>) -> A + Unpin,
-    A: Future<Output = Result<Response<TrackedBody>, Infallible>> + Send + 'static,
+    S: Future<Output = ()>,
 {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // `Unpin`: `streams` keeps its futures pinned in nodes of their own.
         let this = &mut *self;
         loop {
+            // The streams first: what their answers queue goes out with the connection's
+            // flush below. A stream's end is its own business (nothing comes back from it).
+            while let Poll::Ready(Some(())) = this.streams.poll_next_unpin(cx) {}
             match &mut this.state {
                 State::Handshaking(handshake) => match std::task::ready!(handshake.as_mut().poll(cx)) {
                     Ok(mut connection) => {
@@ -106,13 +136,13 @@ where
                             let (upgrade, handed) = H2Upgrade::pair();
                             head.extensions.insert(upgrade);
                             let answer = (this.answer)(Request::from_parts(head, WireBody::Empty));
-                            tokio::spawn(serve_stream(answer, respond, Extra::Upgrade(handed, body)));
+                            this.streams.push((this.serve)(answer, respond, Extra::Upgrade(handed, body)));
                         } else {
                             let hints = StreamHints::default();
                             head.extensions.insert(hints.clone());
                             let body = WireBody::Http2(StreamBody::new(body, &head.headers));
                             let answer = (this.answer)(Request::from_parts(head, body));
-                            tokio::spawn(serve_stream(answer, respond, Extra::Hints(hints)));
+                            this.streams.push((this.serve)(answer, respond, Extra::Hints(hints)));
                         }
                     }
                     Some(Err(_)) => return Poll::Ready(()),
@@ -123,8 +153,8 @@ where
     }
 }
 
-/// What a stream's task holds besides the answer.
-enum Extra {
+/// What a stream holds besides the answer.
+pub enum Extra {
     /// The app's `103 Early Hints`, sent before the final head.
     Hints(StreamHints),
     /// An extended CONNECT's: where its stream goes once accepted, and its receiving half.
@@ -204,25 +234,48 @@ fn send_hint(respond: &mut SendResponse<Bytes>, links: &[HeaderValue]) {
 /// fields (nor those `Connection` names); and, as HTTP/1.1 answers carry them, a
 /// `content-length` when the body is not empty and its size is known, and a `date`.
 fn clean_head(headers: &mut HeaderMap, length: Option<u64>) {
-    let named: Vec<String> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(',').map(|name| name.trim().to_owned()))
-        .filter(|name| !name.is_empty())
-        .collect();
-    for name in named {
-        headers.remove(name.as_str());
+    // One look at the names first: an app's head seldom has any of these, and each removal
+    // by name is a hash and a probe.
+    let (mut forbidden, mut has_length, mut has_date) = (false, false, false);
+    for name in headers.keys() {
+        if name == CONTENT_LENGTH {
+            has_length = true;
+        } else if name == DATE {
+            has_date = true;
+        } else if name == CONNECTION
+            || name == TRANSFER_ENCODING
+            || name == UPGRADE
+            || name == TE
+            || name == "keep-alive"
+            || name == "proxy-connection"
+        {
+            forbidden = true;
+        }
     }
-    for name in [CONNECTION, TRANSFER_ENCODING, UPGRADE, TE] {
-        headers.remove(name);
+    if forbidden {
+        let named: Vec<String> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(',').map(|name| name.trim().to_owned()))
+            .filter(|name| !name.is_empty())
+            .collect();
+        for name in named {
+            headers.remove(name.as_str());
+        }
+        for name in [CONNECTION, TRANSFER_ENCODING, UPGRADE, TE] {
+            headers.remove(name);
+        }
+        headers.remove("keep-alive");
+        headers.remove("proxy-connection");
+        // A `Connection` may have named the length or the date.
+        has_length = headers.contains_key(CONTENT_LENGTH);
+        has_date = headers.contains_key(DATE);
     }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
-    if let (false, Some(length)) = (headers.contains_key(CONTENT_LENGTH), length) {
+    if let (false, Some(length)) = (has_length, length) {
         headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
     }
-    if !headers.contains_key(DATE) {
+    if !has_date {
         headers.insert(DATE, crate::http::date::now());
     }
 }
@@ -307,6 +360,18 @@ mod tests {
         names.sort_unstable();
         assert_eq!(names, ["content-length", "date", "x-kept"]);
         assert_eq!(headers[CONTENT_LENGTH], "13");
+    }
+
+    #[test]
+    fn each_connection_field_alone_is_found_and_removed() {
+        for name in ["connection", "keep-alive", "transfer-encoding", "upgrade", "te", "proxy-connection"] {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-kept", HeaderValue::from_static("yes"));
+            headers.insert(http::HeaderName::from_static(name), HeaderValue::from_static("close"));
+            clean_head(&mut headers, None);
+            assert!(!headers.contains_key(name), "{name} kept");
+            assert!(headers.contains_key("x-kept") && headers.contains_key(DATE), "{name}");
+        }
     }
 
     #[test]

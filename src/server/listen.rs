@@ -318,9 +318,8 @@ where
                 }
                 Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, guard, entry, recording)))
             };
-            // Boxed: the future is several KiB, and hyper moves it (HTTP/2 spawns one task
-            // per stream, copying it into the task; HTTP/1.1 moves it into its slot): a
-            // pointer moves for free.
+            // Boxed: the future is several KiB, and it is moved (into its stream's future on
+            // HTTP/2, into hyper's slot on HTTP/1.1): a pointer moves for free.
             Box::pin(answer)
         }
     };
@@ -338,7 +337,7 @@ where
     if http2 {
         // Boxed: an HTTP/2 connection's state is twice an HTTP/1.1 one's, and in place it
         // would set the size of every connection's task.
-        let mut served = Box::pin(h2_serve::Served::new(io, protocols.http2(), &answer_for));
+        let mut served = Box::pin(h2_serve::served(io, protocols.http2(), &answer_for));
         protocol::drive(served.as_mut(), |served| served.get_mut().graceful_shutdown(), &activity, stop).await;
     } else {
         let handler = service_fn(|request: Request<Incoming>| answer_for(request.map(WireBody::Http1)));
