@@ -29,7 +29,7 @@ use h2::ext::Protocol;
 use h2::server::{Connection, Handshake, SendResponse};
 use h2::{Reason, RecvStream, SendStream};
 use http::header::{CONNECTION, CONTENT_LENGTH, DATE, LINK, TE, TRANSFER_ENCODING, UPGRADE};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Body;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -234,6 +234,15 @@ fn send_hint(respond: &mut SendResponse<Bytes>, links: &[HeaderValue]) {
 /// fields (nor those `Connection` names); and, as HTTP/1.1 answers carry them, a
 /// `content-length` when the body is not empty and its size is known, and a `date`.
 fn clean_head(headers: &mut HeaderMap, length: Option<u64>) {
+    /// HTTP/1.1's connection-specific fields, which HTTP/2 forbids.
+    static CONNECTION_FIELDS: [HeaderName; 6] = [
+        CONNECTION,
+        TRANSFER_ENCODING,
+        UPGRADE,
+        TE,
+        HeaderName::from_static("keep-alive"),
+        HeaderName::from_static("proxy-connection"),
+    ];
     // One look at the names first: an app's head seldom has any of these, and each removal
     // by name is a hash and a probe.
     let (mut forbidden, mut has_length, mut has_date) = (false, false, false);
@@ -242,13 +251,7 @@ fn clean_head(headers: &mut HeaderMap, length: Option<u64>) {
             has_length = true;
         } else if name == DATE {
             has_date = true;
-        } else if name == CONNECTION
-            || name == TRANSFER_ENCODING
-            || name == UPGRADE
-            || name == TE
-            || name == "keep-alive"
-            || name == "proxy-connection"
-        {
+        } else if CONNECTION_FIELDS.contains(name) {
             forbidden = true;
         }
     }
@@ -263,11 +266,9 @@ fn clean_head(headers: &mut HeaderMap, length: Option<u64>) {
         for name in named {
             headers.remove(name.as_str());
         }
-        for name in [CONNECTION, TRANSFER_ENCODING, UPGRADE, TE] {
+        for name in &CONNECTION_FIELDS {
             headers.remove(name);
         }
-        headers.remove("keep-alive");
-        headers.remove("proxy-connection");
         // A `Connection` may have named the length or the date.
         has_length = headers.contains_key(CONTENT_LENGTH);
         has_date = headers.contains_key(DATE);
