@@ -3,21 +3,42 @@
 //! already been told. Used by the ASGI bridge (`asgi/bridge.rs`) and by `WSGIMiddleware`
 //! (`wsgi/middleware/waker.rs`); what the loop then does is theirs.
 //!
-//! It also counts the loops that have been woken and have not drained yet, process-wide:
-//! each of them is about to want the GIL. WSGI pool threads read the count between jobs
-//! (`loops_waiting`) and step aside for them (see `wsgi/pool.rs`).
+//! It also counts the loops that have been woken and have not drained yet, process-wide,
+//! and since when one has been: each of them is about to want the GIL. WSGI pool threads
+//! look between jobs (`a_loop_waited`) and step aside for a loop that has waited long enough
+//! (see `wsgi/pool.rs`).
 
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// Loops woken and not drained yet.
 static WAITING: AtomicUsize = AtomicUsize::new(0);
 
-/// Whether some asyncio loop has work from Rust waiting for it to get the GIL.
-pub fn loops_waiting() -> bool {
-    WAITING.load(Ordering::Relaxed) > 0
+/// When the count last rose from none (microseconds from `origin()`): how long the loop
+/// woken first has been waiting, as long as one still is.
+static WAITING_SINCE: AtomicU64 = AtomicU64::new(0);
+
+fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+fn micros_now() -> u64 {
+    u64::try_from(origin().elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Whether some asyncio loop has had work from Rust waiting for it (and so for the GIL)
+/// for at least `long`.
+pub fn a_loop_waited(long: Duration) -> bool {
+    if WAITING.load(Ordering::Relaxed) == 0 {
+        return false;
+    }
+    let since = WAITING_SINCE.load(Ordering::Relaxed);
+    micros_now().saturating_sub(since) >= u64::try_from(long.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// The end the waking threads share.
@@ -44,7 +65,9 @@ impl WakeSender {
     /// Tells the loop to drain, unless it was told already and has not drained since.
     pub fn wake(&self) {
         if !self.pending.swap(true, Ordering::SeqCst) {
-            WAITING.fetch_add(1, Ordering::Relaxed);
+            if WAITING.fetch_add(1, Ordering::Relaxed) == 0 {
+                WAITING_SINCE.store(micros_now(), Ordering::Relaxed);
+            }
             // WouldBlock means the socket is full of wakes already: the loop will run.
             let _ = (&self.writer).write(&[1]);
         }
@@ -95,17 +118,23 @@ mod tests {
 
     // The only test that makes wake pairs, so the process-wide count is this test's alone.
     #[test]
-    fn a_woken_loop_counts_as_waiting_until_it_drains_or_goes_away() {
+    fn a_woken_loop_counts_as_waiting_from_its_wake_until_it_drains_or_goes_away() {
         let (sender, receiver) = pair().expect("socketpair");
-        assert!(!loops_waiting());
+        assert!(!a_loop_waited(Duration::ZERO));
         sender.wake();
         sender.wake(); // Coalesced: still one loop waiting.
         assert_eq!(WAITING.load(Ordering::SeqCst), 1);
+        assert!(a_loop_waited(Duration::ZERO));
+        assert!(!a_loop_waited(Duration::from_secs(3600)), "it has waited for an hour");
+        // Time passing is what is tested here, so the test lets it pass.
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(a_loop_waited(Duration::from_millis(50)));
         receiver.drain(&sender).expect("drain");
-        assert!(!loops_waiting());
+        assert!(!a_loop_waited(Duration::ZERO));
         sender.wake();
-        assert!(loops_waiting());
+        assert!(a_loop_waited(Duration::ZERO));
+        assert!(!a_loop_waited(Duration::from_millis(40)), "the wait is counted from the first wake after a drain");
         drop(sender);
-        assert!(!loops_waiting(), "a loop that went away undrained still counts");
+        assert!(!a_loop_waited(Duration::ZERO), "a loop that went away undrained still counts");
     }
 }
