@@ -220,11 +220,20 @@ def test_websocket_handshake_is_refused_under_uvicorn(uvicorn):
     assert httpx.get(f"{server.url}/").status_code == 200
 
 
-def test_bad_thread_counts_are_rejected():
+def test_bad_thread_counts_and_queue_settings_are_rejected():
     from amphicorn import WSGIMiddleware
 
     with pytest.raises(ValueError, match="threads must be a positive integer, not 0"):
         WSGIMiddleware(lambda environ, start_response: [], threads=0)
+    with pytest.raises(ValueError, match="queue_size must be a positive integer, not 0"):
+        WSGIMiddleware(lambda environ, start_response: [], queue_size=0)
+    with pytest.raises(ValueError, match="queue_size must be a positive integer, not '8'"):
+        WSGIMiddleware(lambda environ, start_response: [], queue_size="8")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="queue_timeout must be a positive number of seconds, not -1"):
+        WSGIMiddleware(lambda environ, start_response: [], queue_timeout=-1)
+    # The server's own defaults: --queue-size 1024, --queue-timeout 30.
+    middleware = WSGIMiddleware(lambda environ, start_response: [])
+    assert (middleware.threads, middleware.queue_size, middleware.queue_timeout) == (10, 1024, 30.0)
     with pytest.raises(TypeError, match="threads or workers"):
         WSGIMiddleware(lambda environ, start_response: [], threads=1, workers=2)
 

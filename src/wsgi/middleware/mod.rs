@@ -15,10 +15,11 @@
 mod scope;
 mod waker;
 
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 
-use futures::future::{poll_fn, BoxFuture};
+use futures::future::BoxFuture;
 use http::header::CONTENT_LENGTH;
 use http::{HeaderValue, Method, Response, StatusCode};
 use hyper::body::Body;
@@ -41,6 +42,12 @@ pub use waker::WakeChannel;
 
 /// How many request body chunks may wait between the ASGI server and `wsgi.input`.
 const FEED_CHUNKS: usize = 4;
+
+/// A part of the response body for Python: `(chunk, more_body)`.
+type BodyPart<'py> = (Bound<'py, PyBytes>, bool);
+
+/// The response head for Python: `(status, headers, first part of the body if there)`.
+type HeadPart<'py> = (u16, Bound<'py, PyList>, Option<BodyPart<'py>>);
 
 /// A WSGI app on its own pool of threads, for `WSGIMiddleware`.
 #[pyclass(module = "amphicorn._amphicorn", frozen)]
@@ -152,9 +159,12 @@ impl Exchange {
         }
     }
 
-    /// `(status, headers)` once the app has started its response, else None (and `future`
-    /// is resolved when it has).
-    fn poll_head<'py>(&self, future: &Bound<'py, PyAny>) -> PyResult<Option<(u16, Bound<'py, PyList>)>> {
+    /// `(status, headers, first)` once the app has started its response, else None (and
+    /// `future` is resolved when it has). `first` is what `poll_body` would answer when the
+    /// body's first part is there already, else None: a body known in full comes with its
+    /// head, and a streamed one's first chunk is sent right after it, so a small response
+    /// takes one call and one wake instead of two.
+    fn poll_head<'py>(&self, future: &Bound<'py, PyAny>) -> PyResult<Option<HeadPart<'py>>> {
         let py = future.py();
         let mut progress = lock(&self.progress);
         let Progress { head, filed, .. } = &mut *progress;
@@ -176,37 +186,28 @@ impl Exchange {
         for (name, value) in &parts.headers {
             headers.append((PyBytes::new(py, name.as_str().as_bytes()), PyBytes::new(py, value.as_bytes())))?;
         }
-        Ok(Some((parts.status.as_u16(), headers)))
+        // Polled with a waker nobody wakes: a later `poll_body` polls again with its own.
+        let first = match Self::next_chunk(py, &mut progress.body, Waker::noop()) {
+            Poll::Pending => None,
+            Poll::Ready(chunk) => Some(chunk?),
+        };
+        Ok(Some((parts.status.as_u16(), headers, first)))
     }
 
     /// `(chunk, more_body)` for the next part of the response body, else None (and `future`
     /// is resolved when there is one). Raises if the app failed after the head went out.
-    fn poll_body<'py>(&self, future: &Bound<'py, PyAny>) -> PyResult<Option<(Bound<'py, PyBytes>, bool)>> {
+    fn poll_body<'py>(&self, future: &Bound<'py, PyAny>) -> PyResult<Option<BodyPart<'py>>> {
         let py = future.py();
         let mut progress = lock(&self.progress);
         let Progress { body, filed, .. } = &mut *progress;
-        let Some(body) = body.as_mut() else {
-            return Ok(Some((PyBytes::new(py, b""), false)));
-        };
-        let mut next = poll_fn(|context| std::pin::Pin::new(&mut *body).poll_frame(context));
-        match self.channel.get().poll(&mut next, future, filed) {
-            Poll::Pending => Ok(None),
-            Poll::Ready(None) => {
-                progress.body = None;
-                Ok(Some((PyBytes::new(py, b""), false)))
+        let channel = self.channel.get();
+        let (id, waker) = channel.waker();
+        match Self::next_chunk(py, body, &waker) {
+            Poll::Pending => {
+                channel.file(id, future, filed);
+                Ok(None)
             }
-            Poll::Ready(Some(Err(aborted))) => {
-                progress.body = None;
-                Err(aborted.into())
-            }
-            Poll::Ready(Some(Ok(frame))) => {
-                let data = frame.into_data().unwrap_or_default();
-                let more = !body.is_end_stream();
-                if !more {
-                    progress.body = None;
-                }
-                Ok(Some((PyBytes::new(py, &data), more)))
-            }
+            Poll::Ready(chunk) => chunk.map(Some),
         }
     }
 
@@ -280,6 +281,40 @@ impl Exchange {
 }
 
 impl Exchange {
+    /// The next part of the response body, polled with `waker`: `(chunk, more_body)`, or the
+    /// failure of an app that failed after its head went out. `body` is emptied at its end.
+    fn next_chunk<'py>(
+        py: Python<'py>,
+        body: &mut Option<ResponseBody>,
+        waker: &Waker,
+    ) -> Poll<PyResult<BodyPart<'py>>> {
+        let Some(stream) = body.as_mut() else {
+            return Poll::Ready(Ok((PyBytes::new(py, b""), false)));
+        };
+        let polled = Pin::new(&mut *stream).poll_frame(&mut Context::from_waker(waker));
+        let Poll::Ready(frame) = polled else {
+            return Poll::Pending;
+        };
+        Poll::Ready(match frame {
+            None => {
+                *body = None;
+                Ok((PyBytes::new(py, b""), false))
+            }
+            Some(Err(aborted)) => {
+                *body = None;
+                Err(aborted.into())
+            }
+            Some(Ok(frame)) => {
+                let data = frame.into_data().unwrap_or_default();
+                let more = !stream.is_end_stream();
+                if !more {
+                    *body = None;
+                }
+                Ok((PyBytes::new(py, &data), more))
+            }
+        })
+    }
+
     /// The length of a body known in full, for a `Content-Length` the ASGI server would not
     /// work out itself; none for statuses that carry no body.
     fn known_length(&self, status: StatusCode, body: &ResponseBody) -> Option<u64> {
