@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use futures::future::BoxFuture;
+use futures::future::{poll_fn, BoxFuture};
 use http::header::CONTENT_LENGTH;
 use http::{HeaderValue, Method, Response, StatusCode};
 use hyper::body::Body;
@@ -200,13 +200,9 @@ impl Exchange {
         let py = future.py();
         let mut progress = lock(&self.progress);
         let Progress { body, filed, .. } = &mut *progress;
-        let channel = self.channel.get();
-        let (id, waker) = channel.waker();
-        match Self::next_chunk(py, body, &waker) {
-            Poll::Pending => {
-                channel.file(id, future, filed);
-                Ok(None)
-            }
+        let mut next = poll_fn(|context| Self::next_chunk(py, body, context.waker()));
+        match self.channel.get().poll(&mut next, future, filed) {
+            Poll::Pending => Ok(None),
             Poll::Ready(chunk) => chunk.map(Some),
         }
     }

@@ -111,25 +111,14 @@ impl WakeChannel {
         asyncio_future: &Bound<'_, PyAny>,
         filed_ids: &mut Vec<u64>,
     ) -> Poll<F::Output> {
-        let (id, waker) = self.waker();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let waker = Waker::from(Arc::new(FiledWaker { signal: self.signal.clone(), id }));
         let polled = Pin::new(future).poll(&mut Context::from_waker(&waker));
         if polled.is_pending() {
-            self.file(id, asyncio_future, filed_ids);
+            lock(&self.filed).insert(id, asyncio_future.clone().unbind());
+            filed_ids.push(id);
         }
         polled
-    }
-
-    /// A waker that resolves whatever is filed under the number it comes with.
-    pub fn waker(&self) -> (u64, Waker) {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        (id, Waker::from(Arc::new(FiledWaker { signal: self.signal.clone(), id })))
-    }
-
-    /// Files `asyncio_future` under `id`, for the waker of that number to resolve; the number
-    /// goes on `filed_ids`.
-    pub fn file(&self, id: u64, asyncio_future: &Bound<'_, PyAny>, filed_ids: &mut Vec<u64>) {
-        lock(&self.filed).insert(id, asyncio_future.clone().unbind());
-        filed_ids.push(id);
     }
 
     /// Drops what is still filed under `ids`: their Rust futures are gone, no wake will come.
