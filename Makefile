@@ -1,5 +1,5 @@
 # One entry point per chore; each is a script in scripts/ so CI and people run the same thing.
-.PHONY: build-dev format lint test all bench bench-quick bench-strict bench-protocols bench-static compat settings-table chaos soak connection-memory fuzz
+.PHONY: build-dev format lint test all bench bench-quick bench-strict bench-profile bench-protocols bench-static compat settings-table chaos soak connection-memory fuzz
 
 build-dev:  ## build and install amphicorn into the current Python, editable, without fat LTO (Cargo.toml's profile.fast)
 	MATURIN_PEP517_ARGS="--profile fast" pip install -e .
@@ -25,6 +25,9 @@ bench:  ## the benchmark suite (bench/README.md); results in bench/results/
 
 bench-strict:  ## hellos, echoes, streams, the mixed process and real apps, one core each, every peer (bench/strict.py)
 	bash bench/run.sh strict
+
+bench-profile:  ## the strict runs under perf: CPU µs per request by object, thread and symbol (bench/strict_profile.py)
+	bash bench/run.sh profile
 
 bench-protocols:  ## TLS and HTTP/2 against granian, hypercorn and pyvoy, one core each (bench/protocols.py)
 	bash bench/run.sh protocols

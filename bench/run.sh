@@ -10,6 +10,8 @@
 #                                          # against nginx too (bench/static_files.py)
 #   bash bench/run.sh strict [ARGS]        # hellos, echoes, streams, the mixed process: one
 #                                          # core each, every peer (bench/strict.py)
+#   bash bench/run.sh profile [ARGS]       # the same runs under perf: CPU µs per request by
+#                                          # object, thread and symbol (bench/strict_profile.py)
 #
 # Steps, each skipped when already done:
 #   1. bench/.venv with the pinned peers of bench/requirements.txt (re-installed when it changes);
@@ -27,6 +29,7 @@ case "${1:-}" in
     protocols) script=protocols.py; shift ;;
     static) script=static_files.py; shift ;;
     strict) script=strict.py; shift ;;
+    profile) script=strict_profile.py; shift ;;
 esac
 bench=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$bench")
@@ -98,10 +101,16 @@ fi
 say "building bench/hyper-hello (cargo, release)"
 cargo build --quiet --release --manifest-path "$bench/hyper-hello/Cargo.toml"
 
-# The strict run needs taskset (util-linux) and nothing below.
-if [ "$script" = strict.py ]; then
-    say "running bench/strict.py $*"
-    exec "$venv/bin/python" "$bench/strict.py" --amphicorn-python "${AMPHICORN_PYTHON:-$venv/bin/python}" "$@"
+# The strict run needs taskset (util-linux) and nothing below; its profile, perf too.
+if [ "$script" = strict_profile.py ] && ! command -v perf >/dev/null 2>&1; then
+    [ "$(id -u)" = 0 ] || { echo "bench: perf is missing: apt-get install linux-perf" >&2; exit 2; }
+    say "installing perf (apt-get install linux-perf)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf >/dev/null
+fi
+if [ "$script" = strict.py ] || [ "$script" = strict_profile.py ]; then
+    say "running bench/$script $*"
+    exec "$venv/bin/python" "$bench/$script" --amphicorn-python "${AMPHICORN_PYTHON:-$venv/bin/python}" "$@"
 fi
 
 # 5. The same stack as amphicorn with pyo3-async-runtimes as the asyncio bridge. bench.py

@@ -29,11 +29,14 @@ of issue 17 are checked against the run (``strict_targets.py``) at the end of st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
 import statistics
 import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -57,8 +60,16 @@ from bench import RssSampler, Server, check_route, cpu_seconds, free_port, run_w
 DEFAULT_SERVERS = ",".join(PEERS)
 
 
-def run_one(scenario: StrictScenario, connections: int, name: str, args: argparse.Namespace, raw: Path) -> dict:
-    """One server under one scenario at one connection count: a row of the table."""
+def run_one(
+    scenario: StrictScenario,
+    connections: int,
+    name: str,
+    args: argparse.Namespace,
+    raw: Path,
+    recorder: Callable[[list[int]], AbstractContextManager] | None = None,
+) -> dict:
+    """One server under one scenario at one connection count: a row of the table.
+    ``recorder`` wraps the measured window, given the server's pids (strict_profile.py's perf)."""
     row: dict = {"case": scenario.name, "kind": str(connections), "server": name, "ok": False}
     port = free_port()
     command = command_for(name, scenario, port, args.pythons)
@@ -76,7 +87,7 @@ def run_one(scenario: StrictScenario, connections: int, name: str, args: argpars
         pin = tuple(on_load_core([]))
         if args.warmup > 0:
             run_wrk(port, scenario.routes, args.warmup, connections, 1, raw / f"{label}__warmup", pin)
-        with RssSampler(server.proc.pid) as sampler:
+        with RssSampler(server.proc.pid) as sampler, (recorder or _nothing)(tree_pids(server.proc.pid)):
             cpu_before = cpu_seconds(sampler.pids)
             times_before = os.times()
             routes = run_wrk(port, scenario.routes, args.duration, connections, 1, raw / label, pin)
@@ -93,6 +104,7 @@ def run_one(scenario: StrictScenario, connections: int, name: str, args: argpars
             **row,
             "ok": True,
             "rps": requests / seconds,
+            "requests": requests,
             "cpu_us": cpu / requests * 1e6,
             "peak_rss_mib": sampler.peak / 2**20,
             "client_busy": client / seconds,
@@ -103,6 +115,10 @@ def run_one(scenario: StrictScenario, connections: int, name: str, args: argpars
         }
     finally:
         server.stop()
+
+
+def _nothing(pids: list[int]) -> AbstractContextManager:
+    return contextlib.nullcontext()
 
 
 def summarise(rows: list[dict]) -> list[dict]:
@@ -178,11 +194,13 @@ def versions(args: argparse.Namespace) -> dict[str, str]:
     return found
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_args(
+    argv: list[str] | None, default_servers: str = DEFAULT_SERVERS, description: str | None = None
+) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description or __doc__.split("\n\n")[0])
     parser.add_argument("--python", default=sys.executable, help="runs the peers (the bench venv)")
     parser.add_argument("--amphicorn-python", default=None, help="runs amphicorn (default: --python)")
-    parser.add_argument("--servers", default=DEFAULT_SERVERS)
+    parser.add_argument("--servers", default=default_servers)
     parser.add_argument("--only", default=",".join(SCENARIOS), help="scenarios, e.g. wsgi-hello,mixed")
     parser.add_argument("--connections", default="64,256", help="connection counts, e.g. 64,256")
     add_round_arguments(parser)
