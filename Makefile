@@ -1,5 +1,5 @@
 # One entry point per chore; each is a script in scripts/ so CI and people run the same thing.
-.PHONY: build-dev format lint test all bench bench-quick bench-strict bench-profile bench-protocols bench-static compat settings-table chaos soak connection-memory fuzz
+.PHONY: build-dev format lint test all bench bench-quick bench-strict bench-profile bench-protocols bench-static compat settings-table strict-table chaos soak connection-memory fuzz
 
 build-dev:  ## build and install amphicorn into the current Python, editable, without fat LTO (Cargo.toml's profile.fast)
 	MATURIN_PEP517_ARGS="--profile fast" pip install -e .
@@ -43,6 +43,9 @@ PYTHON ?= .venv/bin/python
 compat:  ## the framework suite, then README's compatibility table from its results (even if some fail)
 	$(PYTHON) -m pytest tests/test_frameworks.py -q; status=$$?; \
 	$(PYTHON) scripts/compat_table.py && exit $$status
+
+strict-table:  ## README's performance table from the last strict run (bench/results/strict.json)
+	$(PYTHON) scripts/strict_table.py
 
 settings-table:  ## README's flag table from the declarations in python/amphicorn/settings.py
 	$(PYTHON) scripts/settings_table.py
