@@ -15,10 +15,10 @@
 //!   twice), which §7 forbids;
 //! - an HTTP/1.1 request without `Host`, or with more than one (§3.2).
 //!
-//! And the head's size (`oversized`): hyper's `max_buf_size` bounds the bytes it buffers
-//! while a head is incomplete, not the head itself; a head that arrives whole in one read
-//! can be larger. So the size is checked again here, as the request line and header lines
-//! would be written, against `--max-header-size`.
+//! And the head's size (`oversized`), as the request line and header lines would be
+//! written in HTTP/1.1, against `--max-header-size`: hyper checks an HTTP/1.1 head itself
+//! (`server/protocol.rs`), but an HTTP/2 header list is bounded by h2 as HPACK counts it,
+//! 32 bytes more per field, so a request that passed there is checked again here.
 
 use http::header::{CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
 use http::{Request, Version};

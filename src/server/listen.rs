@@ -264,7 +264,7 @@ where
     let hints = EarlyHints::default();
     let connection = Arc::new(ConnectionInfo { hints: Some(hints.clone()), ..connection });
     let activity = Arc::new(Activity::default());
-    let stream = RequestLineWatch::new(stream, activity.clone());
+    let stream = RequestLineWatch::new(stream, activity.clone(), shared.protocols.head_limit());
     let stream = TimedIo::new(stream, activity.clone(), shared.timeouts);
     // Outside the timer, which must see each byte as it arrives, not once a held head ends.
     let stream = FramingWatch::new(stream, activity.clone());

@@ -13,7 +13,10 @@
 //! ```
 //!
 //! and the client gets `HTTP/1.1 414 URI Too Long\r\nconnection: close\r\n...`, the rest of
-//! hyper's head unchanged.
+//! hyper's head unchanged. The same goes for a head that arrived whole but whose request
+//! line alone is longer than the limit: hyper's buffer may hold more than the limit (it
+//! reads up to `READ_BUFFER_MAX` at once, `protocol.rs`), and it then refuses the complete
+//! head with the same `431`, so the line's length is counted as it is read, up to its LF.
 //!
 //! When a head begins is read from `Activity` (timeouts.rs): the first bytes after a
 //! request has begun and no request is in flight. Bytes hyper read ahead of that (a
@@ -41,12 +44,19 @@ use super::timeouts::Activity;
 const HEAD_TOO_LARGE: &[u8] = b"HTTP/1.1 431 Request Header Fields Too Large\r\n";
 const URI_TOO_LONG: &[u8] = b"HTTP/1.1 414 URI Too Long\r\n";
 
-/// Whether the request line of the head being read has ended: the pure part, fed with what
-/// is read and what the service reports.
+/// Whether the request line of the head being read has ended, and how long it was: the pure
+/// part, fed with what is read and what the service reports.
 #[derive(Debug)]
 pub(crate) struct LineState {
+    /// The most bytes a head may take (`--max-header-size`): a request line longer than that
+    /// is what made its head too large.
+    limit: usize,
     /// No LF has arrived since the current head began.
     open: bool,
+    /// The bytes of the open line read so far.
+    length: usize,
+    /// The current head's request line ended past `limit`.
+    long: bool,
     /// What was read so far ends a line (nothing read yet counts as such).
     at_line_end: bool,
     /// Bytes were read while a request was in flight, since the current head began.
@@ -56,8 +66,8 @@ pub(crate) struct LineState {
 }
 
 impl LineState {
-    pub(crate) fn new() -> Self {
-        Self { open: true, at_line_end: true, read_while_busy: false, begun: 0 }
+    pub(crate) fn new(limit: usize) -> Self {
+        Self { limit, open: true, length: 0, long: false, at_line_end: true, read_while_busy: false, begun: 0 }
     }
 
     /// `data` was read; `busy`: a request is in flight (or the connection was upgraded);
@@ -77,18 +87,22 @@ impl LineState {
             // only if no bytes of it can have been read before.
             self.begun = begun;
             self.open = self.at_line_end && !self.read_while_busy;
+            (self.length, self.long) = (0, false);
             self.read_while_busy = false;
         }
-        if self.open && data.contains(&b'\n') {
-            self.open = false;
+        if self.open {
+            match data.iter().position(|&byte| byte == b'\n') {
+                Some(end) => (self.open, self.long) = (false, self.length + end + 1 > self.limit),
+                None => self.length += data.len(),
+            }
         }
         self.at_line_end = last == b'\n';
     }
 
     /// What to write instead of `data`: the `414` when `data` is hyper's `431` and the
-    /// request line never ended.
+    /// request line never ended, or ended past the limit.
     pub(crate) fn replacement(&self, data: &[u8]) -> Option<Vec<u8>> {
-        if !self.open {
+        if !self.open && !self.long {
             return None; // Almost every write: the cheap test first.
         }
         let rest = data.strip_prefix(HEAD_TOO_LARGE)?;
@@ -108,8 +122,9 @@ pub struct RequestLineWatch<T> {
 }
 
 impl<T> RequestLineWatch<T> {
-    pub fn new(inner: T, activity: Arc<Activity>) -> Self {
-        Self { inner, activity, line: LineState::new(), rewritten: None }
+    /// `limit`: `--max-header-size`, the most bytes a head may take.
+    pub fn new(inner: T, activity: Arc<Activity>, limit: usize) -> Self {
+        Self { inner, activity, line: LineState::new(limit), rewritten: None }
     }
 
     /// The `414` to write instead of `data`, on HTTP/1.x (HTTP/2 has no status lines).
@@ -159,7 +174,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for RequestLineWatch<T> {
         }
         let stands_for = *stands_for;
         this.rewritten = None;
-        this.line.open = false;
+        (this.line.open, this.line.long) = (false, false);
         Poll::Ready(Ok(stands_for))
     }
 
@@ -193,6 +208,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for RequestLineWatch<T> {
 mod tests {
     use super::*;
 
+    const LIMIT: usize = 8192;
+
     const CANNED: &[u8] =
         b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
 
@@ -204,7 +221,7 @@ mod tests {
 
     #[test]
     fn a_long_uri_on_a_fresh_connection_is_414_and_the_rest_of_the_head_is_kept() {
-        let mut state = LineState::new();
+        let mut state = LineState::new(LIMIT);
         state.on_read(b"GET /aaaa", false, 0);
         state.on_read(&[b'a'; 9000], false, 0);
         assert_eq!(status_line(&state), "HTTP/1.1 414 URI Too Long");
@@ -214,12 +231,12 @@ mod tests {
 
     #[test]
     fn a_long_header_is_431() {
-        let mut state = LineState::new();
+        let mut state = LineState::new(LIMIT);
         state.on_read(b"GET / HTTP/1.1\r\nX-Big: ", false, 0);
         state.on_read(&[b'b'; 9000], false, 0);
         assert_eq!(status_line(&state), "HTTP/1.1 431 Request Header Fields Too Large");
         // The line ended in another read than the one that began the head.
-        let mut state = LineState::new();
+        let mut state = LineState::new(LIMIT);
         state.on_read(b"GET / HTTP/1.1", false, 0);
         state.on_read(b"\r\nX-Big: bbbb", false, 0);
         assert!(state.replacement(CANNED).is_none());
@@ -227,14 +244,14 @@ mod tests {
 
     #[test]
     fn the_next_head_on_a_kept_alive_connection_starts_a_new_line() {
-        let mut state = LineState::new();
+        let mut state = LineState::new(LIMIT);
         state.on_read(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", false, 0);
         // The request ran (begun 1) and its response ended; a long URI follows.
         state.on_read(b"GET /aaaa", false, 1);
         state.on_read(&[b'a'; 9000], false, 1);
         assert_eq!(status_line(&state), "HTTP/1.1 414 URI Too Long");
         // And a long header after that (a third request) is 431 again.
-        let mut state = LineState::new();
+        let mut state = LineState::new(LIMIT);
         state.on_read(b"GET / HTTP/1.1\r\n\r\n", false, 0);
         state.on_read(b"GET / HTTP/1.1\r\nX: bbbb", false, 1);
         assert!(state.replacement(CANNED).is_none());
@@ -243,18 +260,18 @@ mod tests {
     #[test]
     fn bytes_read_ahead_of_a_head_leave_hyper_s_431() {
         // A body read while its request was in flight may hold the next request line.
-        let mut state = LineState::new();
+        let mut state = LineState::new(LIMIT);
         state.on_read(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\n", false, 0);
         state.on_read(b"abcGET / HTTP/1.1\r\n", true, 1);
         state.on_read(&[b'b'; 9000], false, 1);
         assert!(state.replacement(CANNED).is_none());
         // A pipelined request line read with the previous head, unfinished.
-        let mut state = LineState::new();
+        let mut state = LineState::new(LIMIT);
         state.on_read(b"GET / HTTP/1.1\r\n\r\nGET /aaa", false, 0);
         state.on_read(&[b'a'; 9000], false, 1);
         assert!(state.replacement(CANNED).is_none());
         // A body that ends a line, read while its request was in flight, changes nothing.
-        let mut state = LineState::new();
+        let mut state = LineState::new(LIMIT);
         state.on_read(b"POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\n", false, 0);
         state.on_read(b"ab\n", true, 1);
         state.on_read(&[b'a'; 9000], false, 1);
@@ -262,8 +279,28 @@ mod tests {
     }
 
     #[test]
+    fn a_head_that_came_whole_is_414_when_its_line_alone_is_over_the_limit() {
+        // hyper read it all (its buffer may grow past the limit) and refused it complete.
+        let mut state = LineState::new(LIMIT);
+        state.on_read(b"GET /", false, 0);
+        state.on_read(&[b'a'; LIMIT], false, 0);
+        state.on_read(b" HTTP/1.1\r\nHost: x\r\n\r\n", false, 0);
+        assert_eq!(status_line(&state), "HTTP/1.1 414 URI Too Long");
+        // A line of exactly the limit, LF included: the headers made the head too large.
+        let mut state = LineState::new(LIMIT);
+        let line = [b"GET /".as_slice(), &[b'a'; LIMIT - 16], b" HTTP/1.1\r\n"].concat();
+        assert_eq!(line.len(), LIMIT);
+        state.on_read(&[line.as_slice(), b"X-Big: ", &[b'b'; LIMIT]].concat(), false, 0);
+        assert_eq!(status_line(&state), "HTTP/1.1 431 Request Header Fields Too Large");
+        // The next head on the connection is counted afresh.
+        state.on_read(b"GET / HTTP/1.1\r\n\r\n", false, 1);
+        state.on_read(b"GET / HTTP/1.1\r\nX-Big: bbbb", false, 2);
+        assert!(state.replacement(CANNED).is_none());
+    }
+
+    #[test]
     fn only_hyper_s_431_is_replaced() {
-        let state = LineState::new();
+        let state = LineState::new(LIMIT);
         assert!(state.replacement(b"HTTP/1.1 408 Request Timeout\r\n\r\n").is_none());
         assert!(state.replacement(b"HTTP/1.1 200 OK\r\n\r\n").is_none());
         assert!(state.replacement(b"HTTP/1.1 431 ").is_none());
