@@ -42,6 +42,8 @@ FREQUENCY = 999
 # How many shared objects and symbols each server's section lists.
 TOP_DSOS = 8
 TOP_SYMBOLS = 25
+# How many symbols profile.json keeps per server (the rest are a long tail of crumbs).
+KEPT_SYMBOLS = 60
 # `perf script -F comm,tid,ip,sym,dso`: "<comm> <tid> <ip> <symbol> (<dso>)"; a thread's
 # name and a Rust symbol may both hold spaces.
 SAMPLE = re.compile(r"^\s*(?P<comm>.*?)\s+(?P<tid>\d+)\s+(?P<ip>[0-9a-f]+)\s+(?P<sym>.*?)\s+\((?P<dso>[^()]*)\)\s*$")
@@ -123,7 +125,9 @@ def profile_one(
         **row,
         "requests": requests,
         "sampled_us": sum(counts["dso"].values()) / FREQUENCY / requests * 1e6,
-        **{f"{kind}_us": per_request(counter, requests) for kind, counter in counts.items()},
+        "thread_us": per_request(counts["thread"], requests),
+        "dso_us": per_request(counts["dso"], requests),
+        "symbol_us": per_request(counts["symbol"], requests)[:KEPT_SYMBOLS],
     }
 
 
