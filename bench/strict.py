@@ -87,7 +87,7 @@ def run_one(
         pin = tuple(on_load_core([]))
         if args.warmup > 0:
             run_wrk(port, scenario.routes, args.warmup, connections, 1, raw / f"{label}__warmup", pin)
-        with RssSampler(server.proc.pid) as sampler, (recorder or _nothing)(tree_pids(server.proc.pid)):
+        with RssSampler(server.proc.pid) as sampler, (recorder or _nothing)(sampler.pids):
             cpu_before = cpu_seconds(sampler.pids)
             times_before = os.times()
             routes = run_wrk(port, scenario.routes, args.duration, connections, 1, raw / label, pin)

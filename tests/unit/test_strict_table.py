@@ -5,28 +5,18 @@ committed strict run (bench/results/strict.json): results committed without
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
-from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[2]
+# As when run from scripts/: the script imports its sibling readme_section.
+sys.path.insert(0, str(ROOT / "scripts"))
 
-
-def _script() -> ModuleType:
-    # The script imports its sibling readme_section, as it does when run from scripts/.
-    if str(ROOT / "scripts") not in sys.path:
-        sys.path.insert(0, str(ROOT / "scripts"))
-    spec = importlib.util.spec_from_file_location("strict_table", ROOT / "scripts" / "strict_table.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+import strict_table  # noqa: E402
 
 
 def test_readme_table_is_the_committed_runs() -> None:
-    assert _script().main(["--check"]) == 0, "README.md's strict table is stale: make strict-table"
+    assert strict_table.main(["--check"]) == 0, "README.md's strict table is stale: make strict-table"
 
 
 def _row(case: str, kind: str, server: str, rps: float, cpu_us: float) -> dict:
@@ -43,7 +33,7 @@ def test_mixed_rows_compare_with_granian_behind_a2wsgi_and_failed_peers_show_a_d
         _row("mixed", "256", "granian", 1.0, 1.0),  # not the mixed peer: ignored
         _row("mixed", "256", "granian+a2wsgi", 45_000, 21.0),
     ]
-    lines = _script().render(summary).splitlines()
+    lines = strict_table.render(summary).splitlines()
     assert lines[2] == (
         "| wsgi-hello | 64 | 120,000 | 9.0 | 100,000 | 10.0 | 1.20× | — | — | hyper-hello 160,000 (6 µs) |"
     )
