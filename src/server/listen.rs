@@ -51,6 +51,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use http::header::{HeaderValue, CONNECTION};
 use http::{Request, StatusCode, Version};
 use hyper::body::Incoming;
@@ -61,6 +62,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::access_log::{AccessLog, Entry, Note};
+use super::batched_body::Batched;
 use super::framing_watch::FramingWatch;
 use super::h2_serve;
 use super::joined_writes::JoinedWrites;
@@ -340,7 +342,10 @@ where
         let mut served = Box::pin(h2_serve::served(io, protocols.http2(), &answer_for));
         protocol::drive(served.as_mut(), |served| served.get_mut().graceful_shutdown(), &activity, stop).await;
     } else {
-        let handler = service_fn(|request: Request<Incoming>| answer_for(request.map(WireBody::Http1)));
+        // hyper gets every chunk the app has ready as one frame (`batched_body.rs`).
+        let handler = service_fn(|request: Request<Incoming>| {
+            answer_for(request.map(WireBody::Http1)).map(|answer| answer.map(|response| response.map(Batched::new)))
+        });
         parking::serve(io, protocols.http1(), (&handler, &hints), &activity, stop).await;
     }
 }

@@ -16,6 +16,7 @@ mod admin_responses;
 mod admin_routes;
 mod admin_workers;
 mod allocator;
+mod batched_body;
 mod canary;
 mod canary_admin;
 mod canary_combine;

@@ -41,6 +41,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::watch;
 
 use super::allocator;
+use super::batched_body::Batched;
 use super::hint_writer::HintWriter;
 use super::protocol::{self, wait_for_bytes};
 use super::proxy_protocol::Prefixed;
@@ -63,7 +64,7 @@ pub async fn serve<T, S>(
     stop: watch::Receiver<bool>,
 ) where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<TrackedBody>, Error = Infallible>,
+    S: Service<Request<Incoming>, Response = Response<Batched<TrackedBody>>, Error = Infallible>,
 {
     loop {
         let home = Arc::new(Mutex::new(None));
