@@ -122,17 +122,23 @@ def _nothing(pids: list[int]) -> AbstractContextManager:
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    """bench.summarise_rounds, plus each route's median requests/s (``route_rps``)."""
+    """bench.summarise_rounds, plus each route's median requests/s (``route_rps``) and each
+    good round's figures by round (``rounds``: the targets compare servers round by round)."""
     rates: dict[tuple[str, str, str], dict[str, list[float]]] = {}
+    rounds: dict[tuple[str, str, str], dict[int, dict]] = {}
     for row in rows:
         if row["ok"]:
-            per_route = rates.setdefault((row["case"], row["kind"], row["server"]), {})
+            key = (row["case"], row["kind"], row["server"])
+            per_route = rates.setdefault(key, {})
             for path, rps in row["route_rps"].items():
                 per_route.setdefault(path, []).append(rps)
+            figures = ("rps", "cpu_us", "peak_rss_mib", "route_rps")
+            rounds.setdefault(key, {})[row["round"]] = {"ok": True, **{field: row[field] for field in figures}}
     summary = bench.summarise_rounds(rows, medians=("cpu_us", "peak_rss_mib"))
     for row in summary:
-        per_route = rates.get((row["case"], row["kind"], row["server"]), {})
-        row["route_rps"] = {path: statistics.median(values) for path, values in per_route.items()}
+        key = (row["case"], row["kind"], row["server"])
+        row["route_rps"] = {path: statistics.median(values) for path, values in rates.get(key, {}).items()}
+        row["rounds"] = rounds.get(key, {})
     return summary
 
 

@@ -7,6 +7,11 @@ two routes loaded at once, requests/s are compared route by route: a server may 
 many cheap requests on one route while it starves the other, and the total would reward
 it. A target whose rows did not run (a server left out with ``--servers``, a scenario with
 ``--only``) is listed as not measured rather than passed.
+
+The servers ran in turn in every round, so each round also gives a ratio of its own. When
+the bound lies within the rounds' ratios (some rounds met it, some did not), the target is
+**undecided** rather than met or missed: on a noisy machine the medians' ratio alone would
+say whichever way the noise fell. More rounds (``--rounds``) or a quieter machine decide it.
 """
 
 from __future__ import annotations
@@ -98,17 +103,55 @@ def _value(row: dict | None, measure: str) -> float | None:
     return row[measure]
 
 
-def _check(target: Target, by_key: Summary, count: str) -> tuple[str, bool | None]:
-    ours = _value(by_key.get((target.ours[0], count, target.ours[1])), target.measure)
-    theirs = _value(by_key.get((target.theirs[0], count, target.theirs[1])), target.measure)
-    if ours is None or theirs is None or not ours or not theirs:
+def _ratio(ours: float | None, theirs: float | None, measure: str) -> float | None:
+    """How far ahead amphicorn is, ``bound``'s way round (higher is better)."""
+    if not ours or not theirs:
+        return None
+    return theirs / ours if measure in ("cpu_us", "peak_rss_mib") else ours / theirs
+
+
+def _round_ratios(target: Target, ours: dict, theirs: dict) -> list[float]:
+    """The ratio in each round both servers ran well (they ran in turn, so on the same
+    machine's same minute)."""
+    ratios = []
+    for number, figures in ours.get("rounds", {}).items():
+        if number in theirs.get("rounds", {}):
+            ratio = _ratio(
+                _value(figures, target.measure), _value(theirs["rounds"][number], target.measure), target.measure
+            )
+            if ratio is not None:
+                ratios.append(ratio)
+    return ratios
+
+
+def _check(target: Target, by_key: Summary, count: str) -> tuple[str, str | None]:
+    """What the cell shows and the verdict: "met", "missed", "undecided" (the bound lies
+    within the rounds' ratios: the medians' ratio alone would say whichever way this
+    machine's noise fell), or None (not measured)."""
+    ours_row, theirs_row = (
+        by_key.get((target.ours[0], count, target.ours[1])),
+        by_key.get((target.theirs[0], count, target.theirs[1])),
+    )
+    ours, theirs = _value(ours_row, target.measure), _value(theirs_row, target.measure)
+    ratio = _ratio(ours, theirs, target.measure)
+    if ours is None or theirs is None or ratio is None:
         return "not measured", None
-    lower_is_better = target.measure in ("cpu_us", "peak_rss_mib")
-    ratio = theirs / ours if lower_is_better else ours / theirs
-    if not lower_is_better:
-        return f"{ratio:.2f}×", ratio >= target.bound
-    # Lower is better: say how much of the peer's figure amphicorn's is.
-    return f"{1 / ratio:.2f}× theirs ({ours:.1f} vs {theirs:.1f})", ratio >= target.bound
+    if target.measure in ("cpu_us", "peak_rss_mib"):
+        # Lower is better: say how much of the peer's figure amphicorn's is.
+        shown = f"{1 / ratio:.2f}× theirs ({ours:.1f} vs {theirs:.1f})"
+    else:
+        shown = f"{ratio:.2f}×"
+    rounds = _round_ratios(target, ours_row or {}, theirs_row or {})
+    if len(rounds) > 1 and min(rounds) < target.bound <= max(rounds):
+        low, high = (
+            (1 / max(rounds), 1 / min(rounds))
+            if target.measure in ("cpu_us", "peak_rss_mib")
+            else (min(rounds), max(rounds))
+        )
+        return f"{shown}, rounds {low:.2f}–{high:.2f}: undecided", "undecided"
+    if ratio >= target.bound:
+        return f"{shown} met", "met"
+    return f"{shown} **missed**", "missed"
 
 
 def render_targets(by_key: Summary, counts: list[str]) -> list[str]:
@@ -121,13 +164,16 @@ def render_targets(by_key: Summary, counts: list[str]) -> list[str]:
         lambda summary: _every_case(summary, "granian+a2wsgi", 1.0, "peak_rss_mib", "peak RSS ≤ granian + a2wsgi's"),
     ]
     targets = list(_targets()) + [target for make in extra for target in make(by_key)]
-    met = missed = 0
+    verdicts = {"met": 0, "missed": 0, "undecided": 0}
     for target in targets:
         cells = []
         for count in counts:
-            shown, passed = _check(target, by_key, count)
-            cells.append(shown if passed is None else f"{shown} {'met' if passed else '**missed**'}")
-            met += passed is True
-            missed += passed is False
+            shown, verdict = _check(target, by_key, count)
+            cells.append(shown)
+            if verdict is not None:
+                verdicts[verdict] += 1
         lines.append(f"| {target.text} | " + " | ".join(cells) + " |")
-    return [*lines, "", f"{met} met, {missed} missed.", ""]
+    counted = f"{verdicts['met']} met, {verdicts['missed']} missed"
+    if verdicts["undecided"]:
+        counted += f", {verdicts['undecided']} undecided (the bound lies within the rounds' ratios)"
+    return [*lines, "", f"{counted}.", ""]

@@ -58,3 +58,37 @@ def test_a_target_whose_rows_did_not_run_is_not_measured() -> None:
     lines = render_targets(summary, ["64", "256"])
     assert _line(lines, "wsgi-echo ≥ 1.2× granian") == "| wsgi-echo ≥ 1.2× granian | not measured | not measured |"
     assert lines[-2] == "0 met, 0 missed."
+
+
+def _rounds(row: dict, *rps: float) -> dict:
+    return {**row, "rounds": {number: {**row, "rps": value} for number, value in enumerate(rps)}}
+
+
+def test_a_bound_within_the_rounds_ratios_is_undecided() -> None:
+    granian = _rounds(_row(10_000, 25, 60), 10_000, 10_000, 10_000)
+    summary = {
+        ("wsgi-hello", "64", "amphicorn"): _rounds(_row(12_500, 20, 30), 12_500, 11_000, 13_000),
+        ("wsgi-hello", "64", "granian"): granian,
+    }
+    line = _line(render_targets(summary, ["64"]), "wsgi-hello ≥ 1.2× granian")
+    assert line == "| wsgi-hello ≥ 1.2× granian | 1.25×, rounds 1.10–1.30: undecided |"
+    lines = render_targets(summary, ["64"])
+    # (and peak RSS met)
+    assert lines[-2] == "1 met, 0 missed, 1 undecided (the bound lies within the rounds' ratios)."
+    # Every round at or past the bound: met; every round short of it: missed.
+    summary[("wsgi-hello", "64", "amphicorn")] = _rounds(_row(12_500, 20, 30), 12_500, 12_000, 13_000)
+    assert _line(render_targets(summary, ["64"]), "wsgi-hello ≥ 1.2× granian").endswith("| 1.25× met |")
+    summary[("wsgi-hello", "64", "amphicorn")] = _rounds(_row(11_500, 20, 30), 11_500, 11_000, 11_900)
+    assert _line(render_targets(summary, ["64"]), "wsgi-hello ≥ 1.2× granian").endswith("**missed** |")
+
+
+def test_rounds_of_cpu_per_request_are_shown_as_amphicorn_s_share() -> None:
+    def cpu_rounds(row: dict, *cpu: float) -> dict:
+        return {**row, "rounds": {number: {**row, "cpu_us": value} for number, value in enumerate(cpu)}}
+
+    summary = {
+        ("wsgi-hello", "64", "amphicorn"): cpu_rounds(_row(10_000, 14, 30), 14, 12, 16),
+        ("wsgi-hello", "64", "hyper-hello"): cpu_rounds(_row(50_000, 10, 5), 10, 10, 10),
+    }
+    line = _line(render_targets(summary, ["64"]), "WSGI hello CPU per request")
+    assert line.endswith("1.40× theirs (14.0 vs 10.0), rounds 1.20–1.60: undecided |")
