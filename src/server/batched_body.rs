@@ -3,12 +3,13 @@
 //! hyper queues a body's frames behind the head and writes them in one vectored write, but
 //! stops taking frames once 16 are queued or their bytes reach its buffer's limit (256 KiB,
 //! `protocol.rs`, which is also how much it reads at once), and then writes. A streamed 1 MiB
-//! in 64 KiB chunks took four `writev` calls. Every chunk already waiting in the app's channel (`response_body.rs`, at most 16)
-//! is now handed to hyper as one frame (`Chunks`, a list of the chunks, copied nowhere), so
-//! it goes out in one write; a chunk the app has not sent yet is not waited for.
+//! in 64 KiB chunks took four `writev` calls. Every chunk already waiting in the app's
+//! channel (`http/responder.rs`' `CHANNEL_CHUNKS`, 16) is now handed to hyper as one frame
+//! (`Chunks`, a list of the chunks, copied nowhere), so it goes out in one write; a chunk the
+//! app has not sent yet is not waited for.
 //!
 //! Measured (interleaved A/B of release builds, the server on one core, `wrk -t1 -c64` on the
-//! other, 4 rounds of 4 s; `bench/apps`' stream routes): `writev` calls per request 4.07 →
+//! other, 3–4 rounds of 4 s; `bench/apps`' stream routes): `writev` calls per request 4.07 →
 //! 0.99, CPU per request on `wsgi-stream` 300 → 248 µs, on `asgi-stream` 317 → 239 µs (at 256
 //! connections, `wsgi-stream` 307 → 289); the hellos unchanged within this host's noise. hyper's
 //! limit raised to 1 MiB did as much for the streams, but the limit is also how much hyper
