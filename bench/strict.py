@@ -121,6 +121,10 @@ def _nothing(pids: list[int]) -> AbstractContextManager:
     return contextlib.nullcontext()
 
 
+# What the summary keeps of each good round, for the targets' round-by-round ratios.
+ROUND_FIGURES = ("rps", "cpu_us", "peak_rss_mib", "route_rps")
+
+
 def summarise(rows: list[dict]) -> list[dict]:
     """bench.summarise_rounds, plus each route's median requests/s (``route_rps``) and each
     good round's figures by round (``rounds``: the targets compare servers round by round)."""
@@ -132,8 +136,7 @@ def summarise(rows: list[dict]) -> list[dict]:
             per_route = rates.setdefault(key, {})
             for path, rps in row["route_rps"].items():
                 per_route.setdefault(path, []).append(rps)
-            figures = ("rps", "cpu_us", "peak_rss_mib", "route_rps")
-            rounds.setdefault(key, {})[row["round"]] = {"ok": True, **{field: row[field] for field in figures}}
+            rounds.setdefault(key, {})[row["round"]] = {"ok": True, **{field: row[field] for field in ROUND_FIGURES}}
     summary = bench.summarise_rounds(rows, medians=("cpu_us", "peak_rss_mib"))
     for row in summary:
         key = (row["case"], row["kind"], row["server"])

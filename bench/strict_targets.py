@@ -35,6 +35,10 @@ class Target:
     # rps (or "route PATH": that route's): ours/theirs >= bound; cpu_us, peak_rss_mib: theirs/ours >= bound
     measure: str = "rps"
 
+    @property
+    def lower_is_better(self) -> bool:
+        return self.measure in ("cpu_us", "peak_rss_mib")
+
 
 def _by_rate(text: str, ours: tuple[str, str], theirs: tuple[str, str], bound: float) -> Iterator[Target]:
     """Requests/s of ``ours`` against ``theirs``: as a whole, or route by route when the
@@ -103,11 +107,11 @@ def _value(row: dict | None, measure: str) -> float | None:
     return row[measure]
 
 
-def _ratio(ours: float | None, theirs: float | None, measure: str) -> float | None:
+def _ratio(ours: float | None, theirs: float | None, target: Target) -> float | None:
     """How far ahead amphicorn is, ``bound``'s way round (higher is better)."""
     if not ours or not theirs:
         return None
-    return theirs / ours if measure in ("cpu_us", "peak_rss_mib") else ours / theirs
+    return theirs / ours if target.lower_is_better else ours / theirs
 
 
 def _round_ratios(target: Target, ours: dict, theirs: dict) -> list[float]:
@@ -116,9 +120,7 @@ def _round_ratios(target: Target, ours: dict, theirs: dict) -> list[float]:
     ratios = []
     for number, figures in ours.get("rounds", {}).items():
         if number in theirs.get("rounds", {}):
-            ratio = _ratio(
-                _value(figures, target.measure), _value(theirs["rounds"][number], target.measure), target.measure
-            )
+            ratio = _ratio(_value(figures, target.measure), _value(theirs["rounds"][number], target.measure), target)
             if ratio is not None:
                 ratios.append(ratio)
     return ratios
@@ -133,21 +135,14 @@ def _check(target: Target, by_key: Summary, count: str) -> tuple[str, str | None
         by_key.get((target.theirs[0], count, target.theirs[1])),
     )
     ours, theirs = _value(ours_row, target.measure), _value(theirs_row, target.measure)
-    ratio = _ratio(ours, theirs, target.measure)
+    ratio = _ratio(ours, theirs, target)
     if ours is None or theirs is None or ratio is None:
         return "not measured", None
-    if target.measure in ("cpu_us", "peak_rss_mib"):
-        # Lower is better: say how much of the peer's figure amphicorn's is.
-        shown = f"{1 / ratio:.2f}× theirs ({ours:.1f} vs {theirs:.1f})"
-    else:
-        shown = f"{ratio:.2f}×"
+    # Lower is better: say how much of the peer's figure amphicorn's is.
+    shown = f"{1 / ratio:.2f}× theirs ({ours:.1f} vs {theirs:.1f})" if target.lower_is_better else f"{ratio:.2f}×"
     rounds = _round_ratios(target, ours_row or {}, theirs_row or {})
     if len(rounds) > 1 and min(rounds) < target.bound <= max(rounds):
-        low, high = (
-            (1 / max(rounds), 1 / min(rounds))
-            if target.measure in ("cpu_us", "peak_rss_mib")
-            else (min(rounds), max(rounds))
-        )
+        low, high = (1 / max(rounds), 1 / min(rounds)) if target.lower_is_better else (min(rounds), max(rounds))
         return f"{shown}, rounds {low:.2f}–{high:.2f}: undecided", "undecided"
     if ratio >= target.bound:
         return f"{shown} met", "met"
