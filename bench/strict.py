@@ -16,7 +16,8 @@ process (a WSGI app at /legacy and an ASGI app at /api) loaded on one route at a
 at once (``mixed``). Peers (``strict_peers.py`` has their command lines): granian
 (``--runtime-mode st --runtime-threads 1``), pyvoy, uvicorn and hypercorn (uvloop),
 gunicorn (gthread), uvicorn + a2wsgi and uvicorn + amphicorn.WSGIMiddleware, granian +
-a2wsgi for the mixed process, and the bare hyper hello (the ceiling).
+a2wsgi for the mixed process, and bare hyper (the ceiling: its hello, and its echo of the 64 KiB
+bodies).
 
     bash bench/run.sh strict                          # 3 rounds of 10 s, 64 and 256 connections
     bash bench/run.sh strict --only wsgi-hello --servers amphicorn,granian --rounds 1

@@ -21,6 +21,7 @@ DRAWN = {
     "uvicorn": "#2ca02c",
     "gunicorn": "#9467bd",
     "hyper-hello": "#7f7f7f",
+    "hyper-echo": "#c7c7c7",
 }
 
 

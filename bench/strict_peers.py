@@ -213,6 +213,11 @@ def _hyper(scenario: StrictScenario, port: int, py: Pythons) -> list[str] | None
     return [str(HYPER_HELLO), str(port), "1"] if scenario.name in ("wsgi-hello", "asgi-hello") else None
 
 
+def _hyper_echo(scenario: StrictScenario, port: int, py: Pythons) -> list[str] | None:
+    # The echoes' ceiling: the same server reads the whole 64 KiB body and sends it back.
+    return [str(HYPER_HELLO), str(port), "1"] if scenario.name in ("wsgi-echo", "asgi-echo") else None
+
+
 # Table order; granian (granian+a2wsgi for the mixed process) is the peer every target names.
 PEERS = {
     "amphicorn": _amphicorn,
@@ -226,6 +231,7 @@ PEERS = {
     "uvicorn+amphicorn.WSGIMiddleware": _uvicorn_middleware,
     "gunicorn": _gunicorn,
     "hyper-hello": _hyper,
+    "hyper-echo": _hyper_echo,
 }
 
 

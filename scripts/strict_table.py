@@ -4,7 +4,7 @@
 One row per scenario and connection count: amphicorn's median requests/s and CPU µs per
 request, granian's (granian + a2wsgi where the scenario mounts both kinds of app, granian
 having no other way to), pyvoy's, the ratios, and the other peers that matter for the row
-(the bare hyper hello on hellos, gunicorn and uvicorn + a2wsgi on WSGI, uvicorn on ASGI).
+(the bare hyper hello on hellos and its echo on echoes, gunicorn and uvicorn + a2wsgi on WSGI, uvicorn on ASGI).
 The table goes between the ``strict-table`` marker comments; ``make strict-table`` runs this
 script after ``make bench-strict``, and ``tests/unit/test_strict_table.py`` fails when
 README.md's table is not the committed results'.
@@ -28,8 +28,10 @@ SECTION = "strict-table"
 # The peers each kind of scenario lists in its last column, in order.
 ALSO = {
     "wsgi-hello": ("hyper-hello", "gunicorn"),
+    "wsgi-echo": ("hyper-echo", "gunicorn", "uvicorn+a2wsgi"),
     "wsgi": ("gunicorn", "uvicorn+a2wsgi"),
     "asgi-hello": ("hyper-hello", "uvicorn"),
+    "asgi-echo": ("hyper-echo", "uvicorn"),
     "asgi": ("uvicorn",),
     "mixed": ("uvicorn+a2wsgi",),
 }

@@ -1,12 +1,14 @@
 //! `hyper-hello PORT [WORKERS]`: answers every request on 127.0.0.1:PORT with the 13-byte
-//! body `Hello, world!`, over HTTP/1.1 keep-alive, on a multi-thread tokio runtime with
-//! WORKERS worker threads (default: one per core, as amphicorn's I/O threads).
+//! body `Hello, world!`, and a request to a path ending in `/echo` with its own body, over
+//! HTTP/1.1 keep-alive, on a multi-thread tokio runtime with WORKERS worker threads (default:
+//! one per core, as amphicorn's I/O threads). The echo reads the whole body before it answers,
+//! as the benchmark's echo apps do (`wsgi.input.read()`, every `http.request` message).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -16,7 +18,19 @@ use tokio::net::TcpListener;
 
 static BODY: &[u8] = b"Hello, world!";
 
-async fn hello(_request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    if request.uri().path().ends_with("/echo") {
+        // The frames as hyper gives them, joined (without a copy when the body came as one).
+        let body = match request.into_body().collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => Bytes::new(),
+        };
+        let mut response = Response::new(Full::new(body));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/octet-stream"));
+        return Ok(response);
+    }
     let mut response = Response::new(Full::new(Bytes::from_static(BODY)));
     response
         .headers_mut()
@@ -45,7 +59,7 @@ fn main() {
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
                 let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service_fn(hello))
+                    .serve_connection(TokioIo::new(stream), service_fn(answer))
                     .await;
             });
         }
