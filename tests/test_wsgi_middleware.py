@@ -169,6 +169,25 @@ def test_disconnect_is_visible_to_the_app_under_uvicorn(uvicorn, tmp_path):
     assert wait_for_file(record, lambda text: "disconnected=" in text) == "started\ndisconnected=True\n"
 
 
+def test_each_of_several_waiting_requests_sees_its_client_leave_under_uvicorn(uvicorn, tmp_path):
+    # Requests that began at different times are watched by one timer per loop, each at its
+    # own time: the later ones too, after the first has been watched.
+    server = uvicorn("apps.bridged:app")
+    records = [tmp_path / f"record-{index}.txt" for index in range(3)]
+    connections = []
+    try:
+        for record in records:
+            conn = socket.create_connection(("127.0.0.1", server.port))
+            connections.append(conn)
+            conn.sendall(f"GET /wait-for-disconnect?record={record} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            assert wait_for_file(record, lambda text: "started" in text), "the request never reached the app"
+    finally:
+        for conn in reversed(connections):
+            conn.close()
+    for record in records:
+        assert wait_for_file(record, lambda text: "disconnected=" in text) == "started\ndisconnected=True\n"
+
+
 # --- mounted inside Starlette, under uvicorn and under amphicorn -------------------------
 
 
