@@ -194,10 +194,11 @@ def render(summary: list[dict], args: argparse.Namespace, versions: dict[str, st
 
 
 def versions(args: argparse.Namespace) -> dict[str, str]:
-    """What ran: amphicorn (and its commit), and each peer's version."""
+    """What ran: amphicorn (and the bench checkout's commit: with ``--amphicorn-python``, the
+    build measured may be another's), and each peer's version."""
     amphicorn = bench._cmd_version([args.pythons.amphicorn, "-m", "amphicorn", "--version"])
     commit = bench._cmd_version(["git", "-C", str(bench.BENCH_DIR.parent), "describe", "--always", "--dirty"])
-    found = {"amphicorn": f"{amphicorn.removeprefix('amphicorn ')} ({commit})"}
+    found = {"amphicorn": f"{amphicorn.removeprefix('amphicorn ')} (bench checkout {commit})"}
     for peer in ("granian", "pyvoy", "uvicorn", "uvloop", "hypercorn", "gunicorn", "a2wsgi"):
         found[peer] = bench._dist_version(peer)
     found["wrk"] = bench._cmd_version(["wrk", "--version"]).split(" Copyright")[0].removeprefix("wrk ")
