@@ -4,7 +4,8 @@
 One row per scenario and connection count: amphicorn's median requests/s and CPU µs per
 request, granian's (granian + a2wsgi where the scenario mounts both kinds of app, granian
 having no other way to), pyvoy's, the ratios, and the other peers that matter for the row
-(the bare hyper hello on hellos and its echo on echoes, gunicorn and uvicorn + a2wsgi on WSGI, uvicorn on ASGI).
+(the bare hyper hello on hellos and its echo on echoes, gunicorn and uvicorn + a2wsgi on
+WSGI, uvicorn on ASGI).
 The table goes between the ``strict-table`` marker comments; ``make strict-table`` runs this
 script after ``make bench-strict``, and ``tests/unit/test_strict_table.py`` fails when
 README.md's table is not the committed results'.

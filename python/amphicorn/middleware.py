@@ -169,11 +169,12 @@ class _OnLoop:
 
     A request whose body is still coming is watched at once (the task feeds the body). One
     whose body has all arrived is watched only once its answer has taken ``WATCH_AFTER``
-    seconds, by one timer for all of the loop's requests: a timer per request (a handle and
-    its arguments) kept three objects alive per waiting request, and with hundreds of
-    requests waiting for a thread, Python's cyclic garbage collector walks what they keep
-    alive again and again (uvicorn at 256 connections: 18 µs of collections per request).
-    The requests waiting are keys of dicts (insertion order is start order), not objects."""
+    seconds, by one timer for all of the loop's requests. A timer per request (its handle, its
+    arguments, a list for its task) kept three more objects alive per waiting request, and
+    with hundreds of requests waiting for a thread, Python's cyclic garbage collector walks
+    what they keep alive again and again: under uvicorn at 256 connections its collections
+    took 19.6 µs per request with those objects and two more coroutines per request, 11.2
+    without. Here the requests waiting are keys of dicts (insertion order is start order)."""
 
     __slots__ = ("channel", "loop", "receives", "since", "tasks", "timer")
 
@@ -208,8 +209,9 @@ class _OnLoop:
         """Watches every request that began ``WATCH_AFTER`` ago or more; again at the next one's time."""
         self.timer = None
         since = self.since
-        due = self.loop.time() - WATCH_AFTER
-        for exchange in [exchange for exchange, _ in itertools.takewhile(lambda item: item[1] <= due, since.items())]:
+        cutoff = self.loop.time() - WATCH_AFTER
+        due = [exchange for exchange, began in itertools.takewhile(lambda item: item[1] <= cutoff, since.items())]
+        for exchange in due:
             del since[exchange]
             receive = self.receives.pop(exchange)
             self.tasks[exchange] = self.loop.create_task(_listen(self.loop, exchange, receive, False))
