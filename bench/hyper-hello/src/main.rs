@@ -19,22 +19,17 @@ use tokio::net::TcpListener;
 static BODY: &[u8] = b"Hello, world!";
 
 async fn answer(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    if request.uri().path().ends_with("/echo") {
+    let (body, content_type) = if request.uri().path().ends_with("/echo") {
         // The frames as hyper gives them, joined (without a copy when the body came as one).
-        let body = match request.into_body().collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => Bytes::new(),
-        };
-        let mut response = Response::new(Full::new(body));
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/octet-stream"));
-        return Ok(response);
-    }
-    let mut response = Response::new(Full::new(Bytes::from_static(BODY)));
+        let body = request.into_body().collect().await.map_or_else(|_| Bytes::new(), |collected| collected.to_bytes());
+        (body, "application/octet-stream")
+    } else {
+        (Bytes::from_static(BODY), "text/plain")
+    };
+    let mut response = Response::new(Full::new(body));
     response
         .headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
     Ok(response)
 }
 
