@@ -49,6 +49,17 @@ impl ConnectionInfo {
         }
     }
 
+    /// Whether the request with `head` can send early hints (`hints_for` gives where),
+    /// without taking a handle to them: the connection's queue is shared, and its count is
+    /// a cache line the scope need not touch.
+    pub fn hints_reach(&self, head: &http::request::Parts) -> bool {
+        match head.version {
+            http::Version::HTTP_11 => self.hints.is_some(),
+            http::Version::HTTP_2 => head.extensions.get::<StreamHints>().is_some(),
+            _ => false,
+        }
+    }
+
     /// This connection as a request run apart from its client sees it (a shadow's): no
     /// early hints, which would reach the client's socket in the middle of its answer.
     pub fn without_hints(self: &Arc<Self>) -> Arc<Self> {

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use http::{request, Response};
+use http::Response;
 use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -15,10 +15,11 @@ use crate::connection_info::ConnectionInfo;
 use crate::http::connection::RequestState;
 use crate::http::request_body::RequestBody;
 use crate::http::response_body::ResponseBody;
+use crate::http::Head;
 
 /// Everything the loop thread needs to run one request.
 pub struct AsgiJob {
-    pub head: request::Parts,
+    pub head: Head,
     pub exchange: Exchange,
     pub connection: Arc<ConnectionInfo>,
     pub state: Arc<RequestState>,

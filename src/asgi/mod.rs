@@ -23,7 +23,7 @@ pub mod websocket;
 
 use std::sync::Arc;
 
-use http::{request, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use tokio::sync::oneshot;
 
 use crate::connection_info::ConnectionInfo;
@@ -33,6 +33,7 @@ use crate::http::response_body::ResponseBody;
 use crate::http::status;
 use crate::http::websocket::is_websocket_request;
 use crate::http::wire_body::WireBody;
+use crate::http::Head;
 use crate::metrics::WebSockets;
 use bridge::{Bridge, LoopEvent};
 use job::{AsgiJob, Exchange};
@@ -91,7 +92,7 @@ impl AsgiApp {
     /// Runs one request whose body the service has prepared; `state` is the request's.
     pub async fn dispatch(
         &self,
-        head: request::Parts,
+        head: Head,
         body: RequestBody,
         connection: Arc<ConnectionInfo>,
         state: Arc<RequestState>,

@@ -86,7 +86,7 @@ pub fn build<'py>(
             if trailers_reach_the_client(head) {
                 extensions.set_item(intern!(py, "http.response.trailers"), PyDict::new(py))?;
             }
-            if connection.hints_for(head).is_some() {
+            if connection.hints_reach(head) {
                 extensions.set_item(intern!(py, "http.response.early_hint"), PyDict::new(py))?;
             }
         }

@@ -29,3 +29,11 @@ pub mod text;
 pub mod upgrade;
 pub mod websocket;
 pub mod wire_body;
+
+use http::request;
+
+/// A request's head (method, target, version, headers, extensions), boxed once the service
+/// splits it from the body: from there it is moved through each layer's future (`App`, the
+/// interface's `dispatch`) into the job a Python thread takes, and a pointer moves for free
+/// where 224 bytes were copied at each step, and held at each `await`.
+pub type Head = Box<request::Parts>;

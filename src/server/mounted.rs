@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use http::{request, Response};
+use http::Response;
 
 use super::canary::CanaryState;
 use super::router::MountPoint;
@@ -20,6 +20,7 @@ use crate::connection_info::ConnectionInfo;
 use crate::http::connection::RequestState;
 use crate::http::request_body::{BodyLimits, RequestBody};
 use crate::http::response_body::ResponseBody;
+use crate::http::Head;
 use crate::metrics::MountMetrics;
 use crate::static_files::StaticApp;
 use crate::wsgi::WsgiApp;
@@ -52,7 +53,7 @@ impl App {
 
     pub async fn dispatch(
         &self,
-        head: request::Parts,
+        head: Head,
         body: RequestBody,
         connection: Arc<ConnectionInfo>,
         state: Arc<RequestState>,

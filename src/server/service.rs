@@ -77,6 +77,7 @@ use crate::http::request_body::{read_body, Frames, RequestBody};
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
 use crate::http::websocket::is_extended_connect;
+use crate::http::Head;
 use crate::metrics::{Metrics, MountMetrics, Reason, Recording};
 
 pub struct Service {
@@ -128,7 +129,7 @@ impl Service {
     /// for the caller to keep until the response body ends.
     pub async fn handle(
         &self,
-        mut request: Request<WireBody>,
+        mut request: Box<Request<WireBody>>,
         connection: Arc<ConnectionInfo>,
         recording: &mut Option<Recording>,
     ) -> Response<ResponseBody> {
@@ -179,7 +180,7 @@ impl Service {
     /// answering mount's metrics (from when the request `started`).
     async fn dispatch(
         &self,
-        request: Request<WireBody>,
+        request: Box<Request<WireBody>>,
         connection: Arc<ConnectionInfo>,
         (mount, canary): (&mut Option<Arc<str>>, &mut Option<Pick>),
         (started, recording): (Option<Instant>, &mut Option<Recording>),
@@ -231,7 +232,7 @@ impl Service {
                 // Boxed, as the replay below: rare paths that would otherwise size every
                 // request's future (hyper moves it, and HTTP/2 spawns it).
                 let open = mounted.metrics.as_ref().map(|metrics| metrics.websockets());
-                return Box::pin(app.handle_websocket(request, connection, open)).await;
+                return Box::pin(app.handle_websocket(*request, connection, open)).await;
             }
         }
         if request.method() == Method::CONNECT {
@@ -240,6 +241,7 @@ impl Service {
             return status::not_a_proxy();
         }
         let (head, body) = request.into_parts();
+        let head = Head::new(head);
         let head_version = head.version;
         let offer = mounted.compress.as_ref().map(|compress| compress.offer(&head));
         let state = RequestState::new();
@@ -331,7 +333,7 @@ fn enter(limits: &Limits) -> Result<Option<OwnedSemaphorePermit>, TryAcquireErro
 /// timeout can apply; the WSGI queue and its timeout are the fallback app's own).
 async fn replay(
     fallback: &Mounted,
-    head: request::Parts,
+    head: Head,
     data: Frames,
     connection: Arc<ConnectionInfo>,
 ) -> Response<ResponseBody> {
@@ -411,11 +413,11 @@ fn authority_as_host(request: &mut Request<WireBody>) {
 }
 
 /// The request line and headers again, for a second app (extensions stay with the first).
-fn copy_head(head: &request::Parts) -> request::Parts {
+fn copy_head(head: &request::Parts) -> Head {
     let (mut copy, ()) = Request::new(()).into_parts();
     copy.method = head.method.clone();
     copy.uri = head.uri.clone();
     copy.version = head.version;
     copy.headers = head.headers.clone();
-    copy
+    Head::new(copy)
 }

@@ -20,6 +20,7 @@ use crate::connection_info::ConnectionInfo;
 use crate::http::request_body::RequestBody;
 use crate::http::response_body::ResponseBody;
 use crate::http::tee::{OnEnd, Tee, TeeEnd};
+use crate::http::Head;
 use crate::metrics::{Metrics, ShadowResult, SkipReason};
 
 /// A request drawn for shadowing, from routing until its answer is teed.
@@ -56,7 +57,11 @@ pub fn prepare(
         return None;
     };
     let runtime = tokio::runtime::Handle::try_current().ok()?;
-    let request = ShadowRequest { head: shadow_head(head), data: data.clone(), connection: connection.without_hints() };
+    let request = ShadowRequest {
+        head: Head::new(shadow_head(head)),
+        data: data.clone(),
+        connection: connection.without_hints(),
+    };
     Some(Pending { route: route.clone(), request, permit, runtime, answer: None, expects_body: true })
 }
 

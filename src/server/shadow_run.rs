@@ -19,8 +19,6 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use std::sync::Arc;
 
-use http::request;
-
 use super::mounted::{Mounted, ShadowRoute};
 use super::shadow::BODY_CAP;
 use super::shadow_compare::{compare, Answer, Verdict};
@@ -28,12 +26,13 @@ use crate::connection_info::ConnectionInfo;
 use crate::http::connection::{PendingResponse, RequestState};
 use crate::http::frames::Frames;
 use crate::http::request_body::RequestBody;
+use crate::http::Head;
 use crate::metrics::{ShadowResult, SkipReason};
 use crate::timers::SHADOW_TIMEOUT;
 
 /// A request to run on the shadow, once the primary's answer is out.
 pub(super) struct ShadowRequest {
-    pub head: request::Parts,
+    pub head: Head,
     pub data: Frames,
     pub connection: Arc<ConnectionInfo>,
 }

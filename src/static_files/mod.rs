@@ -30,10 +30,11 @@ mod response;
 
 use std::sync::Arc;
 
-use http::{request, Response};
+use http::Response;
 
 use crate::http::connection::RequestState;
 use crate::http::response_body::ResponseBody;
+use crate::http::Head;
 pub use cache::FileCache;
 use response::Prepared;
 pub use response::StaticSettings;
@@ -64,7 +65,7 @@ impl StaticApp {
     }
 
     /// Answers one request; `state` is the request's, for a streamed body.
-    pub async fn dispatch(&self, head: request::Parts, state: Arc<RequestState>) -> Response<ResponseBody> {
+    pub async fn dispatch(&self, head: Head, state: Arc<RequestState>) -> Response<ResponseBody> {
         match response::prepare(&self.settings, &head) {
             Prepared::Ready(response) => response,
             Prepared::Stream { mut head, file, range } => {

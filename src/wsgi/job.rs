@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use http::{request, Response};
+use http::Response;
 use pyo3::prelude::*;
 use tokio::sync::oneshot;
 
@@ -14,10 +14,11 @@ use super::environ::Origin;
 use crate::http::connection::RequestState;
 use crate::http::request_body::RequestBody;
 use crate::http::response_body::ResponseBody;
+use crate::http::Head;
 
 /// Everything a pool thread needs to run one request.
 pub struct Job {
-    pub head: request::Parts,
+    pub head: Head,
     pub body: RequestBody,
     pub origin: Origin,
     pub state: Arc<RequestState>,

@@ -24,7 +24,7 @@ pub mod start_response;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{request, Response, StatusCode};
+use http::{Response, StatusCode};
 use tokio::sync::oneshot;
 
 use crate::connection_info::ConnectionInfo;
@@ -32,6 +32,7 @@ use crate::http::connection::RequestState;
 use crate::http::request_body::RequestBody;
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
+use crate::http::Head;
 use environ::Origin;
 use job::Job;
 use pool::Pool;
@@ -67,7 +68,7 @@ impl WsgiApp {
     /// Runs one request whose body the service has prepared; `state` is the request's.
     pub async fn dispatch(
         &self,
-        head: request::Parts,
+        head: Head,
         body: RequestBody,
         connection: Arc<ConnectionInfo>,
         state: Arc<RequestState>,

@@ -50,6 +50,7 @@ use crate::http::status;
 use crate::http::upgrade::Upgrade;
 use crate::http::websocket::{accept_key, is_version_13, offered_subprotocols, OpenUntil, StreamOpen};
 use crate::http::wire_body::WireBody;
+use crate::http::Head;
 use crate::metrics::WebSockets;
 use crate::timers::WEBSOCKET_CLOSE_TIMEOUT;
 
@@ -93,8 +94,14 @@ pub async fn handle(
     let (outgoing, outgoing_receiver) = async_channel::bounded(CHANNEL_MESSAGES);
     let session = Session { accept_key, subprotocols: offered_subprotocols(&head.headers), incoming, outgoing };
     let (respond, response) = oneshot::channel();
-    let job =
-        AsgiJob { head, exchange: Exchange::WebSocket(session), connection, state: state.clone(), respond, root_path };
+    let job = AsgiJob {
+        head: Head::new(head),
+        exchange: Exchange::WebSocket(session),
+        connection,
+        state: state.clone(),
+        respond,
+        root_path,
+    };
     bridge.push(LoopEvent::Start(Box::new(job)));
     let Ok(mut response) = response.await else {
         return status::plain(StatusCode::SERVICE_UNAVAILABLE);

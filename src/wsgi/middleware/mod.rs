@@ -37,6 +37,7 @@ use crate::http::connection::RequestState;
 use crate::http::request_body::{BodyStream, Chunk, Frames, RequestBody};
 use crate::http::response_body::ResponseBody;
 use crate::http::status;
+use crate::http::Head;
 use crate::sync::lock;
 pub use waker::WakeChannel;
 
@@ -88,7 +89,7 @@ impl WsgiBridge {
         let (respond, head) = oneshot::channel();
         let head_only = request.head.method == Method::HEAD;
         let job = Job {
-            head: request.head,
+            head: Head::new(request.head),
             body,
             origin: Origin::Scope(request.origin),
             state: state.clone(),
