@@ -37,6 +37,14 @@ def test_scope_type_versions_and_scheme(echo_server):
     assert scope["root_path"] == ""
 
 
+def test_scope_has_the_spec_s_keys_each_set(echo_server):
+    scope, _, _ = get_scope(echo_server)
+    spec = {"type", "asgi", "http_version", "method", "scheme", "path", "raw_path", "query_string", "root_path"}
+    spec |= {"headers", "client", "server", "extensions", "state"}
+    assert set(scope) == spec
+    assert [key for key, value in scope.items() if value is None] == []
+
+
 def test_http_1_0_version(echo_server):
     scope, _, _ = get_scope(echo_server, version="HTTP/1.0")
     assert scope["http_version"] == "1.0"
