@@ -12,6 +12,9 @@
 #                                          # core each, every peer (bench/strict.py)
 #   bash bench/run.sh profile [ARGS]       # the same runs under perf: CPU µs per request by
 #                                          # object, thread and symbol (bench/strict_profile.py)
+#   bash bench/run.sh callgrind [ARGS]     # the same servers under callgrind: instructions and
+#                                          # simulated cache misses per request, which a noisy
+#                                          # host does not move (bench/strict_callgrind.py)
 #
 # Steps, each skipped when already done:
 #   1. bench/.venv with the pinned peers of bench/requirements.txt (re-installed when it changes);
@@ -30,6 +33,7 @@ case "${1:-}" in
     static) script=static_files.py; shift ;;
     strict) script=strict.py; shift ;;
     profile) script=strict_profile.py; shift ;;
+    callgrind) script=strict_callgrind.py; shift ;;
 esac
 bench=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$bench")
@@ -108,7 +112,13 @@ if [ "$script" = strict_profile.py ] && ! command -v perf >/dev/null 2>&1; then
     apt-get update -qq >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf >/dev/null
 fi
-if [ "$script" = strict.py ] || [ "$script" = strict_profile.py ]; then
+if [ "$script" = strict_callgrind.py ] && ! command -v valgrind >/dev/null 2>&1; then
+    [ "$(id -u)" = 0 ] || { echo "bench: valgrind is missing: apt-get install valgrind" >&2; exit 2; }
+    say "installing valgrind (apt-get install valgrind)"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
+fi
+if [ "$script" = strict.py ] || [ "$script" = strict_profile.py ] || [ "$script" = strict_callgrind.py ]; then
     say "running bench/$script $*"
     exec "$venv/bin/python" "$bench/$script" --amphicorn-python "${AMPHICORN_PYTHON:-$venv/bin/python}" "$@"
 fi
