@@ -122,6 +122,31 @@ def _nothing(pids: list[int]) -> AbstractContextManager:
     return contextlib.nullcontext()
 
 
+def each_server(
+    args: argparse.Namespace, measure: Callable[[StrictScenario, int, str], dict], shown: Callable[[dict], str]
+) -> list[dict]:
+    """One run of every server of ``args`` under every scenario and connection count (the
+    profiles' way: strict.py's own rounds interleave the servers): the rows, each printed as
+    it ends, ``shown`` when it went well; servers a scenario does not apply to are left out."""
+    rows = []
+    for scenario in args.scenarios:
+        for connections in args.connection_counts:
+            for name in args.servers:
+                row = measure(scenario, connections, name)
+                if row.get("error") == "not applicable":
+                    continue
+                rows.append(row)
+                print(f"{scenario.name} c{connections} {name}: {shown(row) if row['ok'] else row['error']}", flush=True)
+    return rows
+
+
+def write_results(out: Path, stem: str, rows: list[dict], markdown: str) -> None:
+    """``stem``.json (the rows) and ``stem``.md in ``out``; the markdown printed too."""
+    (out / f"{stem}.json").write_text(json.dumps(rows, indent=1, default=str))
+    (out / f"{stem}.md").write_text(markdown)
+    print(markdown)
+
+
 # What the summary keeps of each good round, for the targets' round-by-round ratios.
 ROUND_FIGURES = ("rps", "cpu_us", "peak_rss_mib", "route_rps")
 

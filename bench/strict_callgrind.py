@@ -26,7 +26,6 @@ files and wrk's output stay in raw/callgrind/.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import signal
@@ -235,20 +234,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     args.raw = args.out / "raw" / "callgrind"
     args.raw.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for scenario in args.scenarios:
-        for connections in args.connection_counts:
-            for name in args.servers:
-                row = measure(scenario, connections, name, args)
-                if row.get("error") == "not applicable":
-                    continue
-                rows.append(row)
-                shown = f"{row['instructions']:,.0f} instructions/req" if row["ok"] else row["error"]
-                print(f"{scenario.name} c{connections} {name}: {shown}", flush=True)
-    (args.out / "callgrind.json").write_text(json.dumps(rows, indent=1, default=str))
-    markdown = render(rows, args)
-    (args.out / "callgrind.md").write_text(markdown)
-    print(markdown)
+    rows = strict.each_server(
+        args,
+        lambda scenario, connections, name: measure(scenario, connections, name, args),
+        lambda row: f"{row['instructions']:,.0f} instructions/req",
+    )
+    strict.write_results(args.out, "callgrind", rows, render(rows, args))
     return 0
 
 

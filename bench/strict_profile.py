@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import re
 import shutil
 import signal
@@ -201,20 +200,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     raw = args.out / "raw" / "profile"
     raw.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for scenario in args.scenarios:
-        for connections in args.connection_counts:
-            for name in args.servers:
-                row = profile_one(scenario, connections, name, args, raw)
-                if row.get("error") == "not applicable":
-                    continue
-                rows.append(row)
-                shown = f"{row['cpu_us']:.1f} µs/req, {row['sampled_us']:.1f} sampled" if row["ok"] else row["error"]
-                print(f"{scenario.name} c{connections} {name}: {shown}", flush=True)
-    (args.out / "profile.json").write_text(json.dumps(rows, indent=1, default=str))
-    markdown = render(rows, args)
-    (args.out / "profile.md").write_text(markdown)
-    print(markdown)
+    rows = strict.each_server(
+        args,
+        lambda scenario, connections, name: profile_one(scenario, connections, name, args, raw),
+        lambda row: f"{row['cpu_us']:.1f} µs/req, {row['sampled_us']:.1f} sampled",
+    )
+    strict.write_results(args.out, "profile", rows, render(rows, args))
     return 0
 
 
