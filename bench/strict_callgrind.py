@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import strict
 from one_core import LOAD_CORE, SERVER_CORE, on_load_core, on_server_core
 from strict_peers import THREADS, command_for
+from strict_profile import dso_name
 
 from bench import Server, check_route, free_port, run_wrk
 
@@ -103,13 +104,8 @@ def objects_in(annotation: str) -> Counter:
         match = LINE.match(re.sub(r"\(\s*[\d.]+%\)", "", line))
         if not match or "PROGRAM TOTALS" in line:
             continue
-        objects[object_name(match["object"] or "?")] += int(match["counts"].split()[0].replace(",", ""))
+        objects[dso_name(match["object"] or "?")] += int(match["counts"].split()[0].replace(",", ""))
     return objects
-
-
-def object_name(path: str) -> str:
-    """A shared object's file name, without the interpreter tag of extension modules."""
-    return re.sub(r"\.cpython-[^.]+\.so$", ".so", path.rsplit("/", 1)[-1])
 
 
 def per_request(loaded: Counter, idle: Counter, requests: int) -> dict[str, float]:
