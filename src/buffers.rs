@@ -1,10 +1,11 @@
 //! Python `bytes` ↔ Rust buffers, shared by both bridges: request body frames become one
-//! `bytes` (one copy), response chunks go to the socket (large ones without a copy).
+//! `bytes` (one copy), response chunks go to the socket (large ones without a copy), and
+//! header bytes become latin-1 `str`s for WSGI.
 
 use bytes::Bytes;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyString};
 
 use crate::http::frames::Frames;
 
@@ -40,6 +41,21 @@ fn joined<'py>(py: Python<'py>, frames: &Frames) -> PyResult<Bound<'py, PyBytes>
             target = target.add(frame.len());
         }
         Ok(bytes)
+    }
+}
+
+/// Bytes as a `str`, decoded as latin-1 (one byte, one character: how PEP 3333 carries
+/// HTTP's bytes) by Python itself, without a Rust `String` between.
+pub fn latin1_str<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyString>> {
+    let size = pyo3::ffi::Py_ssize_t::try_from(bytes.len())
+        .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("too long for one str"))?;
+    #[allow(unsafe_code)]
+    // SAFETY: the pointer and size describe `bytes`, alive for the call, which copies them
+    // into a new str (or returns null with an exception set, which `from_owned_ptr_or_err`
+    // takes); the object is a str.
+    unsafe {
+        let text = pyo3::ffi::PyUnicode_DecodeLatin1(bytes.as_ptr().cast(), size, std::ptr::null());
+        Ok(Bound::from_owned_ptr_or_err(py, text)?.cast_into_unchecked())
     }
 }
 

@@ -269,8 +269,8 @@ pub fn text(data: &[u8]) {
     let Ok(input) = std::str::from_utf8(data) else {
         return;
     };
-    let decoded = text::decode_path(input);
-    assert!(decoded.chars().count() <= input.len(), "decoding {input:?} grew it");
+    let decoded = text::percent_decoded(input);
+    assert!(decoded.len() <= input.len(), "decoding {input:?} grew it");
     let (name, port) = text::split_host(input);
     assert!(input.contains(name), "{input:?} split into name {name:?}");
     if let Some(port) = port {

@@ -1,7 +1,7 @@
 //! Python strings that every request needs, made once: the common methods and protocol
 //! versions become interned strings instead of a new `str` per request.
 
-use http::{Method, Version};
+use http::{HeaderName, Method, Version};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
@@ -42,4 +42,63 @@ pub fn server_protocol(py: Python<'_>, version: Version) -> Bound<'_, PyString> 
         _ => intern!(py, "HTTP/1.1"),
     };
     interned.clone()
+}
+
+/// The environ key of a request header: `user-agent` → `HTTP_USER_AGENT`. The headers
+/// browsers, clients and proxies send most often have theirs made once.
+pub fn wsgi_header_key<'py>(py: Python<'py>, name: &HeaderName) -> Bound<'py, PyString> {
+    let interned = match name.as_str() {
+        "host" => intern!(py, "HTTP_HOST"),
+        "user-agent" => intern!(py, "HTTP_USER_AGENT"),
+        "accept" => intern!(py, "HTTP_ACCEPT"),
+        "accept-encoding" => intern!(py, "HTTP_ACCEPT_ENCODING"),
+        "accept-language" => intern!(py, "HTTP_ACCEPT_LANGUAGE"),
+        "connection" => intern!(py, "HTTP_CONNECTION"),
+        "cookie" => intern!(py, "HTTP_COOKIE"),
+        "referer" => intern!(py, "HTTP_REFERER"),
+        "origin" => intern!(py, "HTTP_ORIGIN"),
+        "authorization" => intern!(py, "HTTP_AUTHORIZATION"),
+        "cache-control" => intern!(py, "HTTP_CACHE_CONTROL"),
+        "pragma" => intern!(py, "HTTP_PRAGMA"),
+        "if-none-match" => intern!(py, "HTTP_IF_NONE_MATCH"),
+        "if-modified-since" => intern!(py, "HTTP_IF_MODIFIED_SINCE"),
+        "upgrade-insecure-requests" => intern!(py, "HTTP_UPGRADE_INSECURE_REQUESTS"),
+        "sec-fetch-dest" => intern!(py, "HTTP_SEC_FETCH_DEST"),
+        "sec-fetch-mode" => intern!(py, "HTTP_SEC_FETCH_MODE"),
+        "sec-fetch-site" => intern!(py, "HTTP_SEC_FETCH_SITE"),
+        "sec-fetch-user" => intern!(py, "HTTP_SEC_FETCH_USER"),
+        "x-forwarded-for" => intern!(py, "HTTP_X_FORWARDED_FOR"),
+        "x-forwarded-proto" => intern!(py, "HTTP_X_FORWARDED_PROTO"),
+        "x-forwarded-host" => intern!(py, "HTTP_X_FORWARDED_HOST"),
+        "x-real-ip" => intern!(py, "HTTP_X_REAL_IP"),
+        "x-request-id" => intern!(py, "HTTP_X_REQUEST_ID"),
+        "x-requested-with" => intern!(py, "HTTP_X_REQUESTED_WITH"),
+        "x-csrftoken" => intern!(py, "HTTP_X_CSRFTOKEN"),
+        "traceparent" => intern!(py, "HTTP_TRACEPARENT"),
+        _ => return PyString::new(py, &cgi_name(name)),
+    };
+    interned.clone()
+}
+
+/// `user-agent` → `HTTP_USER_AGENT` (hyper stores names lower-cased).
+fn cgi_name(name: &HeaderName) -> String {
+    let mut key = String::with_capacity(5 + name.as_str().len());
+    key.push_str("HTTP_");
+    key.extend(name.as_str().chars().map(|c| if c == '-' { '_' } else { c.to_ascii_uppercase() }));
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cgi_names() {
+        let cases =
+            [("user-agent", "HTTP_USER_AGENT"), ("x-forwarded-for", "HTTP_X_FORWARDED_FOR"), ("accept", "HTTP_ACCEPT")];
+        for (header, expected) in cases {
+            let name = HeaderName::from_static(header);
+            assert_eq!(cgi_name(&name), expected);
+        }
+    }
 }

@@ -71,6 +71,13 @@ def test_every_non_extension_key_is_a_str(dump_server):
     assert non_str == {}
 
 
+def test_no_key_is_left_none(dump_server):
+    """Each environ is a copy of one made at start-up, with its keys set per request."""
+    for method in ("GET", "POST"):
+        data = _dump_one(dump_server, method, "/")
+        assert [key for key, kind in data["types"].items() if kind == "NoneType"] == [], method
+
+
 def test_query_string_is_raw_and_present_when_empty(dump_server):
     with RawConnection.to(dump_server) as conn:
         assert _dump(conn, "GET", "/p?q=caf%C3%A9+x&r=%2F&s")["str"]["QUERY_STRING"] == "q=caf%C3%A9+x&r=%2F&s"
@@ -137,6 +144,24 @@ def test_headers_become_http_keys(dump_server):
     assert env["HTTP_X_CUSTOM_THING"] == "value 1"
     assert env["HTTP_ACCEPT"] == "text/html"
     assert env["HTTP_USER_AGENT"] == "raw/1.0"
+
+
+# The request headers whose environ keys amphicorn makes once (`src/interned.rs`), and one
+# it makes per request: each must come out under its CGI name, with its value.
+COMMON_HEADERS = (
+    "User-Agent Accept Accept-Encoding Accept-Language Connection Cookie Referer Origin Authorization"
+    " Cache-Control Pragma If-None-Match If-Modified-Since Upgrade-Insecure-Requests Sec-Fetch-Dest"
+    " Sec-Fetch-Mode Sec-Fetch-Site Sec-Fetch-User X-Forwarded-For X-Forwarded-Proto X-Forwarded-Host"
+    " X-Real-IP X-Request-ID X-Requested-With X-CSRFToken Traceparent X-Not-Common"
+).split()
+
+
+def test_common_headers_become_their_http_keys(dump_server):
+    headers = [(name, f"value of {name}") for name in COMMON_HEADERS]
+    env = _dump_one(dump_server, "GET", "/", headers=headers)["str"]
+    for name, value in headers:
+        assert env["HTTP_" + name.upper().replace("-", "_")] == value, name
+    assert env["HTTP_HOST"]
 
 
 def test_repeated_headers_are_joined_with_comma(dump_server):

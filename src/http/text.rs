@@ -3,20 +3,22 @@
 //! PEP 3333 carries HTTP bytes in `str` objects by decoding them as latin-1 ("bytes as
 //! code points"), so every byte survives the trip; `Host` handling follows RFC 9110 §7.2.
 
-/// Decodes bytes as latin-1: byte `0xE9` becomes `'é'` (U+00E9). Never fails.
-pub fn latin1(bytes: &[u8]) -> String {
-    if bytes.is_ascii() {
-        // Valid UTF-8 by construction: all bytes are ASCII.
-        return String::from_utf8_lossy(bytes).into_owned();
+use std::borrow::Cow;
+
+/// Decodes bytes as latin-1: byte `0xE9` becomes `'é'` (U+00E9). Never fails; borrows
+/// ASCII (the same text in both).
+pub fn latin1(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if bytes.is_ascii() => Cow::Borrowed(text),
+        _ => Cow::Owned(bytes.iter().map(|&byte| char::from(byte)).collect()),
     }
-    bytes.iter().map(|&byte| char::from(byte)).collect()
 }
 
-/// Percent-decodes a request path and decodes the result as latin-1, as `PATH_INFO` wants:
-/// `/caf%C3%A9` becomes `"/caf\u{c3}\u{a9}"`, leaving the app to choose the charset.
-pub fn decode_path(path: &str) -> String {
-    let decoded: Vec<u8> = percent_encoding::percent_decode(path.as_bytes()).collect();
-    latin1(&decoded)
+/// Percent-decodes a request path, leaving the bytes' charset to the app (`PATH_INFO`
+/// carries them as latin-1): `/caf%C3%A9` becomes `b"/caf\xc3\xa9"`. Borrows a path with
+/// no escape.
+pub fn percent_decoded(path: &str) -> Cow<'_, [u8]> {
+    percent_encoding::percent_decode(path.as_bytes()).into()
 }
 
 /// Splits a `Host` value into name and port: `example.com:8080` → (`example.com`, `8080`),
@@ -58,17 +60,17 @@ mod tests {
     }
 
     #[test]
-    fn decode_path_cases() {
+    fn percent_decoded_cases() {
         let cases = [
-            ("/", "/"),
-            ("/a%20b", "/a b"),
-            ("/caf%C3%A9", "/caf\u{c3}\u{a9}"),
-            ("/%2Fslash", "//slash"),
-            ("/bad%zz", "/bad%zz"),
-            ("/tail%", "/tail%"),
+            ("/", &b"/"[..]),
+            ("/a%20b", b"/a b"),
+            ("/caf%C3%A9", b"/caf\xc3\xa9"),
+            ("/%2Fslash", b"//slash"),
+            ("/bad%zz", b"/bad%zz"),
+            ("/tail%", b"/tail%"),
         ];
         for (raw, expected) in cases {
-            assert_eq!(decode_path(raw), expected, "decoding {raw}");
+            assert_eq!(&*percent_decoded(raw), expected, "decoding {raw}");
         }
     }
 

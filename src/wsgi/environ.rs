@@ -11,6 +11,7 @@
 //!   from the socket the request arrived on.
 //! - Over TLS, `HTTPS=on` and mod_ssl's `SSL_*` variables (`connection_tls`).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST};
@@ -22,15 +23,18 @@ use pyo3::{intern, IntoPyObjectExt};
 
 use super::file_wrapper::FileWrapper;
 use super::input::{DisconnectProbe, InputStream};
+use crate::buffers::latin1_str;
 use crate::connection_info::ConnectionInfo;
 use crate::http::connection::RequestState;
 use crate::http::request_body::RequestBody;
-use crate::http::text::{decode_path, latin1, split_host};
+use crate::http::text::{latin1, percent_decoded, split_host};
 use crate::interned;
 
-/// The keys every environ has with the same values, made once: each request's environ
-/// starts as a copy of it (one table copied rather than seven keys inserted one by one).
-static CONSTANT_KEYS: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+/// What each request's environ starts as a copy of, made once: the keys every environ has
+/// with the same values, and the keys every environ has with its own (`None` here, each
+/// set by `build`). The copy is a table with room for them all and a few more (a hello's
+/// headers): its keys are not inserted one by one, growing it twice.
+static BLANK: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 
 /// The request as the app will see it.
 pub struct RequestView<'a> {
@@ -115,49 +119,49 @@ pub fn build<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let head = request.head;
     let scheme = request.origin.scheme();
-    let environ = constant_keys(py)?.copy()?;
-    let set = |key: &Bound<'py, PyString>, value: &str| environ.set_item(key, value);
+    let environ = blank(py)?.copy()?;
+    let set = |key: &Bound<'py, PyString>, value: &[u8]| environ.set_item(key, latin1_str(py, value)?);
 
     environ.set_item(intern!(py, "REQUEST_METHOD"), interned::method(py, &head.method))?;
-    set(intern!(py, "SCRIPT_NAME"), request.script_name)?;
+    environ.set_item(intern!(py, "SCRIPT_NAME"), request.script_name)?;
     let path = head.uri.path();
     let path_info = path.strip_prefix(request.script_name).unwrap_or(path);
-    set(intern!(py, "PATH_INFO"), &decode_path(path_info))?;
-    set(intern!(py, "QUERY_STRING"), &latin1(head.uri.query().unwrap_or("").as_bytes()))?;
+    set(intern!(py, "PATH_INFO"), &percent_decoded(path_info))?;
+    set(intern!(py, "QUERY_STRING"), head.uri.query().unwrap_or("").as_bytes())?;
     let raw_uri = head.uri.path_and_query().map_or(path, |target| target.as_str());
-    set(intern!(py, "RAW_URI"), raw_uri)?;
+    environ.set_item(intern!(py, "RAW_URI"), raw_uri)?;
     environ.set_item(intern!(py, "SERVER_PROTOCOL"), interned::server_protocol(py, head.version))?;
 
     let host = head
         .uri
         .authority()
-        .map(|authority| latin1(authority.as_str().as_bytes()))
+        .map(|authority| Cow::Borrowed(authority.as_str()))
         .or_else(|| head.headers.get(HOST).map(|value| latin1(value.as_bytes())));
     if let Some((name, port)) = host.as_deref().map(split_host) {
-        set(intern!(py, "SERVER_NAME"), name)?;
-        set(intern!(py, "SERVER_PORT"), port.unwrap_or(default_port(scheme)))?;
+        environ.set_item(intern!(py, "SERVER_NAME"), name)?;
+        environ.set_item(intern!(py, "SERVER_PORT"), port.unwrap_or(default_port(scheme)))?;
     } else {
         let (name, port) = request.origin.server();
-        set(intern!(py, "SERVER_NAME"), &name)?;
-        set(intern!(py, "SERVER_PORT"), &port)?;
+        environ.set_item(intern!(py, "SERVER_NAME"), name)?;
+        environ.set_item(intern!(py, "SERVER_PORT"), port)?;
     }
     request.origin.set_remote(&environ)?;
 
     for name in head.headers.keys() {
         if name == CONTENT_TYPE {
-            set(intern!(py, "CONTENT_TYPE"), &joined(head, name, ", "))?;
+            set(intern!(py, "CONTENT_TYPE"), &joined(head, name, b", "))?;
         } else if name == CONTENT_LENGTH {
-            set(intern!(py, "CONTENT_LENGTH"), &joined(head, name, ", "))?;
+            set(intern!(py, "CONTENT_LENGTH"), &joined(head, name, b", "))?;
         } else if !name.as_str().contains('_') {
-            let separator = if name == COOKIE { "; " } else { ", " };
-            environ.set_item(cgi_name(name), joined(head, name, separator))?;
+            let separator = if name == COOKIE { b"; " } else { b", " };
+            environ.set_item(interned::wsgi_header_key(py, name), latin1_str(py, &joined(head, name, separator))?)?;
         }
     }
 
-    set(intern!(py, "wsgi.url_scheme"), scheme)?;
+    environ.set_item(intern!(py, "wsgi.url_scheme"), scheme)?;
     if scheme == "https" {
         // As mod_ssl and gunicorn: what CGI-era code checks.
-        set(intern!(py, "HTTPS"), "on")?;
+        environ.set_item(intern!(py, "HTTPS"), "on")?;
     }
     // mod_ssl's SSL_* variables, on a connection amphicorn's TLS served.
     if let Origin::Socket(connection) = request.origin {
@@ -180,29 +184,25 @@ fn default_port(scheme: &str) -> &'static str {
     }
 }
 
-/// Every value of header `name`, decoded as latin-1 and joined by `separator`.
-fn joined(head: &request::Parts, name: &HeaderName, separator: &str) -> String {
+/// Every value of header `name`, joined by `separator`: borrowed when there is one.
+fn joined<'a>(head: &'a request::Parts, name: &HeaderName, separator: &[u8]) -> Cow<'a, [u8]> {
     let mut values = head.headers.get_all(name).iter();
-    let mut text = values.next().map(|value| latin1(value.as_bytes())).unwrap_or_default();
+    let Some(first) = values.next() else {
+        return Cow::Borrowed(b"");
+    };
+    let mut text = Cow::Borrowed(first.as_bytes());
     for value in values {
-        text.push_str(separator);
-        text.push_str(&latin1(value.as_bytes()));
+        let text = text.to_mut();
+        text.extend_from_slice(separator);
+        text.extend_from_slice(value.as_bytes());
     }
     text
 }
 
-/// `user-agent` → `HTTP_USER_AGENT` (hyper stores names lower-cased).
-fn cgi_name(name: &HeaderName) -> String {
-    let mut key = String::with_capacity(5 + name.as_str().len());
-    key.push_str("HTTP_");
-    key.extend(name.as_str().chars().map(|c| if c == '-' { '_' } else { c.to_ascii_uppercase() }));
-    key
-}
-
-/// The environ's constant keys: `wsgi.version`, `wsgi.errors` (`sys.stderr`, looked up
-/// once), the process model and `wsgi.file_wrapper`.
-fn constant_keys(py: Python<'_>) -> PyResult<&Bound<'_, PyDict>> {
-    CONSTANT_KEYS
+/// The environ's blank (`BLANK`): `wsgi.version`, `wsgi.errors` (`sys.stderr`, looked up
+/// once), the process model and `wsgi.file_wrapper`, and the keys `build` always sets.
+fn blank(py: Python<'_>) -> PyResult<&Bound<'_, PyDict>> {
+    BLANK
         .get_or_try_init(py, || {
             let keys = PyDict::new(py);
             keys.set_item(intern!(py, "wsgi.version"), PyTuple::new(py, [1, 0])?)?;
@@ -212,22 +212,23 @@ fn constant_keys(py: Python<'_>) -> PyResult<&Bound<'_, PyDict>> {
             keys.set_item(intern!(py, "wsgi.run_once"), false)?;
             keys.set_item(intern!(py, "wsgi.input_terminated"), true)?;
             keys.set_item(intern!(py, "wsgi.file_wrapper"), py.get_type::<FileWrapper>())?;
+            let set_by_build = [
+                intern!(py, "REQUEST_METHOD"),
+                intern!(py, "SCRIPT_NAME"),
+                intern!(py, "PATH_INFO"),
+                intern!(py, "QUERY_STRING"),
+                intern!(py, "RAW_URI"),
+                intern!(py, "SERVER_PROTOCOL"),
+                intern!(py, "SERVER_NAME"),
+                intern!(py, "SERVER_PORT"),
+                intern!(py, "wsgi.url_scheme"),
+                intern!(py, "wsgi.input"),
+                intern!(py, "amphicorn.disconnected"),
+            ];
+            for key in set_by_build {
+                keys.set_item(key, py.None())?;
+            }
             Ok::<_, PyErr>(keys.unbind())
         })
         .map(|keys| keys.bind(py))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cgi_names() {
-        let cases =
-            [("user-agent", "HTTP_USER_AGENT"), ("x-forwarded-for", "HTTP_X_FORWARDED_FOR"), ("accept", "HTTP_ACCEPT")];
-        for (header, expected) in cases {
-            let name = HeaderName::from_static(header);
-            assert_eq!(cgi_name(&name), expected);
-        }
-    }
 }

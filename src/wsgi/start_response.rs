@@ -217,9 +217,12 @@ fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<HeaderMap> {
 /// Pure, so the fuzz target `wsgi_headers` can call it without Python.
 pub(crate) fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
     let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))?;
-    let header_value = latin1_bytes(value)
-        .and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
-        .ok_or_else(|| format!("invalid value for header {name:?}: {value:?}"))?;
+    let header_value = if value.is_ascii() {
+        HeaderValue::from_str(value).ok() // Its latin-1 bytes are its UTF-8 ones.
+    } else {
+        latin1_bytes(value).and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
+    };
+    let header_value = header_value.ok_or_else(|| format!("invalid value for header {name:?}: {value:?}"))?;
     Ok((header_name, header_value))
 }
 
