@@ -148,12 +148,35 @@ def test_headers_become_http_keys(dump_server):
 
 # The request headers whose environ keys amphicorn makes once (`src/interned.rs`), and one
 # it makes per request: each must come out under its CGI name, with its value.
-COMMON_HEADERS = (
-    "User-Agent Accept Accept-Encoding Accept-Language Connection Cookie Referer Origin Authorization"
-    " Cache-Control Pragma If-None-Match If-Modified-Since Upgrade-Insecure-Requests Sec-Fetch-Dest"
-    " Sec-Fetch-Mode Sec-Fetch-Site Sec-Fetch-User X-Forwarded-For X-Forwarded-Proto X-Forwarded-Host"
-    " X-Real-IP X-Request-ID X-Requested-With X-CSRFToken Traceparent X-Not-Common"
-).split()
+COMMON_HEADERS = [
+    "User-Agent",
+    "Accept",
+    "Accept-Encoding",
+    "Accept-Language",
+    "Connection",
+    "Cookie",
+    "Referer",
+    "Origin",
+    "Authorization",
+    "Cache-Control",
+    "Pragma",
+    "If-None-Match",
+    "If-Modified-Since",
+    "Upgrade-Insecure-Requests",
+    "Sec-Fetch-Dest",
+    "Sec-Fetch-Mode",
+    "Sec-Fetch-Site",
+    "Sec-Fetch-User",
+    "X-Forwarded-For",
+    "X-Forwarded-Proto",
+    "X-Forwarded-Host",
+    "X-Real-IP",
+    "X-Request-ID",
+    "X-Requested-With",
+    "X-CSRFToken",
+    "Traceparent",
+    "X-Not-Common",
+]
 
 
 def test_common_headers_become_their_http_keys(dump_server):

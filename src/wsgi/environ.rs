@@ -158,10 +158,12 @@ pub fn build<'py>(
         }
     }
 
-    environ.set_item(intern!(py, "wsgi.url_scheme"), scheme)?;
     if scheme == "https" {
+        environ.set_item(intern!(py, "wsgi.url_scheme"), intern!(py, "https"))?;
         // As mod_ssl and gunicorn: what CGI-era code checks.
         environ.set_item(intern!(py, "HTTPS"), "on")?;
+    } else {
+        environ.set_item(intern!(py, "wsgi.url_scheme"), intern!(py, "http"))?;
     }
     // mod_ssl's SSL_* variables, on a connection amphicorn's TLS served.
     if let Origin::Socket(connection) = request.origin {
