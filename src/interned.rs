@@ -1,5 +1,6 @@
-//! Python strings that every request needs, made once: the common methods and protocol
-//! versions become interned strings instead of a new `str` per request.
+//! Python strings that every request needs, made once: the common methods, the protocol
+//! versions and the environ keys of the common request headers become interned strings
+//! instead of a new `str` per request.
 
 use http::{HeaderName, Method, Version};
 use pyo3::intern;
