@@ -14,6 +14,15 @@ pub fn latin1(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
+/// Encodes text as latin-1, the inverse of `latin1`: `'é'` becomes byte `0xE9`. None if a
+/// character is beyond U+00FF; borrows ASCII (the same bytes in both).
+pub fn latin1_bytes(text: &str) -> Option<Cow<'_, [u8]>> {
+    if text.is_ascii() {
+        return Some(Cow::Borrowed(text.as_bytes()));
+    }
+    text.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect::<Option<Vec<u8>>>().map(Cow::Owned)
+}
+
 /// Percent-decodes a request path, leaving the bytes' charset to the app (`PATH_INFO`
 /// carries them as latin-1): `/caf%C3%A9` becomes `b"/caf\xc3\xa9"`. Borrows a path with
 /// no escape.
@@ -57,6 +66,15 @@ mod tests {
         let text = latin1(&all);
         assert_eq!(text.chars().count(), 256);
         assert!(text.chars().zip(0u32..).all(|(c, i)| c as u32 == i));
+    }
+
+    #[test]
+    fn latin1_encoding() {
+        assert_eq!(latin1_bytes("abc").as_deref(), Some(&b"abc"[..]));
+        assert_eq!(latin1_bytes("caf\u{e9}").as_deref(), Some(&[b'c', b'a', b'f', 0xe9][..]));
+        assert_eq!(latin1_bytes("\u{20ac}"), None);
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(latin1_bytes(&latin1(&all)).as_deref(), Some(&all[..]), "latin1's inverse");
     }
 
     #[test]

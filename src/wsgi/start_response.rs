@@ -23,6 +23,7 @@ use crate::errors::{type_name, Error};
 use crate::http::connection::RequestState;
 use crate::http::responder::{Head, Queued, Responder};
 use crate::http::response_body::{ResponseBody, ResponseChunk};
+use crate::http::text::latin1_bytes;
 
 #[pyclass(module = "amphicorn._amphicorn")]
 pub struct StartResponse {
@@ -191,7 +192,7 @@ pub(crate) fn parse_status_line(text: &str) -> Option<(StatusCode, Option<Reason
     if reason.is_empty() || code.canonical_reason() == Some(reason) {
         return Some((code, None));
     }
-    let reason = ReasonPhrase::try_from(latin1_bytes(reason)?).ok()?;
+    let reason = ReasonPhrase::try_from(latin1_bytes(reason)?.into_owned()).ok()?;
     Some((code, Some(reason)))
 }
 
@@ -217,23 +218,15 @@ fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<HeaderMap> {
 /// Pure, so the fuzz target `wsgi_headers` can call it without Python.
 pub(crate) fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
     let header_name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))?;
-    let header_value = if value.is_ascii() {
-        HeaderValue::from_str(value).ok() // Its latin-1 bytes are its UTF-8 ones.
-    } else {
-        latin1_bytes(value).and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
-    };
-    let header_value = header_value.ok_or_else(|| format!("invalid value for header {name:?}: {value:?}"))?;
+    let header_value = latin1_bytes(value)
+        .and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
+        .ok_or_else(|| format!("invalid value for header {name:?}: {value:?}"))?;
     Ok((header_name, header_value))
-}
-
-/// Encodes as latin-1; None if a character is beyond U+00FF.
-fn latin1_bytes(text: &str) -> Option<Vec<u8>> {
-    text.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{latin1_bytes, parse_status_line};
+    use super::parse_status_line;
 
     /// The code and the phrase that goes out (None: the standard one), or None if invalid.
     fn parsed(text: &str) -> Option<(u16, Option<Vec<u8>>)> {
@@ -298,12 +291,5 @@ mod tests {
                 assert_eq!(status.as_u16(), code);
             }
         }
-    }
-
-    #[test]
-    fn latin1_encoding() {
-        assert_eq!(latin1_bytes("abc"), Some(b"abc".to_vec()));
-        assert_eq!(latin1_bytes("caf\u{e9}"), Some(vec![b'c', b'a', b'f', 0xe9]));
-        assert_eq!(latin1_bytes("\u{20ac}"), None);
     }
 }
