@@ -1,5 +1,5 @@
 # One entry point per chore; each is a script in scripts/ so CI and people run the same thing.
-.PHONY: build-dev format lint test all bench bench-quick bench-strict bench-profile bench-callgrind bench-protocols bench-static compat settings-table strict-table chaos soak connection-memory fuzz
+.PHONY: build-dev format lint test all bench bench-quick bench-strict bench-profile bench-callgrind bench-floor bench-protocols bench-static compat settings-table strict-table chaos soak connection-memory fuzz
 
 build-dev:  ## build and install amphicorn into the current Python, editable, without fat LTO (Cargo.toml's profile.fast)
 	MATURIN_PEP517_ARGS="--profile fast" pip install -e .
@@ -31,6 +31,9 @@ bench-profile:  ## the strict runs under perf: CPU µs per request by object, th
 
 bench-callgrind:  ## the hellos under callgrind: instructions and simulated cache misses per request (bench/strict_callgrind.py)
 	bash bench/run.sh callgrind --only wsgi-hello,asgi-hello
+
+bench-floor:  ## the strict scenarios' apps called alone, no server: the floor under any server's CPU (bench/app_floor.py)
+	bash bench/run.sh floor
 
 bench-protocols:  ## TLS and HTTP/2 against granian, hypercorn and pyvoy, one core each (bench/protocols.py)
 	bash bench/run.sh protocols

@@ -84,6 +84,18 @@ class Route:
     expect_len: int
     # A POST's body, a file in bench/wrk/ sent as JSON (the script sends the same); none: 64 KiB of x.
     body_file: str = ""
+    # Given to the script after wrk's ``--`` (turns.lua: the routes it takes in turn).
+    script_args: tuple[str, ...] = ()
+
+
+def in_turns(routes: tuple[Route, ...]) -> Route:
+    """One load for several routes: each request to the next route in turn (turns.lua), so
+    each route gets its share of the requests whatever the server does."""
+    described = []
+    for route in routes:
+        body = route.body_file or ("x64k" if route.method == "POST" else "")
+        described.append(f"{route.method} {route.path} {body}".rstrip())
+    return Route("", routes[0].path, "GET", "turns.lua", 0, script_args=tuple(described))
 
 
 @dataclass(frozen=True)
@@ -504,6 +516,7 @@ def start_wrk(
         "-s",
         str(WRK_DIR / route.script),
         f"http://{HOST}:{port}{route.path}",
+        *(("--", *route.script_args) if route.script_args else ()),
     ]
     out = open(out_path, "wb")  # noqa: SIM115 - closed in finish_wrk()
     out.write((" ".join(command) + "\n").encode())

@@ -15,6 +15,8 @@
 #   bash bench/run.sh callgrind [ARGS]     # the same servers under callgrind: instructions and
 #                                          # simulated cache misses per request, which a noisy
 #                                          # host does not move (bench/strict_callgrind.py)
+#   bash bench/run.sh floor [ARGS]         # the strict scenarios' apps alone, no server: the
+#                                          # floor under any server's CPU (bench/app_floor.py)
 #
 # Steps, each skipped when already done:
 #   1. bench/.venv with the pinned peers of bench/requirements.txt (re-installed when it changes);
@@ -34,6 +36,7 @@ case "${1:-}" in
     strict) script=strict.py; shift ;;
     profile) script=strict_profile.py; shift ;;
     callgrind) script=strict_callgrind.py; shift ;;
+    floor) script=app_floor.py; shift ;;
 esac
 bench=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$bench")
@@ -52,6 +55,12 @@ if ! cmp -s "$bench/requirements.txt" "$stamp"; then
     say "installing the peers (bench/requirements.txt)"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$bench/requirements.txt"
     cp "$bench/requirements.txt" "$stamp"
+fi
+
+# The apps alone need only the peers' venv (Django, FastAPI, uvloop): no server, no wrk.
+if [ "$script" = app_floor.py ]; then
+    say "running bench/app_floor.py $*"
+    exec "$venv/bin/python" "$bench/app_floor.py" "$@"
 fi
 
 # 2. amphicorn from this checkout, rebuilt every time so the run measures the code as it is.

@@ -13,7 +13,8 @@ busiest share of its core: over 95 % it was the bottleneck, and the row says ``(
 Scenarios: the hellos, echoes and 1 MiB streams of bench.py's apps (``apps/``); the mixed
 process (a WSGI app at /legacy and an ASGI app at /api) loaded on one route at a time
 (``mixed-wsgi``, ``mixed-asgi``: against granian's pure WSGI and ASGI figures) and on both
-at once (``mixed``). Peers (``strict_peers.py`` has their command lines): granian
+at once (``mixed``, ``real-mixed``: each request to the next route in turn, so every server
+answers the same mix). Peers (``strict_peers.py`` has their command lines): granian
 (``--runtime-mode st --runtime-threads 1``), pyvoy, uvicorn and hypercorn (uvloop),
 gunicorn (gthread), uvicorn + a2wsgi and uvicorn + amphicorn.WSGIMiddleware, granian +
 a2wsgi for the mixed process, and bare hyper (the ceiling: its hello, and its echo of the 64 KiB
@@ -34,7 +35,6 @@ import contextlib
 import json
 import os
 import shutil
-import statistics
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -87,11 +87,11 @@ def run_one(
             return {**row, "error": f"{problem}; server said: {bench.error_line(server.log_text())}"}
         pin = tuple(on_load_core([]))
         if args.warmup > 0:
-            run_wrk(port, scenario.routes, args.warmup, connections, 1, raw / f"{label}__warmup", pin)
+            run_wrk(port, scenario.load, args.warmup, connections, 1, raw / f"{label}__warmup", pin)
         with RssSampler(server.proc.pid) as sampler, (recorder or _nothing)(sampler.pids):
             cpu_before = cpu_seconds(sampler.pids)
             times_before = os.times()
-            routes = run_wrk(port, scenario.routes, args.duration, connections, 1, raw / label, pin)
+            routes = run_wrk(port, scenario.load, args.duration, connections, 1, raw / label, pin)
             cpu = cpu_seconds(tree_pids(server.proc.pid)) - cpu_before
             client = children_cpu(os.times(), times_before)
         broken = [f"{route['path']}: {route['error']}" for route in routes if not route["ok"]]
@@ -110,8 +110,6 @@ def run_one(
             "peak_rss_mib": sampler.peak / 2**20,
             "client_busy": client / seconds,
             "errors": sum(route["errors"] for route in routes),
-            # Each route's own rate: the mixed scenarios' routes differ in cost.
-            "route_rps": {route["path"]: route["rps"] for route in routes},
             "command": command,
         }
     finally:
@@ -148,26 +146,20 @@ def write_results(out: Path, stem: str, rows: list[dict], markdown: str) -> None
 
 
 # What the summary keeps of each good round, for the targets' round-by-round ratios.
-ROUND_FIGURES = ("rps", "cpu_us", "peak_rss_mib", "route_rps")
+ROUND_FIGURES = ("rps", "cpu_us", "peak_rss_mib")
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    """bench.summarise_rounds, plus each route's median requests/s (``route_rps``) and each
-    good round's figures by round (``rounds``: the targets compare servers round by round)."""
-    rates: dict[tuple[str, str, str], dict[str, list[float]]] = {}
+    """bench.summarise_rounds, plus each good round's figures by round (``rounds``: the
+    targets compare servers round by round)."""
     rounds: dict[tuple[str, str, str], dict[int, dict]] = {}
     for row in rows:
         if row["ok"]:
             key = (row["case"], row["kind"], row["server"])
-            per_route = rates.setdefault(key, {})
-            for path, rps in row["route_rps"].items():
-                per_route.setdefault(path, []).append(rps)
             rounds.setdefault(key, {})[row["round"]] = {"ok": True, **{field: row[field] for field in ROUND_FIGURES}}
     summary = bench.summarise_rounds(rows, medians=("cpu_us", "peak_rss_mib"))
     for row in summary:
-        key = (row["case"], row["kind"], row["server"])
-        row["route_rps"] = {path: statistics.median(values) for path, values in rates.get(key, {}).items()}
-        row["rounds"] = rounds.get(key, {})
+        row["rounds"] = rounds.get((row["case"], row["kind"], row["server"]), {})
     return summary
 
 
@@ -179,8 +171,8 @@ def render(summary: list[dict], args: argparse.Namespace, versions: dict[str, st
         f"Server on CPU {SERVER_CORE}, wrk (one thread) on CPU {LOAD_CORE} (taskset); {args.rounds} interleaved "
         f"rounds of {args.duration:g} s after {args.warmup:g} s of warm-up. WSGI apps get {THREADS} threads.",
         "`× amphicorn`: amphicorn's median requests/s over the row's; `wrk`: wrk's busiest share of its core.",
-        "Scenarios with two routes load both at once (a wrk each, half the connections each) and give each route's",
-        "median too: their routes differ in cost, so compare CPU µs per request rather than the total.",
+        "Scenarios with two routes send each request to the next route in turn (one wrk), so every server",
+        "answers the same mix.",
         "",
         "Versions: " + ", ".join(f"{name} {version}" for name, version in versions.items()),
         "",
@@ -208,8 +200,6 @@ def render(summary: list[dict], args: argparse.Namespace, versions: dict[str, st
                 ratio = f"{ours['rps'] / row['rps']:.2f}×" if ours and ours["ok"] and row is not ours else ""
                 low, high = row["rps_range"]
                 shown = f"{row['rps']:,.0f} ({low:,.0f}–{high:,.0f})"
-                if len(row["route_rps"]) > 1:
-                    shown += "; " + " · ".join(f"{path} {rps:,.0f}" for path, rps in row["route_rps"].items())
                 lines.append(
                     f"| {row['server']} | {shown} | {row['cpu_us']:.1f} | {ratio} "
                     f"| {row['peak_rss_mib']:.1f} | {row['errors']} | {client_label(row['client_busy'])} |"

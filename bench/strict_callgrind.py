@@ -135,9 +135,9 @@ def run_server(
         if problem:
             return {"ok": False, "error": problem}
         pin = tuple(on_load_core([]))
-        routes = run_wrk(port, scenario.routes, args.warmup, connections, 1, args.raw / f"{label}__warmup", pin)
+        routes = run_wrk(port, scenario.load, args.warmup, connections, 1, args.raw / f"{label}__warmup", pin)
         if load:
-            routes += run_wrk(port, scenario.routes, args.duration, connections, 1, args.raw / label, pin)
+            routes += run_wrk(port, scenario.load, args.duration, connections, 1, args.raw / label, pin)
         broken = [f"{route['path']}: {route['error']}" for route in routes if not route["ok"]]
         if broken:
             return {"ok": False, "error": "; ".join(broken)}

@@ -2,10 +2,11 @@
 """Issue 17's targets, checked against one strict run (and issue 14's cost of metrics).
 
 Each target compares two medians of the same run: amphicorn's requests/s (or CPU per
-request, or peak RSS) with a peer's, per scenario and connection count. In a scenario with
-two routes loaded at once, requests/s are compared route by route: a server may answer
-many cheap requests on one route while it starves the other, and the total would reward
-it. A target whose rows did not run (a server left out with ``--servers``, a scenario with
+request, or peak RSS) with a peer's, per scenario and connection count. A scenario with two
+routes (the mixed process under both) is compared as a whole: its client sends each request
+to the next route in turn (``StrictScenario.load``), so every server answers the same mix,
+and one that starved a route would hold its connections and answer fewer requests in all.
+A target whose rows did not run (a server left out with ``--servers``, a scenario with
 ``--only``) is listed as not measured rather than passed.
 
 The servers ran in turn in every round, so each round also gives a ratio of its own. When
@@ -19,8 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from strict_peers import SCENARIOS
-
 Summary = dict[tuple[str, str, str], dict]
 
 
@@ -32,23 +31,12 @@ class Target:
     ours: tuple[str, str]
     theirs: tuple[str, str]
     bound: float
-    # rps (or "route PATH": that route's): ours/theirs >= bound; cpu_us, peak_rss_mib: theirs/ours >= bound
+    # rps: ours/theirs >= bound; cpu_us, peak_rss_mib: theirs/ours >= bound
     measure: str = "rps"
 
     @property
     def lower_is_better(self) -> bool:
         return self.measure in ("cpu_us", "peak_rss_mib")
-
-
-def _by_rate(text: str, ours: tuple[str, str], theirs: tuple[str, str], bound: float) -> Iterator[Target]:
-    """Requests/s of ``ours`` against ``theirs``: as a whole, or route by route when the
-    scenario loads two routes at once (the same scenario on both sides)."""
-    routes = SCENARIOS[ours[0]].routes if ours[0] in SCENARIOS else ()
-    if len(routes) < 2 or ours[0] != theirs[0]:
-        yield Target(text, ours, theirs, bound)
-        return
-    for route in routes:
-        yield Target(f"{text}, {route.path}", ours, theirs, bound, f"route {route.path}")
 
 
 def _targets() -> Iterator[Target]:
@@ -63,11 +51,9 @@ def _targets() -> Iterator[Target]:
             (f"{kind}-hello", "granian"),
             1.0,
         )
-    yield from _by_rate(
-        "mixed process ≥ 1.0× granian + a2wsgi", ("mixed", "amphicorn"), ("mixed", "granian+a2wsgi"), 1.0
-    )
+    yield Target("mixed process ≥ 1.0× granian + a2wsgi", ("mixed", "amphicorn"), ("mixed", "granian+a2wsgi"), 1.0)
     for case, peer in (("real-wsgi", "granian"), ("real-asgi", "granian"), ("real-mixed", "granian+a2wsgi")):
-        yield from _by_rate(f"{case} ≥ 1.05× {peer}", (case, "amphicorn"), (case, peer), 1.05)
+        yield Target(f"{case} ≥ 1.05× {peer}", (case, "amphicorn"), (case, peer), 1.05)
     yield Target(
         "WSGI hello CPU per request ≤ 1.4× the bare hyper hello's",
         ("wsgi-hello", "amphicorn"),
@@ -93,17 +79,12 @@ def _targets() -> Iterator[Target]:
 def _every_case(by_key: Summary, server: str, bound: float, measure: str, text: str) -> Iterator[Target]:
     """A target for every scenario the peer ran (mixed ones against its mixed form)."""
     for case in sorted({case for case, _, name in by_key if name == server}):
-        if measure == "rps":
-            yield from _by_rate(f"{case} {text}", (case, "amphicorn"), (case, server), bound)
-        else:
-            yield Target(f"{case} {text}", (case, "amphicorn"), (case, server), bound, measure)
+        yield Target(f"{case} {text}", (case, "amphicorn"), (case, server), bound, measure)
 
 
 def _value(row: dict | None, measure: str) -> float | None:
     if not row or not row["ok"]:
         return None
-    if measure.startswith("route "):
-        return row["route_rps"].get(measure.removeprefix("route "))
     return row[measure]
 
 

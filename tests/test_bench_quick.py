@@ -9,11 +9,13 @@ ceiling server, later runs reuse both. Deselect with ``-m "not bench"``.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,55 @@ def test_strict_bench_quick(tmp_path: Path) -> None:
     markdown = (out / "strict.md").read_text()
     assert "## wsgi-hello, 16 connections" in markdown
     assert "| wsgi-hello ≥ 1.2× granian | " in markdown  # noqa: RUF001 -- the table's sign
+
+
+@pytest.mark.bench
+@pytest.mark.timeout(60)
+def test_turns_lua_sends_each_request_to_the_next_route(tmp_path: Path) -> None:
+    """bench/wrk/turns.lua (the mixed scenarios' load) against a server that records what
+    it gets: both routes, in equal numbers (give or take the requests in flight), each
+    with its method, and the POST with order.json's bytes as JSON."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        pytest.skip("wrk is not installed (bench/run.sh installs it: the tests above run it)")
+    order = (REPO / "bench" / "wrk" / "order.json").read_bytes()
+    seen: list[tuple[str, str, bytes, str]] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _answer(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.append((self.command, self.path, body, self.headers.get("Content-Type", "")))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        routes = ["GET /legacy/fortunes", "POST /api/items order.json"]
+        script = str(REPO / "bench" / "wrk" / "turns.lua")
+        command = [wrk, "-t1", "-c4", "-d1s", "-s", script, f"http://127.0.0.1:{port}/legacy/fortunes", "--", *routes]
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=30, check=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "BENCH_JSON" in proc.stdout, proc.stdout
+    gets = [entry for entry in seen if entry[:2] == ("GET", "/legacy/fortunes")]
+    posts = [entry for entry in seen if entry[:2] == ("POST", "/api/items")]
+    assert len(gets) + len(posts) == len(seen), {entry[:2] for entry in seen}
+    assert len(gets) > 10, (len(gets), len(posts))
+    assert abs(len(gets) - len(posts)) <= 4, (len(gets), len(posts))
+    assert all(body == b"" for _, _, body, _ in gets)
+    assert all(body == order for _, _, body, _ in posts)
+    assert all(kind == "application/json" for _, _, _, kind in posts)

@@ -14,7 +14,7 @@ from strict_targets import render_targets
 
 
 def _row(rps: float, cpu_us: float, rss: float) -> dict:
-    return {"ok": True, "rps": rps, "cpu_us": cpu_us, "peak_rss_mib": rss, "route_rps": {}}
+    return {"ok": True, "rps": rps, "cpu_us": cpu_us, "peak_rss_mib": rss}
 
 
 def _line(lines: list[str], start: str) -> str:
@@ -92,3 +92,15 @@ def test_rounds_of_cpu_per_request_are_shown_as_amphicorn_s_share() -> None:
     }
     line = _line(render_targets(summary, ["64"]), "WSGI hello CPU per request")
     assert line.endswith("1.40× theirs (14.0 vs 10.0), rounds 1.20–1.60: undecided |")
+
+
+def test_the_mixed_scenarios_are_compared_as_a_whole() -> None:
+    """Their client takes the two routes in turns, so the total is every server's same mix."""
+    summary = {
+        ("real-mixed", "64", "amphicorn"): _row(2_800, 350, 90),
+        ("real-mixed", "64", "granian+a2wsgi"): _row(1_600, 600, 100),
+    }
+    lines = render_targets(summary, ["64"])
+    assert _line(lines, "real-mixed ≥ 1.05× granian+a2wsgi") == "| real-mixed ≥ 1.05× granian+a2wsgi | 1.75× met |"
+    summary[("real-mixed", "64", "amphicorn")] = _row(1_650, 590, 90)
+    assert "**missed**" in _line(render_targets(summary, ["64"]), "real-mixed ≥ 1.05× granian+a2wsgi")
