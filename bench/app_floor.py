@@ -42,25 +42,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from one_core import SERVER_CORE, on_server_core
 from strict_peers import SCENARIOS, StrictScenario
 
-from bench import BENCH_DIR
+from bench import BENCH_DIR, request_body
 
 # The hellos and the real apps (the mixed one: its two apps in turns).
 FLOORED = ("wsgi-hello", "asgi-hello", "real-wsgi", "real-asgi", "real-mixed")
 PORT = 8000
 
 
-def request_body(scenario: StrictScenario) -> bytes:
-    route = scenario.routes[0]
-    if route.method != "POST":
-        return b""
-    return (BENCH_DIR / "wrk" / route.body_file).read_bytes()
-
-
 def wsgi_call(scenario: StrictScenario) -> Callable[[], int]:
     """One call of the scenario's WSGI app: its body's length (after a 200)."""
     app = load(scenario.apps.wsgi)
     route = scenario.routes[0]
-    body = request_body(scenario)
+    body, _ = request_body(route)
 
     def call() -> int:
         environ = {
@@ -102,10 +95,10 @@ def asgi_call(scenario: StrictScenario) -> Callable[[], Awaitable[int]]:
     """One call of the scenario's ASGI app, to await: its body's length (after a 200)."""
     app = load(scenario.apps.asgi)
     route = scenario.routes[0]
-    body = request_body(scenario)
+    body, kind = request_body(route)
     headers = [(b"host", f"127.0.0.1:{PORT}".encode())]
     if body:
-        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        headers += [(b"content-type", kind.encode()), (b"content-length", str(len(body)).encode())]
 
     async def call() -> int:
         scope = {

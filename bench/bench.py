@@ -88,6 +88,16 @@ class Route:
     script_args: tuple[str, ...] = ()
 
 
+def request_body(route: Route) -> tuple[bytes, str]:
+    """What a request to ``route`` carries, and its Content-Type: the body file as JSON, 64
+    KiB of x for another POST (what the route's wrk script sends); no body for a GET."""
+    if route.body_file:
+        return (WRK_DIR / route.body_file).read_bytes(), "application/json"
+    if route.method == "POST":
+        return b"x" * ECHO_LEN, "application/octet-stream"
+    return b"", ""
+
+
 def in_turns(routes: tuple[Route, ...]) -> Route:
     """One load for several routes: each request to the next route in turn (turns.lua), so
     each route gets its share of the requests whatever the server does."""
@@ -467,14 +477,11 @@ class Server:
 
 def check_route(port: int, route: Route) -> str | None:
     """One request; None when the status is 200 and the body has the expected length."""
-    body = b"x" * ECHO_LEN if route.method == "POST" else None
-    kind = "application/octet-stream"
-    if route.body_file:
-        body, kind = (WRK_DIR / route.body_file).read_bytes(), "application/json"
+    body, kind = request_body(route)
     try:
         conn = http.client.HTTPConnection(HOST, port, timeout=10)
         headers = {"Content-Type": kind} if body else {}
-        conn.request(route.method, route.path, body=body, headers=headers)
+        conn.request(route.method, route.path, body=body or None, headers=headers)
         response = conn.getresponse()
         data = response.read()
         conn.close()
