@@ -53,6 +53,7 @@ impl Pool {
         let dispatch = Arc::new(Dispatch::default());
         let figures = Arc::new(OnceLock::new());
         let size = size.max(1);
+        let waited = loop_wait(switch_interval(py)?);
         let mut threads = Vec::with_capacity(size);
         for index in 0..size {
             let receiver = receiver.clone();
@@ -62,7 +63,7 @@ impl Pool {
             let thread = std::thread::Builder::new().name(format!("{name}-{index}")).spawn(move || {
                 // Woken by the I/O thread, it waits for it to block (scheduling.rs).
                 scheduling::defer_wakeups();
-                Python::attach(|py| work(py, app, receiver, &dispatch, &figures));
+                Python::attach(|py| work(py, app, receiver, &dispatch, &figures, waited));
             })?;
             threads.push(thread);
         }
@@ -150,13 +151,14 @@ fn work(
     jobs: async_channel::Receiver<Queued>,
     dispatch: &Dispatch,
     figures: &OnceLock<Arc<PoolFigures>>,
+    loop_waited: Duration,
 ) {
     let app = app.into_bound(py);
     dispatch.serve(&jobs, &mut Gil(py), |_, Queued { job, since }| {
         let busy = figures.get().map(|figures| figures.take(since));
         call::run(py, &app, job);
         drop(busy);
-        if wake::a_loop_waited(LOOP_WAIT) {
+        if wake::a_loop_waited(loop_waited) {
             py.detach(give_way);
         }
     });
@@ -172,19 +174,38 @@ impl Held for Gil<'_> {
 }
 
 /// How long a woken asyncio loop may wait for the GIL while a pool thread goes from one job
-/// to the next; then the thread steps aside (`give_way`).
+/// to the next before the thread steps aside (`give_way`): twice CPython's switch interval.
 ///
-/// Not at once: under `WSGIMiddleware` every job's answer wakes the loop that awaits it, and
-/// stepping aside after each job made two context switches per request and ran one job
-/// per switch. Letting the loop wait up to 200 µs lets a thread run the jobs queued
-/// meanwhile first, and the loop then sends all their answers in one go. uvicorn +
-/// Starlette + `WSGIMiddleware` hello on one core (`wrk -c64` on the other): 3.98-4.40 →
-/// 0.10 switches per request, 90-104 → 50-54 µs of CPU, 10,100 → 18,500-19,800 req/s; the
-/// middleware alone (64 concurrent requests, no HTTP): 31-33 → 13-14 µs. 100 and 500 µs
-/// measured the same; 50 µs 0.13 switches. Latency of the loop's own routes in
-/// amphicorn's mixed process (one core, `/legacy` at 64 connections and `/api` at 16 at
-/// once): `/api` p99 1.24-1.40 ms at once, 1.26-1.35 ms at 200 µs.
-const LOOP_WAIT: Duration = Duration::from_micros(200);
+/// Until then the loop gets the GIL as any Python thread does: when a job lets go of it for
+/// I/O, or when CPython makes the holder let go after a waiter has waited one switch
+/// interval. Either way another pool thread waiting for the GIL may take it first, and the
+/// loop can lose that race again and again; stepping aside once it has waited two intervals
+/// bounds that. Waiting longer also means each turn of the loop finds more work: it runs
+/// every request that arrived meanwhile in one go, and the WSGI and ASGI apps take the core
+/// in longer stretches.
+///
+/// It was 200 µs, which under a WSGI app whose jobs take longer than that (Django: ~0.5 ms
+/// of CPU, ~2 ms from start to end among four threads) stepped aside after nearly every
+/// job, and the loop then ran about one request per turn. The Django fortunes and FastAPI
+/// JSON apps in one process (`bench/apps/realapp_*`), one core, `wrk -c64` taking the two
+/// routes in turns on the other plus 4 connections on `/api/items` alone for their latency
+/// (release build, CPU from the threads' `schedstat`, rounds interleaved): 200 µs 401-411
+/// µs of CPU per request, 0.52-0.54 involuntary switches, `/api` p50 19-22 ms and p99 46-56
+/// ms; two intervals (10 ms) 374-375 µs, 0.13, p50 13.5-13.8 ms and p99 23-29 ms; never
+/// stepping aside 353-355 µs, but `/api` p99 66-73 ms and, at 256 connections, p50 155 ms
+/// (10 ms: 13.6). The two apps alone, called in turns, cost 364 µs per call (`make
+/// bench-floor`). Unchanged: the hellos' mixed process (11.6-12.3 µs), and uvicorn +
+/// `WSGIMiddleware` hello (48.5-53.9 µs at every wait), whose pool empties its queue long
+/// before either.
+fn loop_wait(switch_interval: f64) -> Duration {
+    Duration::try_from_secs_f64(2.0 * switch_interval).unwrap_or(Duration::MAX)
+}
+
+/// `sys.getswitchinterval()`, read when a pool starts: after the app's import, which may
+/// have set it.
+fn switch_interval(py: Python<'_>) -> PyResult<f64> {
+    py.import(pyo3::intern!(py, "sys"))?.call_method0(pyo3::intern!(py, "getswitchinterval"))?.extract()
+}
 
 /// Lets a woken asyncio loop take the GIL before this thread takes its next job.
 ///
@@ -197,4 +218,16 @@ const LOOP_WAIT: Duration = Duration::from_micros(200);
 /// Called without the GIL.
 fn give_way() {
     std::thread::yield_now();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_loop_may_wait_two_switch_intervals() {
+        assert_eq!(loop_wait(0.005), Duration::from_millis(10), "CPython's default interval");
+        assert_eq!(loop_wait(0.0001), Duration::from_micros(200));
+        assert_eq!(loop_wait(1e300), Duration::MAX, "too long to count is never");
+    }
 }
