@@ -296,7 +296,7 @@ def _drive(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CPU affinity and /proc")
 def test_on_one_core_a_pool_thread_runs_the_queued_jobs_in_a_row():
     """64 concurrent hellos, the loop and the pool sharing one CPU: a pool thread runs the
-    jobs queued meanwhile before it lets the woken loop have the GIL (`LOOP_WAIT` in
+    jobs queued meanwhile before it lets the woken loop have the GIL (`loop_wait` in
     `wsgi/pool.rs`). Stepping aside after every job made 2.5-4 context switches per request;
     now 0.09."""
     result = _drive("switches", "64", "6400")
