@@ -53,7 +53,7 @@ impl Pool {
         let dispatch = Arc::new(Dispatch::default());
         let figures = Arc::new(OnceLock::new());
         let size = size.max(1);
-        let waited = loop_wait(switch_interval(py)?);
+        let loop_waited = loop_wait(switch_interval(py)?);
         let mut threads = Vec::with_capacity(size);
         for index in 0..size {
             let receiver = receiver.clone();
@@ -63,7 +63,7 @@ impl Pool {
             let thread = std::thread::Builder::new().name(format!("{name}-{index}")).spawn(move || {
                 // Woken by the I/O thread, it waits for it to block (scheduling.rs).
                 scheduling::defer_wakeups();
-                Python::attach(|py| work(py, app, receiver, &dispatch, &figures, waited));
+                Python::attach(|py| work(py, app, receiver, &dispatch, &figures, loop_waited));
             })?;
             threads.push(thread);
         }
