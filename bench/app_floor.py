@@ -53,7 +53,7 @@ def wsgi_call(scenario: StrictScenario) -> Callable[[], int]:
     """One call of the scenario's WSGI app: its body's length (after a 200)."""
     app = load(scenario.apps.wsgi)
     route = scenario.routes[0]
-    body, _ = request_body(route)
+    body, kind = request_body(route)
 
     def call() -> int:
         environ = {
@@ -67,6 +67,7 @@ def wsgi_call(scenario: StrictScenario) -> Callable[[], int]:
             "REMOTE_ADDR": "127.0.0.1",
             "REMOTE_PORT": "40000",
             "HTTP_HOST": f"127.0.0.1:{PORT}",
+            "CONTENT_TYPE": kind,
             "CONTENT_LENGTH": str(len(body)) if body else "",
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": "http",
