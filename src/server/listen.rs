@@ -47,6 +47,7 @@
 
 use std::convert::Infallible;
 use std::io;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -299,7 +300,7 @@ where
                 shared.access_log.as_ref().map(|log| Box::new(Entry::start(log, &request, connection.remote.clone())));
             // HTTP/2 has no `Connection` header: its drain is the GOAWAY (`protocol.rs`).
             let http1 = request.version() < Version::HTTP_2;
-            let answer = async move {
+            let answer = Box::new(async move {
                 // Set when a mount takes the request (with `--admin-bind`); if the client leaves
                 // before the answer, dropping it records the request as 499.
                 let mut recording = None;
@@ -323,10 +324,10 @@ where
                     recording.respond(response.status());
                 }
                 Ok::<_, Infallible>(response.map(|body| TrackedBody::new(body, guard, entry, recording)))
-            };
+            });
             // Boxed: the future is several KiB, and it is moved (into its stream's future on
             // HTTP/2, into hyper's slot on HTTP/1.1): a pointer moves for free.
-            Box::pin(answer)
+            Pin::from(answer)
         }
     };
     let protocols = &shared.protocols;

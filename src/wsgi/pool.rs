@@ -29,7 +29,7 @@ use crate::sync::lock;
 use crate::wake;
 
 pub struct Pool {
-    jobs: async_channel::Sender<Queued>,
+    jobs: async_channel::Sender<Box<Queued>>,
     dispatch: Arc<Dispatch>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     size: usize,
@@ -49,7 +49,7 @@ struct Queued {
 impl Pool {
     /// Starts `size` threads running `app`, behind a queue of `queue_size` jobs.
     pub fn start(py: Python<'_>, app: &Py<PyAny>, size: usize, queue_size: usize, name: &str) -> PyResult<Self> {
-        let (jobs, receiver) = async_channel::bounded::<Queued>(queue_size.max(1));
+        let (jobs, receiver) = async_channel::bounded::<Box<Queued>>(queue_size.max(1));
         let dispatch = Arc::new(Dispatch::default());
         let figures = Arc::new(OnceLock::new());
         let size = size.max(1);
@@ -78,8 +78,8 @@ impl Pool {
         let _ = self.figures.set(mount.watch_pool(pools, self.size, depth));
     }
 
-    fn queued(&self, job: Job) -> Queued {
-        Queued { job, since: self.figures.get().map(|_| Instant::now()) }
+    fn queued(&self, job: Job) -> Box<Queued> {
+        Box::new(Queued { job, since: self.figures.get().map(|_| Instant::now()) })
     }
 
     /// Queues `job`: at once if there is room (`Ok(None)`), else the wait for room, up to
@@ -148,13 +148,14 @@ impl Pool {
 fn work(
     py: Python<'_>,
     app: Py<PyAny>,
-    jobs: async_channel::Receiver<Queued>,
+    jobs: async_channel::Receiver<Box<Queued>>,
     dispatch: &Dispatch,
     figures: &OnceLock<Arc<PoolFigures>>,
     loop_waited: Duration,
 ) {
     let app = app.into_bound(py);
-    dispatch.serve(&jobs, &mut Gil(py), |_, Queued { job, since }| {
+    dispatch.serve(&jobs, &mut Gil(py), |_, queued| {
+        let Queued { job, since } = *queued;
         let busy = figures.get().map(|figures| figures.take(since));
         call::run(py, &app, job);
         drop(busy);
