@@ -1,5 +1,5 @@
 # One entry point per chore; each is a script in scripts/ so CI and people run the same thing.
-.PHONY: build-dev format lint test all bench bench-quick bench-strict bench-profile bench-callgrind bench-floor bench-protocols bench-static compat settings-table strict-table chaos soak connection-memory fuzz
+.PHONY: build-dev format lint test all bench bench-quick bench-strict bench-profile bench-callgrind bench-floor bench-ab bench-protocols bench-static compat settings-table strict-table chaos soak connection-memory fuzz
 
 build-dev:  ## build and install amphicorn into the current Python, editable, without fat LTO (Cargo.toml's profile.fast)
 	MATURIN_PEP517_ARGS="--profile fast" pip install -e .
@@ -34,6 +34,9 @@ bench-callgrind:  ## the hellos under callgrind: instructions and simulated cach
 
 bench-floor:  ## the strict scenarios' apps called alone, no server: the floor under any server's CPU (bench/app_floor.py)
 	bash bench/run.sh floor
+
+bench-ab:  ## two amphicorn builds in turns (A=python B=python, e.g. two venvs), WSGI hello at 64 and 256 connections: which costs less CPU per request (bench/ab.py)
+	bash bench/run.sh ab --a $(A) --b $(B)
 
 bench-protocols:  ## TLS and HTTP/2 against granian, hypercorn and pyvoy, one core each (bench/protocols.py)
 	bash bench/run.sh protocols

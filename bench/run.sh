@@ -17,6 +17,8 @@
 #                                          # host does not move (bench/strict_callgrind.py)
 #   bash bench/run.sh floor [ARGS]         # the strict scenarios' apps alone, no server: the
 #                                          # floor under any server's CPU (bench/app_floor.py)
+#   bash bench/run.sh ab --a PY --b PY [ARGS]  # two amphicorn builds in turns, round by round:
+#                                          # which costs less CPU per request (bench/ab.py)
 #
 # Steps, each skipped when already done:
 #   1. bench/.venv with the pinned peers of bench/requirements.txt (re-installed when it changes);
@@ -37,6 +39,7 @@ case "${1:-}" in
     profile) script=strict_profile.py; shift ;;
     callgrind) script=strict_callgrind.py; shift ;;
     floor) script=app_floor.py; shift ;;
+    ab) script=ab.py; shift ;;
 esac
 bench=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$bench")
@@ -63,8 +66,11 @@ if [ "$script" = app_floor.py ]; then
     exec "$venv/bin/python" "$bench/app_floor.py" "$@"
 fi
 
-# 2. amphicorn from this checkout, rebuilt every time so the run measures the code as it is.
-if [ -n "${AMPHICORN_PYTHON:-}" ]; then
+# 2. amphicorn from this checkout, rebuilt every time so the run measures the code as it is
+# (an A/B measures the two builds it is given).
+if [ "$script" = ab.py ]; then
+    :
+elif [ -n "${AMPHICORN_PYTHON:-}" ]; then
     say "measuring the amphicorn of $AMPHICORN_PYTHON"
     "$AMPHICORN_PYTHON" -c 'import amphicorn' || { echo "bench: $AMPHICORN_PYTHON cannot import amphicorn" >&2; exit 2; }
 else
@@ -82,6 +88,12 @@ if ! command -v wrk >/dev/null 2>&1; then
         echo "bench: wrk is not installed and this is not root with apt-get; install it (e.g. 'sudo apt-get install wrk') and run again" >&2
         exit 2
     fi
+fi
+
+# The A/B needs wrk and taskset, and nothing below.
+if [ "$script" = ab.py ]; then
+    say "running bench/ab.py $*"
+    exec "$venv/bin/python" "$bench/ab.py" "$@"
 fi
 
 # The protocols run needs h2load (and taskset, from util-linux) and nothing below.
