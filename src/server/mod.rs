@@ -48,6 +48,7 @@ pub mod tls;
 mod tls_cert;
 mod tls_clients;
 mod tls_pem;
+mod when_woken;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

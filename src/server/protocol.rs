@@ -34,6 +34,7 @@ use tokio::sync::watch;
 
 use super::proxy_protocol::Prefixed;
 use super::timeouts::{preface_verdict, Activity, HTTP2_PREFACE};
+use super::when_woken::WhenWoken;
 use crate::timers::{GOAWAY_GRACE, LAST_REQUEST_GRACE};
 
 /// How much `choose_version` reads at once: no more than it needs to tell (the rest stays
@@ -229,13 +230,17 @@ pub async fn drive<F: Future>(
     mut stop: watch::Receiver<bool>,
 ) {
     // Connection errors (resets, malformed input already answered) end only that connection.
+    // Biased, the connection first: the other two come once in its life, and a fair select
+    // draws a random order on every poll, twice a request; and they are polled only once
+    // woken (`when_woken.rs`).
     tokio::select! {
+        biased;
         _ = served.as_mut() => {}
-        () = activity.idle_expired() => {
+        () = WhenWoken::new(activity.idle_expired()) => {
             shut_down(served.as_mut());
             finish_after_goaway(served, activity).await;
         }
-        () = stopped(&mut stop) => {
+        () = WhenWoken::new(stopped(&mut stop)) => {
             if !activity.is_http2() {
                 let finished = tokio::select! {
                     _ = served.as_mut() => true,
