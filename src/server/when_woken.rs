@@ -70,6 +70,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::sync::lock;
 
     /// A future that counts its polls, hands its waker out, and is ready once told.
     #[derive(Default)]
@@ -84,7 +85,7 @@ mod tests {
             let probe = self.clone();
             std::future::poll_fn(move |cx| {
                 probe.polls.fetch_add(1, Ordering::SeqCst);
-                *probe.waker.lock().unwrap() = Some(cx.waker().clone());
+                *lock(&probe.waker) = Some(cx.waker().clone());
                 if probe.ready.load(Ordering::SeqCst) {
                     Poll::Ready(7)
                 } else {
@@ -95,7 +96,7 @@ mod tests {
 
         fn fire(&self) {
             self.ready.store(true, Ordering::SeqCst);
-            let waker = self.waker.lock().unwrap().take();
+            let waker = lock(&self.waker).take();
             waker.expect("the wait was polled and left its waker").wake();
         }
     }
