@@ -6,7 +6,7 @@
 //! both waits: each a `Notify` (the stop's is a `watch` shared by every connection), whose
 //! poll takes the notifier's lock to look at its waiter. Wrapped here, such a wait is polled
 //! with a waker of its own, which marks it woken and wakes the task; until that happens a poll
-//! costs one atomic swap and a waker registration. (callgrind, WSGI hello: about 450
+//! costs one atomic swap and a waker registration. (callgrind, WSGI hello: 325 to 495
 //! instructions less per request, of 34,000.)
 //!
 //! No wake is lost: the task's waker is registered before the mark is looked at, so a wake
