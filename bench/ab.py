@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -29,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import strict
-from one_core import add_round_arguments
+from one_core import add_round_arguments, can_run, connection_counts
 from strict_peers import SCENARIOS, Pythons, StrictScenario
 
 BUILDS = ("a", "b")
@@ -132,10 +130,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = [name for name in args.only.split(",") if name not in SCENARIOS]
     if unknown:
         parser.error(f"--only: unknown scenario: {', '.join(unknown)} (known: {', '.join(SCENARIOS)})")
-    try:
-        args.connection_counts = [int(count) for count in args.connections.split(",")]
-    except ValueError:
-        parser.error(f"--connections {args.connections!r}: a comma-separated list of numbers")
+    args.connection_counts = connection_counts(parser, args.connections)
     if args.rounds < 2 or args.duration <= 0 or args.warmup < 0 or min(args.connection_counts) < 1:
         parser.error("--rounds must be at least 2, --duration and --connections positive, --warmup not negative")
     args.scenarios = [SCENARIOS[name] for name in args.only.split(",")]
@@ -144,9 +139,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    missing = [tool for tool in ("taskset", "wrk") if shutil.which(tool) is None]
-    if missing or (os.cpu_count() or 1) < 2:
-        print(f"ab: needs two cores, taskset and wrk (missing: {', '.join(missing) or 'a core'})", file=sys.stderr)
+    if not can_run("ab"):
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import sys
 from pathlib import Path
 
 SERVER_CORE = "0"
@@ -47,3 +49,21 @@ def add_round_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+
+
+def connection_counts(parser: argparse.ArgumentParser, text: str) -> list[int]:
+    """``--connections`` (``64,256``) as numbers; anything else is the parser's error (exit 2)."""
+    try:
+        return [int(count) for count in text.split(",")]
+    except ValueError:
+        parser.error(f"--connections {text!r}: a comma-separated list of numbers")
+
+
+def can_run(name: str) -> bool:
+    """Whether this machine has what a one-core run needs (two cores, taskset and wrk); if
+    not, ``name`` says what is missing on stderr."""
+    missing = [tool for tool in ("taskset", "wrk") if shutil.which(tool) is None]
+    if missing or (os.cpu_count() or 1) < 2:
+        print(f"{name}: needs two cores, taskset and wrk (missing: {', '.join(missing) or 'a core'})", file=sys.stderr)
+        return False
+    return True

@@ -34,7 +34,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -46,8 +45,10 @@ from one_core import (
     LOAD_CORE,
     SERVER_CORE,
     add_round_arguments,
+    can_run,
     children_cpu,
     client_label,
+    connection_counts,
     on_load_core,
     on_server_core,
 )
@@ -238,10 +239,7 @@ def parse_args(
     unknown += [name for name in args.only.split(",") if name not in SCENARIOS]
     if unknown:
         parser.error(f"unknown server or scenario: {', '.join(unknown)}")
-    try:
-        args.connection_counts = [int(count) for count in args.connections.split(",")]
-    except ValueError:
-        parser.error(f"--connections {args.connections!r}: a comma-separated list of numbers")
+    args.connection_counts = connection_counts(parser, args.connections)
     if args.rounds < 1 or args.duration <= 0 or args.warmup < 0 or min(args.connection_counts) < 1:
         parser.error("--rounds, --duration and --connections must be positive, --warmup not negative")
     args.servers = args.servers.split(",")
@@ -252,9 +250,7 @@ def parse_args(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    missing = [tool for tool in ("taskset", "wrk") if shutil.which(tool) is None]
-    if missing or (os.cpu_count() or 1) < 2:
-        print(f"strict: needs two cores, taskset and wrk (missing: {', '.join(missing) or 'a core'})", file=sys.stderr)
+    if not can_run("strict"):
         return 2
     raw = args.out / "raw" / "strict"
     raw.mkdir(parents=True, exist_ok=True)
